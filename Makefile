@@ -1,0 +1,49 @@
+# Flagplane: `make run` starts everything, `make test` runs every test. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flagplane
+export REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: setup run test test-fast lint format lock migrate seed bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements/base.txt requirements/dev.txt sdk/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/base.txt -r requirements/dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e ./sdk
+	touch $(STAMP)
+
+lock: setup
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links -o requirements/base.txt requirements/base.in
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links -o requirements/dev.txt requirements/dev.in
+
+createdb:
+	@$(BIN)/python -m controlplane.settings.createdb
+
+migrate: setup createdb
+	$(BIN)/python manage.py migrate --no-input
+
+seed: migrate
+	$(BIN)/python manage.py seed_demo
+
+run: seed
+	$(BIN)/honcho -f deploy/Procfile start
+
+test: setup
+	$(BIN)/python -m pytest sdk/tests -p no:django -q
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

@@ -1,0 +1,61 @@
+"""Issuing, revoking and checking API tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from controlplane.accounts.models import ApiToken
+from controlplane.audit.services import Actor, record
+from controlplane.secrets import API_TOKEN_PREFIX, hash_secret, issue_secret
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@transaction.atomic
+def issue_api_token(
+    user: AbstractBaseUser, actor: Actor, *, name: str, scope: str = ApiToken.Scope.READ, reason: str = ""
+) -> tuple[ApiToken, str]:
+    """Create a token for ``user``; the plaintext is returned once and never stored."""
+    if scope not in ApiToken.Scope.values:
+        raise ValueError(f"scope must be one of {ApiToken.Scope.values}")
+    secret = issue_secret(API_TOKEN_PREFIX)
+    token = ApiToken.objects.create(
+        user=user, name=name, scope=scope, display_prefix=secret.display_prefix, digest=secret.digest
+    )
+    record(
+        actor,
+        "api_token.issue",
+        token,
+        after={"name": name, "scope": scope, "user": user.get_username()},
+        reason=reason,
+    )
+    return token, secret.plaintext
+
+
+@transaction.atomic
+def revoke_api_token(token: ApiToken, actor: Actor, reason: str = "") -> ApiToken:
+    token = ApiToken.objects.select_for_update().get(pk=token.pk)
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        record(actor, "api_token.revoke", token, before={"revoked": False}, after={"revoked": True}, reason=reason)
+    return token
+
+
+def authenticate_api_token(plaintext: str) -> ApiToken | None:
+    if not plaintext.startswith(API_TOKEN_PREFIX):
+        return None
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(digest=hash_secret(plaintext), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if token is not None:
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token

@@ -1,0 +1,27 @@
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter, SimpleRouter
+
+from controlplane.api import sdk_views, views
+
+root = DefaultRouter()
+root.register("projects", views.ProjectViewSet, basename="project")
+root.register("audit", views.AuditEntryViewSet, basename="audit")
+
+project = SimpleRouter()
+project.register("environments", views.EnvironmentViewSet, basename="environment")
+project.register("flags", views.FlagViewSet, basename="flag")
+project.register("segments", views.SegmentViewSet, basename="segment")
+
+environment = SimpleRouter()
+environment.register("sdk-keys", views.SdkKeyViewSet, basename="sdk-key")
+
+state = "projects/<slug:project_key>/flags/<slug:flag_key>/environments/<slug:environment_key>/"
+
+urlpatterns = [
+    path("sdk/config", sdk_views.SdkConfigView.as_view(), name="sdk-config"),
+    path(state, views.FlagStateView.as_view(), name="flag-state"),
+    path(state + "toggle", views.FlagToggleView.as_view(), name="flag-toggle"),
+    path("projects/<slug:project_key>/environments/<slug:environment_key>/", include(environment.urls)),
+    path("projects/<slug:project_key>/", include(project.urls)),
+    path("", include(root.urls)),
+]

@@ -1,0 +1,73 @@
+"""Writing the audit log. Every domain write function calls ``record`` in its transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from controlplane.audit.models import AuditEntry
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who made a change: a person, a person's API token, or the system itself."""
+
+    label: str
+    user: AbstractBaseUser | None = None
+
+    @classmethod
+    def for_user(cls, user: AbstractBaseUser) -> Actor:
+        return cls(label=user.get_username(), user=user)
+
+    @classmethod
+    def for_token(cls, token: Any) -> Actor:
+        return cls(
+            label=f"token:{token.name} ({token.display_prefix}…) of {token.user.get_username()}", user=token.user
+        )
+
+    @classmethod
+    def system(cls, name: str) -> Actor:
+        return cls(label=name)
+
+
+ROLLOUT_ENGINE = Actor.system("rollout engine")
+SYSTEM = Actor.system("system")
+
+
+def diff(before: dict | None, after: dict | None) -> dict[str, list[Any]]:
+    """{field: [old, new]} for every top-level field whose value changed."""
+    before, after = before or {}, after or {}
+    return {
+        field: [before.get(field), after.get(field)]
+        for field in sorted(set(before) | set(after))
+        if before.get(field) != after.get(field)
+    }
+
+
+def record(
+    actor: Actor,
+    action: str,
+    obj: Any,
+    *,
+    before: dict | None = None,
+    after: dict | None = None,
+    reason: str = "",
+    project: Any = None,
+    environment: Any = None,
+) -> AuditEntry:
+    return AuditEntry.objects.create(
+        actor=actor.label[:200],
+        actor_user=actor.user if getattr(actor.user, "pk", None) else None,
+        action=action,
+        object_type=obj._meta.model_name,
+        object_id=str(obj.pk),
+        object_repr=str(obj)[:300],
+        project=project,
+        environment=environment,
+        before=before,
+        after=after,
+        changes=diff(before, after),
+        reason=reason or "",
+    )

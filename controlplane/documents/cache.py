@@ -1,0 +1,43 @@
+"""The Redis copy of each environment's SDK document. Redis failures never propagate."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+import redis
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=4)
+def _client(url: str, timeout: float) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+
+
+def client() -> redis.Redis:
+    return _client(settings.REDIS_URL, settings.REDIS_TIMEOUT_S)
+
+
+def _key(environment_id: int) -> str:
+    return f"flagplane:document:{environment_id}"
+
+
+def get(environment_id: int) -> tuple[str, str] | None:
+    """(etag, body) from Redis, or None when absent or Redis is unreachable."""
+    try:
+        etag, body = client().hmget(_key(environment_id), ["etag", "body"])
+    except redis.RedisError as exc:
+        logger.warning("Redis unavailable for SDK document %s, serving from PostgreSQL: %s", environment_id, exc)
+        return None
+    if etag is None or body is None:
+        return None
+    return etag.decode(), body.decode()
+
+
+def put(environment_id: int, etag: str, body: str) -> None:
+    try:
+        client().hset(_key(environment_id), mapping={"etag": etag, "body": body})
+    except redis.RedisError as exc:
+        logger.warning("Could not cache SDK document %s in Redis: %s", environment_id, exc)

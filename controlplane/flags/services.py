@@ -1,0 +1,311 @@
+"""Every write to flags, flag states and segments: validated, versioned, audited, published.
+
+The admin, the REST API and the rollout engine all call these functions; each runs in one
+transaction, records one audit entry, and schedules the affected environments' SDK documents
+to be rebuilt after the transaction commits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from controlplane.audit.services import Actor, record
+from controlplane.documents.services import schedule_rebuild
+from controlplane.flags.models import Flag, FlagState, Segment
+from controlplane.flags.validation import (
+    TargetingError,
+    validate_key_list,
+    validate_segment_rules,
+    validate_targeting,
+    validate_variants,
+)
+from controlplane.projects.models import Environment, Project
+
+BOOLEAN_VARIANTS = [{"key": "on", "value": True}, {"key": "off", "value": False}]
+FLAG_FIELDS = ("name", "description", "tags", "owner", "kind", "variant_type", "variants", "off_variant", "salt")
+STATE_FIELDS = ("on", "targets", "rules", "default_serve", "bucket_by")
+
+
+class VersionConflict(Exception):
+    """The caller edited an older version than the one stored (HTTP 412)."""
+
+    def __init__(self, current_version: int):
+        super().__init__(f"The flag state is at version {current_version}; reload and apply your change again.")
+        self.current_version = current_version
+
+
+def flag_snapshot(flag: Flag) -> dict[str, Any]:
+    return {"key": flag.key, "archived": flag.archived, **{f: getattr(flag, f) for f in FLAG_FIELDS}}
+
+
+def state_snapshot(state: FlagState) -> dict[str, Any]:
+    return {"version": state.version, **{f: getattr(state, f) for f in STATE_FIELDS}}
+
+
+def segment_snapshot(segment: Segment) -> dict[str, Any]:
+    fields = ("key", "name", "description", "included", "excluded", "rules", "version")
+    return {f: getattr(segment, f) for f in fields}
+
+
+def _segment_keys(project: Project) -> set[str]:
+    return set(project.segments.values_list("key", flat=True))
+
+
+def _environment_ids(project: Project) -> list[int]:
+    return list(project.environments.values_list("id", flat=True))
+
+
+@transaction.atomic
+def create_flag(
+    project: Project,
+    actor: Actor,
+    *,
+    key: str,
+    name: str = "",
+    description: str = "",
+    tags: list[str] | None = None,
+    owner: str = "",
+    kind: str = Flag.Kind.BOOLEAN,
+    variant_type: str | None = None,
+    variants: list[dict] | None = None,
+    off_variant: str | None = None,
+    salt: str = "",
+    reason: str = "",
+) -> Flag:
+    """Create a flag, off in every environment, serving its off variant by default."""
+    if kind == Flag.Kind.BOOLEAN:
+        variant_type = variant_type or Flag.VariantType.BOOLEAN
+        variants = variants or BOOLEAN_VARIANTS
+        off_variant = off_variant or "off"
+    else:
+        variant_type = variant_type or Flag.VariantType.STRING
+        variants = variants or []
+        off_variant = off_variant or (variants[0]["key"] if variants and isinstance(variants[0], dict) else "")
+    if Flag.objects.filter(project=project, key=key).exists():
+        raise TargetingError({"key": [f"A flag {key!r} already exists in project {project.key!r}."]})
+    validate_variants(kind, variant_type, variants, off_variant)
+    flag = Flag.objects.create(
+        project=project,
+        key=key,
+        name=name or key,
+        description=description,
+        tags=sorted(set(tags or [])),
+        owner=owner,
+        kind=kind,
+        variant_type=variant_type,
+        variants=variants,
+        off_variant=off_variant,
+        salt=salt,
+    )
+    FlagState.objects.bulk_create(
+        FlagState(flag=flag, environment=environment, on=False, default_serve={"variant": off_variant})
+        for environment in project.environments.all()
+    )
+    record(actor, "flag.create", flag, after=flag_snapshot(flag), reason=reason, project=project)
+    schedule_rebuild(_environment_ids(project))
+    return flag
+
+
+@transaction.atomic
+def update_flag(flag: Flag, actor: Actor, changes: dict[str, Any], reason: str = "") -> Flag:
+    """Change a flag's description, tags, owner or variants. The key never changes."""
+    flag = Flag.objects.select_for_update().get(pk=flag.pk)
+    if "key" in changes and changes["key"] != flag.key:
+        raise TargetingError({"key": ["A flag's key cannot change: code refers to it."]})
+    unknown = set(changes) - set(FLAG_FIELDS) - {"key", "archived"}
+    if unknown:
+        raise TargetingError({field: ["Unknown field."] for field in sorted(unknown)})
+    before = flag_snapshot(flag)
+    for field in FLAG_FIELDS:
+        if field in changes:
+            setattr(flag, field, sorted(set(changes[field])) if field == "tags" else changes[field])
+    validate_variants(flag.kind, flag.variant_type, flag.variants, flag.off_variant)
+    if flag.variants != before["variants"] or flag.off_variant != before["off_variant"]:
+        _check_states_still_valid(flag)
+    flag.save()
+    if "archived" in changes and changes["archived"] != flag.archived:
+        flag = set_archived(flag, actor, bool(changes["archived"]), reason)
+    if flag_snapshot(flag) != before:
+        record(
+            actor, "flag.update", flag, before=before, after=flag_snapshot(flag), reason=reason, project=flag.project
+        )
+        schedule_rebuild(_environment_ids(flag.project))
+    return flag
+
+
+def _check_states_still_valid(flag: Flag) -> None:
+    segment_keys = _segment_keys(flag.project)
+    for state in flag.states.select_related("environment"):
+        try:
+            validate_targeting(
+                variant_keys=flag.variant_keys(),
+                targets=state.targets,
+                rules=state.rules,
+                default_serve=state.default_serve,
+                bucket_by=state.bucket_by,
+                segment_keys=segment_keys,
+            )
+        except TargetingError as exc:
+            raise TargetingError(
+                {"variants": [f"The targeting in {state.environment.key} still uses a removed variant: {exc}"]}
+            ) from exc
+
+
+@transaction.atomic
+def set_archived(flag: Flag, actor: Actor, archived: bool, reason: str = "") -> Flag:
+    """Archive (hide from SDK documents) or restore a flag."""
+    flag = Flag.objects.select_for_update().get(pk=flag.pk)
+    if flag.archived == archived:
+        return flag
+    before = flag_snapshot(flag)
+    flag.archived = archived
+    flag.save(update_fields=["archived", "updated_at"])
+    action = "flag.archive" if archived else "flag.restore"
+    record(actor, action, flag, before=before, after=flag_snapshot(flag), reason=reason, project=flag.project)
+    schedule_rebuild(_environment_ids(flag.project))
+    return flag
+
+
+@transaction.atomic
+def update_flag_state(
+    state: FlagState,
+    actor: Actor,
+    changes: dict[str, Any],
+    *,
+    expected_version: int | None = None,
+    reason: str = "",
+    action: str = "flag_state.update",
+) -> FlagState:
+    """Apply changes to a flag's targeting in one environment; bump its version.
+
+    ``expected_version`` implements optimistic concurrency: if someone else changed the state
+    since the caller read it, ``VersionConflict`` is raised and nothing changes.
+    """
+    state = FlagState.objects.select_for_update().select_related("flag__project", "environment").get(pk=state.pk)
+    if expected_version is not None and expected_version != state.version:
+        raise VersionConflict(state.version)
+    unknown = set(changes) - set(STATE_FIELDS)
+    if unknown:
+        raise TargetingError({field: ["Unknown field."] for field in sorted(unknown)})
+    if "on" in changes and not isinstance(changes["on"], bool):
+        raise TargetingError({"on": ["Must be true or false."]})
+    before = state_snapshot(state)
+    merged = {field: changes.get(field, getattr(state, field)) for field in STATE_FIELDS}
+    normalized = validate_targeting(
+        variant_keys=state.flag.variant_keys(),
+        targets=merged["targets"],
+        rules=merged["rules"],
+        default_serve=merged["default_serve"],
+        bucket_by=merged["bucket_by"],
+        segment_keys=_segment_keys(state.flag.project),
+    )
+    normalized["on"] = merged["on"]
+    if all(normalized[field] == before[field] for field in STATE_FIELDS):
+        return state
+    for field, value in normalized.items():
+        setattr(state, field, value)
+    state.version += 1
+    state.save()
+    record(
+        actor,
+        action,
+        state,
+        before=before,
+        after=state_snapshot(state),
+        reason=reason,
+        project=state.flag.project,
+        environment=state.environment,
+    )
+    schedule_rebuild([state.environment_id])
+    return state
+
+
+def toggle_flag(state: FlagState, actor: Actor, on: bool, reason: str = "") -> FlagState:
+    """Turn a flag on or off in one environment. Off is the kill switch."""
+    return update_flag_state(state, actor, {"on": on}, reason=reason, action="flag.turn_on" if on else "flag.turn_off")
+
+
+def get_state(flag: Flag, environment: Environment) -> FlagState:
+    return FlagState.objects.select_related("flag__project", "environment").get(flag=flag, environment=environment)
+
+
+@transaction.atomic
+def create_segment(
+    project: Project,
+    actor: Actor,
+    *,
+    key: str,
+    name: str = "",
+    description: str = "",
+    included: list[str] | None = None,
+    excluded: list[str] | None = None,
+    rules: list[dict] | None = None,
+    reason: str = "",
+) -> Segment:
+    if Segment.objects.filter(project=project, key=key).exists():
+        raise TargetingError({"key": [f"A segment {key!r} already exists in project {project.key!r}."]})
+    segment = Segment.objects.create(
+        project=project,
+        key=key,
+        name=name or key,
+        description=description,
+        included=validate_key_list("included", included or []),
+        excluded=validate_key_list("excluded", excluded or []),
+        rules=validate_segment_rules(rules or [], set()),
+    )
+    record(actor, "segment.create", segment, after=segment_snapshot(segment), reason=reason, project=project)
+    schedule_rebuild(_environment_ids(project))
+    return segment
+
+
+@transaction.atomic
+def update_segment(segment: Segment, actor: Actor, changes: dict[str, Any], reason: str = "") -> Segment:
+    segment = Segment.objects.select_for_update().get(pk=segment.pk)
+    if "key" in changes and changes["key"] != segment.key:
+        raise TargetingError({"key": ["A segment's key cannot change: rules refer to it."]})
+    before = segment_snapshot(segment)
+    for field in ("name", "description"):
+        if field in changes:
+            setattr(segment, field, changes[field])
+    for field in ("included", "excluded"):
+        if field in changes:
+            setattr(segment, field, validate_key_list(field, changes[field]))
+    if "rules" in changes:
+        segment.rules = validate_segment_rules(changes["rules"], set())
+    if segment_snapshot(segment) == before:
+        return segment
+    segment.version += 1
+    segment.save()
+    record(
+        actor,
+        "segment.update",
+        segment,
+        before=before,
+        after=segment_snapshot(segment),
+        reason=reason,
+        project=segment.project,
+    )
+    schedule_rebuild(_environment_ids(segment.project))
+    return segment
+
+
+@transaction.atomic
+def delete_segment(segment: Segment, actor: Actor, reason: str = "") -> None:
+    """Delete a segment that no flag's rules refer to."""
+    users = [
+        f"{state.flag.key} in {state.environment.key}"
+        for state in FlagState.objects.filter(flag__project=segment.project).select_related("flag", "environment")
+        if any(
+            clause["op"] == "in_segment" and segment.key in clause["values"]
+            for rule in state.rules
+            for clause in rule["clauses"]
+        )
+    ]
+    if users:
+        raise TargetingError({"key": [f"Segment {segment.key!r} is used by: {', '.join(users)}."]})
+    record(actor, "segment.delete", segment, before=segment_snapshot(segment), reason=reason, project=segment.project)
+    project = segment.project
+    segment.delete()
+    schedule_rebuild(_environment_ids(project))

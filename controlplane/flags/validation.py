@@ -1,0 +1,319 @@
+"""Validation of flag variants and targeting, with messages a person can act on.
+
+Errors are collected as ``{"path.to.field": ["message", ...]}`` (e.g. ``rules.0.clauses.1.op``)
+and raised together as one ``TargetingError`` so the API answers 400 with every problem at once
+and nothing is saved. The value checks use the SDK's own parsers, so anything that passes here
+is something the SDK can evaluate.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flagplane.conversions import to_epoch_ms, to_network, to_semver
+from flagplane.engine import OPERATORS
+
+SPLIT_TOTAL = 100_000  # weights are thousandths of a percent
+STRING_OPERATORS = frozenset({"in", "not_in", "equals", "starts_with", "ends_with", "contains", "regex"})
+NUMERIC_OPERATORS = frozenset({"num_lt", "num_lte", "num_gt", "num_gte", "num_eq"})
+SEMVER_OPERATORS = frozenset({"semver_lt", "semver_lte", "semver_gt", "semver_gte", "semver_eq"})
+DATE_OPERATORS = frozenset({"date_before", "date_after"})
+VARIANT_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+class TargetingError(Exception):
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("; ".join(f"{path}: {' '.join(msgs)}" for path, msgs in errors.items()))
+        self.errors = errors
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.by_path: dict[str, list[str]] = {}
+
+    def add(self, path: str, message: str) -> None:
+        self.by_path.setdefault(path, []).append(message)
+
+    def raise_if_any(self) -> None:
+        if self.by_path:
+            raise TargetingError(self.by_path)
+
+
+def _join(prefix: str, name: str | int) -> str:
+    return f"{prefix}.{name}" if prefix else str(name)
+
+
+def value_matches_type(value: Any, variant_type: str) -> bool:
+    if variant_type == "boolean":
+        return isinstance(value, bool)
+    if variant_type == "string":
+        return isinstance(value, str)
+    if variant_type == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return True  # json: any JSON value
+
+
+def validate_variants(kind: str, variant_type: str, variants: Any, off_variant: str) -> None:
+    errors = _Errors()
+    if kind == "boolean" and variant_type != "boolean":
+        errors.add("variant_type", "A boolean flag has boolean variants.")
+    if kind == "multivariate" and variant_type == "boolean":
+        errors.add("variant_type", "A multivariate flag has string, number or JSON variants.")
+    if not isinstance(variants, list) or len(variants) < 2:
+        errors.add("variants", "A flag needs at least two variants.")
+        errors.raise_if_any()
+    seen: set[str] = set()
+    for index, variant in enumerate(variants):
+        path = _join("variants", index)
+        if not isinstance(variant, dict) or set(variant) - {"key", "value", "name", "description"}:
+            errors.add(path, 'Each variant is {"key": ..., "value": ...} (optionally "name", "description").')
+            continue
+        key = variant.get("key")
+        if not isinstance(key, str) or not VARIANT_KEY.match(key):
+            errors.add(_join(path, "key"), "Use letters, digits, '-', '_' or '.' (at most 128).")
+        elif key in seen:
+            errors.add(_join(path, "key"), f"Variant {key!r} appears twice.")
+        else:
+            seen.add(key)
+        if "value" not in variant or not value_matches_type(variant["value"], variant_type):
+            errors.add(_join(path, "value"), f"The value must be of the flag's variant type ({variant_type}).")
+    if kind == "boolean" and {v.get("key"): v.get("value") for v in variants if isinstance(v, dict)} != {
+        "on": True,
+        "off": False,
+    }:
+        errors.add("variants", 'A boolean flag has exactly the variants "on" (true) and "off" (false).')
+    if off_variant not in seen:
+        errors.add("off_variant", f"{off_variant!r} is not one of the flag's variants.")
+    errors.raise_if_any()
+
+
+def normalize_serve(serve: Any, variant_keys: Iterable[str], path: str, errors: _Errors) -> dict | None:
+    """Check a serve and return it in document form; splits may be given in weight or percent."""
+    variant_keys = list(variant_keys)
+    if not isinstance(serve, dict) or len(serve) != 1 or not ({"variant", "split"} & set(serve)):
+        errors.add(path, 'Serve either {"variant": key} or {"split": [{"variant": key, "weight": n}, ...]}.')
+        return None
+    if "variant" in serve:
+        if serve["variant"] not in variant_keys:
+            errors.add(_join(path, "variant"), f"Unknown variant {serve['variant']!r}; known: {variant_keys}.")
+            return None
+        return {"variant": serve["variant"]}
+    slices = serve["split"]
+    if not isinstance(slices, list) or not slices:
+        errors.add(_join(path, "split"), "A split is a non-empty list of slices.")
+        return None
+    normalized, seen, ok = [], set(), True
+    for index, item in enumerate(slices):
+        slice_path = _join(_join(path, "split"), index)
+        if not isinstance(item, dict) or set(item) - {"variant", "weight", "percent"}:
+            errors.add(
+                slice_path, 'A slice is {"variant": key, "weight": 0..100000} or {"variant": key, "percent": 0..100}.'
+            )
+            ok = False
+            continue
+        variant = item.get("variant")
+        if variant not in variant_keys:
+            errors.add(_join(slice_path, "variant"), f"Unknown variant {variant!r}; known: {variant_keys}.")
+            ok = False
+        elif variant in seen:
+            errors.add(_join(slice_path, "variant"), f"Variant {variant!r} appears twice in the split.")
+            ok = False
+        seen.add(variant)
+        weight = _slice_weight(item, slice_path, errors)
+        if weight is None:
+            ok = False
+            continue
+        normalized.append({"variant": variant, "weight": weight})
+    if ok and sum(s["weight"] for s in normalized) != SPLIT_TOTAL:
+        total = Decimal(sum(s["weight"] for s in normalized)) / 1000
+        errors.add(_join(path, "split"), f"Weights must add up to 100% (100000); they add up to {total}%.")
+        ok = False
+    return {"split": normalized} if ok else None
+
+
+def _slice_weight(item: dict, path: str, errors: _Errors) -> int | None:
+    if ("weight" in item) == ("percent" in item):
+        errors.add(path, 'Give either "weight" (thousandths of a percent) or "percent".')
+        return None
+    if "weight" in item:
+        weight = item["weight"]
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= SPLIT_TOTAL:
+            errors.add(_join(path, "weight"), "A weight is an integer from 0 to 100000 (thousandths of a percent).")
+            return None
+        return weight
+    try:
+        percent = Decimal(str(item["percent"]))
+    except InvalidOperation:
+        percent = Decimal(-1)
+    if isinstance(item["percent"], bool) or not Decimal(0) <= percent <= Decimal(100):
+        errors.add(_join(path, "percent"), "A percentage is a number from 0 to 100.")
+        return None
+    if (percent * 1000) != (percent * 1000).to_integral_value():
+        errors.add(_join(path, "percent"), "Percentages have at most three decimals (0.001% granularity).")
+        return None
+    return int(percent * 1000)
+
+
+def validate_clause(clause: Any, path: str, errors: _Errors, segment_keys: set[str]) -> dict | None:
+    if not isinstance(clause, dict):
+        errors.add(path, 'A clause is {"attribute", "op", "values", "negate", "case_insensitive"}.')
+        return None
+    unknown = set(clause) - {"attribute", "op", "values", "negate", "case_insensitive"}
+    if unknown:
+        errors.add(path, f"Unknown clause fields: {sorted(unknown)}.")
+    op = clause.get("op")
+    attribute = clause.get("attribute", "key" if op == "in_segment" else None)
+    values = clause.get("values")
+    start = len(errors.by_path)
+    if not isinstance(attribute, str) or not attribute:
+        errors.add(_join(path, "attribute"), 'Name the context attribute, e.g. "plan" or "key".')
+    if op not in OPERATORS:
+        errors.add(_join(path, "op"), f"Unknown operator {op!r}; one of: {', '.join(sorted(OPERATORS))}.")
+    if not isinstance(values, list) or not values:
+        errors.add(_join(path, "values"), "Give at least one value.")
+    for flag_name in ("negate", "case_insensitive"):
+        if not isinstance(clause.get(flag_name, False), bool):
+            errors.add(_join(path, flag_name), "Must be true or false.")
+    if len(errors.by_path) == start:
+        _validate_values(op, values, clause.get("case_insensitive", False), _join(path, "values"), errors, segment_keys)
+    if len(errors.by_path) != start:
+        return None
+    return {
+        "attribute": attribute,
+        "op": op,
+        "values": values,
+        "negate": clause.get("negate", False),
+        "case_insensitive": clause.get("case_insensitive", False),
+    }
+
+
+def _validate_values(
+    op: str, values: list, case_insensitive: bool, path: str, errors: _Errors, segment_keys: set[str]
+) -> None:
+    if op == "equals" and len(values) != 1:
+        errors.add(path, "equals takes exactly one value (use in for several).")
+    for index, value in enumerate(values):
+        value_path = _join(path, index)
+        if op in STRING_OPERATORS - {"in", "not_in", "equals"} and not isinstance(value, str):
+            errors.add(value_path, f"{op} compares text: give a string.")
+        elif op in {"in", "not_in", "equals"} and not isinstance(value, str | int | float | bool):
+            errors.add(value_path, "Give a string, number or boolean.")
+        elif op == "regex":
+            try:
+                re.compile(value, re.IGNORECASE if case_insensitive else 0)
+            except re.error as exc:
+                errors.add(value_path, f"Invalid regular expression {value!r}: {exc}.")
+        elif op in NUMERIC_OPERATORS and (isinstance(value, bool) or not isinstance(value, int | float)):
+            errors.add(value_path, f"{op} compares numbers: give a number.")
+        elif op in SEMVER_OPERATORS and (not isinstance(value, str) or to_semver(value) is None):
+            errors.add(value_path, f"{value!r} is not a semantic version like 1.4.2.")
+        elif op in DATE_OPERATORS and to_epoch_ms(value) is None:
+            errors.add(value_path, f"{value!r} is not a date: give RFC 3339 text or epoch milliseconds.")
+        elif op == "in_cidr" and to_network(value) is None:
+            errors.add(value_path, f"{value!r} is not a CIDR range like 10.0.0.0/8.")
+        elif op == "in_segment" and value not in segment_keys:
+            errors.add(value_path, f"Unknown segment {value!r}.")
+
+
+def validate_rule_clauses(clauses: Any, path: str, errors: _Errors, segment_keys: set[str]) -> list[dict]:
+    if not isinstance(clauses, list) or not clauses:
+        errors.add(path, "A rule needs at least one clause.")
+        return []
+    checked = [validate_clause(clause, _join(path, i), errors, segment_keys) for i, clause in enumerate(clauses)]
+    return [clause for clause in checked if clause is not None]
+
+
+def validate_targeting(
+    *,
+    variant_keys: list[str],
+    targets: Any,
+    rules: Any,
+    default_serve: Any,
+    bucket_by: Any,
+    segment_keys: set[str],
+) -> dict:
+    """Check a flag state's targeting; return it normalized (rule ids filled, percents as weights)."""
+    errors = _Errors()
+    normalized_targets = _validate_targets(targets, variant_keys, errors)
+    normalized_rules = []
+    if not isinstance(rules, list):
+        errors.add("rules", "Rules are a list.")
+        rules = []
+    for index, rule in enumerate(rules):
+        path = _join("rules", index)
+        if not isinstance(rule, dict) or set(rule) - {"id", "description", "clauses", "serve"}:
+            errors.add(path, 'A rule is {"id", "description", "clauses": [...], "serve": {...}}.')
+            continue
+        clauses = validate_rule_clauses(rule.get("clauses"), _join(path, "clauses"), errors, segment_keys)
+        serve = normalize_serve(rule.get("serve"), variant_keys, _join(path, "serve"), errors)
+        description = rule.get("description", "")
+        if not isinstance(description, str):
+            errors.add(_join(path, "description"), "A description is text.")
+        normalized_rules.append(
+            {
+                "id": str(rule.get("id") or uuid.uuid4().hex[:8]),
+                "description": description if isinstance(description, str) else "",
+                "clauses": clauses,
+                "serve": serve,
+            }
+        )
+    ids = [rule["id"] for rule in normalized_rules]
+    if len(ids) != len(set(ids)):
+        errors.add("rules", "Rule ids must be unique.")
+    serve = normalize_serve(default_serve, variant_keys, "default_serve", errors)
+    if not isinstance(bucket_by, str) or not bucket_by:
+        errors.add("bucket_by", 'Name the context attribute to bucket by (usually "key").')
+    errors.raise_if_any()
+    return {"targets": normalized_targets, "rules": normalized_rules, "default_serve": serve, "bucket_by": bucket_by}
+
+
+def _validate_targets(targets: Any, variant_keys: list[str], errors: _Errors) -> list[dict]:
+    if not isinstance(targets, list):
+        errors.add("targets", 'Targets are a list of {"variant": key, "keys": [...]}.')
+        return []
+    normalized, owner = [], {}
+    for index, target in enumerate(targets):
+        path = _join("targets", index)
+        if not isinstance(target, dict) or set(target) != {"variant", "keys"}:
+            errors.add(path, 'A target is {"variant": key, "keys": [context keys]}.')
+            continue
+        if target["variant"] not in variant_keys:
+            errors.add(_join(path, "variant"), f"Unknown variant {target['variant']!r}; known: {variant_keys}.")
+        keys = target["keys"]
+        if not isinstance(keys, list) or not all(isinstance(key, str) and key for key in keys):
+            errors.add(_join(path, "keys"), "Keys are a list of non-empty strings.")
+            continue
+        for key in keys:
+            if key in owner and owner[key] != target["variant"]:
+                errors.add(_join(path, "keys"), f"{key!r} is already targeted to {owner[key]!r}.")
+            owner[key] = target["variant"]
+        normalized.append({"variant": target["variant"], "keys": sorted(set(keys))})
+    return normalized
+
+
+def validate_segment_rules(rules: Any, segment_keys: set[str]) -> list[dict]:
+    errors = _Errors()
+    if not isinstance(rules, list):
+        errors.add("rules", 'Segment rules are a list of {"clauses": [...]}.')
+        errors.raise_if_any()
+    normalized = []
+    for index, rule in enumerate(rules):
+        path = _join("rules", index)
+        if not isinstance(rule, dict) or set(rule) != {"clauses"}:
+            errors.add(path, 'A segment rule is {"clauses": [...]}.')
+            continue
+        normalized.append(
+            {"clauses": validate_rule_clauses(rule["clauses"], _join(path, "clauses"), errors, segment_keys)}
+        )
+    errors.raise_if_any()
+    return normalized
+
+
+def validate_key_list(name: str, keys: Any) -> list[str]:
+    if not isinstance(keys, list) or not all(isinstance(key, str) and key for key in keys):
+        raise TargetingError({name: ["A list of non-empty context keys."]})
+    return sorted(set(keys))

@@ -1,0 +1,61 @@
+"""Projects, their environments, and the SDK keys that read one environment's document."""
+
+from django.conf import settings
+from django.core.validators import validate_slug
+from django.db import models
+
+
+class Project(models.Model):
+    key = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.name or self.key
+
+
+class Environment(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="environments")
+    key = models.CharField(max_length=64, validators=[validate_slug])
+    name = models.CharField(max_length=200)
+    position = models.PositiveIntegerField(default=0, help_text="Order in lists (development first).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project__key", "position", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "key"], name="unique_environment_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.key}/{self.key}"
+
+
+class SdkKey(models.Model):
+    """A server-side SDK key: reads exactly one environment's document and posts its metrics."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="sdk_keys")
+    name = models.CharField(max_length=200)
+    display_prefix = models.CharField(max_length=32, help_text="The first characters, to recognise it.")
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "SDK key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.display_prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

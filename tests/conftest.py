@@ -1,0 +1,60 @@
+"""Fixtures shared by every test: a project with environments, people, tokens and SDK keys.
+
+Objects are created through the same domain services the product uses.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from controlplane.accounts.services import issue_api_token
+from controlplane.audit.services import SYSTEM, Actor
+from controlplane.projects.services import create_project, issue_sdk_key
+
+
+@pytest.fixture
+def admin_user(db):
+    return get_user_model().objects.create_superuser("alice", "alice@example.com", "correct horse battery")
+
+
+@pytest.fixture
+def project(db):
+    return create_project(SYSTEM, key="shop", name="Shop", environments=["development", "production"])
+
+
+@pytest.fixture
+def production(project):
+    return project.environments.get(key="production")
+
+
+@pytest.fixture
+def development(project):
+    return project.environments.get(key="development")
+
+
+@pytest.fixture
+def write_token(admin_user):
+    _, plaintext = issue_api_token(admin_user, Actor.for_user(admin_user), name="ci", scope="write")
+    return plaintext
+
+
+@pytest.fixture
+def read_token(admin_user):
+    _, plaintext = issue_api_token(admin_user, Actor.for_user(admin_user), name="dashboard", scope="read")
+    return plaintext
+
+
+@pytest.fixture
+def api(write_token) -> APIClient:
+    """An API client authenticated with a write-scoped token."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {write_token}")
+    return client
+
+
+@pytest.fixture
+def sdk_key(production) -> str:
+    _, plaintext = issue_sdk_key(production, SYSTEM, "checkout-service")
+    return plaintext
