@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from uuid import UUID
 
 import redis
 from django.conf import settings
@@ -20,24 +21,25 @@ def client() -> redis.Redis:
     return _client(settings.REDIS_URL, settings.REDIS_TIMEOUT_S)
 
 
-def _key(environment_id: int) -> str:
-    return f"flagplane:document:{environment_id}"
+def _key(environment_uid: UUID) -> str:
+    # The UUID, not the row id: a recreated database must never be served a stale cached document.
+    return f"flagplane:document:{environment_uid}"
 
 
-def get(environment_id: int) -> tuple[str, str] | None:
+def get(environment_uid: UUID) -> tuple[str, str] | None:
     """(etag, body) from Redis, or None when absent or Redis is unreachable."""
     try:
-        etag, body = client().hmget(_key(environment_id), ["etag", "body"])
+        etag, body = client().hmget(_key(environment_uid), ["etag", "body"])
     except redis.RedisError as exc:
-        logger.warning("Redis unavailable for SDK document %s, serving from PostgreSQL: %s", environment_id, exc)
+        logger.warning("Redis unavailable for SDK document %s, serving from PostgreSQL: %s", environment_uid, exc)
         return None
     if etag is None or body is None:
         return None
     return etag.decode(), body.decode()
 
 
-def put(environment_id: int, etag: str, body: str) -> None:
+def put(environment_uid: UUID, etag: str, body: str) -> None:
     try:
-        client().hset(_key(environment_id), mapping={"etag": etag, "body": body})
+        client().hset(_key(environment_uid), mapping={"etag": etag, "body": body})
     except redis.RedisError as exc:
-        logger.warning("Could not cache SDK document %s in Redis: %s", environment_id, exc)
+        logger.warning("Could not cache SDK document %s in Redis: %s", environment_uid, exc)

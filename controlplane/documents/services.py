@@ -62,13 +62,13 @@ def rebuild(environment_id: int) -> EnvironmentDocument | None:
             document.build_ms = (time.perf_counter() - started) * 1000
             document.save()
         etag, body = document.etag, document.body
-    cache.put(environment_id, etag, body)
+    cache.put(environment.uid, etag, body)
     return document
 
 
 def served_document(environment: Environment) -> tuple[str, str]:
     """(etag, body) for an SDK poll: Redis first, PostgreSQL if Redis is down or cold."""
-    cached = cache.get(environment.id)
+    cached = cache.get(environment.uid)
     if cached is not None:
         return cached
     document = EnvironmentDocument.objects.filter(environment=environment).only("etag", "body").first()
@@ -76,5 +76,5 @@ def served_document(environment: Environment) -> tuple[str, str]:
         # Never built (e.g. the worker has not run yet): build once so the SDK is not left empty.
         document = rebuild(environment.id)
         return document.etag, document.body
-    cache.put(environment.id, document.etag, document.body)
+    cache.put(environment.uid, document.etag, document.body)
     return document.etag, document.body

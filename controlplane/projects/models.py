@@ -1,5 +1,7 @@
 """Projects, their environments, and the SDK keys that read one environment's document."""
 
+import uuid
+
 from django.conf import settings
 from django.core.validators import validate_slug
 from django.db import models
@@ -23,6 +25,7 @@ class Environment(models.Model):
     key = models.CharField(max_length=64, validators=[validate_slug])
     name = models.CharField(max_length=200)
     position = models.PositiveIntegerField(default=0, help_text="Order in lists (development first).")
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="Names its cached document.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
