@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from controlplane.accounts.services import issue_api_token
 from controlplane.audit.services import SYSTEM, Actor
+from controlplane.flags.services import create_flag
 from controlplane.projects.services import create_project, issue_sdk_key
 
 
@@ -58,3 +59,23 @@ def api(write_token) -> APIClient:
 def sdk_key(production) -> str:
     _, plaintext = issue_sdk_key(production, SYSTEM, "checkout-service")
     return plaintext
+
+
+@pytest.fixture
+def checkout_flag(project):
+    """A boolean flag, off everywhere."""
+    return create_flag(project, SYSTEM, key="new-checkout", name="New checkout")
+
+
+@pytest.fixture
+def layout_flag(project):
+    """A multivariate string flag."""
+    return create_flag(
+        project,
+        SYSTEM,
+        key="checkout-layout",
+        kind="multivariate",
+        variant_type="string",
+        variants=[{"key": "control", "value": "control"}, {"key": "compact", "value": "compact"}],
+        off_variant="control",
+    )

@@ -24,7 +24,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         model = Project
         fields = ["key", "name", "description", "created_at", "environments", "reason"]
         read_only_fields = ["created_at"]
-        extra_kwargs = {"key": {"validators": []}}
+        extra_kwargs = {"key": {"validators": []}, "name": {"required": False}}
 
 
 class EnvironmentSerializer(serializers.ModelSerializer):
@@ -34,6 +34,7 @@ class EnvironmentSerializer(serializers.ModelSerializer):
         model = Environment
         fields = ["key", "name", "position", "created_at", "reason"]
         read_only_fields = ["created_at"]
+        extra_kwargs = {"name": {"required": False}, "position": {"required": False}}
 
 
 class FlagSerializer(serializers.ModelSerializer):
@@ -60,15 +61,11 @@ class FlagSerializer(serializers.ModelSerializer):
             "reason",
         ]
         read_only_fields = ["created_at", "updated_at"]
-        extra_kwargs = {"key": {"validators": []}, "off_variant": {"required": False}}
+        extra_kwargs = {"key": {"validators": []}, "off_variant": {"required": False}, "name": {"required": False}}
 
     def get_environments(self, flag: Flag) -> dict:
         """Each environment's on/off state and version at a glance."""
         return {state.environment.key: {"on": state.on, "version": state.version} for state in flag.states.all()}
-
-
-class ServeField(serializers.JSONField):
-    pass
 
 
 class FlagStateSerializer(serializers.ModelSerializer):
@@ -131,7 +128,7 @@ class SegmentSerializer(serializers.ModelSerializer):
             "reason",
         ]
         read_only_fields = ["version", "created_at", "updated_at"]
-        extra_kwargs = {"key": {"validators": []}}
+        extra_kwargs = {"key": {"validators": []}, "name": {"required": False}}
 
 
 class SdkKeySerializer(serializers.ModelSerializer):
