@@ -1,0 +1,457 @@
+"""Rollout simulator: drives the real ``decide()`` with synthetic per-variant traffic.
+
+No database, no Django: each simulated rollout calls
+``controlplane.rollouts.decision.decide`` every 15-second tick with binomial
+per-variant counts (requests are not simulated one by one), exactly as the
+Celery task calls it with counts from the database.
+
+Scenarios (plan 1% -> 5% -> 25% -> 50% -> 100%, 10-minute dwells, one rule
+"error rate no worse than control + 0.5 pp", severity rollback, control 1%):
+
+* A: 1,000 requests/s, time-based advance. Healthy treatment (1%), a treatment
+  inside the tolerance (1.3%), and a bad one (2%); compared with a baseline
+  that judges like Argo Rollouts / Flagger thresholds (every minute, a check
+  fails when the treatment's error rate over that minute exceeds control's by
+  more than 0.5 pp; roll back after 2 failed checks) on the same traffic.
+* B: 100 requests/s, evidence-based advance, 4-hour maximum hold.
+* C: an absolute-threshold rule fires within two ticks of the breach being
+  observable.
+
+Usage: ``python bench/rollout_sim.py [--runs 1000] [--processes 2] [--seed 1]``.
+The last line is a machine-readable summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import random
+import statistics
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from controlplane.rollouts.decision import (  # noqa: E402
+    ArmCounts,
+    PlanRuntime,
+    PlanSpec,
+    RuleObservation,
+    RuleSpec,
+    SegmentCounts,
+    StageSpec,
+    decide,
+    start,
+)
+
+TICK_S = 15.0
+DWELL_S = 600.0
+STAGE_PERCENTS = (1.0, 5.0, 25.0, 50.0, 100.0)
+CONTROL_RATE = 0.01
+TOLERANCE = 0.005
+MIN_SAMPLES = 500
+ALPHA = 0.05
+
+
+# ---------------------------------------------------------------------------
+# Sampling (Python 3.11 has no random.binomialvariate)
+# ---------------------------------------------------------------------------
+
+
+def binomial(rng: random.Random, n: int, p: float) -> int:
+    """Binomial(n, p) draw.
+
+    Exact inversion (sequential search on the pmf) when the mean is small,
+    where the normal approximation would be poor; a continuity-corrected
+    normal approximation when both n*p and n*(1-p) are at least 40, where its
+    error is far below the effects studied here.
+    """
+    if n <= 0 or p <= 0.0:
+        return 0
+    if p >= 1.0:
+        return n
+    if p > 0.5:
+        return n - binomial(rng, n, 1.0 - p)
+    mean = n * p
+    if mean >= 40.0:
+        draw = round(rng.gauss(mean, math.sqrt(mean * (1.0 - p))))
+        return min(n, max(0, draw))
+    u = rng.random()
+    k = 0
+    pmf = math.exp(n * math.log1p(-p))
+    cdf = pmf
+    odds = p / (1.0 - p)
+    while u > cdf and k < n:
+        pmf *= (n - k) / (k + 1) * odds
+        k += 1
+        cdf += pmf
+    return k
+
+
+def poisson_requests(rng: random.Random, mean: float) -> int:
+    """Requests in one tick: Poisson(mean) via its normal approximation (mean >= 1000 here)."""
+    return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+
+
+# ---------------------------------------------------------------------------
+# Plans
+# ---------------------------------------------------------------------------
+
+
+def comparative_plan(advance_mode: str, alpha: float, max_hold_s: float = 4 * 3600.0) -> PlanSpec:
+    return PlanSpec(
+        stages=tuple(StageSpec(p, DWELL_S) for p in STAGE_PERCENTS),
+        rules=(
+            RuleSpec(
+                id="errors",
+                name="error rate",
+                metric="error_rate",
+                comparison="vs_control_absolute",
+                threshold=TOLERANCE,
+                severity="rollback",
+                min_samples=MIN_SAMPLES,
+            ),
+        ),
+        advance_mode=advance_mode,  # type: ignore[arg-type]
+        max_hold_s=max_hold_s,
+        starvation_timeout_s=1800.0,
+        alpha=alpha,
+    )
+
+
+# ---------------------------------------------------------------------------
+# One simulated rollout
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunResult:
+    outcome: str  # completed | rolled_back | paused | timeout
+    end_s: float  # time of the final decision
+    stage_index: int  # stage at the end (0-based)
+    treatment_errors: int  # failed requests served by the treatment before the end
+    max_percent: float  # largest treatment percentage served
+
+
+def _draw_tick(rng: random.Random, rate: float, percent: float, p_t: float, p_c: float) -> tuple[int, int, int, int]:
+    requests = poisson_requests(rng, rate * TICK_S)
+    n_t = binomial(rng, requests, percent / 100.0)
+    n_c = requests - n_t
+    return n_t, binomial(rng, n_t, p_t), n_c, binomial(rng, n_c, p_c)
+
+
+def run_decide(plan: PlanSpec, rate: float, p_t: float, seed: int, max_s: float) -> RunResult:
+    """One rollout judged by the real decide()."""
+    rng = random.Random(seed)
+    runtime: PlanRuntime = start(plan, PlanRuntime(), 0.0).runtime
+    segments: list[list[int]] = [[0, 0, 0, 0]]
+    now = 0.0
+    treatment_errors = 0
+    max_percent = 0.0
+    while now < max_s:
+        percent = plan.stages[runtime.stage_index].percent
+        max_percent = max(max_percent, percent)
+        n_t, e_t, n_c, e_c = _draw_tick(rng, rate, percent, p_t, CONTROL_RATE)
+        now += TICK_S
+        treatment_errors += e_t
+        current = segments[-1]
+        current[0] += n_t
+        current[1] += e_t
+        current[2] += n_c
+        current[3] += e_c
+        observation = RuleObservation(
+            rule_id="errors",
+            segments=tuple(SegmentCounts(ArmCounts(s[0], s[1]), ArmCounts(s[2], s[3])) for s in segments),
+        )
+        decision = decide(plan, runtime, now, (observation,))
+        runtime = decision.runtime
+        if runtime.status != "running":
+            return RunResult(runtime.status, now, runtime.stage_index, treatment_errors, max_percent)
+        if len(runtime.segment_starts) > len(segments):
+            segments.append([0, 0, 0, 0])
+    return RunResult("timeout", now, runtime.stage_index, treatment_errors, max_percent)
+
+
+def run_threshold_baseline(rate: float, p_t: float, seed: int, max_s: float) -> RunResult:
+    """One rollout judged like Argo Rollouts / Flagger threshold analysis.
+
+    Every minute, a check fails when the treatment's error rate over that minute
+    exceeds the control's by more than the tolerance; the rollout rolls back at
+    the second failed check (failures are counted over the whole rollout, as
+    with Argo's failureLimit). Stages advance after their dwell. Uses the same
+    random stream as ``run_decide`` with the same seed, so both judges see the
+    very same traffic while they are at the same stage.
+    """
+    rng = random.Random(seed)
+    now = 0.0
+    stage = 0
+    stage_started = 0.0
+    failed_checks = 0
+    minute = [0, 0, 0, 0]
+    ticks_per_check = round(60.0 / TICK_S)
+    ticks = 0
+    treatment_errors = 0
+    max_percent = 0.0
+    while now < max_s:
+        percent = STAGE_PERCENTS[stage]
+        max_percent = max(max_percent, percent)
+        n_t, e_t, n_c, e_c = _draw_tick(rng, rate, percent, p_t, CONTROL_RATE)
+        now += TICK_S
+        ticks += 1
+        treatment_errors += e_t
+        for i, value in enumerate((n_t, e_t, n_c, e_c)):
+            minute[i] += value
+        if ticks % ticks_per_check == 0:
+            if minute[0] > 0 and minute[2] > 0 and minute[1] / minute[0] - minute[3] / minute[2] > TOLERANCE:
+                failed_checks += 1
+                if failed_checks >= 2:
+                    return RunResult("rolled_back", now, stage, treatment_errors, max_percent)
+            minute = [0, 0, 0, 0]
+        if now - stage_started >= DWELL_S:
+            if stage == len(STAGE_PERCENTS) - 1:
+                return RunResult("completed", now, stage, treatment_errors, max_percent)
+            stage += 1
+            stage_started = now
+    return RunResult("timeout", now, stage, treatment_errors, max_percent)
+
+
+# ---------------------------------------------------------------------------
+# Absolute-threshold latency check (scenario C)
+# ---------------------------------------------------------------------------
+
+
+def run_absolute_check(seed: int) -> int | None:
+    """Ticks between the breach being observable and the rollback (None: never fired).
+
+    Rule: treatment error rate over the last minute must stay under 5%
+    (min 200 requests in the window). The treatment is healthy (1%) for 5
+    minutes, then breaks (error rate 12%). "Observable" is the first tick at
+    which the window holds at least min_samples requests and its error rate is
+    above the limit: the earliest tick at which any judge could see it.
+    """
+    rng = random.Random(seed)
+    rule = RuleSpec(
+        id="abs",
+        name="error rate limit",
+        metric="error_rate",
+        comparison="absolute_threshold",
+        threshold=0.05,
+        window_s=60.0,
+        min_samples=200,
+        severity="rollback",
+    )
+    plan = PlanSpec(stages=tuple(StageSpec(p, DWELL_S) for p in STAGE_PERCENTS), rules=(rule,))
+    runtime = start(plan, PlanRuntime(), 0.0).runtime
+    window: deque[tuple[int, int, int, int]] = deque(maxlen=round(rule.window_s / TICK_S))
+    cumulative = [0, 0, 0, 0]
+    now = 0.0
+    observable_tick: int | None = None
+    tick = 0
+    while now < 3600.0:
+        tick += 1
+        p_t = 0.01 if now < 300.0 else 0.12
+        percent = plan.stages[runtime.stage_index].percent
+        counts = _draw_tick(rng, 1000.0, percent, p_t, CONTROL_RATE)
+        now += TICK_S
+        window.append(counts)
+        for i, value in enumerate(counts):
+            cumulative[i] += value
+        w = [sum(c[i] for c in window) for i in range(4)]
+        if observable_tick is None and w[0] >= rule.min_samples and w[1] / w[0] > rule.threshold:
+            observable_tick = tick
+        observation = RuleObservation(
+            rule_id="abs",
+            segments=(SegmentCounts(ArmCounts(cumulative[0], cumulative[1]), ArmCounts(cumulative[2], cumulative[3])),),
+            window=SegmentCounts(ArmCounts(w[0], w[1]), ArmCounts(w[2], w[3])),
+        )
+        decision = decide(plan, runtime, now, (observation,))
+        runtime = decision.runtime
+        if runtime.status == "rolled_back":
+            return None if observable_tick is None else tick - observable_tick
+        if runtime.status != "running":
+            return None
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Batch running
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    kind: str  # "decide" | "baseline" | "absolute"
+    advance_mode: str
+    rate: float
+    p_t: float
+    seed: int
+    max_s: float
+    alpha: float
+
+
+def _run_job(job: Job) -> RunResult | int | None:
+    if job.kind == "decide":
+        return run_decide(comparative_plan(job.advance_mode, job.alpha), job.rate, job.p_t, job.seed, job.max_s)
+    if job.kind == "baseline":
+        return run_threshold_baseline(job.rate, job.p_t, job.seed, job.max_s)
+    return run_absolute_check(job.seed)
+
+
+def run_batch(jobs: list[Job], processes: int) -> list:
+    if processes <= 1:
+        return [_run_job(job) for job in jobs]
+    with multiprocessing.Pool(processes) as pool:
+        return pool.map(_run_job, jobs, chunksize=max(1, len(jobs) // (processes * 8)))
+
+
+def pct(part: int, whole: int) -> float:
+    return 100.0 * part / whole if whole else math.nan
+
+
+def median_or_nan(values: list[float]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
+@dataclass(frozen=True)
+class Summary:
+    runs: int
+    rollback_pct: float
+    rollback_at_first_stage_pct: float  # of all runs
+    rolled_back_by_5pct_pct: float  # of all runs: rolled back while serving at most 5%
+    median_rollback_s: float
+    median_blast_radius: float  # treatment errors served before rollback (median over rolled-back runs)
+    completed_pct: float
+    paused_pct: float
+    median_complete_s: float
+
+
+def summarize(results: list[RunResult]) -> Summary:
+    rolled = [r for r in results if r.outcome == "rolled_back"]
+    completed = [r for r in results if r.outcome == "completed"]
+    return Summary(
+        runs=len(results),
+        rollback_pct=pct(len(rolled), len(results)),
+        rollback_at_first_stage_pct=pct(sum(1 for r in rolled if r.stage_index == 0), len(results)),
+        rolled_back_by_5pct_pct=pct(sum(1 for r in rolled if r.max_percent <= 5.0), len(results)),
+        median_rollback_s=median_or_nan([r.end_s for r in rolled]),
+        median_blast_radius=median_or_nan([float(r.treatment_errors) for r in rolled]),
+        completed_pct=pct(len(completed), len(results)),
+        paused_pct=pct(sum(1 for r in results if r.outcome == "paused"), len(results)),
+        median_complete_s=median_or_nan([r.end_s for r in completed]),
+    )
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=1000, help="simulated rollouts per scenario and treatment")
+    parser.add_argument("--processes", type=int, default=2, help="worker processes (1 = no multiprocessing)")
+    parser.add_argument("--seed", type=int, default=1, help="base seed; run i of a scenario uses seed base+i")
+    parser.add_argument("--alpha", type=float, default=ALPHA, help="alpha of the confidence sequences")
+    args = parser.parse_args(argv)
+    runs: int = args.runs
+    started = time.monotonic()
+
+    def jobs(kind: str, mode: str, rate: float, p_t: float, offset: int, max_s: float) -> list[Job]:
+        return [Job(kind, mode, rate, p_t, args.seed + offset + i, max_s, args.alpha) for i in range(runs)]
+
+    full_a = 6 * 3600.0
+    full_b = 12 * 3600.0
+    batches: dict[str, list[Job]] = {
+        "a_healthy": jobs("decide", "time", 1000.0, 0.010, 0, full_a),
+        "a_inside": jobs("decide", "time", 1000.0, 0.013, 1_000_000, full_a),
+        "a_bad": jobs("decide", "time", 1000.0, 0.020, 2_000_000, full_a),
+        "base_healthy": jobs("baseline", "time", 1000.0, 0.010, 0, full_a),
+        "base_inside": jobs("baseline", "time", 1000.0, 0.013, 1_000_000, full_a),
+        "base_bad": jobs("baseline", "time", 1000.0, 0.020, 2_000_000, full_a),
+        "b_healthy": jobs("decide", "evidence", 100.0, 0.010, 3_000_000, full_b),
+        "b_bad": jobs("decide", "evidence", 100.0, 0.020, 4_000_000, full_b),
+        "c_absolute": [
+            Job("absolute", "time", 1000.0, 0.0, args.seed + 5_000_000 + i, 0.0, args.alpha)
+            for i in range(max(50, runs // 5))
+        ],
+    }
+    flat = [job for batch in batches.values() for job in batch]
+    results = run_batch(flat, args.processes)
+    by_name: dict[str, list] = {}
+    position = 0
+    for name, batch in batches.items():
+        by_name[name] = results[position : position + len(batch)]
+        position += len(batch)
+    s: dict[str, Summary] = {name: summarize(by_name[name]) for name in batches if name != "c_absolute"}
+
+    print(f"rollout_sim: {runs} rollouts per row, plan {' -> '.join(f'{p:g}%' for p in STAGE_PERCENTS)},")
+    print(f"  {DWELL_S / 60:.0f}-minute dwells, {TICK_S:.0f}-second ticks, rule: error rate <= control + 0.5 pp,")
+    print(f"  control error rate 1%, alpha {args.alpha}, min_samples {MIN_SAMPLES} per arm")
+    print()
+    print("Scenario A: 1,000 requests/s, time-based advance")
+    header = (
+        f"  {'judge':<22}{'treatment':>10}{'rolled back':>13}{'at 1% stage':>13}{'median t':>10}{'blast radius':>14}"
+    )
+    print(header)
+    rows: list[tuple[str, str, Summary]] = []
+    for label, key in (("always-valid CS", "a"), ("threshold baseline", "base")):
+        for treatment, suffix in (("1.0%", "healthy"), ("1.3%", "inside"), ("2.0%", "bad")):
+            rows.append((label, treatment, s[f"{key}_{suffix}"]))
+    for label, treatment, row in rows:
+        print(
+            f"  {label:<22}{treatment:>10}{_fmt(row.rollback_pct, 2) + '%':>13}"
+            f"{_fmt(row.rollback_at_first_stage_pct, 2) + '%':>13}{_fmt(row.median_rollback_s, 0) + ' s':>10}"
+            f"{_fmt(row.median_blast_radius, 0):>14}"
+        )
+    print("  (blast radius = median failed requests served by the treatment before its rollback;")
+    print("   1.3% is a treatment inside the 0.5 pp tolerance: rolling it back is a false alarm too)")
+    a_bad = s["a_bad"]
+    a_detect_first = pct(
+        sum(1 for r in by_name["a_bad"] if r.outcome == "rolled_back" and r.stage_index == 0),
+        sum(1 for r in by_name["a_bad"] if r.outcome == "rolled_back"),
+    )
+    print(f"  2% treatment: {_fmt(a_detect_first, 2)}% of its rollbacks happened during the 1% stage")
+    print()
+    print("Scenario B: 100 requests/s, evidence-based advance, 4-hour maximum hold")
+    for treatment, key in (("1.0%", "b_healthy"), ("2.0%", "b_bad")):
+        row = s[key]
+        print(
+            f"  treatment {treatment}: rolled back {_fmt(row.rollback_pct, 2)}% "
+            f"(by the 5% stage {_fmt(row.rolled_back_by_5pct_pct, 2)}%), completed {_fmt(row.completed_pct, 2)}% "
+            f"(median {_fmt(row.median_complete_s / 60, 1)} min), paused {_fmt(row.paused_pct, 2)}%, "
+            f"median rollback {_fmt(row.median_rollback_s / 60, 1)} min, blast radius {_fmt(row.median_blast_radius, 0)}"
+        )
+    b_complete = [r.end_s for r in by_name["b_healthy"] if r.outcome == "completed"]
+    if b_complete:
+        quartiles = statistics.quantiles(b_complete, n=10)
+        print(f"  healthy completion time: p10 {quartiles[0] / 60:.1f} min, p90 {quartiles[-1] / 60:.1f} min")
+    print()
+    lags = by_name["c_absolute"]
+    fired = [lag for lag in lags if lag is not None]
+    worst = max(fired) if fired else None
+    print("Scenario C: absolute threshold (error rate over the last minute < 5%), treatment breaks at t=5 min")
+    print(
+        f"  fired in {len(fired)}/{len(lags)} runs; ticks from observable breach to rollback: "
+        f"max {worst}, all within two ticks: {bool(fired) and len(fired) == len(lags) and worst is not None and worst <= 1}"
+    )
+    elapsed = time.monotonic() - started
+    print(f"elapsed {elapsed:.1f} s with {args.processes} process(es)")
+    print(
+        f"rollout_sim: runs={runs} a_false_rollback_pct={_fmt(s['a_healthy'].rollback_pct, 2)} "
+        f"a_detect_pct={_fmt(a_bad.rollback_pct, 2)} a_detect_at_1pct_pct={_fmt(a_detect_first, 2)} "
+        f"a_median_rollback_s={_fmt(a_bad.median_rollback_s, 0)} a_blast_radius={_fmt(a_bad.median_blast_radius, 0)} "
+        f"baseline_false_rollback_pct={_fmt(s['base_healthy'].rollback_pct, 2)} "
+        f"baseline_blast_radius={_fmt(s['base_bad'].median_blast_radius, 0)} "
+        f"b_false_rollback_pct={_fmt(s['b_healthy'].rollback_pct, 2)} "
+        f"b_detect_by_5pct_pct={_fmt(s['b_bad'].rolled_back_by_5pct_pct, 2)} "
+        f"b_healthy_complete_min={_fmt(s['b_healthy'].median_complete_s / 60, 1)}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
