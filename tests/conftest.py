@@ -79,3 +79,19 @@ def layout_flag(project):
         variants=[{"key": "control", "value": "control"}, {"key": "compact", "value": "compact"}],
         off_variant="control",
     )
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """A real Celery worker consuming the test queue on the real Redis broker.
+
+    It runs in a thread of the test process so it uses the test database; tests that need it
+    must commit their data (``transactional_db`` or ``live_server``).
+    """
+    from celery.contrib.testing.worker import start_worker
+
+    from controlplane.celery import app
+
+    app.control.purge()
+    with django_db_blocker.unblock(), start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING") as worker:
+        yield worker

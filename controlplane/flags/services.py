@@ -253,11 +253,32 @@ def create_segment(
         description=description,
         included=validate_key_list("included", included or []),
         excluded=validate_key_list("excluded", excluded or []),
-        rules=validate_segment_rules(rules or [], set()),
+        rules=_validated_segment_rules(project, key, rules or []),
     )
     record(actor, "segment.create", segment, after=segment_snapshot(segment), reason=reason, project=project)
     schedule_rebuild(_environment_ids(project))
     return segment
+
+
+def segment_references(rules: list[dict]) -> set[str]:
+    return {key for rule in rules for clause in rule["clauses"] if clause["op"] == "in_segment" for key in clause["values"]}
+
+
+def _validated_segment_rules(project: Project, key: str, rules: Any) -> list[dict]:
+    """Segments may build on other segments, but never on themselves, directly or not."""
+    others = {segment.key: segment.rules for segment in Segment.objects.filter(project=project).exclude(key=key)}
+    normalized = validate_segment_rules(rules, set(others))
+    graph = {other: segment_references(other_rules) for other, other_rules in others.items()}
+    graph[key] = segment_references(normalized)
+    seen, stack = set(), list(graph[key])
+    while stack:
+        current = stack.pop()
+        if current == key:
+            raise TargetingError({"rules": [f"Segment {key!r} would end up including itself."]})
+        if current not in seen:
+            seen.add(current)
+            stack.extend(graph.get(current, ()))
+    return normalized
 
 
 @transaction.atomic
@@ -273,7 +294,7 @@ def update_segment(segment: Segment, actor: Actor, changes: dict[str, Any], reas
         if field in changes:
             setattr(segment, field, validate_key_list(field, changes[field]))
     if "rules" in changes:
-        segment.rules = validate_segment_rules(changes["rules"], set())
+        segment.rules = _validated_segment_rules(segment.project, segment.key, changes["rules"])
     if segment_snapshot(segment) == before:
         return segment
     segment.version += 1
@@ -302,6 +323,11 @@ def delete_segment(segment: Segment, actor: Actor, reason: str = "") -> None:
             for rule in state.rules
             for clause in rule["clauses"]
         )
+    ]
+    users += [
+        f"segment {other.key}"
+        for other in Segment.objects.filter(project=segment.project).exclude(pk=segment.pk)
+        if segment.key in segment_references(other.rules)
     ]
     if users:
         raise TargetingError({"key": [f"Segment {segment.key!r} is used by: {', '.join(users)}."]})

@@ -220,8 +220,8 @@ def _validate_values(
 
 
 def validate_rule_clauses(clauses: Any, path: str, errors: _Errors, segment_keys: set[str]) -> list[dict]:
-    if not isinstance(clauses, list) or not clauses:
-        errors.add(path, "A rule needs at least one clause.")
+    if not isinstance(clauses, list):
+        errors.add(path, "Clauses are a list (an empty list matches every context).")
         return []
     checked = [validate_clause(clause, _join(path, i), errors, segment_keys) for i, clause in enumerate(clauses)]
     return [clause for clause in checked if clause is not None]
