@@ -31,13 +31,12 @@ import statistics
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from controlplane.rollouts.decision import (  # noqa: E402
+from controlplane.rollouts.decision import (
     ArmCounts,
     PlanRuntime,
     PlanSpec,
@@ -225,54 +224,85 @@ def run_threshold_baseline(rate: float, p_t: float, seed: int, max_s: float) -> 
 # ---------------------------------------------------------------------------
 
 
-def run_absolute_check(seed: int) -> int | None:
-    """Ticks between the breach being observable and the rollback (None: never fired).
+LATENCY_BOUNDS_MS = (25.0, 50.0, 100.0, 200.0, 300.0, 500.0, 1000.0)
+#: Bucket probabilities (last = overflow). Healthy: 3% of requests slower than
+#: 300 ms (p95 about 240 ms); broken: 15% slower than 300 ms (p95 about 700 ms).
+LATENCY_HEALTHY = (0.30, 0.30, 0.22, 0.12, 0.04, 0.015, 0.004, 0.001)
+LATENCY_BROKEN = (0.20, 0.25, 0.20, 0.10, 0.10, 0.08, 0.05, 0.02)
 
-    Rule: treatment error rate over the last minute must stay under 5%
-    (min 200 requests in the window). The treatment is healthy (1%) for 5
-    minutes, then breaks (error rate 12%). "Observable" is the first tick at
-    which the window holds at least min_samples requests and its error rate is
-    above the limit: the earliest tick at which any judge could see it.
+
+def multinomial(rng: random.Random, n: int, probabilities: tuple[float, ...]) -> tuple[int, ...]:
+    """Multinomial draw as a chain of conditional binomials."""
+    counts = []
+    remaining_n = n
+    remaining_p = 1.0
+    for probability in probabilities[:-1]:
+        draw = binomial(rng, remaining_n, min(1.0, probability / remaining_p)) if remaining_p > 0 else 0
+        counts.append(draw)
+        remaining_n -= draw
+        remaining_p -= probability
+    counts.append(remaining_n)
+    return tuple(counts)
+
+
+def run_absolute_check(seed: int, metric: str, confirmations: int) -> int | None:
+    """Ticks between the breach being observable and the rollback.
+
+    None: never fired; -1: fired before the treatment broke (a false alarm).
+
+    ``metric == "error_rate"``: treatment error rate over the last minute must
+    stay at or under 5% (healthy 1%, broken 12%). ``metric == "latency_p"``: p95
+    latency over the last minute must stay at or under 300 ms (histograms as the
+    SDK sends them). Minimum 200 requests in the window, 1,000 requests/s. The
+    treatment breaks at t = 5 min. "Observable" is the first tick at which the
+    window holds at least min_samples requests and its value is over the limit:
+    the earliest tick at which any judge could see the breach.
     """
     rng = random.Random(seed)
+    latency = metric == "latency_p"
     rule = RuleSpec(
         id="abs",
-        name="error rate limit",
-        metric="error_rate",
+        name="p95 latency limit" if latency else "error rate limit",
+        metric="latency_p" if latency else "error_rate",
         comparison="absolute_threshold",
-        threshold=0.05,
+        threshold=300.0 if latency else 0.05,
+        percentile=0.95 if latency else None,
+        bucket_bounds_ms=LATENCY_BOUNDS_MS if latency else (),
         window_s=60.0,
         min_samples=200,
+        confirmations=confirmations,
         severity="rollback",
     )
     plan = PlanSpec(stages=tuple(StageSpec(p, DWELL_S) for p in STAGE_PERCENTS), rules=(rule,))
     runtime = start(plan, PlanRuntime(), 0.0).runtime
-    window: deque[tuple[int, int, int, int]] = deque(maxlen=round(rule.window_s / TICK_S))
-    cumulative = [0, 0, 0, 0]
+    window: deque[tuple[int, int, tuple[int, ...]]] = deque(maxlen=round(rule.window_s / TICK_S))
     now = 0.0
     observable_tick: int | None = None
     tick = 0
+    slow_buckets = sum(1 for bound in LATENCY_BOUNDS_MS if bound <= rule.threshold)
     while now < 3600.0:
         tick += 1
-        p_t = 0.01 if now < 300.0 else 0.12
+        broken = now >= 300.0
         percent = plan.stages[runtime.stage_index].percent
-        counts = _draw_tick(rng, 1000.0, percent, p_t, CONTROL_RATE)
+        n_t, e_t, _n_c, _e_c = _draw_tick(rng, 1000.0, percent, 0.12 if broken else 0.01, CONTROL_RATE)
+        histogram: tuple[int, ...] = ()
+        if latency:
+            histogram = multinomial(rng, n_t, LATENCY_BROKEN if broken else LATENCY_HEALTHY)
+            e_t = n_t - sum(histogram[:slow_buckets])
         now += TICK_S
-        window.append(counts)
-        for i, value in enumerate(counts):
-            cumulative[i] += value
-        w = [sum(c[i] for c in window) for i in range(4)]
-        if observable_tick is None and w[0] >= rule.min_samples and w[1] / w[0] > rule.threshold:
+        window.append((n_t, e_t, histogram))
+        w_total = sum(c[0] for c in window)
+        w_bad = sum(c[1] for c in window)
+        w_hist = tuple(sum(c[2][i] for c in window) for i in range(len(histogram)))
+        limit = 1.0 - 0.95 if latency else rule.threshold
+        if broken and observable_tick is None and w_total >= rule.min_samples and w_bad / w_total > limit:
             observable_tick = tick
-        observation = RuleObservation(
-            rule_id="abs",
-            segments=(SegmentCounts(ArmCounts(cumulative[0], cumulative[1]), ArmCounts(cumulative[2], cumulative[3])),),
-            window=SegmentCounts(ArmCounts(w[0], w[1]), ArmCounts(w[2], w[3])),
-        )
+        arm = ArmCounts(w_total, 0, w_hist) if latency else ArmCounts(w_total, w_bad)
+        observation = RuleObservation(rule_id="abs", window=SegmentCounts(treatment=arm))
         decision = decide(plan, runtime, now, (observation,))
         runtime = decision.runtime
         if runtime.status == "rolled_back":
-            return None if observable_tick is None else tick - observable_tick
+            return -1 if observable_tick is None else tick - observable_tick
         if runtime.status != "running":
             return None
     return None
@@ -292,6 +322,8 @@ class Job:
     seed: int
     max_s: float
     alpha: float
+    metric: str = "error_rate"
+    confirmations: int = 1
 
 
 def _run_job(job: Job) -> RunResult | int | None:
@@ -299,7 +331,7 @@ def _run_job(job: Job) -> RunResult | int | None:
         return run_decide(comparative_plan(job.advance_mode, job.alpha), job.rate, job.p_t, job.seed, job.max_s)
     if job.kind == "baseline":
         return run_threshold_baseline(job.rate, job.p_t, job.seed, job.max_s)
-    return run_absolute_check(job.seed)
+    return run_absolute_check(job.seed, job.metric, job.confirmations)
 
 
 def run_batch(jobs: list[Job], processes: int) -> list:
@@ -368,17 +400,22 @@ def main(argv: list[str] | None = None) -> int:
     batches: dict[str, list[Job]] = {
         "a_healthy": jobs("decide", "time", 1000.0, 0.010, 0, full_a),
         "a_inside": jobs("decide", "time", 1000.0, 0.013, 1_000_000, full_a),
+        "a_edge": jobs("decide", "time", 1000.0, 0.015, 6_000_000, full_a),
         "a_bad": jobs("decide", "time", 1000.0, 0.020, 2_000_000, full_a),
         "base_healthy": jobs("baseline", "time", 1000.0, 0.010, 0, full_a),
         "base_inside": jobs("baseline", "time", 1000.0, 0.013, 1_000_000, full_a),
+        "base_edge": jobs("baseline", "time", 1000.0, 0.015, 6_000_000, full_a),
         "base_bad": jobs("baseline", "time", 1000.0, 0.020, 2_000_000, full_a),
         "b_healthy": jobs("decide", "evidence", 100.0, 0.010, 3_000_000, full_b),
         "b_bad": jobs("decide", "evidence", 100.0, 0.020, 4_000_000, full_b),
-        "c_absolute": [
-            Job("absolute", "time", 1000.0, 0.0, args.seed + 5_000_000 + i, 0.0, args.alpha)
-            for i in range(max(50, runs // 5))
-        ],
     }
+    c_runs = max(50, runs // 5)
+    c_variants = (("error_rate", 1), ("error_rate", 2), ("latency_p", 1), ("latency_p", 2))
+    for metric, confirmations in c_variants:
+        batches[f"c_{metric}_{confirmations}"] = [
+            Job("absolute", "time", 1000.0, 0.0, args.seed + 5_000_000 + i, 0.0, args.alpha, metric, confirmations)
+            for i in range(c_runs)
+        ]
     flat = [job for batch in batches.values() for job in batch]
     results = run_batch(flat, args.processes)
     by_name: dict[str, list] = {}
@@ -386,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, batch in batches.items():
         by_name[name] = results[position : position + len(batch)]
         position += len(batch)
-    s: dict[str, Summary] = {name: summarize(by_name[name]) for name in batches if name != "c_absolute"}
+    s: dict[str, Summary] = {name: summarize(by_name[name]) for name in batches if not name.startswith("c_")}
 
     print(f"rollout_sim: {runs} rollouts per row, plan {' -> '.join(f'{p:g}%' for p in STAGE_PERCENTS)},")
     print(f"  {DWELL_S / 60:.0f}-minute dwells, {TICK_S:.0f}-second ticks, rule: error rate <= control + 0.5 pp,")
@@ -399,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     rows: list[tuple[str, str, Summary]] = []
     for label, key in (("always-valid CS", "a"), ("threshold baseline", "base")):
-        for treatment, suffix in (("1.0%", "healthy"), ("1.3%", "inside"), ("2.0%", "bad")):
+        for treatment, suffix in (("1.0%", "healthy"), ("1.3%", "inside"), ("1.5%", "edge"), ("2.0%", "bad")):
             rows.append((label, treatment, s[f"{key}_{suffix}"]))
     for label, treatment, row in rows:
         print(
@@ -408,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{_fmt(row.median_blast_radius, 0):>14}"
         )
     print("  (blast radius = median failed requests served by the treatment before its rollback;")
-    print("   1.3% is a treatment inside the 0.5 pp tolerance: rolling it back is a false alarm too)")
+    print("   1.3% is inside the 0.5 pp tolerance, 1.5% exactly at it: both should ideally not be rolled back)")
     a_bad = s["a_bad"]
     a_detect_first = pct(
         sum(1 for r in by_name["a_bad"] if r.outcome == "rolled_back" and r.stage_index == 0),
@@ -423,21 +460,29 @@ def main(argv: list[str] | None = None) -> int:
             f"  treatment {treatment}: rolled back {_fmt(row.rollback_pct, 2)}% "
             f"(by the 5% stage {_fmt(row.rolled_back_by_5pct_pct, 2)}%), completed {_fmt(row.completed_pct, 2)}% "
             f"(median {_fmt(row.median_complete_s / 60, 1)} min), paused {_fmt(row.paused_pct, 2)}%, "
-            f"median rollback {_fmt(row.median_rollback_s / 60, 1)} min, blast radius {_fmt(row.median_blast_radius, 0)}"
+            f"median rollback {_fmt(row.median_rollback_s / 60, 1)} min, "
+            f"blast radius {_fmt(row.median_blast_radius, 0)}"
         )
     b_complete = [r.end_s for r in by_name["b_healthy"] if r.outcome == "completed"]
     if b_complete:
         quartiles = statistics.quantiles(b_complete, n=10)
         print(f"  healthy completion time: p10 {quartiles[0] / 60:.1f} min, p90 {quartiles[-1] / 60:.1f} min")
     print()
-    lags = by_name["c_absolute"]
-    fired = [lag for lag in lags if lag is not None]
-    worst = max(fired) if fired else None
-    print("Scenario C: absolute threshold (error rate over the last minute < 5%), treatment breaks at t=5 min")
-    print(
-        f"  fired in {len(fired)}/{len(lags)} runs; ticks from observable breach to rollback: "
-        f"max {worst}, all within two ticks: {bool(fired) and len(fired) == len(lags) and worst is not None and worst <= 1}"
-    )
+    print("Scenario C: absolute thresholds over a 1-minute window (min 200 requests), treatment breaks at t=5 min")
+    c_ok = True
+    for metric, confirmations in c_variants:
+        lags = by_name[f"c_{metric}_{confirmations}"]
+        fired = [lag for lag in lags if lag is not None and lag >= 0]
+        early = sum(1 for lag in lags if lag == -1)
+        worst = max(fired) if fired else -1
+        within = len(fired) == len(lags) and 0 <= worst <= 1
+        c_ok = c_ok and within
+        label = "p95 latency <= 300 ms" if metric == "latency_p" else "error rate <= 5%"
+        print(
+            f"  {label:<22} confirmations={confirmations}: fired in {len(fired)}/{len(lags)} runs, "
+            f"{early} before the break; ticks from observable breach to rollback: max {worst} "
+            f"(within two ticks: {within})"
+        )
     elapsed = time.monotonic() - started
     print(f"elapsed {elapsed:.1f} s with {args.processes} process(es)")
     print(
@@ -450,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         f"b_detect_by_5pct_pct={_fmt(s['b_bad'].rolled_back_by_5pct_pct, 2)} "
         f"b_healthy_complete_min={_fmt(s['b_healthy'].median_complete_s / 60, 1)}"
     )
+    del c_ok
     return 0
 
 
