@@ -122,6 +122,7 @@ class CompiledFlag:
         "kind",
         "off_index",
         "on",
+        "reported",
         "rules",
         "salt",
         "salt_prefix",
@@ -153,6 +154,7 @@ class CompiledFlag:
     key_slices: tuple[tuple[int, int], ...] | None
     bool_slices: tuple[tuple[int, bool, int], ...] | None
     counts: list[int]
+    reported: list[int]
 
     def value_at(self, index: int) -> Any:
         """The value of variant ``index``; JSON objects/arrays are copied so callers may mutate."""
@@ -434,7 +436,8 @@ def compile_flag(
     flag.targets = targets or _NO_TARGETS
     flag.rules = tuple(rules)
     flag.default = default
-    flag.counts = [0] * len(values)
+    flag.counts = [0] * len(values)  # evaluations per variant, incremented by clients
+    flag.reported = [0] * len(values)  # the part of counts already handed to metrics
 
     flag.constant_index = None
     flag.constant_reason = Reason.DEFAULT

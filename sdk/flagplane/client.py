@@ -1,0 +1,621 @@
+"""The Flagplane client: local evaluation from an atomically swapped snapshot, a background
+refresher, a last-known-good cache on disk, and health metrics for rollouts.
+
+Guarantees: evaluation methods never raise into caller code, never block on the network and
+never take a lock; on misuse they log a warning once per flag and return the caller's default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import json
+import logging
+import os
+import random
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import mmh3
+
+from flagplane._warnings import WarnOnce
+from flagplane.backoff import Backoff
+from flagplane.bucketing import BUCKET_SPACE
+from flagplane.cache import read_cache, write_cache
+from flagplane.engine import (
+    SCHEMA_VERSION,
+    CompiledFlag,
+    Evaluation,
+    InvalidDocument,
+    Reason,
+    Snapshot,
+    as_context,
+    compile_document,
+    resolve,
+)
+from flagplane.metrics import MetricsBuffer, MetricsSender
+from flagplane.transport import fetch_config, post_metrics
+
+logger = logging.getLogger("flagplane")
+
+Context = Mapping[str, Any] | str
+
+_hash = mmh3.hash
+_EMPTY: dict[str, CompiledFlag] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What the client is serving and how fresh it is."""
+
+    ready: bool
+    """A document is loaded (from the network, the cache file or a bootstrap)."""
+    source: str | None
+    """Where the served document came from: "network", "cache", "bootstrap" or None."""
+    stale_since: datetime | None
+    """None while the last refresh succeeded; otherwise the time of the last successful sync
+    (for a document loaded from the cache: when it was fetched; bootstrap: client start)."""
+    last_error: str | None
+    last_success: datetime | None
+    document_version: int | None
+    etag: str | None
+    project: str | None
+    environment: str | None
+    closed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEvent:
+    """Passed to change listeners after a new document was swapped in."""
+
+    previous_version: int | None
+    version: int
+    changed_flags: tuple[str, ...]
+    """Flags added, removed, or whose flag version changed."""
+
+
+def _utc(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def _default_fits(variant_type: str, default: Any, want_bool: bool) -> bool:
+    if want_bool or variant_type == "boolean":
+        return default is True or default is False or (not want_bool and default is None)
+    if default is None or variant_type == "json":
+        return True
+    if variant_type == "string":
+        return isinstance(default, str)
+    return isinstance(default, int | float) and not isinstance(default, bool)
+
+
+def _changed_flags(old: Snapshot | None, new: Snapshot) -> tuple[str, ...]:
+    if old is None:
+        return tuple(new.flags)
+    changed = [
+        key
+        for key, flag in new.flags.items()
+        if key not in old.flags or old.flags[key].version != flag.version
+    ]
+    changed.extend(key for key in old.flags if key not in new.flags)
+    return tuple(changed)
+
+
+_live_clients: weakref.WeakSet[Client] = weakref.WeakSet()
+
+
+class Client:
+    """Evaluate Flagplane flags locally.
+
+    ``Client(sdk_key, base_url)`` starts a daemon thread that polls
+    ``GET {base_url}/api/v1/sdk/config`` every ``poll_interval`` seconds (conditional on the
+    ETag) and a daemon thread that flushes metrics every ``metrics_flush_interval`` seconds.
+    Evaluation is synchronous, lock-free and does no I/O, so it is safe in threads and in async
+    code alike.
+
+    Keyword options: ``cache_path`` (last known good document on disk), ``bootstrap`` (a
+    document dict or the path of a JSON file, served until the network answers),
+    ``request_timeout``, ``send_metrics``, ``offline`` (no network at all), ``backoff_base``,
+    ``backoff_max``, ``max_metrics_series``.
+    """
+
+    def __init__(
+        self,
+        sdk_key: str = "",
+        base_url: str = "http://localhost:8000",
+        poll_interval: float = 10.0,
+        cache_path: str | os.PathLike[str] | None = None,
+        bootstrap: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        metrics_flush_interval: float = 10.0,
+        *,
+        request_timeout: float = 5.0,
+        send_metrics: bool = True,
+        offline: bool = False,
+        backoff_base: float = 1.0,
+        backoff_max: float = 60.0,
+        max_metrics_series: int = 10_000,
+    ) -> None:
+        # Hot-path state: evaluators read self._flags once per call; refreshes replace it
+        # with a single attribute assignment.
+        self._flags: Mapping[str, CompiledFlag] = _EMPTY
+        self._snapshot: Snapshot | None = None
+
+        self._sdk_key = sdk_key
+        self._base_url = base_url
+        self._poll_interval = max(0.01, float(poll_interval))
+        self._cache_path = cache_path
+        self._metrics_flush_interval = max(0.01, float(metrics_flush_interval))
+        self._request_timeout = request_timeout
+        self._offline = offline
+        self._send_metrics = send_metrics and not offline
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._max_metrics_series = max_metrics_series
+
+        self._source: str | None = None
+        self._etag: str | None = None
+        self._started_at = time.time()
+        self._last_success: float | None = None
+        self._stale_since: float | None = None
+        self._last_error: str | None = None
+        self._closed = False
+        self._listeners: list[Callable[[ChangeEvent], None]] = []
+        self._threads: list[threading.Thread] = []
+        self._init_process_state()
+
+        self._load_initial(bootstrap)
+        if offline:
+            self._settled.set()
+        else:
+            self._start_threads()
+        _live_clients.add(self)
+
+    def _init_process_state(self) -> None:
+        """Locks, events, buffers and backoff: everything a forked child must not inherit."""
+        self._warn = WarnOnce()
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._settled = threading.Event()
+        if self._snapshot is not None and (self._offline or self._last_success is not None):
+            self._settled.set()
+        self._backoff = Backoff(self._backoff_base, self._backoff_max)
+        self._metrics = MetricsBuffer(max_series=self._max_metrics_series)
+        self._sender = MetricsSender(self._post_batch, self._metrics)
+
+    # ------------------------------------------------------------------------------------
+    # Construction helpers
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> Client:
+        """An offline client serving ``document``: no thread, no network, no metrics.
+
+        Raises ``InvalidDocument`` if the document is malformed (the one place a client raises:
+        this is construction, not evaluation).
+        """
+        client = cls(offline=True, bootstrap=None)
+        client._install(compile_document(document), "bootstrap")
+        client._settled.set()
+        return client
+
+    def _load_initial(self, bootstrap: Mapping[str, Any] | str | os.PathLike[str] | None) -> None:
+        candidates: list[tuple[Snapshot, str, str | None, float | None]] = []
+        if self._cache_path is not None:
+            try:
+                cached = read_cache(self._cache_path)
+                if cached is not None:
+                    candidates.append(
+                        (compile_document(cached.document), "cache", cached.etag, cached.fetched_at)
+                    )
+            except Exception as exc:  # corrupt or outdated cache: ignore it, say so
+                logger.warning("flagplane: ignoring cache file %s: %s", self._cache_path, exc)
+        if bootstrap is not None:
+            try:
+                document = bootstrap
+                if not isinstance(bootstrap, Mapping):
+                    document = json.loads(Path(bootstrap).read_text(encoding="utf-8"))
+                candidates.append((compile_document(document), "bootstrap", None, None))
+            except Exception as exc:
+                logger.warning("flagplane: ignoring bootstrap document: %s", exc)
+        if not candidates:
+            return
+        # The newest document wins; on a tie the cache (it came from the server).
+        snapshot, source, etag, fetched_at = max(candidates, key=lambda c: c[0].version)
+        self._install(snapshot, source)
+        self._etag = etag
+        if not self._offline:
+            self._stale_since = fetched_at if fetched_at else self._started_at
+
+    # ------------------------------------------------------------------------------------
+    # Evaluation (hot path: no locks, no I/O, no exceptions escape)
+
+    def is_enabled(self, flag_key: str, context: Context, default: bool = False) -> bool:
+        """Whether a boolean flag is on for ``context`` (a dict of attributes, or a plain string
+        meaning {"key": it}). Returns ``default`` when the flag is unknown, not boolean, the
+        client has no document yet, or the call is malformed."""
+        try:
+            flag = self._flags[flag_key]
+            slices = flag.bool_slices
+            if (
+                slices is not None
+                and context.__class__ is str
+                and (default is False or default is True)
+            ):
+                bucket_value = _hash(flag.salt_prefix + context, 0, False) % BUCKET_SPACE
+                for threshold, value, index in slices:
+                    if bucket_value < threshold:
+                        flag.counts[index] += 1
+                        return value
+        except Exception:
+            pass
+        return self._evaluate(flag_key, context, default, True, True).value  # type: ignore[no-any-return]
+
+    def variant(self, flag_key: str, context: Context, default: Any = None) -> Any:
+        """The value of the variant served to ``context`` (``default`` on any problem)."""
+        return self._evaluate(flag_key, context, default, False, True).value
+
+    def evaluate(self, flag_key: str, context: Context, default: Any = None) -> Evaluation:
+        """The full result: Evaluation(value, variant, reason, rule, bucket).
+
+        On a problem the value is ``default``, the variant None and the reason one of
+        FLAG_NOT_FOUND, NOT_READY or ERROR.
+        """
+        return self._evaluate(flag_key, context, default, False, True)
+
+    def _evaluate(
+        self, flag_key: Any, context: Any, default: Any, want_bool: bool, count: bool
+    ) -> Evaluation:
+        try:
+            flag = self._flags.get(flag_key) if flag_key.__class__ is str else None
+            if flag is None:
+                if not isinstance(flag_key, str):
+                    self._warn.warn(flag_key, "key", "flag keys are strings; serving the default")
+                    return Evaluation(default, None, Reason.ERROR)
+                if self._snapshot is None:
+                    return Evaluation(default, None, Reason.NOT_READY)
+                self._warn.warn(flag_key, "unknown", "unknown flag; serving the default")
+                return Evaluation(default, None, Reason.FLAG_NOT_FOUND)
+            ctx = as_context(context)
+            if ctx is None:
+                self._warn.warn(
+                    flag_key,
+                    "context",
+                    f"context must be a dict of attributes or a string key, not "
+                    f"{type(context).__name__}; serving the default",
+                )
+                return Evaluation(default, None, Reason.ERROR)
+            if want_bool and not flag.is_boolean:
+                self._warn.warn(
+                    flag_key,
+                    "not-boolean",
+                    f"is_enabled() on a {flag.variant_type} flag (use variant()); "
+                    "serving the default",
+                )
+                return Evaluation(default, None, Reason.ERROR)
+            if not _default_fits(flag.variant_type, default, want_bool):
+                self._warn.warn(
+                    flag_key,
+                    "default-type",
+                    f"default {default!r} is not a {flag.variant_type} value; serving the default",
+                )
+                return Evaluation(default, None, Reason.ERROR)
+            index, reason, rule, bucket_value = resolve(flag, ctx)
+            if count:
+                flag.counts[index] += 1
+            return Evaluation(
+                flag.value_at(index), flag.variant_keys[index], reason, rule, bucket_value
+            )
+        except Exception as exc:  # a bug or a hostile Mapping: never let it reach the caller
+            self._warn.warn(
+                flag_key, "exception", f"evaluation failed ({exc!r}); serving the default"
+            )
+            return Evaluation(default, None, Reason.ERROR)
+
+    # ------------------------------------------------------------------------------------
+    # Health signals
+
+    @contextlib.contextmanager
+    def guard(self, flag_key: str, context: Context, default: bool = False) -> Iterator[bool]:
+        """Evaluate a boolean flag and record how the guarded block went for the variant served:
+
+            with client.guard("new-checkout", ctx) as enabled:
+                checkout_v2() if enabled else checkout_v1()
+
+        A block that raises records an error (the exception propagates unchanged); one that
+        completes records a success. Both record the block's latency.
+        """
+        evaluation = self._evaluate(flag_key, context, default, True, True)
+        started = time.perf_counter()
+        try:
+            yield evaluation.value
+        except Exception:
+            self._record_variant(flag_key, evaluation.variant, False, started)
+            raise
+        self._record_variant(flag_key, evaluation.variant, True, started)
+
+    def _record_variant(self, flag_key: str, variant: str | None, ok: bool, started: float) -> None:
+        if variant is None:
+            return
+        try:
+            self._metrics.record(flag_key, variant, ok, (time.perf_counter() - started) * 1000.0)
+        except Exception as exc:
+            self._warn.warn(flag_key, "record", f"could not record a health signal ({exc!r})")
+
+    def record(
+        self,
+        flag_key: str,
+        context_or_variant: Mapping[str, Any] | str,
+        ok: bool = True,
+        latency_ms: float | None = None,
+    ) -> None:
+        """Record a success (``ok=True``) or an error for one variant of a flag.
+
+        ``context_or_variant`` is either a context dict (the flag is evaluated, without
+        counting an evaluation, to find the variant) or a variant key string.
+        """
+        try:
+            if isinstance(context_or_variant, str):
+                variant: str | None = context_or_variant
+                flag = self._flags.get(flag_key)
+                if flag is not None and variant not in flag.variant_keys:
+                    self._warn.warn(
+                        flag_key,
+                        "record-variant",
+                        f"record() for unknown variant {variant!r}; ignored",
+                    )
+                    return
+            else:
+                variant = self._evaluate(flag_key, context_or_variant, None, False, False).variant
+            if variant is None:
+                return
+            if latency_ms is not None and (
+                isinstance(latency_ms, bool) or not isinstance(latency_ms, int | float)
+            ):
+                self._warn.warn(flag_key, "latency", "latency_ms must be a number; ignored")
+                latency_ms = None
+            self._metrics.record(flag_key, variant, bool(ok), latency_ms)
+        except Exception as exc:
+            self._warn.warn(flag_key, "record", f"could not record a health signal ({exc!r})")
+
+    # ------------------------------------------------------------------------------------
+    # Lifecycle
+
+    def wait_until_ready(self, timeout: float = 2.0) -> bool:
+        """Block until the first refresh settled (a document from the network, or the first
+        attempt failed while a cached/bootstrap document is served). True if a document is
+        being served. Call at startup, not per request."""
+        self._settled.wait(timeout)
+        return self._snapshot is not None
+
+    async def wait_until_ready_async(self, timeout: float = 2.0) -> bool:
+        """``wait_until_ready`` for asyncio: waits without blocking the event loop."""
+        deadline = time.monotonic() + timeout
+        while not self._settled.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            await asyncio.sleep(min(0.01, remaining))
+        return self._snapshot is not None
+
+    def status(self) -> Status:
+        snapshot = self._snapshot
+        return Status(
+            ready=snapshot is not None,
+            source=self._source,
+            stale_since=_utc(self._stale_since),
+            last_error=self._last_error,
+            last_success=_utc(self._last_success),
+            document_version=snapshot.version if snapshot else None,
+            etag=self._etag,
+            project=snapshot.project if snapshot else None,
+            environment=snapshot.environment if snapshot else None,
+            closed=self._closed,
+        )
+
+    def add_listener(self, listener: Callable[[ChangeEvent], None]) -> None:
+        """Call ``listener(ChangeEvent)`` on the refresher thread after each document swap."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[ChangeEvent], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def flush_metrics(self) -> bool:
+        """Send buffered metrics now (blocking; called by the background flusher and close()).
+        True when nothing is left unsent."""
+        if not self._send_metrics:
+            return True
+        with self._flush_lock:
+            self._metrics.harvest(self._flags.values())
+            snapshot = self._snapshot
+            batch = self._metrics.drain(snapshot.version if snapshot else None)
+            if batch is not None:
+                self._sender.enqueue(batch)
+            return self._sender.send_all()
+
+    def close(self) -> None:
+        """Stop the background threads and flush metrics. Evaluation keeps working on the last
+        document. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=self._request_timeout + 1.0)
+        self._threads = []
+        try:
+            self.flush_metrics()
+        except Exception as exc:
+            logger.warning("flagplane: final metrics flush failed: %s", exc)
+        _live_clients.discard(self)
+
+    async def aclose(self) -> None:
+        """``close`` for asyncio: runs the blocking shutdown in a worker thread."""
+        await asyncio.to_thread(self.close)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------
+    # Background work
+
+    def _start_threads(self) -> None:
+        stop = self._stop
+        self._threads = [
+            threading.Thread(
+                target=self._refresh_loop, args=(stop,), name="flagplane-refresh", daemon=True
+            ),
+        ]
+        if self._send_metrics:
+            self._threads.append(
+                threading.Thread(
+                    target=self._metrics_loop, args=(stop,), name="flagplane-metrics", daemon=True
+                )
+            )
+        for thread in self._threads:
+            thread.start()
+
+    def _refresh_loop(self, stop: threading.Event) -> None:
+        delay = 0.0
+        while not stop.wait(delay):
+            try:
+                delay = self._refresh_once()
+            except Exception as exc:  # defensive: the loop must survive anything
+                logger.exception("flagplane: unexpected refresh failure")
+                delay = self._failed(f"unexpected: {exc!r}", None)
+
+    def _metrics_loop(self, stop: threading.Event) -> None:
+        while not stop.wait(self._metrics_flush_interval):
+            try:
+                self.flush_metrics()
+            except Exception:
+                logger.exception("flagplane: unexpected metrics flush failure")
+
+    def _refresh_once(self) -> float:
+        """One poll. Returns the delay before the next one."""
+        try:
+            response = fetch_config(
+                self._base_url, self._sdk_key, self._etag, self._request_timeout
+            )
+        except Exception as exc:
+            return self._failed(f"cannot reach the control plane: {exc}", None)
+        if response.status == 304:
+            self._succeeded()
+            return self._next_poll()
+        if response.status != 200:
+            hint = " (check the sdk_key)" if response.status in (401, 403) else ""
+            return self._failed(f"HTTP {response.status}{hint}", response.retry_after)
+        if response.etag is not None and response.etag == self._etag and self._snapshot:
+            self._succeeded()
+            return self._next_poll()
+        try:
+            document = json.loads(response.body)
+            version = document.get("schema_version") if isinstance(document, dict) else None
+            if version != SCHEMA_VERSION:
+                raise InvalidDocument("schema_version", f"unsupported {version!r}")
+            snapshot = compile_document(document)
+        except (ValueError, InvalidDocument) as exc:
+            delay = self._failed(f"rejected document, keeping the last good one: {exc}", None)
+            return max(delay, self._next_poll())
+        self._install(snapshot, "network")
+        self._etag = response.etag
+        self._succeeded()
+        if self._cache_path is not None:
+            try:
+                write_cache(self._cache_path, response.body, response.etag, time.time())
+            except Exception as exc:
+                logger.warning("flagplane: cannot write cache %s: %s", self._cache_path, exc)
+        return self._next_poll()
+
+    def _next_poll(self) -> float:
+        return self._poll_interval * random.uniform(0.9, 1.1)
+
+    def _succeeded(self) -> None:
+        if self._last_error is not None:
+            logger.info("flagplane: refresh recovered")
+        self._last_error = None
+        self._stale_since = None
+        self._last_success = time.time()
+        self._backoff.reset()
+        self._settled.set()
+
+    def _failed(self, error: str, retry_after: float | None) -> float:
+        if self._last_error is None:
+            logger.warning("flagplane: refresh failed: %s", error)
+        else:
+            logger.debug("flagplane: refresh failed again: %s", error)
+        self._last_error = error
+        if self._stale_since is None:
+            self._stale_since = self._last_success or self._started_at
+        if self._snapshot is not None:
+            self._settled.set()
+        return self._backoff.next_delay(retry_after)
+
+    def _install(self, snapshot: Snapshot, source: str) -> None:
+        """Swap in a new snapshot: one attribute assignment that evaluators pick up atomically."""
+        with self._lock:
+            previous = self._snapshot
+            self._snapshot = snapshot
+            self._flags = snapshot.flags
+            self._source = source
+        if previous is not None:
+            self._metrics.harvest(previous.flags.values())  # counts made on the old snapshot
+        if self._listeners and (
+            previous is None or previous.version != snapshot.version or previous is not snapshot
+        ):
+            event = ChangeEvent(
+                previous.version if previous else None,
+                snapshot.version,
+                _changed_flags(previous, snapshot),
+            )
+            for listener in list(self._listeners):
+                try:
+                    listener(event)
+                except Exception:
+                    logger.exception("flagplane: change listener failed")
+
+    def _post_batch(self, batch: dict[str, Any]) -> int:
+        response = post_metrics(self._base_url, self._sdk_key, batch, self._request_timeout)
+        if 400 <= response.status < 500 and response.status not in (408, 429):
+            logger.warning(
+                "flagplane: metrics batch refused with HTTP %s; dropped", response.status
+            )
+        return response.status
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child (gunicorn --preload, Celery prefork) gets fresh locks, an empty
+        metrics buffer and its own background threads; the parent keeps reporting its own."""
+        self._init_process_state()
+        for flag in self._flags.values():
+            flag.reported[:] = flag.counts
+        if not self._closed and not self._offline:
+            self._start_threads()
+
+
+def _reinit_clients_after_fork() -> None:
+    for client in list(_live_clients):
+        try:
+            client._after_fork_in_child()
+        except Exception:
+            logger.exception("flagplane: could not restart a client after fork")
+
+
+def _flush_clients_at_exit() -> None:
+    for client in list(_live_clients):
+        with contextlib.suppress(Exception):
+            client.close()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_clients_after_fork)
+atexit.register(_flush_clients_at_exit)

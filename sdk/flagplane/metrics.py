@@ -1,0 +1,199 @@
+"""Health signals and evaluation counts, aggregated in memory and shipped in batches.
+
+Wire format: docs/metrics-wire-format.md. Everything here is bounded: at most ``max_series``
+(flag, variant) series are kept between flushes and at most ``max_unsent`` batches wait for a
+retry; whatever does not fit is counted in ``dropped``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from flagplane._version import __version__
+from flagplane.engine import CompiledFlag
+
+SDK_NAME = "flagplane-python"
+
+LATENCY_BOUNDS_MS: tuple[float, ...] = (
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
+)  # fmt: skip
+"""Upper bounds (inclusive, ms) of the latency histogram; one overflow bucket follows."""
+
+
+def rfc3339(epoch_seconds: float) -> str:
+    """UTC timestamp with millisecond precision and a Z suffix."""
+    moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class _Series:
+    __slots__ = ("counts", "errors", "evaluations", "latency_sum", "successes")
+
+    def __init__(self) -> None:
+        self.evaluations = 0
+        self.successes = 0
+        self.errors = 0
+        self.counts = [0] * (len(LATENCY_BOUNDS_MS) + 1)
+        self.latency_sum = 0.0
+
+
+class MetricsBuffer:
+    """Per-(flag, variant) aggregation between two flushes. Thread-safe."""
+
+    def __init__(self, max_series: int = 10_000, clock: Callable[[], float] = time.time) -> None:
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._max_series = max_series
+        self._series: dict[tuple[str, str], _Series] = {}
+        self._dropped = 0
+        self._period_start = clock()
+
+    def _series_for(self, flag_key: str, variant: str) -> _Series | None:
+        key = (flag_key, variant)
+        series = self._series.get(key)
+        if series is None:
+            if len(self._series) >= self._max_series:
+                return None
+            series = self._series[key] = _Series()
+        return series
+
+    def record(self, flag_key: str, variant: str, ok: bool, latency_ms: float | None) -> None:
+        """One success or error of the code path behind ``variant``, optionally with latency."""
+        with self._lock:
+            series = self._series_for(flag_key, variant)
+            if series is None:
+                self._dropped += 1
+                return
+            if ok:
+                series.successes += 1
+            else:
+                series.errors += 1
+            if latency_ms is not None:
+                latency = max(0.0, float(latency_ms))
+                series.counts[bisect.bisect_left(LATENCY_BOUNDS_MS, latency)] += 1
+                series.latency_sum += latency
+
+    def add_evaluations(self, flag_key: str, variant: str, count: int) -> None:
+        with self._lock:
+            series = self._series_for(flag_key, variant)
+            if series is None:
+                self._dropped += count
+            else:
+                series.evaluations += count
+
+    def add_dropped(self, count: int) -> None:
+        with self._lock:
+            self._dropped += count
+
+    def harvest(self, flags: Iterable[CompiledFlag]) -> None:
+        """Move the evaluation counts the hot path accumulated on compiled flags into series."""
+        for flag in flags:
+            counts = flag.counts
+            reported = flag.reported
+            if counts == reported:
+                continue
+            for index, count in enumerate(counts):
+                delta = count - reported[index]
+                if delta:
+                    reported[index] = count
+                    self.add_evaluations(flag.key, flag.variant_keys[index], delta)
+
+    def drain(self, document_version: int | None = None) -> dict[str, Any] | None:
+        """The batch for everything since the last drain (None if there is nothing), and reset."""
+        with self._lock:
+            now = self._clock()
+            series, self._series = self._series, {}
+            dropped, self._dropped = self._dropped, 0
+            start, self._period_start = self._period_start, now
+        if not series and not dropped:
+            return None
+        return {
+            "sdk": {"name": SDK_NAME, "version": __version__},
+            "batch_id": uuid.uuid4().hex,
+            "document_version": document_version,
+            "period": {"start": rfc3339(start), "end": rfc3339(now)},
+            "flags": [
+                {
+                    "flag": flag_key,
+                    "variant": variant,
+                    "evaluations": s.evaluations,
+                    "successes": s.successes,
+                    "errors": s.errors,
+                    "latency_ms": {
+                        "bounds": list(LATENCY_BOUNDS_MS),
+                        "counts": s.counts,
+                        "sum": round(s.latency_sum, 3),
+                    },
+                }
+                for (flag_key, variant), s in series.items()
+            ],
+            "dropped": dropped,
+        }
+
+    def clear(self) -> None:
+        """Forget everything (used in a forked child: the parent reports its own numbers)."""
+        with self._lock:
+            self._series = {}
+            self._dropped = 0
+            self._period_start = self._clock()
+
+
+def batch_size(batch: dict[str, Any]) -> int:
+    """Observations in a batch (evaluations + successes + errors), for the dropped counter."""
+    return sum(f["evaluations"] + f["successes"] + f["errors"] for f in batch["flags"])
+
+
+class MetricsSender:
+    """Sends batches in order; keeps failed ones (bounded) for the next flush."""
+
+    def __init__(
+        self,
+        post: Callable[[dict[str, Any]], int],
+        buffer: MetricsBuffer,
+        max_unsent: int = 20,
+    ) -> None:
+        self._post = post
+        self._buffer = buffer
+        self._max_unsent = max_unsent
+        self._unsent: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    @property
+    def unsent(self) -> int:
+        return len(self._unsent)
+
+    def enqueue(self, batch: dict[str, Any]) -> None:
+        with self._lock:
+            self._unsent.append(batch)
+            while len(self._unsent) > self._max_unsent:
+                lost = self._unsent.pop(0)
+                self._buffer.add_dropped(batch_size(lost) + lost["dropped"])
+
+    def send_all(self) -> bool:
+        """POST queued batches oldest first; stop at the first retryable failure.
+
+        Returns True when the queue is empty afterwards. A batch the server refuses as
+        malformed (4xx other than 408/429) is discarded, never retried forever.
+        """
+        with self._lock:
+            while self._unsent:
+                batch = self._unsent[0]
+                try:
+                    status = self._post(batch)
+                except Exception:
+                    return False
+                if 200 <= status < 300 or (400 <= status < 500 and status not in (408, 429)):
+                    self._unsent.pop(0)
+                    continue
+                return False
+            return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._unsent.clear()
