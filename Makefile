@@ -31,6 +31,8 @@ seed: migrate
 	$(BIN)/python manage.py seed_demo
 
 run: seed
+	$(BIN)/python manage.py collectstatic --no-input -v0
+	@echo "Admin: http://127.0.0.1:8000/admin/  API docs: http://127.0.0.1:8000/api/docs/  (credentials above)"
 	$(BIN)/honcho -f deploy/Procfile start
 
 test: setup
