@@ -5,6 +5,10 @@ from __future__ import annotations
 import copy
 import json
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,8 @@ GOLDEN = REPO_ROOT / "docs" / "golden"
 
 if str(SDK_ROOT) not in sys.path:  # works without `pip install -e ./sdk` too
     sys.path.insert(0, str(SDK_ROOT))
+
+from flagplane import Client  # noqa: E402
 
 
 def load_golden(name: str) -> Any:
@@ -70,3 +76,142 @@ def flag_factory() -> Any:
 @pytest.fixture
 def document_factory() -> Any:
     return make_document
+
+
+class FakeControlPlane:
+    """A local stand-in for the control plane's SDK endpoints, on 127.0.0.1."""
+
+    def __init__(self, sdk_key: str = "sdk-test-key") -> None:
+        self.sdk_key = sdk_key
+        self.document: dict[str, Any] | None = None
+        self.raw_body: bytes | None = None  # served instead of `document` when set
+        self.config_failures: list[tuple[int, dict[str, str]]] = []  # served first, in order
+        self.metrics_statuses: list[int] = []  # served first, then 202
+        self.config_requests: list[tuple[float, dict[str, str]]] = []
+        self.metrics_batches: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self._etag_counter = 0
+        self.etag = ""
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def publish(self, document: dict[str, Any]) -> None:
+        with self.lock:
+            self.document = document
+            self.raw_body = None
+            self._etag_counter += 1
+            self.etag = f'"doc-{self._etag_counter}"'
+
+    def publish_raw(self, body: bytes) -> None:
+        with self.lock:
+            self.raw_body = body
+            self._etag_counter += 1
+            self.etag = f'"raw-{self._etag_counter}"'
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        plane = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None):
+                self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                with plane.lock:
+                    plane.config_requests.append((time.monotonic(), dict(self.headers.items())))
+                    if self.path != "/api/v1/sdk/config":
+                        return self._send(404)
+                    if self.headers.get("Authorization") != f"Bearer {plane.sdk_key}":
+                        return self._send(401)
+                    if plane.config_failures:
+                        status, headers = plane.config_failures.pop(0)
+                        return self._send(status, b"{}", headers)
+                    if plane.document is None and plane.raw_body is None:
+                        return self._send(503)
+                    if self.headers.get("If-None-Match") == plane.etag:
+                        return self._send(304, b"", {"ETag": plane.etag})
+                    body = plane.raw_body or json.dumps(plane.document).encode()
+                    return self._send(
+                        200, body, {"ETag": plane.etag, "Content-Type": "application/json"}
+                    )
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                with plane.lock:
+                    if self.path != "/api/v1/metrics":
+                        return self._send(404)
+                    if self.headers.get("Authorization") != f"Bearer {plane.sdk_key}":
+                        return self._send(401)
+                    status = plane.metrics_statuses.pop(0) if plane.metrics_statuses else 202
+                    if status == 202:
+                        plane.metrics_batches.append(json.loads(body))
+                    return self._send(status)
+
+        return Handler
+
+    def __enter__(self) -> FakeControlPlane:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def control_plane() -> Iterator[FakeControlPlane]:
+    with FakeControlPlane() as plane:
+        yield plane
+
+
+@pytest.fixture
+def make_client(control_plane: FakeControlPlane) -> Iterator[Callable[..., Client]]:
+    """Clients against the fake control plane, fast intervals, all closed after the test."""
+    clients: list[Client] = []
+
+    def make(**options: Any) -> Client:
+        settings: dict[str, Any] = {
+            "sdk_key": control_plane.sdk_key,
+            "base_url": control_plane.url,
+            "poll_interval": 0.05,
+            "metrics_flush_interval": 3600.0,
+            "backoff_base": 0.05,
+            "backoff_max": 0.2,
+            "request_timeout": 2.0,
+        }
+        settings.update(options)
+        client = Client(**settings)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+@pytest.fixture
+def eventually() -> Callable[..., bool]:
+    return wait_for
