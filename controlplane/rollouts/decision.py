@@ -522,14 +522,16 @@ def _evaluate_rate_comparison(rule: RuleSpec, obs: RuleObservation, alpha: float
     control_rate = e_c / n_c
     if rule.comparison == "vs_control_absolute":
         mixing = rule.mixing_sd or max(rule.threshold, 1e-4)
-        diff = stats.contrast_cs(tuples, alpha, mixing)
+        floor = min(0.5, control_rate + rule.threshold)
+        diff = stats.contrast_cs(tuples, alpha, mixing, treatment_rate_floor=floor)
         excess_estimate = diff.estimate - rule.threshold
         excess_upper = diff.upper - rule.threshold
     else:
         multiplier = 1.0 + rule.threshold
         mixing = rule.mixing_sd or max(rule.threshold * control_rate, 1e-4)
-        diff = stats.contrast_cs(tuples, alpha, mixing)
-        relative = stats.contrast_cs(tuples, alpha, mixing, control_multiplier=multiplier)
+        floor = min(0.5, control_rate * multiplier)
+        diff = stats.contrast_cs(tuples, alpha, mixing, treatment_rate_floor=floor)
+        relative = stats.contrast_cs(tuples, alpha, mixing, control_multiplier=multiplier, treatment_rate_floor=floor)
         excess_estimate = relative.estimate
         excess_upper = relative.upper
     treatment_rate = diff.treatment_rate
@@ -611,8 +613,11 @@ def _evaluate_latency_comparison(rule: RuleSpec, obs: RuleObservation, alpha: fl
         tuples.append((sum(s.treatment.histogram), slow_t, sum(s.control.histogram), slow_c))
     allowed = 1.0 - q
     mixing = rule.mixing_sd or allowed / 2.0
-    diff = stats.contrast_cs(tuples, alpha, mixing)
-    treatment_slow = stats.proportion_cs(diff.treatment_n, diff.treatment_events, alpha, mixing)
+    control_slow = sum(t[3] for t in tuples) / max(1, sum(t[2] for t in tuples))
+    diff = stats.contrast_cs(tuples, alpha, mixing, treatment_rate_floor=min(0.5, control_slow))
+    treatment_slow = stats.proportion_cs(
+        diff.treatment_n, diff.treatment_events, alpha, mixing, rate_floor=min(0.5, allowed)
+    )
     name = _metric_name(rule)
     level = _level(alpha)
     numbers = (

@@ -92,17 +92,34 @@ def _bernoulli_variance(events: float, total: float) -> float:
     return p * (1.0 - p)
 
 
-def proportion_cs(total: int, events: int, alpha: float, mixing_sd: float) -> Bounds:
+def _floored_variance(events: float, total: float, rate_floor: float) -> float:
+    """Plug-in variance, never below the variance at ``rate_floor``.
+
+    With few events the plug-in variance is too small exactly when the count
+    came out low (a rate observed at 0 has "variance 0"), which makes an upper
+    bound too optimistic. Evaluating the variance at the rate being tested
+    (score-test style: the tolerance boundary) whenever the observed rate is
+    below it removes that bias where it matters.
+    """
+    variance = _bernoulli_variance(events, total)
+    if rate_floor > 0.0:
+        variance = max(variance, rate_floor * (1.0 - rate_floor))
+    return variance
+
+
+def proportion_cs(total: int, events: int, alpha: float, mixing_sd: float, rate_floor: float = 0.0) -> Bounds:
     """Always-valid confidence sequence for one proportion ``events / total``.
 
-    Bounds are clipped to [0, 1]. With ``total == 0`` the interval is [0, 1].
+    ``rate_floor``: the variance is evaluated at no less than this rate (pass
+    the rate you test against, e.g. the allowed slow fraction). Bounds are
+    clipped to [0, 1]. With ``total == 0`` the interval is [0, 1].
     """
     if total < 0 or events < 0 or events > total:
         raise ValueError(f"invalid counts: events={events} total={total}")
     if total == 0:
         return Bounds(math.nan, 0.0, 1.0, math.inf, 0, 0)
     estimate = events / total
-    variance = _bernoulli_variance(events, total) / total
+    variance = _floored_variance(events, total, rate_floor) / total
     half = mixture_half_width(variance, alpha, mixing_sd)
     return Bounds(
         estimate=estimate,
@@ -119,6 +136,7 @@ def contrast_cs(
     alpha: float,
     mixing_sd: float,
     control_multiplier: float = 1.0,
+    treatment_rate_floor: float = 0.0,
 ) -> Bounds:
     """Always-valid confidence sequence on ``p_t - k * p_c`` (``k = control_multiplier``).
 
@@ -136,6 +154,13 @@ def contrast_cs(
     The per-arm variances are estimated from all segments together (the rates
     are assumed constant across the run). Segments where either arm has no
     trials carry no information on the contrast and are skipped.
+
+    ``treatment_rate_floor``: the treatment's variance is evaluated at no less
+    than this rate. Pass the treatment rate at the boundary being tested (the
+    control rate plus the tolerance): a treatment that happens to show few
+    events early must not get a falsely narrow interval (see
+    ``_floored_variance``); a treatment that is worse than the floor uses its
+    own, larger variance.
     """
     used = [s for s in segments if s[0] > 0 and s[2] > 0]
     for n_t, e_t, n_c, e_c in segments:
@@ -147,7 +172,7 @@ def contrast_cs(
     e_c_all = sum(s[3] for s in used)
     if not used:
         return Bounds(math.nan, -math.inf, math.inf, math.inf, 0, 0, 0, 0)
-    var_t = _bernoulli_variance(e_t_all, n_t_all)
+    var_t = _floored_variance(e_t_all, n_t_all, treatment_rate_floor)
     var_c = _bernoulli_variance(e_c_all, n_c_all)
     k2 = control_multiplier * control_multiplier
     weighted_sum = 0.0
