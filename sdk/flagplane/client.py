@@ -317,6 +317,11 @@ class Client:
             )
             return Evaluation(default, None, Reason.ERROR)
 
+    def variant_type(self, flag_key: str) -> str | None:
+        """The flag's variant_type ("boolean", "string", "number", "json"), None if unknown."""
+        flag = self._flags.get(flag_key) if isinstance(flag_key, str) else None
+        return None if flag is None else flag.variant_type
+
     # ------------------------------------------------------------------------------------
     # Health signals
 

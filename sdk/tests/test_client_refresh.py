@@ -3,6 +3,7 @@ documents, backoff, the disk cache and bootstrap."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -140,7 +141,7 @@ def test_failures_back_off_exponentially(
     client = make_client(backoff_base=0.04, backoff_max=10.0)
     assert client.wait_until_ready(timeout=10)
     times = [t for t, _ in control_plane.config_requests[:6]]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     # delays are uniform in [d/2, d] with d = 0.04 * 2^n: each gap is at least half the ceiling
     for n, gap in enumerate(gaps[:5]):
         assert gap >= 0.04 * 2**n / 2 * 0.9
