@@ -214,3 +214,33 @@ def test_forked_child_gets_its_own_refresher_and_empty_metrics(ready_client: Cli
     ready_client._metrics.harvest(ready_client._flags.values())
     batch = ready_client._metrics.drain()
     assert batch is not None and batch["flags"][0]["successes"] == 1
+
+
+def _documented_schema() -> dict[str, Any]:
+    text = (Path(__file__).resolve().parents[2] / "docs/metrics-wire-format.md").read_text()
+    section = text.split("## Suggested validation", 1)[1]
+    return json.loads(section.split("```json", 1)[1].split("```", 1)[0])
+
+
+def test_sent_batches_validate_against_the_documented_schema(
+    control_plane: Any, ready_client: Client
+) -> None:
+    import jsonschema
+
+    for i in range(50):
+        ready_client.is_enabled("checkout", f"user-{i}")
+    with ready_client.guard("always", "u"):
+        pass
+    ready_client.record("checkout", "off", ok=False, latency_ms=12_000)
+    ready_client._metrics.add_dropped(3)
+    ready_client.flush_metrics()
+    validator = jsonschema.Draft202012Validator(
+        _documented_schema(), format_checker=jsonschema.FormatChecker()
+    )
+    (batch,) = control_plane.metrics_batches
+    validator.validate(batch)
+    assert batch["dropped"] == 3
+    for entry in batch["flags"]:
+        assert len(entry["latency_ms"]["counts"]) == len(entry["latency_ms"]["bounds"]) + 1
+    overflow = _series([batch])[("checkout", "off")]["latency_ms"]["counts"][-1]
+    assert overflow == 1
