@@ -1,0 +1,28 @@
+"""Admin form to issue an API token through accounts.services."""
+
+from __future__ import annotations
+
+from controlplane.accounts import services
+from controlplane.accounts.models import ApiToken
+from controlplane.audit.forms import AuditedModelForm
+from controlplane.audit.services import Actor
+
+
+class ApiTokenForm(AuditedModelForm):
+    """Issue a token. The plaintext is kept on the form's instance for one response, never stored."""
+
+    class Meta:
+        model = ApiToken
+        fields = ["user", "name", "scope"]
+        help_texts = {
+            "user": "The token acts as this person (the audit log names both).",
+            "name": "What uses it, e.g. ci-deploy.",
+            "scope": "Read: GET only. Read and write: may change flags.",
+        }
+
+    def apply(self, actor: Actor, reason: str) -> ApiToken:
+        data = self.cleaned_data
+        token, plaintext = services.issue_api_token(data["user"], actor, name=data["name"], scope=data["scope"],
+                                                    reason=reason)
+        token.plaintext = plaintext
+        return token

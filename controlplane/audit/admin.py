@@ -1,0 +1,80 @@
+"""The audit log in the admin: read-only, filterable, with each change shown as before/after."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.utils.html import format_html, format_html_join
+
+from controlplane.audit.models import AuditEntry
+
+
+def as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+def changed_lines(before: Any, after: Any) -> str:
+    """A line diff of two JSON values, for lists and objects too long to compare by eye."""
+    lines = difflib.unified_diff(as_text(before).splitlines(), as_text(after).splitlines(), lineterm="", n=2)
+    return "\n".join(line for line in lines if not line.startswith(("---", "+++")))
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ["at", "actor", "action", "object_type", "object_repr", "project", "environment", "short_reason"]
+    list_filter = ["action", "object_type", "project", "environment"]
+    date_hierarchy = "at"
+    search_fields = ["actor", "object_repr", "object_id", "reason"]
+    list_select_related = ["project", "environment"]
+    fields = ["at", "actor", "actor_user", "action", "object_type", "object_id", "object_repr", "project",
+              "environment", "reason", "change_table", "before_json", "after_json"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # a database trigger refuses it anyway
+
+    def get_actions(self, request):
+        return {}
+
+    @admin.display(description="Reason")
+    def short_reason(self, entry: AuditEntry) -> str:
+        return entry.reason if len(entry.reason) <= 80 else entry.reason[:79] + "…"
+
+    @admin.display(description="Changes")
+    def change_table(self, entry: AuditEntry) -> str:
+        if not entry.changes:
+            return "—"
+        rows = []
+        for field, (old, new) in sorted(entry.changes.items()):
+            diff = changed_lines(old, new) if isinstance(old, list | dict) or isinstance(new, list | dict) else ""
+            rows.append((field, as_text(old), as_text(new), diff))
+        body = format_html_join(
+            "",
+            '<tr><th>{}</th><td><pre class="fp-before">{}</pre></td><td><pre class="fp-after">{}</pre>'
+            '<pre class="fp-diff">{}</pre></td></tr>',
+            rows,
+        )
+        return format_html(
+            '<table class="fp-changes"><thead><tr><th>Field</th><th>Before</th><th>After</th></tr></thead>'
+            "<tbody>{}</tbody></table>",
+            body,
+        )
+
+    @admin.display(description="Before")
+    def before_json(self, entry: AuditEntry) -> str:
+        return format_html("<pre>{}</pre>", as_text(entry.before)) if entry.before is not None else "—"
+
+    @admin.display(description="After")
+    def after_json(self, entry: AuditEntry) -> str:
+        return format_html("<pre>{}</pre>", as_text(entry.after)) if entry.after is not None else "—"

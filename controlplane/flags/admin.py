@@ -1,0 +1,228 @@
+"""The flag admin: the main screen of Flagplane.
+
+Flags are listed with their on/off state in every environment; each environment's targeting has
+its own page (``<id>/targeting/<environment>/``), turning a flag on or off goes through a
+confirmation page with a reason (``<id>/toggle/<environment>/``), and ``<id>/preview/`` shows
+what the flag serves for a context. Every write calls ``controlplane.flags.services``.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import Prefetch
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html_join
+
+from controlplane.audit.forms import AuditedAdminMixin
+from controlplane.audit.services import Actor
+from controlplane.flags import admin_views, services
+from controlplane.flags.forms import BulkToggleForm, FlagForm, SegmentForm
+from controlplane.flags.models import Flag, FlagState, Segment
+from controlplane.flags.validation import TargetingError
+from controlplane.projects.models import Environment
+
+admin.site.site_header = "Flagplane"
+admin.site.site_title = "Flagplane"
+admin.site.index_title = "Control plane"
+
+
+class TagFilter(admin.SimpleListFilter):
+    title = "tag"
+    parameter_name = "tag"
+
+    def lookups(self, request, model_admin):
+        tags = sorted({tag for tags in Flag.objects.values_list("tags", flat=True) for tag in tags})
+        return [(tag, tag) for tag in tags]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(tags__contains=[self.value()])
+        return queryset
+
+
+def describe_serve(serve: dict) -> str:
+    if "split" in serve:
+        return " / ".join(f"{item['variant']} {item['weight'] / 1000:g}%" for item in serve["split"])
+    return str(serve.get("variant", "?"))
+
+
+@admin.register(Flag)
+class FlagAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = FlagForm
+    list_display = ["key", "name", "project", "environment_states", "tag_list", "archived", "updated_at"]
+    list_filter = ["project", TagFilter, "archived", "kind"]
+    list_select_related = ["project"]
+    search_fields = ["key", "name", "description"]
+    actions = ["turn_on", "turn_off", "archive", "restore"]
+    fieldsets = [
+        (None, {"fields": ["project", "key", "name", "description", "tags", "owner"]}),
+        ("Variants", {"fields": ["kind", "variant_type", "variants", "off_variant", "salt"]}),
+        ("Audit", {"fields": ["reason"]}),
+    ]
+
+    def get_queryset(self, request):
+        states = FlagState.objects.select_related("environment").order_by("environment__position", "environment__key")
+        return super().get_queryset(request).prefetch_related(Prefetch("states", states))
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["project", "key", "archived"] if obj else []
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return self.fieldsets
+        return [(None, {"fields": ["project", "key", "archived", *self.fieldsets[0][1]["fields"][2:]]}),
+                *self.fieldsets[1:]]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # archive instead: the history stays
+
+    @admin.display(description="Environments")
+    def environment_states(self, flag: Flag) -> str:
+        return format_html_join(
+            " ",
+            '<a class="fp-badge fp-{}" href="{}" title="{}: version {}">{} {}</a>',
+            (
+                (
+                    "on" if state.on else "off",
+                    reverse("admin:flags_flag_targeting", args=[flag.pk, state.environment.key]),
+                    state.environment.name,
+                    state.version,
+                    state.environment.key,
+                    "ON" if state.on else "OFF",
+                )
+                for state in flag.states.all()
+            ),
+        )
+
+    @admin.display(description="Tags")
+    def tag_list(self, flag: Flag) -> str:
+        return ", ".join(flag.tags)
+
+    # --- the flag's own pages ------------------------------------------------------------------
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/targeting/<str:environment_key>/", wrap(self.targeting_view),
+                 name="flags_flag_targeting"),
+            path("<path:object_id>/toggle/<str:environment_key>/", wrap(self.toggle_view), name="flags_flag_toggle"),
+            path("<path:object_id>/preview/", wrap(self.preview_view), name="flags_flag_preview"),
+            *super().get_urls(),
+        ]
+
+    def targeting_view(self, request, object_id, environment_key):
+        return admin_views.targeting_view(self, request, object_id, environment_key)
+
+    def toggle_view(self, request, object_id, environment_key):
+        return admin_views.toggle_view(self, request, object_id, environment_key)
+
+    def preview_view(self, request, object_id):
+        return admin_views.preview_view(self, request, object_id)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        flag = self.get_object(request, object_id)
+        if flag is not None:
+            states = [
+                {"state": state, "default": describe_serve(state.default_serve or {})}
+                for state in flag.states.all()
+            ]
+            extra_context = {**(extra_context or {}), "environment_states": states}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # --- actions -------------------------------------------------------------------------------
+
+    @admin.action(description="Turn ON in an environment…", permissions=["change"])
+    def turn_on(self, request, queryset):
+        return self._toggle_selected(request, queryset, on=True)
+
+    @admin.action(description="Turn OFF in an environment…", permissions=["change"])
+    def turn_off(self, request, queryset):
+        return self._toggle_selected(request, queryset, on=False)
+
+    def _toggle_selected(self, request, queryset, *, on: bool):
+        environments = sorted(
+            set(Environment.objects.filter(project__flags__in=queryset).values_list("key", flat=True))
+        )
+        form = BulkToggleForm(request.POST if "confirm" in request.POST else None, environments=environments)
+        if form.is_bound and form.is_valid():
+            actor = Actor.for_user(request.user)
+            environment = form.cleaned_data["environment"]
+            changed = 0
+            for state in FlagState.objects.filter(flag__in=queryset, environment__key=environment):
+                before = state.version
+                changed += services.toggle_flag(state, actor, on, form.cleaned_data["reason"].strip()).version != before
+            word = "ON" if on else "OFF"
+            self.message_user(request, f"Turned {changed} flag(s) {word} in {environment}.", messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Turn {'on' if on else 'off'} {queryset.count()} flag(s)?",
+            "subtitle": None,
+            "flags": queryset,
+            "form": form,
+            "turn_on": on,
+            "action": "turn_on" if on else "turn_off",
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/flags/flag/bulk_toggle.html", context)
+
+    @admin.action(description="Archive (leave SDK documents, keep history)", permissions=["change"])
+    def archive(self, request, queryset):
+        self._set_archived(request, queryset, True)
+
+    @admin.action(description="Restore archived flags", permissions=["change"])
+    def restore(self, request, queryset):
+        self._set_archived(request, queryset, False)
+
+    def _set_archived(self, request, queryset, archived: bool) -> None:
+        actor = Actor.for_user(request.user)
+        flags = [flag for flag in queryset if flag.archived != archived]
+        for flag in flags:
+            services.set_archived(flag, actor, archived, reason="archived in the admin" if archived else
+                                  "restored in the admin")
+        self.message_user(request, f"{'Archived' if archived else 'Restored'} {len(flags)} flag(s).", messages.SUCCESS)
+
+
+@admin.register(Segment)
+class SegmentAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = SegmentForm
+    list_display = ["key", "name", "project", "included_count", "excluded_count", "rule_count", "version", "updated_at"]
+    list_filter = ["project"]
+    list_select_related = ["project"]
+    search_fields = ["key", "name", "description"]
+    fields = ["project", "key", "name", "description", "included", "excluded", "rules", "reason"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["project", "key", "version"] if obj else []
+
+    def get_fields(self, request, obj=None):
+        return ["project", "key", "version", *self.fields[2:]] if obj else self.fields
+
+    @admin.display(description="Included")
+    def included_count(self, segment: Segment) -> int:
+        return len(segment.included)
+
+    @admin.display(description="Excluded")
+    def excluded_count(self, segment: Segment) -> int:
+        return len(segment.excluded)
+
+    @admin.display(description="Rules")
+    def rule_count(self, segment: Segment) -> int:
+        return len(segment.rules)
+
+    def delete_model(self, request, obj: Segment) -> None:
+        services.delete_segment(obj, Actor.for_user(request.user), reason="deleted in the admin")
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except TargetingError as exc:  # still used by a flag's rules; the transaction was rolled back
+            for messages_of_path in exc.errors.values():
+                for message in messages_of_path:
+                    self.message_user(request, f"Not deleted: {message}", messages.ERROR)
+            return redirect(reverse("admin:flags_segment_change", args=[object_id]))
+

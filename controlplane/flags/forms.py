@@ -1,0 +1,559 @@
+"""Admin forms for flags and segments, and the structured targeting editor.
+
+The targeting editor shows a flag state's targeting as fields (individual targets per variant,
+an ordered formset of rules with clause rows, serves as a variant or a percentage split), turns
+them into the targeting JSON of the SDK document for ``update_flag_state``, and routes the
+``TargetingError`` paths it gets back (``rules.0.clauses.1.values.0``) onto the fields they name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+
+from controlplane.audit.forms import AuditedModelForm, KeyListField, PrettyJSONField
+from controlplane.audit.services import Actor
+from controlplane.flags import services
+from controlplane.flags.models import Flag, FlagState, Segment
+from controlplane.flags.validation import NUMERIC_OPERATORS, TargetingError
+from flagplane.engine import OPERATORS
+
+# The order of docs/sdk-document.md; any operator the engine adds later is appended.
+OPERATOR_ORDER = [
+    "in", "not_in", "equals", "starts_with", "ends_with", "contains", "regex",
+    "num_lt", "num_lte", "num_gt", "num_gte", "num_eq",
+    "semver_lt", "semver_lte", "semver_gt", "semver_gte", "semver_eq",
+    "date_before", "date_after", "in_cidr", "in_segment",
+]  # fmt: skip
+OPERATORS_SHOWN = [op for op in OPERATOR_ORDER if op in OPERATORS] + sorted(set(OPERATORS) - set(OPERATOR_ORDER))
+OPERATOR_CHOICES = [("", "— operator —"), *((op, op) for op in OPERATORS_SHOWN)]
+CLAUSE_ROWS = 4  # clause rows per rule; a rule that uses them all gets one more empty row
+MAX_CLAUSE_ROWS = 50
+CLAUSE_FIELDS = ("attribute", "op", "values", "negate", "case_insensitive")
+INTEGER = re.compile(r"^[+-]?\d+$")
+
+
+# --- flags and segments ------------------------------------------------------------------------
+
+
+class FlagForm(AuditedModelForm):
+    variant_type = forms.ChoiceField(
+        choices=[("", "(the kind's default)"), *Flag.VariantType.choices],
+        required=False,
+        help_text="Boolean flags have boolean variants; multivariate flags default to string.",
+    )
+    variants = PrettyJSONField(
+        required=False,
+        help_text='Ordered list of {"key": ..., "value": ...}. Leave empty for a boolean flag (on/off).',
+    )
+    off_variant = forms.CharField(
+        required=False, help_text="Served when the flag is off. Empty: \"off\", or the first variant."
+    )
+
+    domain_errors = (TargetingError,)
+
+    class Meta:
+        model = Flag
+        fields = ["project", "key", "name", "description", "tags", "owner", "kind", "variant_type", "variants",
+                  "off_variant", "salt"]
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if "name" in self.fields:
+            self.fields["name"].required = False
+            self.fields["name"].help_text = "Empty: the key."
+
+    def apply(self, actor: Actor, reason: str) -> Flag:
+        data = self.cleaned_data
+        optional = {name: data[name] for name in ("variant_type", "variants", "off_variant") if data.get(name)}
+        if self.instance.pk is None:
+            return services.create_flag(
+                data["project"], actor, key=data["key"], name=data["name"], description=data["description"],
+                tags=data["tags"], owner=data["owner"], kind=data["kind"], salt=data["salt"], reason=reason, **optional,
+            )
+        changes = {name: data[name] for name in ("name", "description", "tags", "owner", "kind", "salt")}
+        changes["name"] = changes["name"] or self.instance.key
+        return services.update_flag(self.instance, actor, {**changes, **optional}, reason)
+
+
+class SegmentForm(AuditedModelForm):
+    included = KeyListField(help_text="Context keys always in the segment; one per line.")
+    excluded = KeyListField(help_text="Context keys never in the segment (unless included); one per line.")
+    rules = PrettyJSONField(
+        required=False,
+        help_text='[{"clauses": [{"attribute": "plan", "op": "in", "values": ["pro"]}]}, ...]: '
+        "a context is in the segment if any rule matches (all of its clauses).",
+    )
+
+    domain_errors = (TargetingError,)
+
+    class Meta:
+        model = Segment
+        fields = ["project", "key", "name", "description", "included", "excluded", "rules"]
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if "name" in self.fields:
+            self.fields["name"].required = False
+
+    def apply(self, actor: Actor, reason: str) -> Segment:
+        data = self.cleaned_data
+        fields = {name: data[name] for name in ("name", "description", "included", "excluded")}
+        fields["rules"] = data["rules"] or []
+        if self.instance.pk is None:
+            return services.create_segment(data["project"], actor, key=data["key"], reason=reason, **fields)
+        fields["name"] = fields["name"] or self.instance.key
+        return services.update_segment(self.instance, actor, fields, reason)
+
+
+class ToggleForm(forms.Form):
+    on = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 70}),
+        help_text="Why? Recorded in the audit log with your name.",
+    )
+
+
+class PreviewForm(forms.Form):
+    environment = forms.ChoiceField()
+    context = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 70, "class": "vLargeTextField"}),
+        initial='{\n  "key": "user-42",\n  "plan": "pro"\n}',
+        help_text='A JSON object like {"key": "user-42", "country": "DE"}, or just a key.',
+    )
+
+    def __init__(self, *args: Any, environments: list[str], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["environment"].choices = [(key, key) for key in environments]
+
+    def clean_context(self) -> dict[str, Any]:
+        text = self.cleaned_data["context"].strip()
+        try:
+            context = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if text.startswith(("{", "[", '"')):
+                raise forms.ValidationError(f"Not valid JSON: {exc}.") from exc
+            context = text  # a bare key
+        if isinstance(context, str):
+            context = {"key": context}
+        if not isinstance(context, dict):
+            raise forms.ValidationError('A context is an object like {"key": "user-42"} or a key.')
+        return context
+
+
+# --- the targeting editor ----------------------------------------------------------------------
+
+
+def render_values(values: list[Any]) -> str:
+    return "\n".join(value if isinstance(value, str) else json.dumps(value) for value in values)
+
+
+def parse_values(text: str, op: str) -> list[Any]:
+    """One value per line; a single line may also be comma-separated (except for regex)."""
+    text = text.strip()
+    parts = text.splitlines() if "\n" in text or op == "regex" else text.split(",")
+    values: list[Any] = [part.strip() for part in parts if part.strip()]
+    if op in NUMERIC_OPERATORS:
+        values = [_number(value) for value in values]
+    elif op in {"date_before", "date_after"}:
+        values = [int(value) if INTEGER.match(value) else value for value in values]
+    return values
+
+
+def _number(text: str) -> Any:
+    """An int or float; text that isn't a number is left as is for validation to report."""
+    if INTEGER.match(text):
+        return int(text)
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
+
+
+def _normalized_text(text: str) -> str:
+    return "\n".join(line.strip() for line in text.strip().splitlines() if line.strip())
+
+
+class ServeFields:
+    """A serve edited as a variant <select> or a percentage per variant (a split)."""
+
+    def add_serve_fields(self, variants: list[str]) -> None:
+        self.variants = variants
+        self.fields["serve_mode"] = forms.ChoiceField(
+            choices=[("variant", "one variant"), ("split", "a percentage split")],
+            initial="variant",
+            widget=forms.RadioSelect,
+            label="Serve",
+        )
+        self.fields["serve_variant"] = forms.ChoiceField(
+            choices=[("", "— variant —"), *((key, key) for key in variants)], required=False, label="Variant"
+        )
+        self.fields["split_order"] = forms.CharField(
+            required=False, widget=forms.HiddenInput, initial=",".join(variants)
+        )
+        for index, key in enumerate(variants):
+            self.fields[f"percent_{index}"] = forms.DecimalField(
+                required=False,
+                min_value=0,
+                max_value=100,
+                max_digits=6,
+                decimal_places=3,
+                label=key,
+                widget=forms.NumberInput(attrs={"step": "0.001", "style": "width: 7em"}),
+            )
+
+    def split_order(self) -> list[int]:
+        """Variant indexes in slice order: a split keeps its stored order, so re-saving moves nobody."""
+        raw = self.data.get(self.add_prefix("split_order")) if self.is_bound else self["split_order"].value()
+        order = [self.variants.index(key) for key in (raw or "").split(",") if key in self.variants]
+        order = list(dict.fromkeys(order))
+        return order + [index for index in range(len(self.variants)) if index not in order]
+
+    def percent_fields(self) -> list[forms.BoundField]:
+        return [self[f"percent_{index}"] for index in self.split_order()]
+
+    def clean_serve(self) -> None:
+        data = self.cleaned_data
+        if data.get("serve_mode") == "variant" and not data.get("serve_variant"):
+            self.add_error("serve_variant", "Choose the variant to serve.")
+        if data.get("serve_mode") == "split" and all(
+            data.get(f"percent_{index}") is None for index in range(len(self.variants))
+        ):
+            self.add_error("serve_mode", "Give a percentage for at least one variant.")
+
+    def serve(self) -> tuple[dict[str, Any], list[int]]:
+        """The serve in document form, and the variant index of each split slice."""
+        data = self.cleaned_data
+        if data["serve_mode"] == "variant":
+            return {"variant": data["serve_variant"]}, []
+        order = [index for index in self.split_order() if data.get(f"percent_{index}") is not None]
+        split = [
+            {"variant": self.variants[index], "weight": int(Decimal(data[f"percent_{index}"]) * 1000)}
+            for index in order
+        ]
+        return {"split": split}, order
+
+
+def percent_text(weight: int) -> str:
+    """12500 -> "12.5": a weight (thousandths of a percent) as the percentage a person types."""
+    text = f"{Decimal(weight) / 1000:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def serve_initial(serve: dict[str, Any], variants: list[str]) -> dict[str, Any]:
+    if "split" in serve:
+        slices = serve["split"]
+        initial: dict[str, Any] = {"serve_mode": "split"}
+        listed = [item["variant"] for item in slices]
+        initial["split_order"] = ",".join(listed + [key for key in variants if key not in listed])
+        for item in slices:
+            if item["variant"] in variants:
+                initial[f"percent_{variants.index(item['variant'])}"] = percent_text(item["weight"])
+        return initial
+    return {"serve_mode": "variant", "serve_variant": serve.get("variant", "")}
+
+
+class RuleForm(ServeFields, forms.Form):
+    id = forms.CharField(required=False, widget=forms.HiddenInput)
+    description = forms.CharField(
+        required=False, widget=forms.TextInput(attrs={"size": 70, "placeholder": "e.g. Beta testers on the pro plan"})
+    )
+
+    def __init__(self, *args: Any, variants: list[str], clause_rows: int, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.add_serve_fields(variants)
+        self.clause_rows = clause_rows
+        for row in range(clause_rows):
+            self.fields[f"clause_{row}_attribute"] = forms.CharField(
+                required=False, label="Attribute", widget=forms.TextInput(attrs={"size": 14, "placeholder": "plan"})
+            )
+            self.fields[f"clause_{row}_op"] = forms.ChoiceField(
+                choices=OPERATOR_CHOICES, required=False, label="Operator"
+            )
+            self.fields[f"clause_{row}_values"] = forms.CharField(
+                required=False,
+                label="Values",
+                widget=forms.Textarea(attrs={"rows": 2, "cols": 34, "placeholder": "one per line, or a, b, c"}),
+            )
+            self.fields[f"clause_{row}_negate"] = forms.BooleanField(required=False, label="not")
+            self.fields[f"clause_{row}_case_insensitive"] = forms.BooleanField(required=False, label="ignore case")
+            self.fields[f"clause_{row}_original"] = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clause_row_fields(self) -> list[dict[str, Any]]:
+        rows = []
+        for row in range(self.clause_rows):
+            bound = {name: self[f"clause_{row}_{name}"] for name in (*CLAUSE_FIELDS, "original")}
+            rows.append({"number": row + 1, **bound, "errors": [e for f in bound.values() for e in f.errors]})
+        return rows
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        self.clean_serve()
+        return data
+
+    def rule(self) -> tuple[dict[str, Any], list[int], list[int]]:
+        """The rule in document form, the clause row of each clause and the variant of each slice."""
+        data = self.cleaned_data
+        clauses, rows = [], []
+        for row in range(self.clause_rows):
+            attribute = data[f"clause_{row}_attribute"].strip()
+            op = data[f"clause_{row}_op"]
+            text = data[f"clause_{row}_values"]
+            if not (attribute or op or text.strip()):
+                continue  # an empty row
+            clauses.append(
+                {
+                    "attribute": attribute or ("key" if op == "in_segment" else ""),
+                    "op": op,
+                    "values": self._values(row, op, text),
+                    "negate": data[f"clause_{row}_negate"],
+                    "case_insensitive": data[f"clause_{row}_case_insensitive"],
+                }
+            )
+            rows.append(row)
+        serve, slices = self.serve()
+        rule = {"description": data["description"].strip(), "clauses": clauses, "serve": serve}
+        if data["id"]:
+            rule = {"id": data["id"], **rule}
+        return rule, rows, slices
+
+    def _values(self, row: int, op: str, text: str) -> list[Any]:
+        """Unchanged text keeps the stored values exactly (e.g. numbers given through the API for `in`)."""
+        try:
+            stored = json.loads(self.cleaned_data.get(f"clause_{row}_original") or "null")
+        except json.JSONDecodeError:
+            stored = None
+        if (
+            isinstance(stored, dict)
+            and stored.get("op") == op
+            and isinstance(stored.get("values"), list)
+            and render_values(stored["values"]) == _normalized_text(text)
+        ):
+            return stored["values"]
+        return parse_values(text, op)
+
+
+def rule_initial(rule: dict[str, Any], variants: list[str]) -> dict[str, Any]:
+    initial = {"id": rule.get("id", ""), "description": rule.get("description", "")}
+    initial.update(serve_initial(rule.get("serve") or {}, variants))
+    for row, clause in enumerate(rule.get("clauses", [])):
+        initial[f"clause_{row}_attribute"] = clause.get("attribute", "")
+        initial[f"clause_{row}_op"] = clause.get("op", "")
+        initial[f"clause_{row}_values"] = render_values(clause.get("values", []))
+        initial[f"clause_{row}_negate"] = clause.get("negate", False)
+        initial[f"clause_{row}_case_insensitive"] = clause.get("case_insensitive", False)
+        initial[f"clause_{row}_original"] = json.dumps({"op": clause.get("op"), "values": clause.get("values", [])})
+    return initial
+
+
+RuleFormSet = forms.formset_factory(RuleForm, extra=1, can_delete=True, can_order=True)
+
+
+class TargetingForm(ServeFields, forms.Form):
+    """Everything on the targeting page except the rules: on/off, bucketing, targets, default serve."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput)
+    clause_rows = forms.IntegerField(widget=forms.HiddenInput, min_value=CLAUSE_ROWS, max_value=MAX_CLAUSE_ROWS)
+    on = forms.BooleanField(required=False, label="On", help_text="Off serves the off variant to everyone.")
+    bucket_by = forms.CharField(
+        initial="key", help_text="The context attribute whose value places a unit in a split (usually key)."
+    )
+    reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 70}),
+        help_text="Why? Recorded in the audit log.",
+    )
+
+    def __init__(self, *args: Any, variants: list[str], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.add_serve_fields(variants)
+        for index, key in enumerate(variants):
+            self.fields[f"targets_{index}"] = KeyListField(label=key, help_text="")
+
+    def target_fields(self) -> list[forms.BoundField]:
+        return [self[f"targets_{index}"] for index in range(len(self.variants))]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        self.clean_serve()
+        return data
+
+
+@dataclass
+class Problem:
+    where: str
+    message: str
+
+
+@dataclass
+class _RuleSource:
+    form: RuleForm
+    number: int  # its position on the page, from 1
+    clause_rows: list[int]  # clause index in the JSON -> row on the page
+    slices: list[int]  # split slice index -> variant index
+
+
+@dataclass
+class TargetingEditor:
+    """The targeting page of one flag state: its forms, the JSON they make, the errors routed back."""
+
+    state: FlagState
+    data: Any = None
+    problems: list[Problem] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.variants = self.state.flag.variant_keys()
+        rows = max([CLAUSE_ROWS] + [len(rule.get("clauses", [])) + 1 for rule in self.state.rules])
+        if self.data is not None:
+            with contextlib.suppress(ValueError):
+                rows = min(max(int(self.data.get("clause_rows", rows)), CLAUSE_ROWS), MAX_CLAUSE_ROWS)
+        self.form = TargetingForm(self.data, variants=self.variants, initial=self._initial(rows))
+        self.rules = RuleFormSet(
+            self.data,
+            prefix="rules",
+            initial=[rule_initial(rule, self.variants) for rule in self.state.rules],
+            form_kwargs={"variants": self.variants, "clause_rows": rows},
+        )
+        self._sources: list[_RuleSource] = []
+        self._target_variants: list[int] = []
+        self._default_slices: list[int] = []
+
+    def _initial(self, rows: int) -> dict[str, Any]:
+        state = self.state
+        initial: dict[str, Any] = {"version": state.version, "clause_rows": rows, "on": state.on,
+                                   "bucket_by": state.bucket_by}
+        initial.update(serve_initial(state.default_serve or {}, self.variants))
+        for target in state.targets:
+            if target["variant"] in self.variants:
+                initial[f"targets_{self.variants.index(target['variant'])}"] = "\n".join(target["keys"])
+        return initial
+
+    def is_valid(self) -> bool:
+        form_ok = self.form.is_valid()
+        rules_ok = self.rules.is_valid()
+        if not (form_ok and rules_ok):
+            self.problems.append(Problem("", "Some fields need attention (marked below). Nothing was saved."))
+        return form_ok and rules_ok
+
+    @property
+    def expected_version(self) -> int:
+        return self.form.cleaned_data["version"]
+
+    @property
+    def reason(self) -> str:
+        return self.form.cleaned_data["reason"].strip()
+
+    def changes(self) -> dict[str, Any]:
+        """The targeting JSON for update_flag_state (call after is_valid)."""
+        data = self.form.cleaned_data
+        targets = []
+        self._target_variants = []
+        for index, key in enumerate(self.variants):
+            keys = data[f"targets_{index}"]
+            if keys:
+                targets.append({"variant": key, "keys": keys})
+                self._target_variants.append(index)
+        rules = []
+        self._sources = []
+        for form in self.rules.ordered_forms:
+            rule, clause_rows, slices = form.rule()
+            rules.append(rule)
+            self._sources.append(_RuleSource(form, self.rules.forms.index(form) + 1, clause_rows, slices))
+        default_serve, self._default_slices = self.form.serve()
+        return {
+            "on": data["on"],
+            "bucket_by": data["bucket_by"].strip(),
+            "targets": targets,
+            "rules": rules,
+            "default_serve": default_serve,
+        }
+
+    def show_errors(self, errors: dict[str, list[str]]) -> None:
+        """Put each TargetingError message next to the field it names, and list them all at the top."""
+        for path, messages in errors.items():
+            form, field_name, where = self._locate(path.split("."))
+            for message in messages:
+                self.problems.append(Problem(where, message))
+                if form is not None and field_name in form.fields:
+                    form.add_error(field_name, message)
+                elif form is not None:
+                    form.add_error(None, f"{where}: {message}" if where else message)
+                else:
+                    self.form.add_error(None, f"{where}: {message}" if where else message)
+
+    def _locate(self, parts: list[str]) -> tuple[forms.Form | None, str | None, str]:
+        head, rest = parts[0], parts[1:]
+        index = int(rest[0]) if rest and rest[0].isdigit() else None
+        if head == "rules" and index is not None and index < len(self._sources):
+            source = self._sources[index]
+            return self._locate_in_rule(source, rest[1:])
+        if head == "rules":
+            return self.form, None, "Rules"
+        if head == "default_serve":
+            return self._locate_serve(self.form, rest, self._default_slices, "Default serve")
+        if head == "targets":
+            if index is not None and index < len(self._target_variants):
+                variant_index = self._target_variants[index]
+                return self.form, f"targets_{variant_index}", f"Individual targets for {self.variants[variant_index]!r}"
+            return self.form, None, "Individual targets"
+        if head in {"bucket_by", "on"}:
+            return self.form, head, head.replace("_", " ").capitalize()
+        return self.form, None, ".".join(parts)
+
+    def _locate_in_rule(self, source: _RuleSource, rest: list[str]) -> tuple[forms.Form, str | None, str]:
+        where = f"Rule {source.number}"
+        if not rest:
+            return source.form, None, where
+        if rest[0] == "description":
+            return source.form, "description", where
+        if rest[0] == "serve":
+            return self._locate_serve(source.form, rest[1:], source.slices, f"{where}, serve")
+        if rest[0] == "clauses" and len(rest) > 1 and rest[1].isdigit() and int(rest[1]) < len(source.clause_rows):
+            row = source.clause_rows[int(rest[1])]
+            where = f"{where}, clause {row + 1}"
+            name = rest[2] if len(rest) > 2 else None
+            if name == "values" and len(rest) > 3 and rest[3].isdigit():
+                where = f"{where}, value {int(rest[3]) + 1}"
+            if name in CLAUSE_FIELDS:
+                return source.form, f"clause_{row}_{name}", where
+            return source.form, None, where
+        return source.form, None, where
+
+    def _locate_serve(
+        self, form: forms.Form, rest: list[str], slices: list[int], where: str
+    ) -> tuple[forms.Form, str | None, str]:
+        if rest[:1] == ["variant"]:
+            return form, "serve_variant", where
+        if rest[:1] == ["split"] and len(rest) > 1 and rest[1].isdigit() and int(rest[1]) < len(slices):
+            variant_index = slices[int(rest[1])]
+            return form, f"percent_{variant_index}", f"{where}, {self.variants[variant_index]!r}"
+        return form, "serve_mode", where
+
+
+def segment_keys_of(flag: Flag) -> list[str]:
+    return list(flag.project.segments.values_list("key", flat=True))
+
+
+
+class BulkToggleForm(forms.Form):
+    """The confirmation of the "turn on/off in an environment" admin actions."""
+
+    environment = forms.ChoiceField(help_text="The same environment key in each selected flag's project.")
+    reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 70}),
+        help_text="Why? Recorded in the audit log with your name.",
+    )
+
+    def __init__(self, *args: Any, environments: list[str], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["environment"].choices = [(key, key) for key in environments]

@@ -1,0 +1,141 @@
+"""Admin for projects, environments and SDK keys. Writes go through controlplane.projects.services.
+
+An issued SDK key's plaintext is shown once, on the page that answers the "add" form, and is kept
+nowhere: not in the database, the session or a message cookie.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from controlplane.audit.forms import AuditedAdminMixin
+from controlplane.audit.services import Actor
+from controlplane.projects import services
+from controlplane.projects.forms import EnvironmentForm, ProjectForm, SdkKeyForm
+from controlplane.projects.models import Environment, Project, SdkKey
+
+
+class EnvironmentInline(admin.TabularInline):
+    """The project's environments at a glance; they are added and edited on their own page."""
+
+    model = Environment
+    fields = ["environment_link", "name", "position", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Key")
+    def environment_link(self, environment: Environment) -> str:
+        return format_html('<a href="{}">{}</a>', reverse("admin:projects_environment_change", args=[environment.pk]),
+                           environment.key)
+
+
+@admin.register(Project)
+class ProjectAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = ProjectForm
+    list_display = ["key", "name", "environment_keys", "created_at"]
+    search_fields = ["key", "name", "description"]
+    inlines = [EnvironmentInline]
+
+    def get_inlines(self, request, obj=None):
+        return self.inlines if obj else []
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["key", "name", "description", "environments", "reason"]
+        return ["key", "name", "description", "reason"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["key"] if obj else []
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # flags, keys and history hang off a project
+
+    @admin.display(description="Environments")
+    def environment_keys(self, project: Project) -> str:
+        return ", ".join(environment.key for environment in project.environments.all())
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("environments")
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = EnvironmentForm
+    list_display = ["__str__", "name", "project", "position", "created_at"]
+    list_filter = ["project"]
+    list_select_related = ["project"]
+    search_fields = ["key", "name", "project__key"]
+
+    def get_fields(self, request, obj=None):
+        return ["project", "key", "name", "position", "reason"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["project", "key"] if obj else []
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(SdkKey)
+class SdkKeyAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = SdkKeyForm
+    list_display = ["name", "environment", "display_prefix", "status", "created_by", "created_at", "last_used_at"]
+    list_filter = ["environment__project", "environment", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["environment__project", "created_by"]
+    search_fields = ["name", "display_prefix"]
+    actions = ["revoke"]
+    readonly_fields = ["name", "environment", "display_prefix", "status", "created_by", "created_at", "revoked_at",
+                       "last_used_at"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["environment", "name", "reason"]
+        return self.readonly_fields  # never the digest
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else []
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # a key is issued or revoked, never edited
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # revoke instead: the audit log refers to it
+
+    def has_revoke_permission(self, request) -> bool:
+        return request.user.has_perm("projects.change_sdkkey")
+
+    @admin.display(description="Status")
+    def status(self, sdk_key: SdkKey) -> str:
+        return "active" if sdk_key.is_active else f"revoked {sdk_key.revoked_at:%Y-%m-%d %H:%M}"
+
+    def response_add(self, request, obj, post_url_continue=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"SDK key {obj.name} issued",
+            "subtitle": None,
+            "secret_name": f"SDK key for {obj.environment}",
+            "plaintext": obj.plaintext,
+            "issued": obj,
+            "list_url": reverse("admin:projects_sdkkey_changelist"),
+        }
+        return TemplateResponse(request, "admin/secret_issued.html", context)
+
+    @admin.action(description="Revoke selected SDK keys", permissions=["revoke"])
+    def revoke(self, request, queryset):
+        actor = Actor.for_user(request.user)
+        active = [sdk_key for sdk_key in queryset if sdk_key.is_active]
+        for sdk_key in active:
+            services.revoke_sdk_key(sdk_key, actor, reason="revoked in the admin")
+        self.message_user(request, f"Revoked {len(active)} SDK key(s).", messages.SUCCESS)

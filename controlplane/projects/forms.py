@@ -1,0 +1,85 @@
+"""Admin forms for projects, environments and SDK keys; each saves through projects.services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from controlplane.audit.forms import AuditedModelForm, parse_keys
+from controlplane.audit.services import Actor
+from controlplane.projects import services
+from controlplane.projects.models import Environment, Project, SdkKey
+
+
+class ProjectForm(AuditedModelForm):
+    environments = forms.CharField(
+        required=False,
+        initial="development, production",
+        help_text="Environments to create, in order (comma-separated). More can be added later.",
+    )
+
+    domain_errors = (services.DuplicateKey,)
+
+    class Meta:
+        model = Project
+        fields = ["key", "name", "description"]
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if "name" in self.fields:
+            self.fields["name"].required = False
+        if self.instance.pk is not None:
+            del self.fields["environments"]
+
+    def apply(self, actor: Actor, reason: str) -> Project:
+        data = self.cleaned_data
+        if self.instance.pk is None:
+            return services.create_project(
+                actor, key=data["key"], name=data["name"], description=data["description"],
+                environments=parse_keys(data["environments"]), reason=reason,
+            )
+        changes = {"name": data["name"] or self.instance.key, "description": data["description"]}
+        return services.update_project(self.instance, actor, changes, reason)
+
+
+class EnvironmentForm(AuditedModelForm):
+    domain_errors = (services.DuplicateKey,)
+
+    class Meta:
+        model = Environment
+        fields = ["project", "key", "name", "position"]
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if "name" in self.fields:
+            self.fields["name"].required = False
+            self.fields["name"].help_text = "Empty: the key, capitalised."
+        if self.instance.pk is None and "position" in self.fields:
+            self.fields["position"].required = False
+            self.fields["position"].initial = None
+            self.fields["position"].help_text = "Order in lists; empty: after the others."
+
+    def apply(self, actor: Actor, reason: str) -> Environment:
+        data = self.cleaned_data
+        if self.instance.pk is None:
+            return services.create_environment(
+                data["project"], actor, key=data["key"], name=data["name"], position=data["position"], reason=reason
+            )
+        changes = {"name": data["name"] or self.instance.key.capitalize(), "position": data["position"]}
+        return services.update_environment(self.instance, actor, changes, reason)
+
+
+class SdkKeyForm(AuditedModelForm):
+    """Issue a key. The plaintext is kept on the form's instance for one response, never stored."""
+
+    class Meta:
+        model = SdkKey
+        fields = ["environment", "name"]
+        help_texts = {"name": "Who uses it, e.g. checkout-service."}
+
+    def apply(self, actor: Actor, reason: str) -> SdkKey:
+        sdk_key, plaintext = services.issue_sdk_key(self.cleaned_data["environment"], actor,
+                                                    self.cleaned_data["name"], reason)
+        sdk_key.plaintext = plaintext
+        return sdk_key
