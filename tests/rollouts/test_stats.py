@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
@@ -16,7 +17,7 @@ def _bernoulli_count(rng: random.Random, n: int, p: float) -> int:
 
 def test_half_width_shrinks_as_information_grows() -> None:
     widths = [stats.mixture_half_width(0.01 / n, 0.05, 0.005) for n in (100, 1_000, 10_000, 100_000, 1_000_000)]
-    assert all(later < earlier for earlier, later in zip(widths, widths[1:], strict=False))
+    assert all(later < earlier for earlier, later in itertools.pairwise(widths))
     assert widths[-1] < 0.001
 
 
@@ -113,7 +114,21 @@ def test_invalid_counts_are_rejected() -> None:
         stats.proportion_cs(10, 11, 0.05, 0.01)
 
 
+def test_variance_floor_keeps_an_early_zero_count_from_looking_safe() -> None:
+    # 0 events in 300 trials: the plug-in variance is tiny and the upper bound would claim "under 3%";
+    # evaluated at the rate being tested (3%), it does not.
+    assert stats.proportion_cs(300, 0, 0.05, 0.02).upper < 0.03
+    assert stats.proportion_cs(300, 0, 0.05, 0.02, rate_floor=0.03).upper > 0.03
+    naive = stats.contrast_cs([(300, 0, 30_000, 300)], alpha=0.05, mixing_sd=0.005)
+    floored = stats.contrast_cs([(300, 0, 30_000, 300)], alpha=0.05, mixing_sd=0.005, treatment_rate_floor=0.015)
+    assert floored.upper > naive.upper
+    # A treatment worse than the floor keeps its own, larger variance.
+    worse = stats.contrast_cs([(3_000, 300, 30_000, 300)], alpha=0.05, mixing_sd=0.005)
+    assert stats.contrast_cs([(3_000, 300, 30_000, 300)], 0.05, 0.005, treatment_rate_floor=0.015) == worse
+
+
 def test_proportion_sequence_is_clipped_and_covers_the_truth() -> None:
+    """Coverage over 20 looks, with the variance evaluated at the rate being tested."""
     rng = random.Random(7)
     misses = 0
     for _ in range(100):
@@ -122,7 +137,7 @@ def test_proportion_sequence_is_clipped_and_covers_the_truth() -> None:
         for _ in range(20):
             n += 200
             e += _bernoulli_count(rng, 200, 0.03)
-            bounds = stats.proportion_cs(n, e, 0.05, 0.02)
+            bounds = stats.proportion_cs(n, e, 0.05, 0.02, rate_floor=0.03)
             assert 0.0 <= bounds.lower <= bounds.estimate <= bounds.upper <= 1.0
             missed = missed or not bounds.lower <= 0.03 <= bounds.upper
         misses += missed
