@@ -1,0 +1,25 @@
+"""Built SDK documents are shown read-only: version, ETag, build time and size."""
+
+from django.contrib import admin
+
+from controlplane.documents.models import EnvironmentDocument
+from controlplane.documents.services import rebuild
+
+URL = "/admin/documents/environmentdocument/"
+
+
+def test_documents_are_listed_and_shown_read_only(admin_client, admin_user, rf, checkout, production):
+    document = rebuild(production.pk)
+    html = admin_client.get(URL).content.decode()
+    assert document.etag.replace('"', "&quot;") in html
+    assert " B</td>" in html or "KiB</td>" in html
+    detail = admin_client.get(f"{URL}{document.pk}/change/").content.decode()
+    assert "new-checkout" in detail
+    assert 'name="_save"' not in detail
+
+    request = rf.get(URL)
+    request.user = admin_user
+    model_admin = admin.site._registry[EnvironmentDocument]
+    assert not model_admin.has_add_permission(request)
+    assert not model_admin.has_change_permission(request, document)
+    assert not model_admin.has_delete_permission(request, document)
