@@ -8,18 +8,21 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from controlplane.flags.services import VersionConflict
-from controlplane.flags.validation import TargetingError
+from controlplane.fielderrors import FieldErrors
 from controlplane.projects.services import DuplicateKey
+from controlplane.rollouts.validation import TransitionRefused
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, TargetingError | DuplicateKey):
+    if isinstance(exc, FieldErrors | DuplicateKey):
         return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, VersionConflict):
         return Response(
             {"detail": str(exc), "current_version": exc.current_version},
             status=status.HTTP_412_PRECONDITION_FAILED,
         )
+    if isinstance(exc, TransitionRefused):
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, ObjectDoesNotExist):
         return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
     return drf_exception_handler(exc, context)

@@ -17,6 +17,8 @@ from typing import Any
 from flagplane.conversions import to_epoch_ms, to_network, to_semver
 from flagplane.engine import OPERATORS
 
+from controlplane.fielderrors import ErrorCollector, FieldErrors, join_path
+
 SPLIT_TOTAL = 100_000  # weights are thousandths of a percent
 STRING_OPERATORS = frozenset({"in", "not_in", "equals", "starts_with", "ends_with", "contains", "regex"})
 NUMERIC_OPERATORS = frozenset({"num_lt", "num_lte", "num_gt", "num_gte", "num_eq"})
@@ -25,26 +27,16 @@ DATE_OPERATORS = frozenset({"date_before", "date_after"})
 VARIANT_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
-class TargetingError(Exception):
-    def __init__(self, errors: dict[str, list[str]]):
-        super().__init__("; ".join(f"{path}: {' '.join(msgs)}" for path, msgs in errors.items()))
-        self.errors = errors
+class TargetingError(FieldErrors):
+    """Invalid variants or targeting."""
 
 
-class _Errors:
+class _Errors(ErrorCollector):
     def __init__(self) -> None:
-        self.by_path: dict[str, list[str]] = {}
-
-    def add(self, path: str, message: str) -> None:
-        self.by_path.setdefault(path, []).append(message)
-
-    def raise_if_any(self) -> None:
-        if self.by_path:
-            raise TargetingError(self.by_path)
+        super().__init__(TargetingError)
 
 
-def _join(prefix: str, name: str | int) -> str:
-    return f"{prefix}.{name}" if prefix else str(name)
+_join = join_path
 
 
 def value_matches_type(value: Any, variant_type: str) -> bool:

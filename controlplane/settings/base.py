@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "controlplane.flags",
     "controlplane.audit",
     "controlplane.documents",
+    "controlplane.metrics",
+    "controlplane.rollouts",
     "controlplane.api",
 ]
 
@@ -134,7 +136,20 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "flagplane")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+# How often the rollout engine evaluates every active plan.
+ROLLOUTS_TICK_SECONDS = env_float("ROLLOUTS_TICK_SECONDS", 15.0)
+CELERY_BEAT_SCHEDULE: dict = {
+    "rollouts-tick": {"task": "rollouts.tick", "schedule": ROLLOUTS_TICK_SECONDS},
+    "metrics-prune": {"task": "metrics.prune", "schedule": 3600.0},
+}
+
+# SDK health metrics (docs/metrics.md): bucket width, how long buckets and batch ids are kept,
+# how many entries one batch may carry, how far ahead of the server an SDK's clock may run.
+METRICS_BUCKET_SECONDS = int(env("METRICS_BUCKET_SECONDS", "10"))
+METRICS_RETENTION_DAYS = int(env("METRICS_RETENTION_DAYS", "14"))
+METRICS_BATCH_RETENTION_HOURS = int(env("METRICS_BATCH_RETENTION_HOURS", "48"))
+METRICS_MAX_ENTRIES = int(env("METRICS_MAX_ENTRIES", "10000"))
+METRICS_MAX_CLOCK_SKEW_SECONDS = int(env("METRICS_MAX_CLOCK_SKEW_SECONDS", "300"))
 
 LOGGING = {
     "version": 1,

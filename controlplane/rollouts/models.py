@@ -1,0 +1,152 @@
+"""Rollout plans, their stages and health rules, and the log of the engine's decisions.
+
+The decision logic lives in ``decision.py`` (pure); ``services.py`` converts these rows to its
+dataclasses and back, and is the only writer.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from controlplane.flags.models import Flag
+from controlplane.projects.models import Environment
+
+
+class RolloutPlan(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        COMPLETED = "completed", "Completed"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class AdvanceMode(models.TextChoices):
+        TIME = "time", "After the dwell time, if no rule objects"
+        EVIDENCE = "evidence", "After the dwell time, once every comparison shows no regression"
+
+    ACTIVE = (Status.RUNNING, Status.PAUSED)
+
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="rollout_plans")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="rollout_plans")
+    name = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    treatment_variant = models.CharField(max_length=128, default="on", help_text="The variant being rolled out.")
+    control_variant = models.CharField(max_length=128, default="off", help_text="What everyone else gets.")
+    advance_mode = models.CharField(max_length=16, choices=AdvanceMode.choices, default=AdvanceMode.TIME)
+    max_hold_s = models.PositiveIntegerField(
+        default=4 * 3600, help_text="Evidence mode: pause for a person if evidence is still short this long after the dwell."
+    )
+    starvation_timeout_s = models.PositiveIntegerField(
+        default=1800, help_text='Pause with "not enough traffic" after this long without new data.'
+    )
+    alpha = models.FloatField(default=0.05, help_text="Error probability of the sequential tests (0.05 = 95% bounds).")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    stage_index = models.PositiveIntegerField(default=0)
+    percent = models.DecimalField(max_digits=6, decimal_places=3, default=0, help_text="Treatment share served now.")
+    waiting_on = models.CharField(max_length=32, blank=True)
+    status_reason = models.TextField(blank=True)
+    runtime = models.JSONField(default=dict, blank=True, help_text="The engine's state between ticks.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["flag", "environment"],
+                condition=models.Q(status__in=["running", "paused"]),
+                name="one_active_rollout_per_flag_environment",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.flag.key} in {self.environment.key}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class Stage(models.Model):
+    plan = models.ForeignKey(RolloutPlan, on_delete=models.CASCADE, related_name="stages")
+    position = models.PositiveIntegerField()
+    percent = models.DecimalField(max_digits=6, decimal_places=3, help_text="Treatment share, 0.001 to 100.")
+    min_dwell_s = models.PositiveIntegerField(help_text="Seconds to stay at least.")
+    needs_approval = models.BooleanField(default=False)
+    external_check_url = models.URLField(blank=True, help_text="Must answer 2xx before the stage advances.")
+
+    class Meta:
+        ordering = ["plan", "position"]
+        constraints = [models.UniqueConstraint(fields=["plan", "position"], name="unique_stage_position")]
+
+    def __str__(self) -> str:
+        return f"stage {self.position + 1}: {self.percent}%"
+
+
+class HealthRule(models.Model):
+    class Metric(models.TextChoices):
+        ERROR_RATE = "error_rate", "Error rate"
+        LATENCY = "latency_p", "Latency percentile"
+        RATIO = "ratio", "Custom counter ratio"
+
+    class Comparison(models.TextChoices):
+        VS_CONTROL_ABSOLUTE = "vs_control_absolute", "No worse than control + threshold"
+        VS_CONTROL_RELATIVE = "vs_control_relative", "No worse than control × (1 + threshold)"
+        ABSOLUTE = "absolute_threshold", "At most the threshold"
+
+    class Severity(models.TextChoices):
+        ROLLBACK = "rollback", "Roll back"
+        PAUSE = "pause", "Pause for a person"
+
+    class Source(models.TextChoices):
+        SDK = "sdk", "SDK health signals"
+        HTTP = "http", "HTTP/JSON endpoint"
+
+    plan = models.ForeignKey(RolloutPlan, on_delete=models.CASCADE, related_name="rules")
+    key = models.SlugField(max_length=64)
+    name = models.CharField(max_length=200, blank=True)
+    metric = models.CharField(max_length=16, choices=Metric.choices, default=Metric.ERROR_RATE)
+    comparison = models.CharField(max_length=24, choices=Comparison.choices, default=Comparison.VS_CONTROL_ABSOLUTE)
+    threshold = models.FloatField(help_text="A rate (0.005 = 0.5 points), a fraction (relative) or milliseconds.")
+    percentile = models.FloatField(null=True, blank=True, help_text="Latency rules: 0.95 for p95.")
+    window_s = models.PositiveIntegerField(default=300, help_text="Absolute thresholds: the trailing window.")
+    min_samples = models.PositiveIntegerField(default=500, help_text="Requests needed before the rule may decide.")
+    severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.ROLLBACK)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.SDK)
+    source_url = models.URLField(blank=True)
+    source_json_path = models.CharField(max_length=200, blank=True, help_text='e.g. "data.result.0.value"')
+
+    class Meta:
+        ordering = ["plan", "id"]
+        constraints = [models.UniqueConstraint(fields=["plan", "key"], name="unique_rule_key")]
+
+    def __str__(self) -> str:
+        return self.name or self.key
+
+
+class Decision(models.Model):
+    """One entry of a plan's decision log: what the engine or a person decided, and why."""
+
+    plan = models.ForeignKey(RolloutPlan, on_delete=models.CASCADE, related_name="decisions")
+    at = models.DateTimeField(db_index=True)
+    last_seen_at = models.DateTimeField(help_text="Identical consecutive holds are folded into one entry.")
+    repeats = models.PositiveIntegerField(default=1)
+    run_number = models.PositiveIntegerField(default=0)
+    stage_index = models.PositiveIntegerField()
+    action = models.CharField(max_length=16, db_index=True)
+    percent = models.DecimalField(max_digits=6, decimal_places=3)
+    status = models.CharField(max_length=16)
+    waiting_on = models.CharField(max_length=32, blank=True)
+    reason = models.TextField()
+    outcomes = models.JSONField(default=list, blank=True)
+    actor = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%H:%M:%S} {self.action}: {self.reason}"

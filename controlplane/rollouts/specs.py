@@ -1,0 +1,65 @@
+"""Conversions between rollout rows and the pure decision core's dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from flagplane.metrics import LATENCY_BOUNDS_MS
+
+from controlplane.rollouts import decision as core
+from controlplane.rollouts.models import HealthRule, RolloutPlan
+
+
+def rule_spec(rule: HealthRule) -> core.RuleSpec:
+    return core.RuleSpec(
+        id=rule.key,
+        name=rule.name,
+        metric=rule.metric,
+        comparison=rule.comparison,
+        threshold=rule.threshold,
+        severity=rule.severity,
+        min_samples=rule.min_samples,
+        window_s=float(rule.window_s),
+        percentile=rule.percentile,
+        bucket_bounds_ms=tuple(float(b) for b in LATENCY_BOUNDS_MS) if rule.metric == "latency_p" else (),
+    )
+
+
+def plan_spec(plan: RolloutPlan) -> core.PlanSpec:
+    return core.PlanSpec(
+        stages=tuple(
+            core.StageSpec(
+                percent=float(stage.percent),
+                min_dwell_s=float(stage.min_dwell_s),
+                needs_approval=stage.needs_approval,
+                external_check=bool(stage.external_check_url),
+            )
+            for stage in plan.stages.all()
+        ),
+        rules=tuple(rule_spec(rule) for rule in plan.rules.all()),
+        advance_mode=plan.advance_mode,
+        max_hold_s=float(plan.max_hold_s),
+        starvation_timeout_s=float(plan.starvation_timeout_s),
+        alpha=plan.alpha,
+    )
+
+
+def load_runtime(plan: RolloutPlan) -> core.PlanRuntime:
+    data = dict(plan.runtime or {})
+    if not data:
+        return core.PlanRuntime()
+    data["segment_starts"] = tuple(data.get("segment_starts", ()))
+    data["rules"] = tuple(core.RuleMemory(**memory) for memory in data.get("rules", ()))
+    return core.PlanRuntime(**data)
+
+
+def dump_runtime(runtime: core.PlanRuntime) -> dict[str, Any]:
+    data = asdict(runtime)
+    data["segment_starts"] = list(runtime.segment_starts)
+    data["rules"] = [asdict(memory) for memory in runtime.rules]
+    return data
+
+
+def outcome_dict(outcome: core.RuleOutcome) -> dict[str, Any]:
+    return asdict(outcome)

@@ -1,0 +1,224 @@
+"""Validation of a rollout plan as a whole: every problem reported with its field, nothing saved."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator, validate_slug
+
+from controlplane.fielderrors import ErrorCollector, FieldErrors, join_path
+from controlplane.flags.models import Flag
+from controlplane.rollouts import decision as core
+from controlplane.rollouts.models import HealthRule, RolloutPlan
+
+
+class PlanError(FieldErrors):
+    """An invalid rollout plan."""
+
+
+class TransitionRefused(Exception):
+    """A person asked for a transition the plan's state does not allow (HTTP 409)."""
+
+
+PLAN_FIELDS = {
+    "name": "",
+    "description": "",
+    "treatment_variant": None,
+    "control_variant": None,
+    "advance_mode": RolloutPlan.AdvanceMode.TIME,
+    "max_hold_s": 4 * 3600,
+    "starvation_timeout_s": 1800,
+    "alpha": 0.05,
+}
+STAGE_FIELDS = {"percent", "min_dwell_s", "needs_approval", "external_check_url"}
+RULE_FIELDS = {
+    "key", "name", "metric", "comparison", "threshold", "percentile", "window_s", "min_samples", "severity",
+    "source", "source_url", "source_json_path",
+}  # fmt: skip
+MAX_STAGES = 20
+MAX_RULES = 20
+
+
+def _positive_int(value: Any, path: str, errors: ErrorCollector, minimum: int = 1) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or value < minimum:
+        errors.add(path, f"A whole number of seconds, at least {minimum}.")
+        return None
+    return int(value)
+
+
+def _url(value: Any, path: str, errors: ErrorCollector) -> str:
+    if value in (None, ""):
+        return ""
+    try:
+        URLValidator(schemes=["http", "https"])(value)
+    except ValidationError:
+        errors.add(path, "An http(s) URL.")
+        return ""
+    return value
+
+
+def validate_plan(flag: Flag, data: dict[str, Any]) -> dict[str, Any]:
+    """Check a plan body and return it normalized: {plan fields..., "stages": [...], "rules": [...]}."""
+    errors = ErrorCollector(PlanError)
+    unknown = set(data) - set(PLAN_FIELDS) - {"stages", "rules"}
+    for field in sorted(unknown):
+        errors.add(field, "Unknown field.")
+    plan = {field: data.get(field, default) for field, default in PLAN_FIELDS.items()}
+    variants = flag.variant_keys()
+    if plan["treatment_variant"] is None:
+        plan["treatment_variant"] = "on" if flag.kind == Flag.Kind.BOOLEAN else None
+    if plan["control_variant"] is None:
+        plan["control_variant"] = flag.off_variant
+    for field in ("treatment_variant", "control_variant"):
+        if plan[field] not in variants:
+            errors.add(field, f"One of the flag's variants: {variants}.")
+    if plan["treatment_variant"] == plan["control_variant"] and plan["treatment_variant"] in variants:
+        errors.add("control_variant", "The control must be a different variant from the treatment.")
+    if plan["advance_mode"] not in RolloutPlan.AdvanceMode.values:
+        errors.add("advance_mode", f"One of {RolloutPlan.AdvanceMode.values}.")
+    plan["max_hold_s"] = _positive_int(plan["max_hold_s"], "max_hold_s", errors, minimum=0)
+    plan["starvation_timeout_s"] = _positive_int(plan["starvation_timeout_s"], "starvation_timeout_s", errors)
+    alpha = plan["alpha"]
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 0.5:
+        errors.add("alpha", "A probability between 0 and 0.5, e.g. 0.05.")
+    for field in ("name", "description"):
+        if not isinstance(plan[field], str):
+            errors.add(field, "Text.")
+    plan["stages"] = _validate_stages(data.get("stages"), errors)
+    plan["rules"] = _validate_rules(data.get("rules", []), errors)
+    errors.raise_if_any()
+    _check_with_core(plan, errors)
+    errors.raise_if_any()
+    return plan
+
+
+def _validate_stages(stages: Any, errors: ErrorCollector) -> list[dict]:
+    if not isinstance(stages, list) or not stages:
+        errors.add("stages", 'At least one stage: [{"percent": 1, "min_dwell_s": 600}, ...].')
+        return []
+    if len(stages) > MAX_STAGES:
+        errors.add("stages", f"At most {MAX_STAGES} stages.")
+    normalized, previous = [], Decimal(0)
+    for index, stage in enumerate(stages):
+        path = join_path("stages", index)
+        if not isinstance(stage, dict):
+            errors.add(path, 'A stage is {"percent": ..., "min_dwell_s": ...}.')
+            continue
+        for field in sorted(set(stage) - STAGE_FIELDS):
+            errors.add(join_path(path, field), "Unknown field.")
+        try:
+            percent = Decimal(str(stage.get("percent")))
+        except InvalidOperation:
+            percent = Decimal(-1)
+        if isinstance(stage.get("percent"), bool) or not Decimal(0) < percent <= Decimal(100):
+            errors.add(join_path(path, "percent"), "A percentage above 0 and at most 100.")
+        elif percent != percent.quantize(Decimal("0.001")):
+            errors.add(join_path(path, "percent"), "At most three decimals (0.001% granularity).")
+        elif percent <= previous:
+            errors.add(join_path(path, "percent"), f"Stages must increase: this one is not above {previous}%.")
+        else:
+            previous = percent
+        dwell = _positive_int(stage.get("min_dwell_s"), join_path(path, "min_dwell_s"), errors)
+        needs_approval = stage.get("needs_approval", False)
+        if not isinstance(needs_approval, bool):
+            errors.add(join_path(path, "needs_approval"), "true or false.")
+        url = _url(stage.get("external_check_url", ""), join_path(path, "external_check_url"), errors)
+        normalized.append(
+            {"percent": percent, "min_dwell_s": dwell, "needs_approval": needs_approval, "external_check_url": url}
+        )
+    return normalized
+
+
+def _validate_rules(rules: Any, errors: ErrorCollector) -> list[dict]:
+    if not isinstance(rules, list):
+        errors.add("rules", "A list of health rules.")
+        return []
+    if len(rules) > MAX_RULES:
+        errors.add("rules", f"At most {MAX_RULES} rules.")
+    normalized, keys = [], set()
+    for index, rule in enumerate(rules):
+        path = join_path("rules", index)
+        if not isinstance(rule, dict):
+            errors.add(path, 'A rule is {"key", "metric", "comparison", "threshold", ...}.')
+            continue
+        for field in sorted(set(rule) - RULE_FIELDS):
+            errors.add(join_path(path, field), "Unknown field.")
+        item = {
+            "key": rule.get("key") or f"rule-{index + 1}",
+            "name": rule.get("name", ""),
+            "metric": rule.get("metric", HealthRule.Metric.ERROR_RATE),
+            "comparison": rule.get("comparison", HealthRule.Comparison.VS_CONTROL_ABSOLUTE),
+            "threshold": rule.get("threshold"),
+            "percentile": rule.get("percentile"),
+            "window_s": rule.get("window_s", 300),
+            "min_samples": rule.get("min_samples", 500),
+            "severity": rule.get("severity", HealthRule.Severity.ROLLBACK),
+            "source": rule.get("source", HealthRule.Source.SDK),
+            "source_url": rule.get("source_url", ""),
+            "source_json_path": rule.get("source_json_path", ""),
+        }
+        try:
+            validate_slug(item["key"])
+        except (ValidationError, TypeError):
+            errors.add(join_path(path, "key"), "Letters, digits, '-' and '_'.")
+        if item["key"] in keys:
+            errors.add(join_path(path, "key"), f"Rule key {item['key']!r} appears twice.")
+        keys.add(item["key"])
+        for field, choices in (
+            ("metric", HealthRule.Metric.values),
+            ("comparison", HealthRule.Comparison.values),
+            ("severity", HealthRule.Severity.values),
+            ("source", HealthRule.Source.values),
+        ):
+            if item[field] not in choices:
+                errors.add(join_path(path, field), f"Unknown {field} {item[field]!r}; one of {choices}.")
+        threshold = item["threshold"]
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or threshold < 0:
+            errors.add(join_path(path, "threshold"), "A number of at least 0 (a rate like 0.005, or milliseconds).")
+        elif item["metric"] in ("error_rate", "ratio") and item["comparison"] != "vs_control_relative" and threshold > 1:
+            errors.add(join_path(path, "threshold"), "A rate is a fraction: 0.005 means 0.5 percentage points.")
+        if item["metric"] == "latency_p":
+            percentile = item["percentile"]
+            if isinstance(percentile, bool) or not isinstance(percentile, int | float) or not 0 < percentile < 1:
+                errors.add(join_path(path, "percentile"), "A latency rule needs a percentile between 0 and 1, e.g. 0.95.")
+        item["window_s"] = _positive_int(item["window_s"], join_path(path, "window_s"), errors)
+        item["min_samples"] = _positive_int(item["min_samples"], join_path(path, "min_samples"), errors)
+        if item["source"] == HealthRule.Source.HTTP:
+            if not item["source_url"]:
+                errors.add(join_path(path, "source_url"), "An HTTP source needs the URL to read.")
+            item["source_url"] = _url(item["source_url"], join_path(path, "source_url"), errors)
+            if not item["source_json_path"]:
+                errors.add(join_path(path, "source_json_path"), 'Where the number is, e.g. "data.0.value".')
+            if item["comparison"] != "absolute_threshold" or item["metric"] == "latency_p":
+                errors.add(
+                    join_path(path, "source"),
+                    "An HTTP source gives one number, so it serves absolute-threshold rate rules only.",
+                )
+        elif item["metric"] == "ratio":
+            errors.add(join_path(path, "metric"), "A custom ratio comes from an HTTP source (source: http).")
+        normalized.append(item)
+    return normalized
+
+
+def _check_with_core(plan: dict[str, Any], errors: ErrorCollector) -> None:
+    """The decision core's own consistency checks, as a last line of defence."""
+    try:
+        core.PlanSpec(
+            stages=tuple(core.StageSpec(float(s["percent"]), float(s["min_dwell_s"])) for s in plan["stages"]),
+            rules=tuple(
+                core.RuleSpec(
+                    id=r["key"], metric=r["metric"], comparison=r["comparison"], threshold=float(r["threshold"]),
+                    severity=r["severity"], min_samples=r["min_samples"], window_s=float(r["window_s"]),
+                    percentile=r["percentile"], bucket_bounds_ms=(1.0, 2.0) if r["metric"] == "latency_p" else (),
+                )
+                for r in plan["rules"]
+            ),
+            advance_mode=plan["advance_mode"],
+            max_hold_s=float(plan["max_hold_s"]),
+            starvation_timeout_s=float(plan["starvation_timeout_s"]),
+            alpha=float(plan["alpha"]),
+        )
+    except ValueError as exc:
+        errors.add("plan", str(exc))
