@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "controlplane.documents",
     "controlplane.metrics",
     "controlplane.rollouts",
+    "controlplane.notifications",
     "controlplane.api",
 ]
 
@@ -142,6 +143,13 @@ CELERY_BEAT_SCHEDULE: dict = {
     "rollouts-tick": {"task": "rollouts.tick", "schedule": ROLLOUTS_TICK_SECONDS},
     "metrics-prune": {"task": "metrics.prune", "schedule": 3600.0},
 }
+
+# Outbound webhooks (docs/webhooks.md): request timeout, attempts before a delivery fails, and the
+# backoff base (the wait after the n-th failed attempt is base * 2**n seconds).
+NOTIFICATIONS_TIMEOUT_S = env_float("NOTIFICATIONS_TIMEOUT_S", 5.0)
+NOTIFICATIONS_MAX_ATTEMPTS = int(env("NOTIFICATIONS_MAX_ATTEMPTS", "8"))
+NOTIFICATIONS_RETRY_BASE_S = env_float("NOTIFICATIONS_RETRY_BASE_S", 10.0)
+CELERY_BEAT_SCHEDULE["notifications-retry-pending"] = {"task": "notifications.retry_pending", "schedule": 60.0}
 
 # SDK health metrics (docs/metrics.md): bucket width, how long buckets and batch ids are kept,
 # how many entries one batch may carry, how far ahead of the server an SDK's clock may run.
