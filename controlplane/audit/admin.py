@@ -31,9 +31,13 @@ class AuditEntryAdmin(admin.ModelAdmin):
     date_hierarchy = "at"
     search_fields = ["actor", "object_repr", "object_id", "reason"]
     list_select_related = ["project", "environment"]
-    fields = ["at", "actor", "actor_user", "action", "object_type", "object_id", "object_repr", "project",
-              "environment", "reason", "change_table", "before_json", "after_json"]
-    readonly_fields = fields
+    fieldsets = [
+        (None, {"fields": ["at", "actor", "actor_user", "action", "object_type", "object_id", "object_repr",
+                           "project", "environment", "reason"]}),
+        ("What changed", {"fields": ["change_table"]}),
+        ("Whole object before and after", {"fields": ["before_json", "after_json"], "classes": ["collapse"]}),
+    ]
+    readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -57,7 +61,8 @@ class AuditEntryAdmin(admin.ModelAdmin):
             return "—"
         rows = []
         for field, (old, new) in sorted(entry.changes.items()):
-            diff = changed_lines(old, new) if isinstance(old, list | dict) or isinstance(new, list | dict) else ""
+            both_filled = all(isinstance(value, list | dict) and value for value in (old, new))
+            diff = changed_lines(old, new) if both_filled else ""
             rows.append((field, as_text(old), as_text(new), diff))
         body = format_html_join(
             "",

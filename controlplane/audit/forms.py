@@ -29,13 +29,16 @@ class PrettyJSONField(forms.JSONField):
     def prepare_value(self, value: Any) -> str:
         if isinstance(value, forms.fields.InvalidJSONInput):
             return value
+        if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+            items = ",\n".join("  " + json.dumps(item, ensure_ascii=False) for item in value)
+            return f"[\n{items}\n]"  # one variant (or rule) per line
         return json.dumps(value, indent=2, ensure_ascii=False)
 
 
 class KeyListField(forms.CharField):
     """Context keys typed one per line (commas also separate); cleaned to a list without duplicates."""
 
-    widget = forms.Textarea(attrs={"rows": 4, "cols": 60})
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 60})
 
     def __init__(self, **kwargs: Any):
         kwargs.setdefault("required", False)

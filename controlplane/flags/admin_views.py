@@ -5,6 +5,8 @@ Each page reads with the ORM and writes only through ``controlplane.flags.servic
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -161,5 +163,6 @@ def preview_view(model_admin, request: HttpRequest, object_id: str) -> HttpRespo
             error=error,
             state=state,
             matched_rule=matched_rule,
+            value_json=json.dumps(result.value, ensure_ascii=False) if result is not None else "",
         ),
     )

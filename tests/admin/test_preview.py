@@ -18,7 +18,7 @@ def test_preview_shows_value_variant_reason_and_rule(admin_client, checkout_in_p
     html = html.decode()
     assert "<strong>RULE_MATCH</strong>" in html
     assert "pro — Pro plan" in html
-    assert "<code>True</code>" in html
+    assert "<code>true</code>" in html
 
     html = admin_client.post(url, {"environment": "development", "context": "u1"}).content.decode()
     assert "<strong>OFF</strong>" in html
