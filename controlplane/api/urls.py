@@ -1,11 +1,13 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter, SimpleRouter
 
-from controlplane.api import sdk_views, views
+from controlplane.api import rollout_views, sdk_views, views
+from controlplane.metrics.views import MetricsIngestView
 
 root = DefaultRouter()
 root.register("projects", views.ProjectViewSet, basename="project")
 root.register("audit", views.AuditEntryViewSet, basename="audit")
+root.register("rollouts", rollout_views.RolloutPlanViewSet, basename="rollout")
 
 project = SimpleRouter()
 project.register("environments", views.EnvironmentViewSet, basename="environment")
@@ -19,6 +21,7 @@ state = "projects/<slug:project_key>/flags/<slug:flag_key>/environments/<slug:en
 
 urlpatterns = [
     path("sdk/config", sdk_views.SdkConfigView.as_view(), name="sdk-config"),
+    path("metrics", MetricsIngestView.as_view(), name="sdk-metrics"),
     path(state, views.FlagStateView.as_view(), name="flag-state"),
     path(state + "toggle", views.FlagToggleView.as_view(), name="flag-toggle"),
     path("projects/<slug:project_key>/environments/<slug:environment_key>/", include(environment.urls)),

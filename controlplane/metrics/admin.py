@@ -1,0 +1,44 @@
+"""Read-only views of stored metrics, for looking at what SDKs actually reported."""
+
+from django.contrib import admin
+
+from controlplane.metrics.models import FlagActivity, MetricBatch, MetricBucket
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MetricBucket)
+class MetricBucketAdmin(ReadOnlyAdmin):
+    list_display = ["bucket_start", "environment", "flag_key", "variant", "evaluations", "successes", "errors"]
+    list_filter = ["environment", "flag_key", "variant"]
+    search_fields = ["flag_key", "variant"]
+    date_hierarchy = "bucket_start"
+    list_select_related = ["environment__project"]
+    ordering = ["-bucket_start", "flag_key", "variant"]
+    show_full_result_count = False
+
+
+@admin.register(MetricBatch)
+class MetricBatchAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "environment", "batch_id", "sdk_name", "sdk_version", "entries", "dropped"]
+    list_filter = ["environment", "sdk_name"]
+    search_fields = ["batch_id"]
+    list_select_related = ["environment__project"]
+    show_full_result_count = False
+
+
+@admin.register(FlagActivity)
+class FlagActivityAdmin(ReadOnlyAdmin):
+    list_display = ["flag_key", "environment", "last_evaluated_at", "first_evaluated_at"]
+    list_filter = ["environment"]
+    search_fields = ["flag_key"]
+    list_select_related = ["environment__project"]

@@ -1,0 +1,72 @@
+"""The latency histogram every stored bucket uses, and arithmetic on it.
+
+Bounds are inclusive upper bounds in milliseconds; one overflow count follows the last bound, so
+a histogram has ``len(STANDARD_BOUNDS_MS) + 1`` counts. The SDK uses the same bounds
+(``flagplane.metrics.LATENCY_BOUNDS_MS``; a test keeps the two equal).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+STANDARD_BOUNDS_MS: tuple[float, ...] = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+HISTOGRAM_SIZE = len(STANDARD_BOUNDS_MS) + 1
+
+
+class BoundsError(ValueError):
+    """Histogram bounds that cannot be mapped onto the standard bounds."""
+
+
+def empty_histogram() -> list[int]:
+    return [0] * HISTOGRAM_SIZE
+
+
+def to_standard(bounds: Sequence[float], counts: Sequence[int]) -> list[int]:
+    """Counts over ``bounds`` expressed over the standard bounds.
+
+    ``bounds`` must be the standard bounds or a subset of them (in increasing order). The
+    observations of a coarser bucket ``(previous, bound]`` are all counted in the standard bucket
+    ending at ``bound``: a conservative (high) placement, which is what a latency gate wants.
+    """
+    if len(counts) != len(bounds) + 1:
+        raise BoundsError(f"counts must have {len(bounds) + 1} entries (one per bound plus overflow).")
+    if any(later <= earlier for earlier, later in itertools.pairwise(bounds)):
+        raise BoundsError("bounds must be strictly increasing.")
+    index_of = {float(bound): index for index, bound in enumerate(STANDARD_BOUNDS_MS)}
+    if tuple(float(b) for b in bounds) == tuple(float(b) for b in STANDARD_BOUNDS_MS):
+        return [int(c) for c in counts]
+    unknown = [b for b in bounds if float(b) not in index_of]
+    if unknown:
+        raise BoundsError(
+            f"bounds {unknown} are not standard bounds; use the standard bounds "
+            f"{list(STANDARD_BOUNDS_MS)} or a subset of them."
+        )
+    standard = empty_histogram()
+    for bound, count in zip(bounds, counts, strict=False):
+        standard[index_of[float(bound)]] += int(count)
+    standard[-1] += int(counts[-1])
+    return standard
+
+
+def quantile(histogram: Sequence[int], q: float, bounds: Sequence[float] = STANDARD_BOUNDS_MS) -> float | None:
+    """Estimate the ``q`` quantile (0 < q <= 1) in ms; None without observations.
+
+    Linear interpolation inside the bucket that holds the quantile (the first bucket starts at
+    0 ms). A quantile that falls in the overflow bucket is reported as the largest bound: the
+    true value is at least that.
+    """
+    total = sum(histogram)
+    if total <= 0:
+        return None
+    rank = q * total
+    seen = 0
+    for index, count in enumerate(histogram):
+        if count and seen + count >= rank:
+            if index >= len(bounds):
+                return float(bounds[-1])
+            lower = float(bounds[index - 1]) if index else 0.0
+            upper = float(bounds[index])
+            return lower + (upper - lower) * max(0.0, rank - seen) / count
+        seen += count
+    return float(bounds[-1])

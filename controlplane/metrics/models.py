@@ -1,0 +1,94 @@
+"""Stored SDK health signals: time-bucketed aggregates, the batches already counted, flag activity.
+
+Flag keys are plain strings, not foreign keys: metrics for a flag that is archived, renamed or
+not created yet are still kept (and deleted only by retention).
+"""
+
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+
+from controlplane.metrics.histogram import HISTOGRAM_SIZE, empty_histogram
+from controlplane.projects.models import Environment
+
+
+class MetricBucket(models.Model):
+    """Everything SDKs reported for one (environment, flag, variant) in one time bucket.
+
+    ``bucket_start`` is aligned to ``METRICS_BUCKET_SECONDS``; a batch counts in the bucket that
+    contains its ``period.end``. ``latency_counts`` is aligned with the standard latency bounds
+    (``histogram.STANDARD_BOUNDS_MS``) plus one overflow count.
+    """
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    flag_key = models.CharField(max_length=200)
+    variant = models.CharField(max_length=200)
+    bucket_start = models.DateTimeField()
+    evaluations = models.BigIntegerField(default=0)
+    successes = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0)
+    latency_counts = ArrayField(models.BigIntegerField(), size=HISTOGRAM_SIZE, default=empty_histogram)
+    latency_sum = models.FloatField(default=0.0, help_text="Sum of recorded latencies (ms).")
+
+    class Meta:
+        ordering = ["-bucket_start", "flag_key", "variant"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "flag_key", "variant", "bucket_start"], name="unique_metric_bucket"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["environment", "bucket_start"], name="metric_bucket_env_time"),
+            models.Index(fields=["bucket_start"], name="metric_bucket_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.flag_key}/{self.variant} @ {self.bucket_start:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def requests(self) -> int:
+        return self.successes + self.errors
+
+
+class MetricBatch(models.Model):
+    """A batch already counted: its id makes retries idempotent; it also keeps ``dropped``."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    batch_id = models.CharField(max_length=64)
+    received_at = models.DateTimeField()
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    sdk_name = models.CharField(max_length=100)
+    sdk_version = models.CharField(max_length=50)
+    document_version = models.BigIntegerField(null=True, blank=True)
+    entries = models.PositiveIntegerField()
+    dropped = models.BigIntegerField(default=0, help_text="Observations the SDK could not buffer or send.")
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name_plural = "metric batches"
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "batch_id"], name="unique_metric_batch"),
+        ]
+        indexes = [models.Index(fields=["received_at"], name="metric_batch_received")]
+
+    def __str__(self) -> str:
+        return f"{self.batch_id} ({self.sdk_name} {self.sdk_version})"
+
+
+class FlagActivity(models.Model):
+    """When a flag was last evaluated in an environment; outlives bucket retention (stale flags)."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    flag_key = models.CharField(max_length=200)
+    first_evaluated_at = models.DateTimeField()
+    last_evaluated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["flag_key"]
+        verbose_name_plural = "flag activity"
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "flag_key"], name="unique_flag_activity"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.flag_key} last evaluated {self.last_evaluated_at:%Y-%m-%d %H:%M}"

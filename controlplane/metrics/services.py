@@ -1,0 +1,150 @@
+"""Writes of SDK metrics: ingest one batch (idempotently) and prune what retention no longer keeps."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from controlplane.metrics.histogram import empty_histogram
+from controlplane.metrics.models import MetricBatch, MetricBucket
+from controlplane.projects.models import Environment
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    """Entries counted by this request (0 for a retry of a batch already counted)."""
+    duplicate: bool
+
+
+def bucket_start(moment: datetime, width_s: int | None = None) -> datetime:
+    """Start of the bucket (aligned to the Unix epoch) that contains ``moment``."""
+    width = width_s or settings.METRICS_BUCKET_SECONDS
+    return datetime.fromtimestamp(math.floor(moment.timestamp() / width) * width, tz=UTC)
+
+
+def ingest_batch(environment: Environment, batch: dict[str, Any], now: datetime | None = None) -> IngestResult:
+    """Count a validated batch (``MetricsBatchSerializer.validated_data``) for ``environment``.
+
+    All of the batch's counts go to the bucket containing ``period.end`` (or the receipt time,
+    if the SDK's clock runs ahead of ours). The batch id is recorded in the same transaction, so
+    a retry of a batch already counted changes nothing and is reported as a duplicate.
+    """
+    now = now or timezone.now()
+    period = batch["period"]
+    counted_at = min(period["end"], now)
+    rows = _merged_rows(batch["flags"])
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {MetricBatch._meta.db_table}
+                (environment_id, batch_id, received_at, period_start, period_end,
+                 sdk_name, sdk_version, document_version, entries, dropped)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (environment_id, batch_id) DO NOTHING
+            RETURNING id
+            """,
+            [
+                environment.id,
+                batch["batch_id"],
+                now,
+                period["start"],
+                period["end"],
+                batch["sdk"]["name"],
+                batch["sdk"]["version"],
+                batch.get("document_version"),
+                len(batch["flags"]),
+                batch.get("dropped", 0),
+            ],
+        )
+        if cursor.fetchone() is None:
+            return IngestResult(accepted=0, duplicate=True)
+        if rows:
+            _add_to_bucket(cursor, environment.id, bucket_start(counted_at), rows)
+            evaluated = sorted({row["flag"] for row in rows if row["evaluations"] > 0})
+            if evaluated:
+                _mark_evaluated(cursor, environment.id, evaluated, counted_at)
+    return IngestResult(accepted=len(batch["flags"]), duplicate=False)
+
+
+def _merged_rows(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (flag, variant), sorted: one upsert may not touch a row twice, and a fixed
+    order makes concurrent batches lock bucket rows in the same order (no deadlocks)."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for entry in entries:
+        key = (entry["flag"], entry["variant"])
+        row = merged.setdefault(
+            key,
+            {"flag": key[0], "variant": key[1], "evaluations": 0, "successes": 0, "errors": 0,
+             "counts": empty_histogram(), "latency_sum": 0.0},
+        )  # fmt: skip
+        row["evaluations"] += entry["evaluations"]
+        row["successes"] += entry["successes"]
+        row["errors"] += entry["errors"]
+        latency = entry.get("latency_ms")
+        if latency is not None:
+            row["counts"] = [a + b for a, b in zip(row["counts"], latency["standard_counts"], strict=True)]
+            row["latency_sum"] += latency["sum"]
+    return [merged[key] for key in sorted(merged)]
+
+
+def _add_to_bucket(cursor, environment_id: int, start: datetime, rows: list[dict[str, Any]]) -> None:
+    """One INSERT … ON CONFLICT DO UPDATE for the whole batch; histograms add elementwise."""
+    table = MetricBucket._meta.db_table
+    cursor.execute(
+        f"""
+        INSERT INTO {table}
+            (environment_id, flag_key, variant, bucket_start,
+             evaluations, successes, errors, latency_counts, latency_sum)
+        SELECT %s, r.flag, r.variant, %s, r.evaluations, r.successes, r.errors, r.counts, r.latency_sum
+        FROM jsonb_to_recordset(%s::jsonb) AS r(
+            flag text, variant text, evaluations bigint, successes bigint, errors bigint,
+            counts bigint[], latency_sum double precision)
+        ORDER BY r.flag COLLATE "C", r.variant COLLATE "C"
+        ON CONFLICT (environment_id, flag_key, variant, bucket_start) DO UPDATE SET
+            evaluations = {table}.evaluations + EXCLUDED.evaluations,
+            successes = {table}.successes + EXCLUDED.successes,
+            errors = {table}.errors + EXCLUDED.errors,
+            latency_counts = ARRAY(
+                SELECT old + new
+                FROM unnest({table}.latency_counts, EXCLUDED.latency_counts) WITH ORDINALITY AS h(old, new, i)
+                ORDER BY i
+            ),
+            latency_sum = {table}.latency_sum + EXCLUDED.latency_sum
+        """,
+        [environment_id, start, json.dumps(rows)],
+    )
+
+
+def _mark_evaluated(cursor, environment_id: int, flag_keys: list[str], at: datetime) -> None:
+    cursor.execute(
+        """
+        INSERT INTO metrics_flagactivity (environment_id, flag_key, first_evaluated_at, last_evaluated_at)
+        SELECT %s, key, %s, %s FROM unnest(%s::text[]) WITH ORDINALITY AS k(key, position) ORDER BY position
+        ON CONFLICT (environment_id, flag_key) DO UPDATE SET
+            first_evaluated_at = LEAST(metrics_flagactivity.first_evaluated_at, EXCLUDED.first_evaluated_at),
+            last_evaluated_at = GREATEST(metrics_flagactivity.last_evaluated_at, EXCLUDED.last_evaluated_at)
+        """,
+        [environment_id, at, at, flag_keys],
+    )
+
+
+def prune(now: datetime | None = None) -> dict[str, int]:
+    """Delete buckets older than METRICS_RETENTION_DAYS and batch ids older than
+    METRICS_BATCH_RETENTION_HOURS (the ingest endpoint refuses batches that old, so a retry can
+    never outlive the id that recognises it). Flag activity is kept: it is one row per flag."""
+    now = now or timezone.now()
+    buckets, _ = MetricBucket.objects.filter(
+        bucket_start__lt=now - timedelta(days=settings.METRICS_RETENTION_DAYS)
+    ).delete()
+    batches, _ = MetricBatch.objects.filter(
+        received_at__lt=now - timedelta(hours=settings.METRICS_BATCH_RETENTION_HOURS)
+    ).delete()
+    return {"buckets": buckets, "batches": batches}

@@ -1,0 +1,189 @@
+"""Where health numbers come from, behind one small interface.
+
+A ``MetricSource`` measures one arm (a set of variants) of a flag in one environment over a
+window. Built in:
+
+- ``SdkMetricSource``: what the SDKs reported (``queries.arm_counts``), as ``ArmTotals``.
+- ``HttpJsonSource``: one number read from a JSON document served over HTTP(S), e.g. an error
+  rate an APM tool computes. The URL may use ``{environment_id}``, ``{flag_key}``,
+  ``{variants}`` (comma-separated), ``{since}`` and ``{until}`` (RFC 3339) placeholders.
+
+A Prometheus source fits the same interface later: ``PrometheusSource(base_url, promql)``
+whose ``measure`` formats the PromQL with the same placeholders (``{variants}`` as a regex
+alternation for ``variant=~"…"``), GETs ``/api/v1/query?query=…&time={until}`` and reads
+``data.result.0.value.1`` (Prometheus sends numbers as strings, which ``HttpJsonSource``
+already accepts), raising ``SourceError`` on an empty result.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol, runtime_checkable
+
+from django.utils import timezone
+
+from controlplane.metrics.queries import ArmTotals, arm_counts
+
+Measurement = ArmTotals | float
+"""Counts with a latency histogram (SDK metrics), or a single number (external sources)."""
+
+MAX_RESPONSE_BYTES = 1_000_000
+PATH_TOKEN = re.compile(r"\[(\d+)\]|\[['\"]([^'\"]+)['\"]\]|([^.\[\]]+)")
+
+
+class SourceError(Exception):
+    """A source could not produce a number; the message says why (for logs and the UI)."""
+
+
+@runtime_checkable
+class MetricSource(Protocol):
+    def measure(
+        self,
+        environment_id: int,
+        flag_key: str,
+        variants: Sequence[str],
+        since: datetime,
+        until: datetime | None = None,
+    ) -> Measurement:
+        """The arm's measurement over ``[since, until)`` (``until`` None: up to now)."""
+        ...
+
+
+class SdkMetricSource:
+    """Counts the SDKs reported to ``POST /api/v1/metrics``."""
+
+    def measure(
+        self,
+        environment_id: int,
+        flag_key: str,
+        variants: Sequence[str],
+        since: datetime,
+        until: datetime | None = None,
+    ) -> ArmTotals:
+        return arm_counts(environment_id, flag_key, variants, since, until)
+
+
+class HttpJsonSource:
+    """GET ``url`` and read the number at ``json_path``.
+
+    ``json_path`` is dotted keys and list indexes: ``data.0.value``, ``data[0].value`` or
+    ``$.data[0].value``. The value must be a JSON number or a string holding one (Prometheus
+    style); booleans, NaN and infinities are refused. Any failure (timeout, connection error,
+    non-2xx status, invalid JSON, missing path, not a number) raises ``SourceError``.
+    """
+
+    def __init__(self, url: str, json_path: str, timeout: float = 5.0, headers: dict[str, str] | None = None) -> None:
+        self.url = url
+        self.json_path = json_path
+        self.timeout = timeout
+        self.headers = dict(headers or {})
+        self._path = parse_path(json_path)
+
+    def read(self, **placeholders: Any) -> float:
+        """GET the URL (``placeholders`` filled in, URL-quoted) and return the number."""
+        url = self.url.format(**{k: urllib.parse.quote(str(v), safe="") for k, v in placeholders.items()})
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            raise SourceError(f"{url}: only http:// and https:// URLs are supported")
+        request = urllib.request.Request(url, headers={"Accept": "application/json", **self.headers})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                body = response.read(MAX_RESPONSE_BYTES + 1)
+        except urllib.error.HTTPError as exc:
+            raise SourceError(f"{url} answered HTTP {exc.code}") from exc
+        except TimeoutError as exc:
+            raise SourceError(f"{url} did not answer within {self.timeout:g} s") from exc
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                raise SourceError(f"{url} did not answer within {self.timeout:g} s") from exc
+            raise SourceError(f"{url} could not be reached: {exc.reason}") from exc
+        except (OSError, ValueError) as exc:
+            raise SourceError(f"{url} could not be read: {exc}") from exc
+        if len(body) > MAX_RESPONSE_BYTES:
+            raise SourceError(f"{url}: the response is larger than {MAX_RESPONSE_BYTES} bytes")
+        try:
+            document = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SourceError(f"{url}: the response is not JSON ({exc})") from exc
+        return number_at(document, self._path, self.json_path)
+
+    def measure(
+        self,
+        environment_id: int,
+        flag_key: str,
+        variants: Sequence[str],
+        since: datetime,
+        until: datetime | None = None,
+    ) -> float:
+        return self.read(
+            environment_id=environment_id,
+            flag_key=flag_key,
+            variants=",".join(variants),
+            since=_rfc3339(since),
+            until=_rfc3339(until or timezone.now()),
+        )
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_path(json_path: str) -> list[str | int]:
+    """``"$.data[0].value"`` → ``["data", 0, "value"]``; digits between dots are list indexes too."""
+    text = json_path.strip()
+    if text.startswith("$"):
+        text = text[1:]
+    text = text.lstrip(".")
+    if not text:
+        raise SourceError(f"invalid JSON path {json_path!r}: it names no value")
+    tokens: list[str | int] = []
+    position = 0
+    while position < len(text):
+        if text[position] == "." and position:
+            position += 1
+        match = PATH_TOKEN.match(text, position)
+        if match is None:
+            raise SourceError(f"invalid JSON path {json_path!r} at character {position + 1}")
+        index, quoted, name = match.groups()
+        if index is not None:
+            tokens.append(int(index))
+        elif quoted is not None:
+            tokens.append(quoted)
+        else:
+            tokens.append(int(name) if name.isdigit() else name)
+        position = match.end()
+    return tokens
+
+
+def number_at(document: Any, path: Sequence[str | int], json_path: str = "") -> float:
+    value = document
+    for depth, token in enumerate(path):
+        where = ".".join(str(t) for t in path[: depth + 1])
+        if isinstance(token, int) and isinstance(value, list):
+            if token >= len(value):
+                raise SourceError(f"JSON path {json_path!r}: no item {token} at {where!r} (list of {len(value)})")
+            value = value[token]
+        elif isinstance(value, dict) and str(token) in value:
+            value = value[str(token)]
+        else:
+            raise SourceError(f"JSON path {json_path!r}: nothing at {where!r}")
+    if isinstance(value, bool):
+        raise SourceError(f"JSON path {json_path!r}: {value!r} is not a number")
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise SourceError(f"JSON path {json_path!r}: {value!r} is not a number") from None
+    elif isinstance(value, int | float):
+        number = float(value)
+    else:
+        raise SourceError(f"JSON path {json_path!r}: {json.dumps(value)[:100]} is not a number")
+    if not math.isfinite(number):
+        raise SourceError(f"JSON path {json_path!r}: {value!r} is not a finite number")
+    return number
