@@ -64,9 +64,17 @@ def targeting_view(model_admin, request: HttpRequest, object_id: str, environmen
     """Edit one environment's on/off, individual targets, rules and default serve."""
     flag = _flag(model_admin, request, object_id, change=True)
     state = _state(flag, environment_key)
-    editor = TargetingEditor(state, request.POST if request.method == "POST" else None)
     conflict = None
-    if request.method == "POST" and editor.is_valid():
+    more_rules, more_clause_rows = ("_add_rule" in request.POST), ("_add_clause_row" in request.POST)
+    if request.method != "POST":
+        editor = TargetingEditor(state)
+    elif more_rules or more_clause_rows:
+        editor = TargetingEditor.with_more_room(
+            state, request.POST, rules=int(more_rules), clause_rows=int(more_clause_rows)
+        )
+    else:
+        editor = TargetingEditor(state, request.POST)
+    if request.method == "POST" and not (more_rules or more_clause_rows) and editor.is_valid():
         try:
             saved = services.update_flag_state(
                 state,

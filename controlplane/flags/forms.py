@@ -427,6 +427,15 @@ class TargetingEditor:
         self._target_variants: list[int] = []
         self._default_slices: list[int] = []
 
+    @classmethod
+    def with_more_room(cls, state: FlagState, data: Any, *, rules: int = 0, clause_rows: int = 0) -> TargetingEditor:
+        """The same unsaved input with room for more rules or clause rows; nothing is validated or saved."""
+        data = data.copy()
+        for key, more in (("rules-TOTAL_FORMS", rules), ("clause_rows", clause_rows)):
+            with contextlib.suppress(ValueError):
+                data[key] = str(int(data.get(key, 0)) + more)
+        return cls(state, data)
+
     def _initial(self, rows: int) -> dict[str, Any]:
         state = self.state
         initial: dict[str, Any] = {"version": state.version, "clause_rows": rows, "on": state.on,

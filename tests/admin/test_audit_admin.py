@@ -43,3 +43,11 @@ def test_an_entry_shows_what_changed(admin_client, checkout_in_production):
     row = '<th>bucket_by</th><td><pre class="fp-before">key</pre></td><td><pre class="fp-after">account_id</pre>'
     assert row in html
     assert "per account" in html
+
+
+def test_a_changed_list_is_shown_as_a_line_diff(admin_client, checkout_in_production):
+    state = update_flag_state(checkout_in_production, SYSTEM, {"targets": [{"variant": "on", "keys": ["a"]}]})
+    update_flag_state(state, SYSTEM, {"targets": [{"variant": "on", "keys": ["a", "b"]}]})
+    entry = AuditEntry.objects.filter(action="flag_state.update").first()  # newest first
+    html = admin_client.get(f"{URL}{entry.pk}/change/").content.decode()
+    assert '+      &quot;b&quot;' in html

@@ -172,3 +172,17 @@ def test_in_segment_clauses_name_segments(admin_client, checkout_in_production, 
     state = FlagState.objects.get(pk=checkout_in_production.pk)
     assert state.rules[0]["clauses"][0] == {"attribute": "key", "op": "in_segment", "values": ["beta-testers"],
                                             "negate": False, "case_insensitive": False}
+
+
+def test_add_another_rule_and_more_clause_rows_make_room_without_saving(admin_client, checkout_in_production,
+                                                                        targeting_post):
+    data = targeting_post(checkout_in_production, _add_rule="Add another rule",
+                          **rule_fields(description="half-typed", serve_variant="on"))
+    html = admin_client.post(url(checkout_in_production), data).content.decode()
+    assert 'name="rules-TOTAL_FORMS" value="2"' in html
+    assert 'value="half-typed"' in html
+    data = targeting_post(checkout_in_production, _add_clause_row="More clause rows")
+    html = admin_client.post(url(checkout_in_production), data).content.decode()
+    assert 'name="rules-0-clause_4_attribute"' in html
+    assert FlagState.objects.get(pk=checkout_in_production.pk).version == 1
+    assert not AuditEntry.objects.filter(object_type="flagstate").exists()
