@@ -369,6 +369,14 @@ class RuleOutcome:
     cutoff: float | None
     summary: str
 
+    def __post_init__(self) -> None:
+        # Non-finite numbers (no usable data on one side) become None so the outcome can be
+        # stored as JSON anywhere (PostgreSQL's jsonb rejects NaN and Infinity).
+        for name in ("treatment_value", "control_value", "statistic", "lower", "upper", "cutoff"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                object.__setattr__(self, name, None)
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -513,7 +521,9 @@ def _tolerance_text(rule: RuleSpec) -> str:
 
 
 def _evaluate_rate_comparison(rule: RuleSpec, obs: RuleObservation, alpha: float) -> RuleOutcome:
-    segments = obs.segments
+    # Only periods in which both variants were served say anything about the difference
+    # (a 100% stage has no control); minimum samples are counted over those periods.
+    segments = [s for s in obs.segments if s.treatment.total > 0 and s.control.total > 0]
     n_t, e_t = _sum_arm(segments, "treatment")
     n_c, e_c = _sum_arm(segments, "control")
     if n_t < rule.min_samples or n_c < rule.min_samples:
@@ -592,7 +602,7 @@ def _evaluate_latency_comparison(rule: RuleSpec, obs: RuleObservation, alpha: fl
     assert q is not None
     bounds = rule.bucket_bounds_ms
     size = len(bounds) + 1
-    segments = obs.segments
+    segments = [s for s in obs.segments if sum(s.treatment.histogram) > 0 and sum(s.control.histogram) > 0]
     hist_t = _sum_histograms(segments, "treatment", size)
     hist_c = _sum_histograms(segments, "control", size)
     n_t, n_c = sum(hist_t), sum(hist_c)
@@ -606,8 +616,6 @@ def _evaluate_latency_comparison(rule: RuleSpec, obs: RuleObservation, alpha: fl
         cutoff = control_q * (1.0 + rule.threshold)
     tuples = []
     for s in segments:
-        if not s.treatment.histogram or not s.control.histogram:
-            continue
         slow_t = stats.slow_count(bounds, s.treatment.histogram, cutoff)
         slow_c = stats.slow_count(bounds, s.control.histogram, cutoff)
         tuples.append((sum(s.treatment.histogram), slow_t, sum(s.control.histogram), slow_c))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 
 import pytest
@@ -478,3 +479,23 @@ def test_invalid_rules_are_rejected() -> None:
         RuleSpec(id="x", metric="error_rate", comparison="absolute_threshold", threshold=5.0)
     with pytest.raises(ValueError):
         PlanSpec(stages=(StageSpec(1.0, 60),), rules=(ERRORS, ERRORS))
+
+
+def test_periods_without_both_variants_do_not_count_towards_a_comparison() -> None:
+    plan = make_plan()
+    only_treatment = SegmentCounts(ArmCounts(5_000, 50), ArmCounts(0, 0))
+    only_control = SegmentCounts(ArmCounts(0, 0), ArmCounts(5_000, 50))
+    observation = (RuleObservation("errors", segments=(only_control, only_treatment)),)
+    decision = decide(plan, started(plan), 600.0, observation)
+    assert decision.outcomes[0].verdict == "insufficient_data"
+    assert decision.action == "hold" and decision.waiting_on == "min_samples"
+
+
+def test_outcomes_are_json_safe() -> None:
+    plan = make_plan()
+    for observations in (BAD, HEALTHY, SHORT, ()):
+        decision = decide(plan, started(plan), 600.0, observations)
+        json.dumps([dataclasses.asdict(o) for o in decision.outcomes], allow_nan=False)
+    assert decide(plan, started(plan), 600.0, BAD).outcomes[0].lower is not None
+    guarded = dataclasses.replace(decide(plan, started(plan), 600.0, BAD).outcomes[0], lower=float("-inf"))
+    assert guarded.lower is None
