@@ -4,12 +4,13 @@ Django's admin asks ``form.is_valid()`` to decide between "show the form again" 
 calls ``save_model``. The domain functions (``create_flag``, ``update_project``, ...) are also the
 validation, so an ``AuditedModelForm`` calls its domain function as the last step of validation,
 inside a savepoint: the function's errors show on the form's fields and nothing is half-saved.
-Model validation is skipped because the domain function validates; ``save_model`` has nothing left
-to do (see ``AuditedAdminMixin``).
+Model validation (field validators, unique constraints) still runs first, on a copy of the instance;
+``save_model`` has nothing left to do (see ``AuditedAdminMixin``).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any, ClassVar
 
@@ -79,6 +80,12 @@ class AuditedModelForm(forms.ModelForm):
         raise NotImplementedError
 
     def _post_clean(self) -> None:
+        # Model validation (field validators, unique constraints) runs on a copy: update functions
+        # take their "before" snapshot from the instance they are given, so it must stay unchanged.
+        original = self.instance
+        self.instance = copy.copy(original)
+        super()._post_clean()
+        self.instance = original
         if self._errors:
             return
         assert self.actor is not None, "AuditedModelForm needs an actor (use AuditedAdminMixin)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.core.validators import validate_slug
 
 from controlplane.audit.forms import AuditedModelForm, parse_keys
 from controlplane.audit.services import Actor
@@ -32,12 +33,18 @@ class ProjectForm(AuditedModelForm):
         if self.instance.pk is not None:
             del self.fields["environments"]
 
+    def clean_environments(self) -> list[str]:
+        keys = parse_keys(self.cleaned_data["environments"])
+        for key in keys:
+            validate_slug(key)
+        return keys
+
     def apply(self, actor: Actor, reason: str) -> Project:
         data = self.cleaned_data
         if self.instance.pk is None:
             return services.create_project(
                 actor, key=data["key"], name=data["name"], description=data["description"],
-                environments=parse_keys(data["environments"]), reason=reason,
+                environments=data["environments"], reason=reason,
             )
         changes = {"name": data["name"] or self.instance.key, "description": data["description"]}
         return services.update_project(self.instance, actor, changes, reason)

@@ -48,3 +48,12 @@ def test_every_admin_page_renders(admin_client, checkout_in_production, producti
                 f"/admin/flags/flag/{checkout_in_production.flag_id}/change/",
                 f"/admin/flags/flag/{checkout_in_production.flag_id}/toggle/production/"]:
         assert admin_client.get(url).status_code == 200, url
+
+
+def test_environment_keys_must_be_slugs(admin_client, shop):
+    response = admin_client.post("/admin/projects/environment/add/", {"project": shop.pk, "key": "pre prod"})
+    assert response.status_code == 200
+    assert not Environment.objects.filter(key="pre prod").exists()
+    response = admin_client.post("/admin/projects/project/add/", {"key": "web", "environments": "dev, pre prod"})
+    assert response.status_code == 200
+    assert not Project.objects.filter(key="web").exists()
