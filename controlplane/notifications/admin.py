@@ -1,0 +1,166 @@
+"""Admin for webhooks (writes through notifications.services) and their deliveries (read-only).
+
+A new webhook's secret is shown once, on the page that answers the "add" form; afterwards only its
+first characters are shown. It is not put in a message cookie or the session.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from controlplane.audit.services import Actor
+from controlplane.notifications import services
+from controlplane.notifications.events import EVENT_TYPES
+from controlplane.notifications.models import Webhook, WebhookDelivery
+
+
+def _formfield(db_field, **kwargs: Any):
+    if db_field.name == "url":
+        kwargs.setdefault("assume_scheme", "https")  # what Django 6 does; says so to silence its warning
+    return db_field.formfield(**kwargs)
+
+
+class WebhookForm(forms.ModelForm):
+    event_types = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every event, including kinds added later.",
+    )
+    reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="Why? Recorded in the audit log.",
+    )
+
+    class Meta:
+        model = Webhook
+        fields = ["project", "url", "description", "active", "event_types"]
+        formfield_callback = _formfield
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        known = list(dict.fromkeys([*EVENT_TYPES, *(self.instance.event_types or [])]))
+        self.fields["event_types"].choices = [(event_type, event_type) for event_type in known]
+
+
+@admin.register(Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    form = WebhookForm
+    list_display = ["url", "project", "description", "active", "events", "secret_hint", "created_at"]
+    list_filter = ["project", "active"]
+    list_select_related = ["project"]
+    search_fields = ["url", "description", "project__key"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "url":
+            kwargs.setdefault("assume_scheme", "https")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        fields = ["project", "url", "description", "active", "event_types", "reason"]
+        return fields if obj is None else [*fields[:-1], "secret_hint", "created_at", "deliveries_link", "reason"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["project", "secret_hint", "created_at", "deliveries_link"] if obj else []
+
+    @admin.display(description="Events")
+    def events(self, webhook: Webhook) -> str:
+        return ", ".join(webhook.event_types) or "all"
+
+    @admin.display(description="Secret")
+    def secret_hint(self, webhook: Webhook) -> str:
+        return webhook.secret_hint
+
+    @admin.display(description="Deliveries")
+    def deliveries_link(self, webhook: Webhook) -> str:
+        url = reverse("admin:notifications_webhookdelivery_changelist") + f"?webhook__id__exact={webhook.pk}"
+        return format_html('<a href="{}">{} deliveries</a>', url, webhook.deliveries.count())
+
+    def save_model(self, request, obj: Webhook, form: WebhookForm, change: bool) -> None:
+        actor = Actor.for_user(request.user)
+        data = form.cleaned_data
+        if change:
+            changes = {field: data[field] for field in ("url", "description", "active", "event_types")}
+            services.update_webhook(Webhook.objects.get(pk=obj.pk), actor, changes, data["reason"])
+        else:
+            created = services.create_webhook(
+                data["project"], actor, url=data["url"], description=data["description"],
+                event_types=data["event_types"], active=data["active"], reason=data["reason"],
+            )
+            obj.pk = created.pk
+            obj.refresh_from_db()
+
+    def delete_model(self, request, obj: Webhook) -> None:
+        services.delete_webhook(obj, Actor.for_user(request.user), reason="deleted in the admin")
+
+    def delete_queryset(self, request, queryset) -> None:
+        actor = Actor.for_user(request.user)
+        for webhook in queryset:
+            services.delete_webhook(webhook, actor, reason="deleted in the admin")
+
+    def response_add(self, request, obj: Webhook, post_url_continue=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Webhook created",
+            "subtitle": None,
+            "webhook": obj,
+            "change_url": reverse("admin:notifications_webhook_change", args=[obj.pk]),
+            "list_url": reverse("admin:notifications_webhook_changelist"),
+        }
+        return TemplateResponse(request, "admin/notifications/webhook/secret_issued.html", context)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["event_type", "webhook", "project", "status", "attempts", "last_status_code", "created_at",
+                    "next_attempt_at", "delivered_at"]
+    list_filter = ["status", "event_type", "webhook__project", "webhook"]
+    list_select_related = ["webhook__project"]
+    search_fields = ["event_id", "event_type", "webhook__url"]
+    date_hierarchy = "created_at"
+    actions = ["retry"]
+    fields = ["webhook", "project", "event_type", "event_id", "status", "attempts", "last_status_code", "last_error",
+              "created_at", "next_attempt_at", "delivered_at", "payload_json"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the log goes when its webhook goes
+
+    def has_retry_permission(self, request) -> bool:
+        return request.user.has_perm("notifications.change_webhookdelivery")
+
+    @admin.display(description="Project", ordering="webhook__project__key")
+    def project(self, delivery: WebhookDelivery) -> str:
+        return delivery.webhook.project.key
+
+    @admin.display(description="Payload")
+    def payload_json(self, delivery: WebhookDelivery) -> str:
+        text = json.dumps(delivery.payload, indent=2, ensure_ascii=False)
+        return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
+
+    @admin.action(description="Retry selected deliveries now", permissions=["retry"])
+    def retry(self, request, queryset):
+        actor = Actor.for_user(request.user)
+        retried = 0
+        for delivery in queryset.exclude(status=WebhookDelivery.Status.SUCCEEDED):
+            services.retry_now(delivery, actor)
+            retried += 1
+        skipped = queryset.count() - retried
+        message = f"Queued {retried} delivery attempt(s)."
+        if skipped:
+            message += f" Skipped {skipped} that already succeeded."
+        self.message_user(request, message, messages.SUCCESS)
