@@ -7,8 +7,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from controlplane.flags.services import VersionConflict
 from controlplane.fielderrors import FieldErrors
+from controlplane.flags.services import VersionConflict
 from controlplane.projects.services import DuplicateKey
 from controlplane.rollouts.validation import TransitionRefused
 

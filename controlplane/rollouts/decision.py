@@ -309,7 +309,9 @@ class RuleObservation:
     run). Passing a single segment with everything since the run started is
     accepted (slightly approximate after a change of split). Used by
     comparative rules, by the minimum-sample check and by starvation detection.
-    ``window``: counts over the trailing ``window_s`` (absolute-threshold rules).
+    ``window``: counts over the trailing ``window_s`` (absolute-threshold rules;
+    for them a non-empty window also counts as fresh data, so a source that
+    only knows the window does not starve the stage).
     """
 
     rule_id: str
@@ -752,10 +754,26 @@ def evaluate_rule(
 # ---------------------------------------------------------------------------
 
 
+def _arm_total(arm: ArmCounts) -> int:
+    return arm.total or sum(arm.histogram)
+
+
 def _treatment_total(obs: RuleObservation | None) -> int:
+    """Treatment trials of the run so far (growth means new data arrived)."""
     if obs is None:
         return 0
-    return sum(s.treatment.total or sum(s.treatment.histogram) for s in obs.segments)
+    return sum(_arm_total(s.treatment) for s in obs.segments)
+
+
+def _window_treatment_total(obs: RuleObservation | None) -> int:
+    """Treatment trials in the trailing window: data arrived within ``window_s``.
+
+    Absolute-threshold rules may be fed from a source that only knows the
+    window (no per-stage counts); for them a non-empty window counts as fresh data.
+    """
+    if obs is None or obs.window is None:
+        return 0
+    return _arm_total(obs.window.treatment)
 
 
 def _decision(
@@ -840,7 +858,7 @@ def decide(
         outcomes.append(outcome)
         seen = _treatment_total(obs)
         last_new = memory.last_new_data_at
-        if seen > memory.treatment_seen:
+        if seen > memory.treatment_seen or (not rule.is_comparative and _window_treatment_total(obs) > 0):
             last_new = now
         memories.append(RuleMemory(rule.id, seen, last_new, streak))
         quiet_since = max(stage_started, last_new if last_new is not None else stage_started)

@@ -34,7 +34,8 @@ class RolloutPlan(models.Model):
     control_variant = models.CharField(max_length=128, default="off", help_text="What everyone else gets.")
     advance_mode = models.CharField(max_length=16, choices=AdvanceMode.choices, default=AdvanceMode.TIME)
     max_hold_s = models.PositiveIntegerField(
-        default=4 * 3600, help_text="Evidence mode: pause for a person if evidence is still short this long after the dwell."
+        default=4 * 3600,
+        help_text="Evidence mode: pause for a person if evidence is still short this long after the dwell.",
     )
     starvation_timeout_s = models.PositiveIntegerField(
         default=1800, help_text='Pause with "not enough traffic" after this long without new data.'
@@ -95,7 +96,7 @@ class HealthRule(models.Model):
 
     class Comparison(models.TextChoices):
         VS_CONTROL_ABSOLUTE = "vs_control_absolute", "No worse than control + threshold"
-        VS_CONTROL_RELATIVE = "vs_control_relative", "No worse than control × (1 + threshold)"
+        VS_CONTROL_RELATIVE = "vs_control_relative", "No worse than control x (1 + threshold)"
         ABSOLUTE = "absolute_threshold", "At most the threshold"
 
     class Severity(models.TextChoices):

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from flagplane.metrics import LATENCY_BOUNDS_MS
-
 from controlplane.rollouts import decision as core
 from controlplane.rollouts.models import HealthRule, RolloutPlan
+from flagplane.metrics import LATENCY_BOUNDS_MS
 
 
 def rule_spec(rule: HealthRule) -> core.RuleSpec:

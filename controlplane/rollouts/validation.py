@@ -177,12 +177,16 @@ def _validate_rules(rules: Any, errors: ErrorCollector) -> list[dict]:
         threshold = item["threshold"]
         if isinstance(threshold, bool) or not isinstance(threshold, int | float) or threshold < 0:
             errors.add(join_path(path, "threshold"), "A number of at least 0 (a rate like 0.005, or milliseconds).")
-        elif item["metric"] in ("error_rate", "ratio") and item["comparison"] != "vs_control_relative" and threshold > 1:
+        elif (
+            item["metric"] in ("error_rate", "ratio") and item["comparison"] != "vs_control_relative" and threshold > 1
+        ):
             errors.add(join_path(path, "threshold"), "A rate is a fraction: 0.005 means 0.5 percentage points.")
         if item["metric"] == "latency_p":
             percentile = item["percentile"]
             if isinstance(percentile, bool) or not isinstance(percentile, int | float) or not 0 < percentile < 1:
-                errors.add(join_path(path, "percentile"), "A latency rule needs a percentile between 0 and 1, e.g. 0.95.")
+                errors.add(
+                    join_path(path, "percentile"), "A latency rule needs a percentile between 0 and 1, e.g. 0.95."
+                )
         item["window_s"] = _positive_int(item["window_s"], join_path(path, "window_s"), errors)
         item["min_samples"] = _positive_int(item["min_samples"], join_path(path, "min_samples"), errors)
         if item["source"] == HealthRule.Source.HTTP:
@@ -209,9 +213,15 @@ def _check_with_core(plan: dict[str, Any], errors: ErrorCollector) -> None:
             stages=tuple(core.StageSpec(float(s["percent"]), float(s["min_dwell_s"])) for s in plan["stages"]),
             rules=tuple(
                 core.RuleSpec(
-                    id=r["key"], metric=r["metric"], comparison=r["comparison"], threshold=float(r["threshold"]),
-                    severity=r["severity"], min_samples=r["min_samples"], window_s=float(r["window_s"]),
-                    percentile=r["percentile"], bucket_bounds_ms=(1.0, 2.0) if r["metric"] == "latency_p" else (),
+                    id=r["key"],
+                    metric=r["metric"],
+                    comparison=r["comparison"],
+                    threshold=float(r["threshold"]),
+                    severity=r["severity"],
+                    min_samples=r["min_samples"],
+                    window_s=float(r["window_s"]),
+                    percentile=r["percentile"],
+                    bucket_bounds_ms=(1.0, 2.0) if r["metric"] == "latency_p" else (),
                 )
                 for r in plan["rules"]
             ),

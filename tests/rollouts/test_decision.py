@@ -499,3 +499,22 @@ def test_outcomes_are_json_safe() -> None:
     assert decide(plan, started(plan), 600.0, BAD).outcomes[0].lower is not None
     guarded = dataclasses.replace(decide(plan, started(plan), 600.0, BAD).outcomes[0], lower=float("-inf"))
     assert guarded.lower is None
+
+
+def test_an_absolute_rule_fed_only_through_its_window_is_not_starved() -> None:
+    rule = RuleSpec(id="abs", metric="error_rate", comparison="absolute_threshold", threshold=0.05, min_samples=100)
+    plan = make_plan(rules=(rule,), starvation_timeout_s=900.0)
+    runtime = started(plan)
+    window_only = (RuleObservation("abs", window=SegmentCounts(ArmCounts(1_000, 10))),)
+    for tick in range(1, 40):
+        decision = decide(plan, runtime, tick * 15.0, window_only)
+        runtime = decision.runtime
+    assert decision.action == "advance"
+    # An empty window for longer than the timeout does starve it.
+    empty = (RuleObservation("abs", window=SegmentCounts()),)
+    for tick in range(1, 62):
+        decision = decide(plan, runtime, 600.0 + tick * 15.0, empty)
+        runtime = decision.runtime
+        if decision.action != "hold":
+            break
+    assert decision.action == "pause" and NOT_ENOUGH_TRAFFIC in decision.reason

@@ -1,0 +1,268 @@
+"""REST API of rollout plans: CRUD of the whole plan in one JSON body, and its actions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from controlplane.api.permissions import IsAuthenticatedWithScope
+from controlplane.api.views import actor_of, reason_of
+from controlplane.flags.models import Flag
+from controlplane.metrics.queries import arm_counts
+from controlplane.projects.models import Environment
+from controlplane.rollouts import services
+from controlplane.rollouts.models import Decision, RolloutPlan, Stage
+
+
+class StageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Stage
+        fields = ["percent", "min_dwell_s", "needs_approval", "external_check_url"]
+
+
+class RuleSerializer(serializers.Serializer):
+    key = serializers.SlugField()
+    name = serializers.CharField(required=False, allow_blank=True)
+    metric = serializers.ChoiceField(["error_rate", "latency_p", "ratio"])
+    comparison = serializers.ChoiceField(["vs_control_absolute", "vs_control_relative", "absolute_threshold"])
+    threshold = serializers.FloatField()
+    percentile = serializers.FloatField(required=False, allow_null=True)
+    window_s = serializers.IntegerField(required=False)
+    min_samples = serializers.IntegerField(required=False)
+    severity = serializers.ChoiceField(["rollback", "pause"], required=False)
+    source = serializers.ChoiceField(["sdk", "http"], required=False)
+    source_url = serializers.URLField(required=False, allow_blank=True)
+    source_json_path = serializers.CharField(required=False, allow_blank=True)
+
+
+class RolloutPlanSerializer(serializers.ModelSerializer):
+    """A plan with its stages and rules. Write the whole plan in one body; stage numbers are 1-based."""
+
+    project = serializers.CharField(source="flag.project.key")
+    flag = serializers.CharField(source="flag.key")
+    environment = serializers.CharField(source="environment.key")
+    stage = serializers.SerializerMethodField(help_text="The current stage, 1-based.")
+    stages = StageSerializer(many=True)
+    rules = RuleSerializer(many=True, required=False)
+
+    class Meta:
+        model = RolloutPlan
+        fields = [
+            "id",
+            "project",
+            "flag",
+            "environment",
+            "name",
+            "description",
+            "treatment_variant",
+            "control_variant",
+            "advance_mode",
+            "max_hold_s",
+            "starvation_timeout_s",
+            "alpha",
+            "stages",
+            "rules",
+            "status",
+            "stage",
+            "percent",
+            "waiting_on",
+            "status_reason",
+            "created_at",
+            "updated_at",
+            "evaluated_at",
+        ]
+        read_only_fields = [
+            "status",
+            "percent",
+            "waiting_on",
+            "status_reason",
+            "created_at",
+            "updated_at",
+            "evaluated_at",
+        ]
+
+    def get_stage(self, plan: RolloutPlan) -> int:
+        return plan.stage_index + 1
+
+
+class DecisionSerializer(serializers.ModelSerializer):
+    stage = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Decision
+        fields = [
+            "id",
+            "at",
+            "last_seen_at",
+            "repeats",
+            "run_number",
+            "stage",
+            "action",
+            "percent",
+            "status",
+            "waiting_on",
+            "reason",
+            "outcomes",
+            "actor",
+        ]
+
+    def get_stage(self, decision: Decision) -> int:
+        return decision.stage_index + 1
+
+
+class ActionSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True)
+    stage = serializers.IntegerField(required=False, min_value=1, help_text="approve: the stage (1-based).")
+    from_stage = serializers.IntegerField(required=False, min_value=1, help_text="resume: restart here (1-based).")
+
+
+def _definition_of(data) -> dict:
+    """The plan body without the fields that locate it."""
+    return {key: value for key, value in data.items() if key not in ("project", "flag", "environment", "reason")}
+
+
+class RolloutPlanViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = RolloutPlanSerializer
+    permission_classes = [IsAuthenticatedWithScope]
+
+    @extend_schema(parameters=[OpenApiParameter(name, str) for name in ("project", "flag", "environment", "status")])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    def get_queryset(self):
+        queryset = RolloutPlan.objects.select_related("flag__project", "environment").prefetch_related(
+            Prefetch("stages", Stage.objects.order_by("position")), "rules"
+        )
+        params = self.request.query_params
+        filters = {
+            "project": "flag__project__key",
+            "flag": "flag__key",
+            "environment": "environment__key",
+            "status": "status",
+        }
+        for param, lookup in filters.items():
+            if params.get(param):
+                queryset = queryset.filter(**{lookup: params[param]})
+        return queryset
+
+    def create(self, request, *args, **kwargs):
+        data = request.data
+        missing = {
+            field: ["This field is required."] for field in ("project", "flag", "environment") if not data.get(field)
+        }
+        if missing:
+            raise ValidationError(missing)
+        flag = get_object_or_404(Flag, project__key=data["project"], key=data["flag"])
+        environment = get_object_or_404(Environment, project__key=data["project"], key=data["environment"])
+        plan = services.create_plan(flag, environment, actor_of(request), _definition_of(data), reason_of(request))
+        return Response(RolloutPlanSerializer(self._fresh(plan)).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        plan = self.get_object()
+        plan = services.update_plan(plan, actor_of(request), _definition_of(request.data), reason_of(request))
+        return Response(RolloutPlanSerializer(self._fresh(plan)).data)
+
+    def perform_destroy(self, instance: RolloutPlan) -> None:
+        services.delete_plan(instance, actor_of(self.request), reason_of(self.request, {}))
+
+    def _fresh(self, plan: RolloutPlan) -> RolloutPlan:
+        return self.get_queryset().get(pk=plan.pk)
+
+    def _act(self, request, transition) -> Response:
+        payload = ActionSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        plan = transition(self.get_object(), actor_of(request), payload.validated_data, reason_of(request))
+        return Response(RolloutPlanSerializer(self._fresh(plan)).data)
+
+    @extend_schema(request=ActionSerializer, responses=RolloutPlanSerializer)
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        """Start a draft plan: the flag goes on with the first stage's share."""
+        return self._act(request, lambda plan, actor, data, reason: services.start(plan, actor, reason))
+
+    @extend_schema(request=ActionSerializer, responses=RolloutPlanSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        return self._act(request, lambda plan, actor, data, reason: services.pause(plan, actor, reason))
+
+    @extend_schema(request=ActionSerializer, responses=RolloutPlanSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        """Resume a paused or rolled-back plan, optionally from another stage (`from_stage`, 1-based)."""
+
+        def transition(plan, actor, data, reason):
+            from_stage = data["from_stage"] - 1 if "from_stage" in data else None
+            return services.resume(plan, actor, from_stage, reason)
+
+        return self._act(request, transition)
+
+    @extend_schema(request=ActionSerializer, responses=RolloutPlanSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        """Approve the current stage (give `stage` to make sure it is the one you looked at)."""
+
+        def transition(plan, actor, data, reason):
+            stage_index = data["stage"] - 1 if "stage" in data else None
+            return services.approve(plan, actor, stage_index, reason)
+
+        return self._act(request, transition)
+
+    @extend_schema(request=ActionSerializer, responses=RolloutPlanSerializer)
+    @action(detail=True, methods=["post"])
+    def promote(self, request, pk=None):
+        """Skip the rest of the current stage: advance now (or complete at the last stage)."""
+        return self._act(request, lambda plan, actor, data, reason: services.promote(plan, actor, reason))
+
+    @extend_schema(request=ActionSerializer, responses=RolloutPlanSerializer)
+    @action(detail=True, methods=["post"])
+    def rollback(self, request, pk=None):
+        """Roll back now: the treatment goes to 0%. A reason is required."""
+        if not reason_of(request):
+            raise ValidationError({"reason": ["Say why you roll back: it goes to the audit log and the webhooks."]})
+        return self._act(request, lambda plan, actor, data, reason: services.rollback(plan, actor, reason))
+
+    @extend_schema(request=ActionSerializer, responses=RolloutPlanSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        return self._act(request, lambda plan, actor, data, reason: services.cancel(plan, actor, reason))
+
+    @extend_schema(responses=DecisionSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def decisions(self, request, pk=None):
+        """The decision log, newest first, with the numbers behind each rule outcome."""
+        queryset = self.get_object().decisions.all()
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(DecisionSerializer(page, many=True).data)
+
+    @action(detail=True, methods=["get"])
+    def metrics(self, request, pk=None):
+        """Health signals per variant since the current run started (or the plan was created)."""
+        plan = self.get_object()
+        since_seconds = (plan.runtime or {}).get("run_started_at")
+        since = datetime.fromtimestamp(since_seconds, tz=UTC) if since_seconds else plan.created_at
+        summary = {}
+        for arm, variant in (("treatment", plan.treatment_variant), ("control", plan.control_variant)):
+            totals = arm_counts(plan.environment_id, plan.flag.key, [variant], since, None)
+            summary[arm] = {
+                "variant": variant,
+                "evaluations": totals.evaluations,
+                "requests": totals.requests,
+                "errors": totals.errors,
+                "error_rate": totals.errors / totals.requests if totals.requests else None,
+                "latency_histogram": {"bounds_ms": list(totals.bounds_ms), "counts": list(totals.histogram)},
+            }
+        return Response({"since": since, **summary})

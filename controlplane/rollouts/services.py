@@ -1,0 +1,409 @@
+"""Every write to a rollout plan: people's actions and the engine's ticks share one code path.
+
+Each function locks the plan row, asks the pure decision core (``decision.py``) what happens,
+and applies the answer in the same transaction: the plan's state, the flag's split (through
+``flags.services.update_flag_state``, so the SDK document is rebuilt and the change audited),
+the Decision log entry, the audit entry and the webhook notifications.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from controlplane.audit.services import ROLLOUT_ENGINE, Actor, record
+from controlplane.flags import services as flag_services
+from controlplane.flags.models import Flag
+from controlplane.metrics.services import bucket_start
+from controlplane.metrics.sources import HttpJsonSource, Measurement, MetricSource, SdkMetricSource, SourceError
+from controlplane.notifications.services import notify
+from controlplane.projects.models import Environment
+from controlplane.rollouts import clock
+from controlplane.rollouts import decision as core
+from controlplane.rollouts.models import Decision, HealthRule, RolloutPlan, Stage
+from controlplane.rollouts.specs import dump_runtime, load_runtime, outcome_dict, plan_spec
+from controlplane.rollouts.validation import PlanError, TransitionRefused, validate_plan
+
+logger = logging.getLogger(__name__)
+
+EXTERNAL_CHECK_TIMEOUT_S = 3.0
+# An external value read over HTTP is taken as a measured rate over this many requests.
+HTTP_SOURCE_WEIGHT = 1_000_000
+EVENT_OF_ACTION = {
+    "start": "rollout.started",
+    "advance": "rollout.advanced",
+    "pause": "rollout.paused",
+    "resume": "rollout.resumed",
+    "approve": "rollout.approved",
+    "rollback": "rollout.rolled_back",
+    "complete": "rollout.completed",
+    "cancel": "rollout.cancelled",
+}
+
+
+def _moment(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def _percent(value: float) -> Decimal:
+    return Decimal(str(round(value, 3))).quantize(Decimal("0.001"))
+
+
+def plan_snapshot(plan: RolloutPlan) -> dict[str, Any]:
+    return {"status": plan.status, "stage": plan.stage_index + 1, "percent": str(plan.percent)}
+
+
+def definition(plan: RolloutPlan) -> dict[str, Any]:
+    """The plan as people define it (what the API accepts), for audit diffs."""
+    fields = ("name", "description", "treatment_variant", "control_variant", "advance_mode", "max_hold_s",
+              "starvation_timeout_s", "alpha")  # fmt: skip
+    return {
+        **{field: getattr(plan, field) for field in fields},
+        "stages": [
+            {
+                "percent": str(s.percent),
+                "min_dwell_s": s.min_dwell_s,
+                "needs_approval": s.needs_approval,
+                "external_check_url": s.external_check_url,
+            }
+            for s in plan.stages.all()
+        ],
+        "rules": [
+            {
+                field: getattr(r, field)
+                for field in (
+                    "key",
+                    "name",
+                    "metric",
+                    "comparison",
+                    "threshold",
+                    "percentile",
+                    "window_s",
+                    "min_samples",
+                    "severity",
+                    "source",
+                    "source_url",
+                    "source_json_path",
+                )
+            }
+            for r in plan.rules.all()
+        ],
+    }
+
+
+def _write_definition(plan: RolloutPlan, normalized: dict[str, Any]) -> None:
+    for field, value in normalized.items():
+        if field not in ("stages", "rules"):
+            setattr(plan, field, value)
+    plan.save()
+    plan.stages.all().delete()
+    plan.rules.all().delete()
+    Stage.objects.bulk_create(Stage(plan=plan, position=i, **stage) for i, stage in enumerate(normalized["stages"]))
+    HealthRule.objects.bulk_create(HealthRule(plan=plan, **rule) for rule in normalized["rules"])
+
+
+@transaction.atomic
+def create_plan(
+    flag: Flag, environment: Environment, actor: Actor, data: dict[str, Any], reason: str = ""
+) -> RolloutPlan:
+    """A draft plan for a flag in one environment; nothing is served until it starts."""
+    if environment.project_id != flag.project_id:
+        raise PlanError({"environment": ["The environment belongs to another project."]})
+    normalized = validate_plan(flag, data)
+    plan = RolloutPlan(flag=flag, environment=environment, created_by=actor.user if actor.user else None)
+    _write_definition(plan, normalized)
+    record(
+        actor,
+        "rollout.create",
+        plan,
+        after=definition(plan),
+        reason=reason,
+        project=flag.project,
+        environment=environment,
+    )
+    return plan
+
+
+@transaction.atomic
+def update_plan(plan: RolloutPlan, actor: Actor, data: dict[str, Any], reason: str = "") -> RolloutPlan:
+    """Replace a draft plan's definition (stages and rules included)."""
+    plan = _locked(plan.pk)
+    if plan.status != RolloutPlan.Status.DRAFT:
+        raise PlanError({"status": [f"Only a draft plan can be edited; this one is {plan.get_status_display()}."]})
+    before = definition(plan)
+    normalized = validate_plan(plan.flag, {**before, **data})
+    _write_definition(plan, normalized)
+    after = definition(plan)
+    if after != before:
+        record(
+            actor,
+            "rollout.update",
+            plan,
+            before=before,
+            after=after,
+            reason=reason,
+            project=plan.flag.project,
+            environment=plan.environment,
+        )
+    return plan
+
+
+@transaction.atomic
+def delete_plan(plan: RolloutPlan, actor: Actor, reason: str = "") -> None:
+    plan = _locked(plan.pk)
+    if plan.status != RolloutPlan.Status.DRAFT:
+        raise PlanError({"status": ["Only a draft plan can be deleted; cancel a started one instead."]})
+    record(
+        actor,
+        "rollout.delete",
+        plan,
+        before=definition(plan),
+        reason=reason,
+        project=plan.flag.project,
+        environment=plan.environment,
+    )
+    plan.delete()
+
+
+def _locked(plan_id: int, skip_locked: bool = False) -> RolloutPlan | None:
+    queryset = RolloutPlan.objects.select_for_update(skip_locked=skip_locked, of=("self",))
+    plan = queryset.select_related("flag__project", "environment").filter(pk=plan_id).first()
+    if plan is None and not skip_locked:
+        raise RolloutPlan.DoesNotExist(plan_id)
+    return plan
+
+
+def _person_action(
+    plan: RolloutPlan,
+    actor: Actor,
+    reason: str,
+    transition: Callable[[core.PlanSpec, core.PlanRuntime, float], core.Decision],
+) -> RolloutPlan:
+    with transaction.atomic():
+        plan = _locked(plan.pk)
+        spec = plan_spec(plan)
+        try:
+            outcome = transition(spec, load_runtime(plan), clock.now())
+        except core.TransitionError as exc:
+            raise TransitionRefused(str(exc)) from exc
+        try:
+            with transaction.atomic():
+                _apply(plan, spec, outcome, actor, reason)
+        except IntegrityError as exc:
+            raise TransitionRefused(
+                f"Another rollout of {plan.flag.key} in {plan.environment.key} is already active."
+            ) from exc
+    return plan
+
+
+def start(plan: RolloutPlan, actor: Actor, reason: str = "") -> RolloutPlan:
+    """Start a draft: the flag is turned on with stage 1's share of the treatment."""
+    return _person_action(plan, actor, reason, lambda s, r, now: core.start(s, r, now, by=actor.label))
+
+
+def pause(plan: RolloutPlan, actor: Actor, reason: str = "") -> RolloutPlan:
+    return _person_action(plan, actor, reason, lambda s, r, now: core.pause(s, r, now, reason, by=actor.label))
+
+
+def resume(plan: RolloutPlan, actor: Actor, from_stage: int | None = None, reason: str = "") -> RolloutPlan:
+    """Resume a paused or rolled-back plan, from ``from_stage`` (0-based) if given."""
+    return _person_action(plan, actor, reason, lambda s, r, now: core.resume(s, r, now, from_stage, by=actor.label))
+
+
+def approve(plan: RolloutPlan, actor: Actor, stage_index: int | None = None, reason: str = "") -> RolloutPlan:
+    return _person_action(plan, actor, reason, lambda s, r, now: core.approve(s, r, now, stage_index, by=actor.label))
+
+
+def promote(plan: RolloutPlan, actor: Actor, reason: str = "") -> RolloutPlan:
+    return _person_action(plan, actor, reason, lambda s, r, now: core.promote(s, r, now, reason, by=actor.label))
+
+
+def rollback(plan: RolloutPlan, actor: Actor, reason: str = "") -> RolloutPlan:
+    return _person_action(plan, actor, reason, lambda s, r, now: core.rollback(s, r, now, reason, by=actor.label))
+
+
+def cancel(plan: RolloutPlan, actor: Actor, reason: str = "") -> RolloutPlan:
+    return _person_action(plan, actor, reason, lambda s, r, now: core.cancel(s, r, now, reason, by=actor.label))
+
+
+def evaluate(plan_id: int) -> Decision | None:
+    """One engine tick for one plan; does nothing if another worker holds the plan right now."""
+    with transaction.atomic():
+        plan = _locked(plan_id, skip_locked=True)
+        if plan is None or not plan.is_active:
+            return None
+        spec = plan_spec(plan)
+        runtime = load_runtime(plan)
+        now = clock.now()
+        state = flag_services.get_state(plan.flag, plan.environment)
+        if not state.on and plan.status == RolloutPlan.Status.RUNNING:
+            reason = f"the flag was turned off in {plan.environment.key} (kill switch)"
+            outcome = core.pause(spec, runtime, now, reason)
+        else:
+            observations = [observe(plan, rule, runtime, now) for rule in plan.rules.all()]
+            outcome = core.decide(spec, runtime, now, observations, gates(plan, spec, runtime, now))
+        return _apply(plan, spec, outcome, ROLLOUT_ENGINE, "")
+
+
+def source_for(rule: HealthRule) -> MetricSource:
+    if rule.source == HealthRule.Source.HTTP:
+        return HttpJsonSource(rule.source_url, rule.source_json_path)
+    return SdkMetricSource()
+
+
+def observe(plan: RolloutPlan, rule: HealthRule, runtime: core.PlanRuntime, now: float) -> core.RuleObservation:
+    """Counts for one rule: per stage served in the current run, and over the rule's window.
+
+    Times are widened to whole metric buckets: a bucket that straddles a boundary counts for
+    the later period, so no report is lost between two stages.
+    """
+    source = source_for(rule)
+
+    def arm(variant: str, since: float, until: float | None) -> core.ArmCounts:
+        measurement = source.measure(
+            plan.environment_id,
+            plan.flag.key,
+            [variant],
+            bucket_start(_moment(since)),
+            bucket_start(_moment(until)) if until is not None else None,
+        )
+        return _arm_counts(measurement, rule)
+
+    def period(since: float, until: float | None) -> core.SegmentCounts:
+        return core.SegmentCounts(
+            treatment=arm(plan.treatment_variant, since, until), control=arm(plan.control_variant, since, until)
+        )
+
+    run_started_at = runtime.run_started_at or now
+    window_start = max(now - rule.window_s, run_started_at)
+    try:
+        if isinstance(source, HttpJsonSource):  # one number about the treatment, no per-stage counts
+            return core.RuleObservation(
+                rule_id=rule.key, window=core.SegmentCounts(treatment=arm(plan.treatment_variant, window_start, None))
+            )
+        starts = list(runtime.segment_starts)
+        segments = tuple(
+            period(start, starts[i + 1] if i + 1 < len(starts) else None) for i, start in enumerate(starts)
+        )
+        return core.RuleObservation(rule_id=rule.key, segments=segments, window=period(window_start, None))
+    except SourceError as exc:
+        logger.warning("Health rule %s of %s has no data this tick: %s", rule.key, plan, exc)
+        return core.RuleObservation(rule_id=rule.key)
+
+
+def _arm_counts(measurement: Measurement, rule: HealthRule) -> core.ArmCounts:
+    if isinstance(measurement, float | int):
+        # An external value is taken as a measured rate over many requests: no sampling noise.
+        rate = min(max(float(measurement), 0.0), 1.0)
+        return core.ArmCounts(total=HTTP_SOURCE_WEIGHT, events=round(rate * HTTP_SOURCE_WEIGHT))
+    if rule.metric == HealthRule.Metric.LATENCY:
+        return core.ArmCounts(total=sum(measurement.histogram), histogram=tuple(measurement.histogram))
+    return core.ArmCounts(total=measurement.requests, events=measurement.errors)
+
+
+def gates(plan: RolloutPlan, spec: core.PlanSpec, runtime: core.PlanRuntime, now: float) -> core.Gates:
+    """Call the current stage's external check once its dwell is over (Flagger's confirm-promotion)."""
+    stage = plan.stages.all()[runtime.stage_index]
+    if not stage.external_check_url or runtime.stage_started_at is None:
+        return core.Gates()
+    if now < runtime.stage_started_at + stage.min_dwell_s:
+        return core.Gates(external_check_ok=None)
+    try:
+        with urllib.request.urlopen(stage.external_check_url, timeout=EXTERNAL_CHECK_TIMEOUT_S) as response:
+            return core.Gates(external_check_ok=200 <= response.status < 300)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        logger.info("External check of %s failed: %s", plan, exc)
+        return core.Gates(external_check_ok=False)
+
+
+def _apply(plan: RolloutPlan, spec: core.PlanSpec, outcome: core.Decision, actor: Actor, reason: str) -> Decision:
+    """Persist a decision: plan state, flag split, decision log, audit entry, webhooks."""
+    before = plan_snapshot(plan)
+    runtime = outcome.runtime
+    percent = _percent(outcome.percent)
+    split_changes = percent != plan.percent or outcome.action in ("start", "resume")
+    plan.status = runtime.status
+    plan.stage_index = runtime.stage_index
+    plan.percent = percent
+    plan.waiting_on = outcome.waiting_on
+    plan.status_reason = runtime.reason
+    plan.runtime = dump_runtime(runtime)
+    plan.evaluated_at = _moment(outcome.at)
+    plan.save()
+    if split_changes:
+        _serve(plan, percent, actor, outcome.reason)
+    entry = _log(plan, outcome, actor)
+    if outcome.changed or outcome.action in ("approve", "advance", "complete"):
+        record(
+            actor,
+            f"rollout.{outcome.action}",
+            plan,
+            before=before,
+            after=plan_snapshot(plan),
+            reason=reason or outcome.reason,
+            project=plan.flag.project,
+            environment=plan.environment,
+        )
+        notify(
+            plan.flag.project,
+            EVENT_OF_ACTION.get(outcome.action, f"rollout.{outcome.action}"),
+            {
+                "plan": plan.pk,
+                "flag": plan.flag.key,
+                "environment": plan.environment.key,
+                "status": plan.status,
+                "stage": plan.stage_index + 1,
+                "percent": str(plan.percent),
+                "reason": outcome.reason,
+                "actor": actor.label,
+            },
+        )
+    return entry
+
+
+def _serve(plan: RolloutPlan, percent: Decimal, actor: Actor, reason: str) -> None:
+    """Give ``percent`` of the flag's fallthrough to the treatment, the rest to the control."""
+    treatment_weight = int(percent * 1000)
+    split = [
+        {"variant": plan.treatment_variant, "weight": treatment_weight},
+        {"variant": plan.control_variant, "weight": 100_000 - treatment_weight},
+    ]
+    changes: dict[str, Any] = {"default_serve": {"split": split}}
+    if plan.status == RolloutPlan.Status.RUNNING:
+        changes["on"] = True
+    state = flag_services.get_state(plan.flag, plan.environment)
+    flag_services.update_flag_state(state, actor, changes, reason=reason, action="flag.rollout_split")
+
+
+def _log(plan: RolloutPlan, outcome: core.Decision, actor: Actor) -> Decision:
+    """Write the decision; consecutive holds waiting on the same thing fold into one entry."""
+    at = _moment(outcome.at)
+    fields = {
+        "run_number": outcome.runtime.run_number,
+        "stage_index": outcome.stage_index,
+        "action": outcome.action,
+        "percent": _percent(outcome.percent),
+        "status": outcome.runtime.status,
+        "waiting_on": outcome.waiting_on,
+        "reason": outcome.reason,
+        "outcomes": [outcome_dict(o) for o in outcome.outcomes],
+        "actor": actor.label,
+    }
+    if outcome.action == "hold":
+        last = plan.decisions.order_by("-at", "-id").first()
+        same = ("run_number", "stage_index", "action", "waiting_on", "status")
+        if last is not None and all(getattr(last, key) == fields[key] for key in same):
+            last.last_seen_at = at
+            last.repeats += 1
+            last.reason = fields["reason"]
+            last.outcomes = fields["outcomes"]
+            last.save(update_fields=["last_seen_at", "repeats", "reason", "outcomes"])
+            return last
+    return Decision.objects.create(plan=plan, at=at, last_seen_at=at, **fields)

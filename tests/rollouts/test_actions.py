@@ -1,0 +1,134 @@
+"""People's actions on a plan through the API: validation, start, pause, resume, promote, rollback."""
+
+import threading
+
+import pytest
+
+from controlplane.audit.models import AuditEntry
+from controlplane.rollouts import clock, services
+from controlplane.rollouts.models import Decision, RolloutPlan
+from tests.rollouts.conftest import ERROR_RULE, act, create_plan, served_split
+
+pytestmark = pytest.mark.django_db
+
+STAGES = [{"percent": 1, "min_dwell_s": 600}, {"percent": 5, "min_dwell_s": 600}, {"percent": 100, "min_dwell_s": 600}]
+
+
+def test_a_bad_plan_gets_field_level_errors_and_nothing_is_saved(api, checkout_flag):
+    body = {
+        "project": "shop",
+        "flag": "new-checkout",
+        "environment": "production",
+        "stages": [
+            {"percent": 5, "min_dwell_s": 60},
+            {"percent": 5, "min_dwell_s": 0},
+            {"percent": 120, "min_dwell_s": 60},
+        ],
+        "rules": [
+            {**ERROR_RULE, "metric": "happiness"},
+            {**ERROR_RULE, "key": "p95", "metric": "latency_p", "threshold": 300, "comparison": "absolute_threshold"},
+        ],
+    }
+    response = api.post("/api/v1/rollouts/", body, format="json")
+    assert response.status_code == 400
+    errors = response.json()
+    assert "must increase" in errors["stages.1.percent"][0]
+    assert "at least 1" in errors["stages.1.min_dwell_s"][0]
+    assert "at most 100" in errors["stages.2.percent"][0]
+    assert "happiness" in errors["rules.0.metric"][0] or "happiness" in str(errors["rules.0.metric"])
+    assert "percentile" in errors["rules.1.percentile"][0]
+    assert RolloutPlan.objects.count() == 0
+
+
+def test_starting_turns_the_flag_on_with_the_first_stage_and_audits_it(api, sdk, checkout_flag):
+    from controlplane.documents.services import rebuild
+
+    plan = create_plan(api, STAGES)
+    started = act(api, plan["id"], "start", reason="release 4.2")
+    assert (started["status"], started["stage"], started["percent"]) == ("running", 1, "1.000")
+    rebuild(checkout_flag.states.get(environment__key="production").environment_id)
+    assert served_split(sdk) == [{"variant": "on", "weight": 1000}, {"variant": "off", "weight": 99_000}]
+    entry = AuditEntry.objects.get(action="rollout.start")
+    assert entry.actor.startswith("token:ci") and entry.reason == "release 4.2"
+
+
+def test_only_one_active_plan_per_flag_and_environment(api, checkout_flag):
+    first = create_plan(api, STAGES)
+    second = create_plan(api, STAGES)
+    act(api, first["id"], "start")
+    response = api.post(f"/api/v1/rollouts/{second['id']}/start/", {}, format="json")
+    assert response.status_code == 409
+    assert "already active" in response.json()["detail"]
+
+
+def test_pause_promote_and_rollback_with_reason(api, checkout_flag):
+    plan = create_plan(api, STAGES)
+    act(api, plan["id"], "start")
+    assert act(api, plan["id"], "pause", reason="checking dashboards")["status"] == "paused"
+    promoted = act(api, plan["id"], "promote", reason="dashboards fine")
+    assert (promoted["status"], promoted["stage"], promoted["percent"]) == ("running", 2, "5.000")
+    assert api.post(f"/api/v1/rollouts/{plan['id']}/rollback/", {}, format="json").status_code == 400
+    rolled_back = act(api, plan["id"], "rollback", reason="support tickets")
+    assert (rolled_back["status"], rolled_back["percent"]) == ("rolled_back", "0.000")
+    actions = list(Decision.objects.filter(plan_id=plan["id"]).order_by("at", "id").values_list("action", flat=True))
+    assert actions == ["start", "pause", "advance", "rollback"]
+
+
+def test_resume_after_rollback_works_twice_in_a_row(api, checkout_flag):
+    plan = create_plan(api, STAGES)
+    act(api, plan["id"], "start")
+    for attempt in (1, 2):
+        act(api, plan["id"], "rollback", reason=f"attempt {attempt} failed")
+        resumed = act(api, plan["id"], "resume", from_stage=2)
+        assert (resumed["status"], resumed["stage"], resumed["percent"]) == ("running", 2, "5.000")
+    assert plan_runs(plan["id"]) == 3
+
+
+def plan_runs(plan_id: int) -> int:
+    return RolloutPlan.objects.get(pk=plan_id).runtime["run_number"]
+
+
+def test_illegal_transitions_get_409(api, checkout_flag):
+    plan = create_plan(api, STAGES)
+    assert api.post(f"/api/v1/rollouts/{plan['id']}/pause/", {}, format="json").status_code == 409
+    act(api, plan["id"], "start")
+    response = api.post(f"/api/v1/rollouts/{plan['id']}/approve/", {}, format="json")
+    assert response.status_code == 409
+    assert "does not need approval" in response.json()["detail"]
+
+
+def test_read_token_cannot_act_on_a_plan(api, read_token, checkout_flag):
+    from rest_framework.test import APIClient
+
+    plan = create_plan(api, STAGES)
+    reader = APIClient()
+    reader.credentials(HTTP_AUTHORIZATION=f"Bearer {read_token}")
+    assert reader.get(f"/api/v1/rollouts/{plan['id']}/").status_code == 200
+    assert reader.post(f"/api/v1/rollouts/{plan['id']}/start/", {}, format="json").status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_ticks_never_advance_twice(api, checkout_flag, monkeypatch):
+    stages = [{"percent": 1, "min_dwell_s": 1}, {"percent": 5, "min_dwell_s": 1}, {"percent": 100, "min_dwell_s": 1}]
+    plan = create_plan(api, stages, rules=[])
+    act(api, plan["id"], "start")
+    later = clock.now() + 5
+    monkeypatch.setattr(clock, "now", lambda: later)
+    barrier = threading.Barrier(4)
+    results = []
+
+    def tick():
+        barrier.wait()
+        results.append(services.evaluate(plan["id"]))
+        from django.db import connection
+
+        connection.close()
+
+    threads = [threading.Thread(target=tick) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    current = RolloutPlan.objects.get(pk=plan["id"])
+    assert current.stage_index == 1
+    assert Decision.objects.filter(plan_id=plan["id"], action="advance").count() == 1
