@@ -506,7 +506,7 @@ def test_an_absolute_rule_fed_only_through_its_window_is_not_starved() -> None:
     plan = make_plan(rules=(rule,), starvation_timeout_s=900.0)
     runtime = started(plan)
     window_only = (RuleObservation("abs", window=SegmentCounts(ArmCounts(1_000, 10))),)
-    for tick in range(1, 40):
+    for tick in range(1, 41):  # 600 s of dwell, no per-stage counts at all
         decision = decide(plan, runtime, tick * 15.0, window_only)
         runtime = decision.runtime
     assert decision.action == "advance"
