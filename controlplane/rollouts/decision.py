@@ -343,8 +343,11 @@ class Gates:
 class RuleOutcome:
     """The result of one rule at one tick, with the numbers behind it.
 
-    Rates are fractions, latencies milliseconds. For comparative rate rules
-    ``statistic`` is the estimated difference ``p_t - p_c``; for latency it is
+    Rates are fractions, latencies milliseconds. ``treatment_value`` and
+    ``control_value`` are the pooled rates (or estimated percentiles) over the
+    counts used. For comparative rate rules ``statistic`` is the estimated
+    difference ``p_t - p_c``, combined stage by stage (so with several stages
+    it can differ slightly from ``treatment_value - control_value``); for latency it is
     the difference of the fractions of requests slower than ``cutoff``; for
     absolute thresholds it is the treatment value over the window.
     ``lower``/``upper``: the confidence-sequence bounds on ``statistic`` (None
