@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from controlplane.audit.services import ROLLOUT_ENGINE, Actor, record
@@ -33,7 +34,6 @@ from controlplane.rollouts.validation import PlanError, TransitionRefused, valid
 
 logger = logging.getLogger(__name__)
 
-EXTERNAL_CHECK_TIMEOUT_S = 3.0
 # An external value read over HTTP is taken as a measured rate over this many requests.
 HTTP_SOURCE_WEIGHT = 1_000_000
 EVENT_OF_ACTION = {
@@ -316,7 +316,9 @@ def gates(plan: RolloutPlan, spec: core.PlanSpec, runtime: core.PlanRuntime, now
     if now < runtime.stage_started_at + stage.min_dwell_s:
         return core.Gates(external_check_ok=None)
     try:
-        with urllib.request.urlopen(stage.external_check_url, timeout=EXTERNAL_CHECK_TIMEOUT_S) as response:
+        with urllib.request.urlopen(
+            stage.external_check_url, timeout=settings.ROLLOUTS_EXTERNAL_CHECK_TIMEOUT_S
+        ) as response:
             return core.Gates(external_check_ok=200 <= response.status < 300)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         logger.info("External check of %s failed: %s", plan, exc)

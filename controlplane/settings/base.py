@@ -139,6 +139,8 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "flagplane")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # How often the rollout engine evaluates every active plan.
 ROLLOUTS_TICK_SECONDS = env_float("ROLLOUTS_TICK_SECONDS", 15.0)
+# How long a stage's external check (confirm-promotion URL) may take to answer.
+ROLLOUTS_EXTERNAL_CHECK_TIMEOUT_S = env_float("ROLLOUTS_EXTERNAL_CHECK_TIMEOUT_S", 3.0)
 CELERY_BEAT_SCHEDULE: dict = {
     "rollouts-tick": {"task": "rollouts.tick", "schedule": ROLLOUTS_TICK_SECONDS},
     "metrics-prune": {"task": "metrics.prune", "schedule": 3600.0},
