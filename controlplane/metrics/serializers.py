@@ -13,15 +13,19 @@ from datetime import UTC, timedelta
 from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from controlplane.metrics.histogram import BoundsError, to_standard
 
 # Per entry and batch; far above any real traffic, and sums stay far from bigint overflow.
 MAX_COUNT = 10**12
+MAX_NUMBER = 1e18
 BATCH_ID = re.compile(r"^[0-9a-fA-F]{8,64}$")
 
 
+@extend_schema_field({"type": "integer", "format": "int64", "minimum": 0})
 class CountField(serializers.Field):
     """A non-negative JSON integer (not a bool, a float or a numeric string)."""
 
@@ -44,20 +48,24 @@ class CountField(serializers.Field):
         return value
 
 
+@extend_schema_field({"type": "number", "minimum": 0})
 class NumberField(serializers.Field):
     """A finite, non-negative JSON number."""
 
-    default_error_messages = {"invalid": "Must be a finite non-negative number."}
+    default_error_messages = {"invalid": "Must be a finite non-negative number.", "too_large": "Is too large."}
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int | float) or not math.isfinite(data) or data < 0:
             self.fail("invalid")
+        if data > MAX_NUMBER:
+            self.fail("too_large")
         return float(data)
 
     def to_representation(self, value):
         return value
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class Rfc3339Field(serializers.Field):
     """An RFC 3339 timestamp with an explicit offset ("…Z" or "…+02:00"), returned as aware UTC."""
 

@@ -126,3 +126,15 @@ def test_an_api_token_is_not_an_sdk_key(api, make_batch):
     response = api.post("/api/v1/metrics", make_batch(), format="json")
     assert response.status_code == 401
     assert not MetricBatch.objects.exists()
+
+
+def test_ten_thousand_entries_are_one_upsert(post, production, entry, make_batch, django_assert_max_num_queries):
+    entries = [entry(flag=f"flag-{i // 2}", variant="on" if i % 2 else "off") for i in range(10_000)]
+    batch = make_batch(*entries)
+    with django_assert_max_num_queries(8):  # key lookup, batch id, buckets, flag activity, savepoints
+        response = post(batch)
+    assert response.status_code == 202
+    assert response.json() == {"accepted": 10_000, "duplicate": False}
+    assert MetricBucket.objects.filter(environment=production).count() == 10_000
+    since = datetime.now(UTC) - HOUR_AGO
+    assert arm_counts(production.id, "flag-4999", ["on", "off"], since).requests == 20
