@@ -221,18 +221,11 @@ class ServeFields:
     def percent_fields(self) -> list[forms.BoundField]:
         return [self[f"percent_{index}"] for index in self.split_order()]
 
-    def clean_serve(self) -> None:
-        data = self.cleaned_data
-        if data.get("serve_mode") == "variant" and not data.get("serve_variant"):
-            self.add_error("serve_variant", "Choose the variant to serve.")
-        if data.get("serve_mode") == "split" and all(
-            data.get(f"percent_{index}") is None for index in range(len(self.variants))
-        ):
-            self.add_error("serve_mode", "Give a percentage for at least one variant.")
-
     def serve(self) -> tuple[dict[str, Any], list[int]]:
         """The serve in document form, and the variant index of each split slice."""
         data = self.cleaned_data
+        # An unchosen variant or an empty split still goes to the domain validation, so that its
+        # messages about the serve come together with those about the clauses.
         if data["serve_mode"] == "variant":
             return {"variant": data["serve_variant"]}, []
         order = [index for index in self.split_order() if data.get(f"percent_{index}") is not None]
@@ -294,11 +287,6 @@ class RuleForm(ServeFields, forms.Form):
             bound = {name: self[f"clause_{row}_{name}"] for name in (*CLAUSE_FIELDS, "original")}
             rows.append({"number": row + 1, **bound, "errors": [e for f in bound.values() for e in f.errors]})
         return rows
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        self.clean_serve()
-        return data
 
     def rule(self) -> tuple[dict[str, Any], list[int], list[int]]:
         """The rule in document form, the clause row of each clause and the variant of each slice."""
@@ -382,11 +370,6 @@ class TargetingForm(ServeFields, forms.Form):
     def target_fields(self) -> list[forms.BoundField]:
         return [self[f"targets_{index}"] for index in range(len(self.variants))]
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        self.clean_serve()
-        return data
-
 
 @dataclass
 class Problem:
@@ -449,9 +432,19 @@ class TargetingEditor:
     def is_valid(self) -> bool:
         form_ok = self.form.is_valid()
         rules_ok = self.rules.is_valid()
-        if not (form_ok and rules_ok):
-            self.problems.append(Problem("", "Some fields need attention (marked below). Nothing was saved."))
+        for label, form in [("", self.form), *((f"Rule {n}", rule) for n, rule in enumerate(self.rules.forms, 1))]:
+            for name, messages in form.errors.items():
+                where = label if name == "__all__" else ", ".join(filter(None, [label, self._label(form, name)]))
+                self.problems.extend(Problem(where, message) for message in messages)
+        self.problems.extend(Problem("Rules", message) for message in self.rules.non_form_errors())
         return form_ok and rules_ok
+
+    @staticmethod
+    def _label(form: forms.Form, name: str) -> str:
+        match = re.fullmatch(r"clause_(\d+)_(\w+)", name)
+        if match:
+            return f"clause {int(match[1]) + 1}, {form.fields[name].label.lower()}"
+        return str(form.fields[name].label or name) if name in form.fields else name
 
     @property
     def expected_version(self) -> int:
@@ -490,7 +483,9 @@ class TargetingEditor:
         """Put each TargetingError message next to the field it names, and list them all at the top."""
         for path, messages in errors.items():
             form, field_name, where = self._locate(path.split("."))
+            unchosen = field_name == "serve_variant" and form is not None and not form.cleaned_data.get(field_name)
             for message in messages:
+                message = "Choose the variant to serve." if unchosen else message
                 self.problems.append(Problem(where, message))
                 if form is not None and field_name in form.fields:
                     form.add_error(field_name, message)

@@ -186,3 +186,32 @@ def test_add_another_rule_and_more_clause_rows_make_room_without_saving(admin_cl
     assert 'name="rules-0-clause_4_attribute"' in html
     assert FlagState.objects.get(pk=checkout_in_production.pk).version == 1
     assert not AuditEntry.objects.filter(object_type="flagstate").exists()
+
+
+def test_every_problem_is_reported_at_once(admin_client, layout, production, targeting_post):
+    state = FlagState.objects.get(flag=layout, environment=production)
+    data = targeting_post(
+        state,
+        serve_mode="split",  # no percentages given
+        **{"targets_0": "u1", "targets_1": "u1"},
+        **rule_fields(serve_variant="", clause_0_attribute="email", clause_0_op="regex", clause_0_values="[a-",
+                      clause_1_op="num_lt", clause_1_values="ten"),
+    )
+    html = admin_client.post(url(state), data).content.decode()
+    for problem in [
+        "<strong>Rule 1, clause 1, value 1:</strong> Invalid regular expression",
+        "<strong>Rule 1, clause 2:</strong> Name the context attribute",
+        "<strong>Rule 1, serve:</strong> Choose the variant to serve.",
+        "<strong>Default serve:</strong> A split is a non-empty list of slices.",
+        "<strong>Individual targets for &#x27;compact&#x27;:</strong> &#x27;u1&#x27; is already targeted",
+    ]:
+        assert problem in html
+    assert FlagState.objects.get(pk=state.pk).version == 1
+
+
+def test_a_percentage_that_is_not_a_number_is_reported_at_the_top(admin_client, layout, production, targeting_post):
+    state = FlagState.objects.get(flag=layout, environment=production)
+    data = targeting_post(state, serve_mode="split", percent_0="abc", percent_1="100")
+    html = admin_client.post(url(state), data).content.decode()
+    assert "<strong>control:</strong> Enter a number." in html
+    assert FlagState.objects.get(pk=state.pk).version == 1
