@@ -13,6 +13,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.db import DatabaseError, connection, transaction
@@ -55,6 +56,12 @@ class HangingCheck:
         self.server.shutdown()
 
 
+def database_url(database: dict) -> str:
+    """The URL of the test database, for a worker process started outside pytest."""
+    credentials = quote(database["USER"]) + (f":{quote(database['PASSWORD'])}" if database["PASSWORD"] else "")
+    return f"postgres://{credentials}@{database['HOST']}:{database['PORT'] or 5432}/{database['NAME']}"
+
+
 def plan_is_locked(plan_id: int) -> bool:
     try:
         with transaction.atomic():
@@ -72,11 +79,10 @@ def test_worker_killed_mid_tick_leaves_a_consistent_plan(api, checkout_flag):
     time.sleep(1.1)  # the dwell is over: the next tick calls the external check
 
     queue = f"kill-test-{os.getpid()}"
-    database = connection.settings_dict
     environment = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "controlplane.settings.base",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT'] or 5432}/{database['NAME']}",
+        "DATABASE_URL": database_url(connection.settings_dict),
         "REDIS_URL": evaluate_plan.app.conf.broker_url,
         "CELERY_QUEUE": queue,
         "ROLLOUTS_EXTERNAL_CHECK_TIMEOUT_S": "60",
