@@ -7,7 +7,6 @@ never take a lock; on misuse they log a warning once per flag and return the cal
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import json
@@ -41,7 +40,6 @@ from flagplane.engine import (
     resolve,
 )
 from flagplane.metrics import MetricsBuffer, MetricsSender
-from flagplane.transport import fetch_config, post_metrics
 
 logger = logging.getLogger("flagplane")
 
@@ -252,12 +250,33 @@ class Client:
                     if bucket_value < threshold:
                         flag.counts[index] += 1
                         return value
+            if flag.is_boolean and (default is False or default is True):
+                cls = context.__class__
+                if cls is dict:
+                    index = resolve(flag, context)[0]  # type: ignore[arg-type]
+                    flag.counts[index] += 1
+                    return flag.values[index]  # type: ignore[no-any-return]
+                if cls is str:
+                    index = resolve(flag, {"key": context})[0]
+                    flag.counts[index] += 1
+                    return flag.values[index]  # type: ignore[no-any-return]
         except Exception:
             pass
         return self._evaluate(flag_key, context, default, True, True).value  # type: ignore[no-any-return]
 
     def variant(self, flag_key: str, context: Context, default: Any = None) -> Any:
         """The value of the variant served to ``context`` (``default`` on any problem)."""
+        try:
+            flag = self._flags[flag_key]
+            cls = context.__class__
+            if (cls is dict or cls is str) and (
+                default is None or _default_fits(flag.variant_type, default, False)
+            ):
+                index = resolve(flag, context if cls is dict else {"key": context})[0]  # type: ignore[arg-type]
+                flag.counts[index] += 1
+                return flag.value_at(index)
+        except Exception:
+            pass
         return self._evaluate(flag_key, context, default, False, True).value
 
     def evaluate(self, flag_key: str, context: Context, default: Any = None) -> Evaluation:
@@ -266,6 +285,27 @@ class Client:
         On a problem the value is ``default``, the variant None and the reason one of
         FLAG_NOT_FOUND, NOT_READY or ERROR.
         """
+        try:
+            flag = self._flags[flag_key]
+            slices = flag.key_slices
+            if (
+                slices is not None
+                and context.__class__ is str
+                and (default is None or _default_fits(flag.variant_type, default, False))
+            ):
+                bucket_value = _hash(flag.salt_prefix + context, 0, False) % BUCKET_SPACE
+                for threshold, index in slices:
+                    if bucket_value < threshold:
+                        flag.counts[index] += 1
+                        return Evaluation(
+                            flag.value_at(index),
+                            flag.variant_keys[index],
+                            Reason.SPLIT,
+                            None,
+                            bucket_value,
+                        )
+        except Exception:
+            pass
         return self._evaluate(flag_key, context, default, False, True)
 
     def _evaluate(
@@ -400,6 +440,8 @@ class Client:
 
     async def wait_until_ready_async(self, timeout: float = 2.0) -> bool:
         """``wait_until_ready`` for asyncio: waits without blocking the event loop."""
+        import asyncio  # imported lazily: it costs ~10 MB of RSS in processes that never use it
+
         deadline = time.monotonic() + timeout
         while not self._settled.is_set():
             remaining = deadline - time.monotonic()
@@ -463,6 +505,8 @@ class Client:
 
     async def aclose(self) -> None:
         """``close`` for asyncio: runs the blocking shutdown in a worker thread."""
+        import asyncio
+
         await asyncio.to_thread(self.close)
 
     def __enter__(self) -> Client:
@@ -508,6 +552,8 @@ class Client:
 
     def _refresh_once(self) -> float:
         """One poll. Returns the delay before the next one."""
+        from flagplane.transport import fetch_config  # lazily: urllib is heavy to import
+
         try:
             response = fetch_config(
                 self._base_url, self._sdk_key, self._etag, self._request_timeout
@@ -590,6 +636,8 @@ class Client:
                     logger.exception("flagplane: change listener failed")
 
     def _post_batch(self, batch: dict[str, Any]) -> int:
+        from flagplane.transport import post_metrics
+
         response = post_metrics(self._base_url, self._sdk_key, batch, self._request_timeout)
         if 400 <= response.status < 500 and response.status not in (408, 429):
             logger.warning(
@@ -602,7 +650,8 @@ class Client:
         metrics buffer and its own background threads; the parent keeps reporting its own."""
         self._init_process_state()
         for flag in self._flags.values():
-            flag.reported[:] = flag.counts
+            if any(flag.counts):
+                flag.reported = list(flag.counts)
         if not self._closed and not self._offline:
             self._start_threads()
 

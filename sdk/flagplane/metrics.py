@@ -96,7 +96,11 @@ class MetricsBuffer:
         for flag in flags:
             counts = flag.counts
             reported = flag.reported
-            if counts == reported:
+            if reported is None:
+                if not any(counts):
+                    continue
+                reported = flag.reported = [0] * len(counts)
+            elif counts == reported:
                 continue
             for index, count in enumerate(counts):
                 delta = count - reported[index]
