@@ -478,13 +478,13 @@ class Client:
         True when nothing is left unsent."""
         if not self._send_metrics:
             return True
-        with self._flush_lock:
+        with self._flush_lock:  # harvesting must not run twice at once (double counting)
             self._metrics.harvest(self._flags.values())
             snapshot = self._snapshot
             batch = self._metrics.drain(snapshot.version if snapshot else None)
-            if batch is not None:
-                self._sender.enqueue(batch)
-            return self._sender.send_all()
+        if batch is not None:
+            self._sender.enqueue(batch)
+        return self._sender.send_all()
 
     def close(self) -> None:
         """Stop the background threads and flush metrics. Evaluation keeps working on the last
@@ -620,10 +620,9 @@ class Client:
             self._flags = snapshot.flags
             self._source = source
         if previous is not None:
-            self._metrics.harvest(previous.flags.values())  # counts made on the old snapshot
-        if self._listeners and (
-            previous is None or previous.version != snapshot.version or previous is not snapshot
-        ):
+            with self._flush_lock:  # counts made on the old snapshot
+                self._metrics.harvest(previous.flags.values())
+        if self._listeners:
             event = ChangeEvent(
                 previous.version if previous else None,
                 snapshot.version,
