@@ -157,7 +157,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         actor = Actor.for_user(request.user)
         retried = 0
         for delivery in queryset.exclude(status=WebhookDelivery.Status.SUCCEEDED):
-            services.retry_now(delivery, actor)
+            services.retry_now(delivery, actor, reason="retried in the admin")
             retried += 1
         skipped = queryset.count() - retried
         message = f"Queued {retried} delivery attempt(s)."

@@ -20,12 +20,14 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from controlplane.audit.services import Actor, record
+from controlplane.fielderrors import FieldErrors
 from controlplane.notifications import signing
 from controlplane.notifications.models import Webhook, WebhookDelivery
 from controlplane.projects.models import Project
@@ -79,7 +81,7 @@ def create_webhook(
         active=active,
         secret=signing.new_secret(),
     )
-    webhook.full_clean()
+    _validate(webhook)
     webhook.save()
     record(actor, "webhook.create", webhook, after=webhook_snapshot(webhook), reason=reason, project=project)
     return webhook
@@ -95,7 +97,7 @@ def update_webhook(webhook: Webhook, actor: Actor, changes: dict[str, Any], reas
     if "event_types" in changes:
         webhook.event_types = _unique(changes["event_types"])
     if webhook_snapshot(webhook) != before:
-        webhook.full_clean()
+        _validate(webhook)
         webhook.save()
         record(
             actor,
@@ -114,6 +116,13 @@ def delete_webhook(webhook: Webhook, actor: Actor, reason: str = "") -> None:
     """Delete the webhook and its delivery log; deliveries still queued then find nothing to send."""
     record(actor, "webhook.delete", webhook, before=webhook_snapshot(webhook), reason=reason, project=webhook.project)
     webhook.delete()
+
+
+def _validate(webhook: Webhook) -> None:
+    try:
+        webhook.full_clean()
+    except ValidationError as exc:
+        raise FieldErrors(exc.message_dict) from exc
 
 
 def _unique(values: Iterable[str]) -> list[str]:
@@ -178,7 +187,7 @@ def retry_pending(limit: int = 1000) -> int:
 
 
 @transaction.atomic
-def retry_now(delivery: WebhookDelivery, actor: Actor) -> None:
+def retry_now(delivery: WebhookDelivery, actor: Actor, reason: str = "") -> None:
     """Make one more attempt right away, even if the delivery failed for good.
 
     A failed delivery that fails again stays failed; a pending one keeps its schedule.
@@ -192,8 +201,9 @@ def retry_now(delivery: WebhookDelivery, actor: Actor) -> None:
     delivery.status = WebhookDelivery.Status.PENDING
     delivery.next_attempt_at = timezone.now()
     delivery.save(update_fields=["status", "next_attempt_at"])
-    record(actor, "webhook_delivery.retry", delivery, before=before, after={"status": delivery.status,
-           "attempts": delivery.attempts}, project=delivery.webhook.project)
+    after = {"status": delivery.status, "attempts": delivery.attempts}
+    record(actor, "webhook_delivery.retry", delivery, before=before, after=after, reason=reason,
+           project=delivery.webhook.project)
     delivery_id = delivery.pk
     transaction.on_commit(lambda: enqueue([delivery_id]))
 
