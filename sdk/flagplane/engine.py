@@ -633,14 +633,16 @@ def evaluate(snapshot: Snapshot, flag_key: str, context: Any) -> Evaluation:
     return evaluate_compiled(flag, context)
 
 
-def evaluate_flag(flag: Mapping[str, Any], context: Any, segments: Mapping[str, Any]) -> Evaluation:
+def evaluate_flag(
+    flag: Mapping[str, Any], context: Any, segments: Mapping[str, Any] | None
+) -> Evaluation:
     """Compile one flag of the document format (with the document's segments) and evaluate it.
 
     For previews: same code path as ``compile_document`` + ``evaluate``. Only segments the flag
     references are compiled. Raises ``InvalidDocument`` if the flag or a referenced segment is
     malformed.
     """
-    resolver = _SegmentCompiler(_require_mapping(segments, "segments"))
+    resolver = _SegmentCompiler(_require_mapping({} if segments is None else segments, "segments"))
     key = flag.get("key") if isinstance(flag, Mapping) else None
     path = f'flags["{key}"]' if isinstance(key, str) else "flag"
     return evaluate_compiled(compile_flag(flag, resolver.resolve, path), context)

@@ -43,6 +43,9 @@ OPERATORS: frozenset[str] = (
 )
 """Every operator name of schema_version 1."""
 
+_SEQUENCES = (list, tuple, set, frozenset)
+"""Attribute types treated as "a list": any element satisfying the operator counts."""
+
 SegmentResolver = Callable[[str, str], Matcher]
 """(segment key, path for errors) -> the compiled membership test of that segment."""
 
@@ -85,7 +88,7 @@ def _build_matcher(attribute: str, convert: Converter, test: Test, negate: bool)
         raw = context.get(attribute)
         if raw is None:
             return False
-        if raw.__class__ is list:
+        if raw.__class__ in _SEQUENCES:
             present = False
             for item in raw:
                 value = convert(item)

@@ -49,3 +49,14 @@ def test_golden_document_exercises_every_operator() -> None:
 def test_golden_covers_every_reason_an_engine_can_give() -> None:
     reasons = {case["expected"]["reason"] for case in CASES}
     assert reasons == {"OFF", "TARGET", "RULE_MATCH", "SPLIT", "DEFAULT", "FLAG_NOT_FOUND"}
+
+
+@pytest.mark.parametrize("attribute", [("US", "FR"), {"US", "FR"}, frozenset({"FR"})])
+def test_python_sequences_count_as_list_attributes(attribute: Any) -> None:
+    result = evaluate(SNAPSHOT, "op-in", {"key": "u", "country": attribute})
+    assert result.reason == "RULE_MATCH"
+
+
+def test_evaluate_flag_accepts_no_segments_for_a_flag_without_segment_clauses() -> None:
+    flag = GOLDEN["document"]["flags"]["op-in"]
+    assert evaluate_flag(flag, {"country": "DE"}, None).reason == "RULE_MATCH"
