@@ -90,3 +90,11 @@ def development_sdk(development_sdk_key) -> APIClient:
 def post(sdk):
     """``post(batch)``: POST a batch with the production key."""
     return lambda batch: sdk.post("/api/v1/metrics", batch, format="json")
+
+
+@pytest.fixture(autouse=True)
+def no_document_builds(monkeypatch):
+    """Creating the project queues document builds after commit. In this package's transactional
+    tests nothing needs them (the end-to-end test builds inline), and a session-wide Celery worker
+    started by other tests would run them while the test database is being flushed (deadlock)."""
+    monkeypatch.setattr("controlplane.documents.services._enqueue", lambda environment_id: None)
