@@ -168,7 +168,7 @@ def enqueue(delivery_ids: list[int]) -> None:
             logger.exception(
                 "Could not queue %d webhook deliveries (ids %s); they stay pending and are retried later",
                 len(delivery_ids) - queued,
-                delivery_ids[queued:],
+                delivery_ids[queued : queued + 20],
             )
             return
 
