@@ -96,9 +96,29 @@ class ToggleSerializer(serializers.Serializer):
     reason = ReasonField()
 
 
+MAX_PREVIEW_CONTEXTS = 10_000
+
+
 class PreviewSerializer(serializers.Serializer):
     environment = serializers.SlugField()
-    context = serializers.JSONField(help_text='A context object like {"key": "user-42", "plan": "free"}, or a key.')
+    context = serializers.JSONField(
+        required=False, help_text='A context object like {"key": "user-42", "plan": "free"}, or a key.'
+    )
+    contexts = serializers.ListField(
+        child=serializers.JSONField(),
+        required=False,
+        max_length=MAX_PREVIEW_CONTEXTS,
+        help_text='Several contexts at once (at most 10,000); the answer is then {"results": [...]} in order.',
+    )
+
+    def validate(self, data):
+        if ("context" in data) == ("contexts" in data):
+            raise serializers.ValidationError({"context": ["Give either context or contexts."]})
+        for index, context in enumerate(data.get("contexts", [data.get("context")])):
+            if not isinstance(context, dict | str):
+                path = f"contexts.{index}" if "contexts" in data else "context"
+                raise serializers.ValidationError({path: ['A context is an object like {"key": "user-42"} or a key.']})
+        return data
 
 
 class PreviewResultSerializer(serializers.Serializer):

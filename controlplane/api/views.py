@@ -187,14 +187,11 @@ class FlagViewSet(
         flag = self.get_object()
         environment = get_object_or_404(Environment, project=flag.project, key=payload.validated_data["environment"])
         state = flag_services.get_state(flag, environment)
-        context = payload.validated_data["context"]
-        if isinstance(context, str):
-            context = {"key": context}
-        if not isinstance(context, dict):
-            raise ValidationError({"context": ['A context is an object like {"key": "user-42"} or a key string.']})
-        result = evaluate_flag(flag_entry(flag, state), context, segments_of(environment))
-        return Response(
-            {
+        entry, segments = flag_entry(flag, state), segments_of(environment)
+
+        def preview_of(context) -> dict:
+            result = evaluate_flag(entry, {"key": context} if isinstance(context, str) else context, segments)
+            return {
                 "value": result.value,
                 "variant": result.variant,
                 "reason": result.reason,
@@ -202,7 +199,10 @@ class FlagViewSet(
                 "bucket": result.bucket,
                 "flag_version": state.version,
             }
-        )
+
+        if "contexts" in payload.validated_data:
+            return Response({"results": [preview_of(context) for context in payload.validated_data["contexts"]]})
+        return Response(preview_of(payload.validated_data["context"]))
 
 
 class FlagStateView(ProjectScopedMixin, APIView):
