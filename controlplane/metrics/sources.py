@@ -87,8 +87,14 @@ class HttpJsonSource:
         self._path = parse_path(json_path)
 
     def read(self, **placeholders: Any) -> float:
-        """GET the URL (``placeholders`` filled in, URL-quoted) and return the number."""
-        url = self.url.format(**{k: urllib.parse.quote(str(v), safe="") for k, v in placeholders.items()})
+        """GET the URL (``placeholders`` filled in, URL-quoted) and return the number.
+
+        Only ``{name}`` for the names given is replaced; other braces (PromQL label matchers,
+        say) are left as they are.
+        """
+        url = self.url
+        for name, value in placeholders.items():
+            url = url.replace("{" + name + "}", urllib.parse.quote(str(value), safe=""))
         if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
             raise SourceError(f"{url}: only http:// and https:// URLs are supported")
         request = urllib.request.Request(url, headers={"Accept": "application/json", **self.headers})

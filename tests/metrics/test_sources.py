@@ -108,6 +108,12 @@ def test_measure_fills_url_placeholders(server):
     assert REQUESTS[-1] == "/rate?env=7&flag=new%20checkout&v=on%2Coff&since=2026-01-31T12%3A00%3A00Z"
 
 
+def test_read_leaves_other_braces_alone(server):
+    source = HttpJsonSource(server + '/rate?query=rate(errors{job="checkout"}[5m])', "data.0.value")
+    assert source.read() == 0.042
+    assert REQUESTS[-1] == '/rate?query=rate(errors{job="checkout"}[5m])'
+
+
 @pytest.mark.django_db
 def test_sdk_metric_source_returns_arm_totals(post, production, make_batch):
     assert post(make_batch()).status_code == 202
