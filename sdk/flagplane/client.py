@@ -35,6 +35,7 @@ from flagplane.engine import (
     InvalidDocument,
     Reason,
     Snapshot,
+    _new_evaluation,
     as_context,
     compile_document,
     resolve,
@@ -297,12 +298,14 @@ class Client:
                 for threshold, index in slices:
                     if bucket_value < threshold:
                         flag.counts[index] += 1
-                        return Evaluation(
-                            flag.value_at(index),
-                            flag.variant_keys[index],
-                            Reason.SPLIT,
-                            None,
-                            bucket_value,
+                        return _new_evaluation(
+                            (
+                                flag.value_at(index),
+                                flag.variant_keys[index],
+                                Reason.SPLIT,
+                                None,
+                                bucket_value,
+                            )
                         )
         except Exception:
             pass
@@ -348,8 +351,8 @@ class Client:
             index, reason, rule, bucket_value = resolve(flag, ctx)
             if count:
                 flag.counts[index] += 1
-            return Evaluation(
-                flag.value_at(index), flag.variant_keys[index], reason, rule, bucket_value
+            return _new_evaluation(
+                (flag.value_at(index), flag.variant_keys[index], reason, rule, bucket_value)
             )
         except Exception as exc:  # a bug or a hostile Mapping: never let it reach the caller
             self._warn.warn(

@@ -26,24 +26,18 @@ IpKey = tuple[int, int]
 
 def to_number(value: object) -> Number | None:
     """int/float (not bool) or a decimal numeric string; NaN and infinities do not convert."""
-    cls = value.__class__
-    if cls is int:
-        return value  # type: ignore[return-value]
-    if cls is float:
-        return value if math.isfinite(value) else None  # type: ignore[arg-type,return-value]
-    if cls is str:
-        if _INT_RE.fullmatch(value):  # type: ignore[arg-type]
-            return int(value)  # type: ignore[call-overload]
-        if _FLOAT_RE.fullmatch(value):  # type: ignore[arg-type]
-            number = float(value)  # type: ignore[arg-type]
-            return number if math.isfinite(number) else None
-        return None
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return int(value)
+        return value
     if isinstance(value, float):
-        return float(value) if math.isfinite(value) else None
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        if _INT_RE.fullmatch(value):
+            return int(value)
+        if _FLOAT_RE.fullmatch(value):
+            number = float(value)
+            return number if math.isfinite(number) else None
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -12,6 +13,16 @@ from flagplane.engine import Evaluation, Reason
 _client: Client | None = None
 _lock = threading.Lock()
 _warn = WarnOnce()
+
+
+def _after_fork_in_child() -> None:
+    global _lock, _warn
+    _lock = threading.Lock()
+    _warn = WarnOnce()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def init(sdk_key: str = "", base_url: str = "http://localhost:8000", **options: Any) -> Client:

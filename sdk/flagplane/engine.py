@@ -13,6 +13,7 @@ endpoint. Stable public API:
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import sys
 from collections.abc import Callable, Mapping
@@ -75,6 +76,12 @@ class Evaluation(NamedTuple):
     reason: str
     rule: str | None = None
     bucket: int | None = None
+
+
+_new_evaluation: Callable[[tuple[Any, ...]], Evaluation] = functools.partial(
+    tuple.__new__, Evaluation
+)
+"""Evaluation from a 5-tuple without the NamedTuple's Python-level __new__ (hot paths)."""
 
 
 class CompiledServe:
@@ -372,7 +379,7 @@ def _compile_serve(
         slice_path = f"{path}.split[{s_index}]"
         piece = _require_mapping(raw_slice, slice_path)
         variant = piece.get("variant")
-        if variant not in index_of:
+        if not isinstance(variant, str) or variant not in index_of:
             raise InvalidDocument(f"{slice_path}.variant", f"unknown variant {variant!r}")
         weight = piece.get("weight")
         if (
@@ -449,14 +456,14 @@ def compile_flag(
     for t_index, raw_target in enumerate(_require_list(flag_map, "targets", path)):
         target_path = f"{path}.targets[{t_index}]"
         target = _require_mapping(raw_target, target_path)
-        variant = target.get("variant")
-        if variant not in index_of:
-            raise InvalidDocument(f"{target_path}.variant", f"unknown variant {variant!r}")
+        target_variant = target.get("variant")
+        if not isinstance(target_variant, str) or target_variant not in index_of:
+            raise InvalidDocument(f"{target_path}.variant", f"unknown variant {target_variant!r}")
         keys = _require_list(target, "keys", target_path)
         for k_index, target_key in enumerate(keys):
             if not isinstance(target_key, str):
                 raise InvalidDocument(f"{target_path}.keys[{k_index}]", "must be a string")
-            targets.setdefault(target_key, index_of[variant])  # first target listing a key wins
+            targets.setdefault(target_key, index_of[target_variant])  # first listing wins
 
     rules: list[CompiledRule] = []
     rule_ids: set[str] = set()
@@ -618,7 +625,9 @@ def evaluate_compiled(flag: CompiledFlag, context: Any) -> Evaluation:
     if ctx is None:
         return Evaluation(None, None, Reason.ERROR)
     index, reason, rule, bucket_value = resolve(flag, ctx)
-    return Evaluation(flag.value_at(index), flag.variant_keys[index], reason, rule, bucket_value)
+    return _new_evaluation(
+        (flag.value_at(index), flag.variant_keys[index], reason, rule, bucket_value)
+    )
 
 
 def evaluate(snapshot: Snapshot, flag_key: str, context: Any) -> Evaluation:

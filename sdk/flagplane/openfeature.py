@@ -140,10 +140,11 @@ class FlagplaneProvider(AbstractProvider):
             )
         result = self._client.evaluate(flag_key, ctx, None)
         if result.variant is None:
-            code = {
+            codes: dict[str, ErrorCode] = {
                 Reason.FLAG_NOT_FOUND: ErrorCode.FLAG_NOT_FOUND,
                 Reason.NOT_READY: ErrorCode.PROVIDER_NOT_READY,
-            }.get(result.reason, ErrorCode.GENERAL)
+            }
+            code = codes.get(result.reason, ErrorCode.GENERAL)
             return FlagResolutionDetails(
                 default, code, f"Flagplane: {result.reason}", OFReason.ERROR
             )

@@ -275,16 +275,16 @@ def compile_clause(
         return _build_string_matcher(attribute, convert, test, negate, test)
 
     if op in NUMBER_OPERATORS:
-        keys = _converted_values(values, path, _json_number, "a number")
-        return _build_matcher(attribute, to_number, _ordering_test(op[4:], keys), negate)
+        bounds = _converted_values(values, path, _json_number, "a number")
+        return _build_matcher(attribute, to_number, _ordering_test(op[4:], bounds), negate)
 
     if op in SEMVER_OPERATORS:
-        keys = _converted_values(values, path, to_semver, "a semantic version")
-        return _build_matcher(attribute, to_semver, _ordering_test(op[7:], keys), negate)
+        versions = _converted_values(values, path, to_semver, "a semantic version")
+        return _build_matcher(attribute, to_semver, _ordering_test(op[7:], versions), negate)
 
     if op in DATE_OPERATORS:
-        keys = _converted_values(values, path, to_epoch_ms, "epoch ms or an RFC 3339 date")
-        return _build_matcher(attribute, to_epoch_ms, _ordering_test(op[5:], keys), negate)
+        moments = _converted_values(values, path, to_epoch_ms, "epoch ms or an RFC 3339 date")
+        return _build_matcher(attribute, to_epoch_ms, _ordering_test(op[5:], moments), negate)
 
     # in_cidr
     networks = _converted_values(values, path, to_network, "a CIDR network")

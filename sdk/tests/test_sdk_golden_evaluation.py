@@ -60,3 +60,17 @@ def test_python_sequences_count_as_list_attributes(attribute: Any) -> None:
 def test_evaluate_flag_accepts_no_segments_for_a_flag_without_segment_clauses() -> None:
     flag = GOLDEN["document"]["flags"]["op-in"]
     assert evaluate_flag(flag, {"country": "DE"}, None).reason == "RULE_MATCH"
+
+
+def test_golden_files_are_what_the_generator_produces() -> None:
+    import importlib.util
+
+    path = Path(__file__).with_name("generate_golden.py")
+    spec = importlib.util.spec_from_file_location("generate_golden", path)
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    on_disk = json.loads(json.dumps(generator.evaluation_golden()))  # tuples -> lists etc.
+    assert on_disk == GOLDEN
+    buckets = json.loads((generator.GOLDEN / "bucketing.json").read_text("utf-8"))
+    assert json.loads(json.dumps(generator.bucketing_cases())) == buckets["cases"]
