@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import sys
 import threading
@@ -87,6 +88,7 @@ class FakeControlPlane:
         self.raw_body: bytes | None = None  # served instead of `document` when set
         self.config_failures: list[tuple[int, dict[str, str]]] = []  # served first, in order
         self.metrics_statuses: list[int] = []  # served first, then 202
+        self.gzip_responses = False
         self.config_requests: list[tuple[float, dict[str, str]]] = []
         self.metrics_batches: list[dict[str, Any]] = []
         self.lock = threading.Lock()
@@ -144,9 +146,11 @@ class FakeControlPlane:
                     if self.headers.get("If-None-Match") == plane.etag:
                         return self._send(304, b"", {"ETag": plane.etag})
                     body = plane.raw_body or json.dumps(plane.document).encode()
-                    return self._send(
-                        200, body, {"ETag": plane.etag, "Content-Type": "application/json"}
-                    )
+                    headers = {"ETag": plane.etag, "Content-Type": "application/json"}
+                    if plane.gzip_responses and "gzip" in self.headers.get("Accept-Encoding", ""):
+                        body = gzip.compress(body)
+                        headers["Content-Encoding"] = "gzip"
+                    return self._send(200, body, headers)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))

@@ -254,3 +254,13 @@ def test_asyncio_wait_does_not_block_the_event_loop(
     ready, ticks = asyncio.run(scenario())
     assert ready is False
     assert ticks >= 10
+
+
+def test_gzip_encoded_documents_are_accepted(
+    control_plane: Any, make_client: Any, flag_factory: Any, document_factory: Any
+) -> None:
+    control_plane.gzip_responses = True
+    control_plane.publish(document_factory(flag_factory("checkout", **FLAG_ON)))
+    client = make_client()
+    assert client.wait_until_ready(timeout=5)
+    assert client.is_enabled("checkout", "u") is True
