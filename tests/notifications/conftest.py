@@ -83,3 +83,10 @@ def fast_retries(settings):
 def webhook(project, receiver):
     """An active webhook on the local receiver that wants every event."""
     return create_webhook(project, SYSTEM, url=receiver.url, description="ops channel")
+
+
+@pytest.fixture(autouse=True)
+def no_document_builds(monkeypatch):
+    """Creating the project queues SDK document builds after commit. Webhook tests need none, and
+    the session's Celery worker could still be running one while the test database is flushed."""
+    monkeypatch.setattr("controlplane.documents.services._enqueue", lambda environment_id: None)
