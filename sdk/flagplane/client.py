@@ -77,7 +77,8 @@ class ChangeEvent:
     previous_version: int | None
     version: int
     changed_flags: tuple[str, ...]
-    """Flags added, removed, or whose flag version changed."""
+    """Flags added, removed, or whose flag version changed; every flag when the document
+    changed otherwise (e.g. a segment), since then any flag may evaluate differently."""
 
 
 def _utc(epoch: float | None) -> datetime | None:
@@ -103,6 +104,8 @@ def _changed_flags(old: Snapshot | None, new: Snapshot) -> tuple[str, ...]:
         if key not in old.flags or old.flags[key].version != flag.version
     ]
     changed.extend(key for key in old.flags if key not in new.flags)
+    if not changed:  # e.g. only a segment changed: flag versions cannot tell which flags use it
+        return tuple(new.flags)
     return tuple(changed)
 
 
@@ -564,6 +567,8 @@ class Client:
         except Exception as exc:
             return self._failed(f"cannot reach the control plane: {exc}", None)
         if response.status == 304:
+            if self._snapshot is not None:
+                self._source = "network"  # the cached document is confirmed current
             self._succeeded()
             return self._next_poll()
         if response.status != 200:

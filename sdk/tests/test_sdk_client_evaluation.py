@@ -220,3 +220,15 @@ def test_testing_client_records_guarded_outcomes() -> None:
         _ = 1 / 0
     flags.record("new-checkout", "v0", ok=True, latency_ms=12.5)
     assert [(r.variant, r.ok) for r in flags.recorded] == [("v0", False), ("v0", True)]
+
+
+def test_a_segment_only_change_reports_every_flag_as_changed(
+    flag_factory: Any, document_factory: Any
+) -> None:
+    client = Client.from_document(document_factory(flag_factory("a"), flag_factory("b")))
+    events: list[Any] = []
+    client.add_listener(events.append)
+    changed = document_factory(flag_factory("a"), flag_factory("b"), version=2)
+    changed["segments"] = {"s": {"key": "s", "included": ["x"], "excluded": [], "rules": []}}
+    client._install(flagplane.compile_document(changed), "network")
+    assert set(events[0].changed_flags) == {"a", "b"}

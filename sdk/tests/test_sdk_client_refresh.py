@@ -264,3 +264,26 @@ def test_gzip_encoded_documents_are_accepted(
     client = make_client()
     assert client.wait_until_ready(timeout=5)
     assert client.is_enabled("checkout", "u") is True
+
+
+def test_a_cached_document_confirmed_by_304_is_fresh_again(
+    control_plane: Any,
+    make_client: Any,
+    flag_factory: Any,
+    document_factory: Any,
+    tmp_path: Path,
+    eventually: Any,
+) -> None:
+    cache = tmp_path / "cache.json"
+    control_plane.publish(document_factory(flag_factory("checkout", **FLAG_ON), version=5))
+    first = make_client(cache_path=cache)
+    assert first.wait_until_ready(timeout=5)
+    first.close()
+    requests_before = len(control_plane.config_requests)
+    client = make_client(cache_path=cache)
+    assert client.wait_until_ready(timeout=5)
+    assert eventually(lambda: client.status().source == "network")
+    status = client.status()
+    assert status.stale_since is None and status.document_version == 5
+    second_headers = control_plane.config_requests[requests_before][1]
+    assert second_headers["If-None-Match"] == control_plane.etag  # no re-download needed
