@@ -5,6 +5,8 @@ Objects are created through the same domain services the product uses.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
@@ -82,7 +84,7 @@ def layout_flag(project):
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker):
+def session_celery_worker(django_db_setup, django_db_blocker):
     """A real Celery worker consuming the test queue on the real Redis broker.
 
     It runs in a thread of the test process so it uses the test database; tests that need it
@@ -93,5 +95,26 @@ def celery_worker(django_db_setup, django_db_blocker):
     from controlplane.celery import app
 
     app.control.purge()
-    with django_db_blocker.unblock(), start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING") as worker:
+    with (
+        django_db_blocker.unblock(),
+        start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING") as worker,
+    ):
         yield worker
+
+
+@pytest.fixture
+def celery_worker(session_celery_worker):
+    """The worker, drained after the test: no task may still run while the database is flushed."""
+    yield session_celery_worker
+    from celery.worker import state
+
+    from controlplane.celery import app
+
+    deadline = time.monotonic() + 30
+    with app.connection_for_write() as connection:
+        while time.monotonic() < deadline:
+            queued = connection.default_channel.client.llen(app.conf.task_default_queue)
+            if not queued and not state.active_requests and not state.reserved_requests:
+                return
+            time.sleep(0.05)
+    raise RuntimeError("the Celery worker did not become idle within 30 s")

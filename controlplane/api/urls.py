@@ -3,6 +3,7 @@ from rest_framework.routers import DefaultRouter, SimpleRouter
 
 from controlplane.api import rollout_views, sdk_views, views
 from controlplane.metrics.views import MetricsIngestView
+from controlplane.notifications.api import WebhookDeliveryViewSet, WebhookViewSet
 
 root = DefaultRouter()
 root.register("projects", views.ProjectViewSet, basename="project")
@@ -13,6 +14,8 @@ project = SimpleRouter()
 project.register("environments", views.EnvironmentViewSet, basename="environment")
 project.register("flags", views.FlagViewSet, basename="flag")
 project.register("segments", views.SegmentViewSet, basename="segment")
+project.register("webhooks", WebhookViewSet, basename="webhook")
+project.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
 
 environment = SimpleRouter()
 environment.register("sdk-keys", views.SdkKeyViewSet, basename="sdk-key")
