@@ -328,12 +328,22 @@ class RolloutPlanAdmin(admin.ModelAdmin):
             raise Http404("No such rollout plan.")
         return plan
 
+    @staticmethod
+    def _editor(request: HttpRequest, plan: RolloutPlan | None, initial: dict | None = None) -> tuple[PlanEditor, bool]:
+        """The editor for this request, and whether to save it ("more rows" buttons only make room)."""
+        if request.method != "POST":
+            return PlanEditor(plan, initial=initial or {}), False
+        more_stages, more_rules = "_more_stages" in request.POST, "_more_rules" in request.POST
+        if more_stages or more_rules:
+            return PlanEditor.with_more_room(plan, request.POST, stages=2 * more_stages, rules=int(more_rules)), False
+        return PlanEditor(plan, request.POST), True
+
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):
             raise PermissionDenied
         initial = {name: request.GET[name] for name in ("flag", "environment") if request.GET.get(name)}
-        editor = PlanEditor(data=request.POST if request.method == "POST" else None, initial=initial)
-        if request.method == "POST" and editor.is_valid():
+        editor, save = self._editor(request, None, initial)
+        if save and editor.is_valid():
             flag, environment = editor.target()
             try:
                 plan = services.create_plan(flag, environment, Actor.for_user(request.user), editor.body(),
@@ -356,8 +366,8 @@ class RolloutPlanAdmin(admin.ModelAdmin):
         can_change = self.has_change_permission(request, plan)
         editor = None
         if plan.status == RolloutPlan.Status.DRAFT and can_change:
-            editor = PlanEditor(plan, request.POST if request.method == "POST" else None)
-            if request.method == "POST" and editor.is_valid():
+            editor, save = self._editor(request, plan)
+            if save and editor.is_valid():
                 try:
                     services.update_plan(plan, Actor.for_user(request.user), editor.body(), editor.reason)
                 except PlanError as exc:

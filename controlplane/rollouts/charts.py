@@ -131,8 +131,7 @@ def render_timeline(
             f"{escape(time_label(tick, step, end - start))}</text>"
         )
     parts.append(
-        f'<text x="{width - MARGIN_RIGHT}" y="{top + 16}" text-anchor="end" fill="{TEXT_COLOR}" '
-        f'font-size="10">UTC</text>'
+        f'<text x="{MARGIN_LEFT - 6}" y="{top + 16}" text-anchor="end" fill="{TEXT_COLOR}" font-size="10">UTC</text>'
     )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # every text above went through escape()

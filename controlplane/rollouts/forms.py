@@ -8,6 +8,7 @@ left out of the body, so the service's defaults and messages apply, not a second
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -161,8 +162,9 @@ class RuleForm(forms.Form):
         return rule
 
 
-StageFormSet = forms.formset_factory(StageForm, extra=2, can_delete=True)
-RuleFormSet = forms.formset_factory(RuleForm, extra=1, can_delete=True)
+MAX_ROWS = 20  # as many stages or rules as a plan may have (validation.MAX_STAGES, MAX_RULES)
+StageFormSet = forms.formset_factory(StageForm, extra=2, can_delete=True, max_num=MAX_ROWS, absolute_max=MAX_ROWS + 5)
+RuleFormSet = forms.formset_factory(RuleForm, extra=1, can_delete=True, max_num=MAX_ROWS, absolute_max=MAX_ROWS + 5)
 
 
 @dataclass
@@ -196,6 +198,15 @@ class PlanEditor:
         self.rules = RuleFormSet(self.data, prefix="rules", initial=rules, **rows)
         self._stage_forms: list[StageForm] = []  # body index -> form
         self._rule_forms: list[RuleForm] = []
+
+    @classmethod
+    def with_more_room(cls, plan: RolloutPlan | None, data: Any, *, stages: int = 0, rules: int = 0) -> PlanEditor:
+        """The same unsaved input with room for more stages or rules; nothing is validated or saved."""
+        data = data.copy()
+        for key, more in (("stages-TOTAL_FORMS", stages), ("rules-TOTAL_FORMS", rules)):
+            with contextlib.suppress(ValueError):
+                data[key] = str(min(int(data.get(key, 0)) + more, MAX_ROWS))
+        return cls(plan, data)
 
     def is_valid(self) -> bool:
         valid = [part.is_valid() for part in (self.form, self.stages, self.rules)]

@@ -117,6 +117,15 @@ def test_non_increasing_stages_show_the_error_next_to_the_stage_and_save_nothing
     assert not AuditEntry.objects.filter(action="rollout.create").exists()
 
 
+def test_add_another_rule_makes_room_without_saving(signed_in, checkout_flag, production):
+    data = add_form(checkout_flag, production, [{"percent": "1", "min_dwell_s": "60"}], [])
+    response = signed_in.post(ADD_URL, {**data, "_more_rules": "Add another rule"})
+    assert response.status_code == 200
+    assert len(response.context["editor"].rules.forms) == 2
+    assert response.context["editor"].stages.forms[0]["percent"].value() == "1"
+    assert RolloutPlan.objects.count() == 0
+
+
 def test_editing_a_draft_replaces_its_stages_and_deleted_rows_go(signed_in, api, checkout_flag):
     plan_id = create_plan(api, STAGES)["id"]
     page = signed_in.get(plan_url(plan_id))
