@@ -52,12 +52,11 @@ SegmentResolver = Callable[[str, str], Matcher]
 
 def _scalar_key(value: Any) -> Any:
     """Equality key for in/not_in/equals: strings as themselves, true != 1, 1 == 1.0."""
-    cls = value.__class__
-    if cls is str:
-        return value
-    if cls is bool:
-        return ("bool", value)
-    if cls is int or (cls is float and math.isfinite(value)):
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, bool):
+        return ("bool", bool(value))
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
         return ("num", value)
     return None
 

@@ -75,3 +75,16 @@ def test_golden_files_are_what_the_generator_produces() -> None:
     assert on_disk == GOLDEN
     buckets = json.loads((generator.GOLDEN / "bucketing.json").read_text("utf-8"))
     assert json.loads(json.dumps(generator.bucketing_cases())) == buckets["cases"]
+
+
+def test_int_and_str_subclasses_compare_like_their_base_types() -> None:
+    import enum
+
+    class Seats(enum.IntEnum):
+        SEVEN = 7
+
+    class Country(enum.StrEnum):
+        DE = "DE"
+
+    assert evaluate(SNAPSHOT, "op-in", {"key": "u", "country": Seats.SEVEN}).reason == "RULE_MATCH"
+    assert evaluate(SNAPSHOT, "op-in", {"key": "u", "country": Country.DE}).reason == "RULE_MATCH"
