@@ -22,9 +22,10 @@ def bucket(salt: str, unit: str | int) -> int:
     ``unit`` is the unit key: a string, or an int which is used as its decimal form.
     """
     if unit.__class__ is not str:
-        if isinstance(unit, bool) or not isinstance(unit, int):
+        normalised = unit_key(unit)
+        if normalised is None:
             raise TypeError(f"unit must be str or int, not {type(unit).__name__}")
-        unit = str(unit)
+        unit = normalised
     return mmh3.hash(f"{salt}:{unit}", 0, False) % BUCKET_SPACE
 
 
@@ -34,6 +35,8 @@ def unit_key(value: object) -> str | None:
     if cls is str:
         return value  # type: ignore[return-value]
     if cls is int:
+        return str(value)
+    if isinstance(value, str):
         return str(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return str(int(value))

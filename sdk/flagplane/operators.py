@@ -73,11 +73,11 @@ def _json_number(value: Any) -> int | float | None:
 
 
 def _string(value: Any) -> str | None:
-    return value if value.__class__ is str else None
+    return str(value) if isinstance(value, str) else None
 
 
 def _folded_string(value: Any) -> str | None:
-    return value.casefold() if value.__class__ is str else None
+    return str(value).casefold() if isinstance(value, str) else None
 
 
 def _build_matcher(attribute: str, convert: Converter, test: Test, negate: bool) -> Matcher:

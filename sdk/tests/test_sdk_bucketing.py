@@ -127,3 +127,17 @@ def test_different_salts_bucket_independently() -> None:
     b = {u for u in units if bucket("flag-b", u) < 50_000}
     overlap = len(a & b) / len(units)
     assert 0.23 < overlap < 0.27
+
+
+def test_enum_units_bucket_like_their_values() -> None:
+    import enum
+
+    class Org(enum.StrEnum):
+        ACME = "acme"
+
+    class Seat(enum.IntEnum):
+        TEN = 10
+
+    assert bucket("s", Org.ACME) == bucket("s", "acme")
+    assert bucket("s", Seat.TEN) == bucket("s", "10")
+    assert unit_key(Org.ACME) == "acme"
