@@ -89,13 +89,16 @@ def to_epoch_ms(value: object) -> float | None:
 
 
 def to_ip(value: object) -> IpKey | None:
-    """(IP version, address as int) from an IPv4/IPv6 address string."""
+    """(IP version, address as int) from an IPv4/IPv6 address string; IPv4-mapped IPv6
+    addresses count as IPv4."""
     if not isinstance(value, str):
         return None
     try:
         address = ipaddress.ip_address(value.strip())
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # "::ffff:10.0.0.1" is the IPv4 address 10.0.0.1
     return (address.version, int(address))
 
 

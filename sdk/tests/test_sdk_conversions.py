@@ -73,3 +73,4 @@ def test_to_ip_distinguishes_versions() -> None:
     assert to_ip("0.0.0.1") == (4, 1)
     assert to_ip("::1") == (6, 1)
     assert to_ip("1.2.3") is None
+    assert to_ip("::ffff:10.0.0.1") == to_ip("10.0.0.1")
