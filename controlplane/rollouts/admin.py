@@ -277,7 +277,9 @@ class RolloutPlanAdmin(admin.ModelAdmin):
 
     @admin.display(description="Flag", ordering="flag__key")
     def flag_key(self, plan: RolloutPlan) -> str:
-        return format_html("<strong>{}</strong>{}", plan.flag.key, f" — {plan.name}" if plan.name else "")
+        return format_html(
+            '<strong style="white-space: nowrap">{}</strong>{}', plan.flag.key, f" — {plan.name}" if plan.name else ""
+        )
 
     @admin.display(description="Environment", ordering="environment__key")
     def environment_key(self, plan: RolloutPlan) -> str:

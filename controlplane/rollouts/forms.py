@@ -187,6 +187,8 @@ class PlanEditor:
         if plan is not None:
             initial = {name: getattr(plan, name) for name in PLAN_FIELDS}
             stages = [{name: getattr(stage, name) for name in STAGE_FIELDS} for stage in plan.stages.all()]
+            for stage in stages:  # 5.000 -> "5"
+                stage["percent"] = f"{stage['percent'].normalize():f}"
             rules = [{name: getattr(rule, name) for name in RULE_FIELDS} for rule in plan.rules.all()]
         else:
             initial, stages, rules = dict(self.initial), DEFAULT_STAGES, []
