@@ -9,9 +9,9 @@ import select
 import time
 import urllib.request
 
-import flagplane
 import pytest
 
+import flagplane
 from controlplane.audit.services import SYSTEM
 from controlplane.documents import cache
 from controlplane.flags.services import create_segment, get_state, toggle_flag, update_flag_state
@@ -42,7 +42,8 @@ def sdk_client(control_plane, celery_worker, checkout_flag, production, sdk_key,
 
     def published_with_default_on() -> bool:
         cached = cache.get(production.uid)
-        return bool(cached) and json.loads(cached[1])["flags"]["new-checkout"]["default"] == {"variant": "on"}
+        flag = json.loads(cached[1])["flags"].get("new-checkout", {}) if cached else {}
+        return flag.get("default") == {"variant": "on"}
 
     wait_for(published_with_default_on)
     clients = []
@@ -164,11 +165,10 @@ def test_preview_and_sdk_agree_on_10000_random_contexts(
                                     {"attribute": "ip", "op": "in_cidr", "values": ["10.0.0.0/8"], "negate": True}],
          "serve": {"variant": "compact"}},
     ]  # fmt: skip
-    update_flag_state(
-        get_state(layout_flag, production), SYSTEM,
-        {"on": True, "targets": [{"variant": "compact", "keys": ["user-1"]}], "rules": rules,
-         "default_serve": {"split": [{"variant": "compact", "weight": 12_345}, {"variant": "control", "weight": 87_655}]}},
-    )  # fmt: skip
+    split = [{"variant": "compact", "weight": 12_345}, {"variant": "control", "weight": 87_655}]
+    targets = [{"variant": "compact", "keys": ["user-1"]}]
+    changes = {"on": True, "targets": targets, "rules": rules, "default_serve": {"split": split}}
+    update_flag_state(get_state(layout_flag, production), SYSTEM, changes)
     client = sdk_client()
     wait_for(lambda: client.evaluate("checkout-layout", "user-1").reason == "TARGET", timeout=10)
 
