@@ -47,5 +47,18 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+BENCH_VENV := .venv-bench
+
+$(BENCH_VENV)/.installed: requirements/bench.txt sdk/pyproject.toml
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/bench.txt
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e ./sdk
+	touch $@
+
+bench: setup $(BENCH_VENV)/.installed  ## every benchmark; each ends with a one-line summary
+	$(BENCH_VENV)/bin/python bench/sdk_eval.py
+	$(BIN)/python bench/rollout_sim.py
+	$(BIN)/python bench/document_build.py
+
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) staticfiles .pytest_cache
