@@ -100,7 +100,8 @@ def test_creating_a_plan_with_stages_and_rules_through_the_form(signed_in, check
 
 
 def test_non_increasing_stages_show_the_error_next_to_the_stage_and_save_nothing(signed_in, checkout_flag, production):
-    stages = [{"percent": "5", "min_dwell_s": "600"}, {"percent": "5", "min_dwell_s": "600"}]
+    blank = {"percent": "", "min_dwell_s": ""}  # skipped: the body's stage 1 is the page's row 3
+    stages = [{"percent": "5", "min_dwell_s": "600"}, blank, {"percent": "5", "min_dwell_s": "600"}]
     rules = [{**EMPTY_RULE, "key": "p95", "metric": "latency_p", "threshold": "50"}]
 
     response = signed_in.post(ADD_URL, add_form(checkout_flag, production, stages, rules))
@@ -109,8 +110,10 @@ def test_non_increasing_stages_show_the_error_next_to_the_stage_and_save_nothing
     page = response.content.decode()
     assert "Nothing was saved" in page
     assert "Stages must increase: this one is not above 5%." in page
-    stage_two = response.context["editor"].stages.forms[1]
-    assert stage_two.errors["percent"] == ["Stages must increase: this one is not above 5%."]
+    rows = response.context["editor"].stages.forms
+    assert rows[2].errors["percent"] == ["Stages must increase: this one is not above 5%."]
+    assert not rows[0].errors and not rows[1].errors
+    assert "<strong>Stage 3, Percent:</strong>" in page
     rule_one = response.context["editor"].rules.forms[0]
     assert "percentile" in rule_one.errors["percentile"][0]
     assert RolloutPlan.objects.count() == 0
