@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flagplane
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: setup run test test-fast lint format lock migrate seed bench clean
+.PHONY: setup run test lint format lock createdb migrate seed bench clean
 
 setup: $(STAMP)
 

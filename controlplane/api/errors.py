@@ -9,12 +9,11 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from controlplane.fielderrors import FieldErrors
 from controlplane.flags.services import VersionConflict
-from controlplane.projects.services import DuplicateKey
 from controlplane.rollouts.validation import TransitionRefused
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, FieldErrors | DuplicateKey):
+    if isinstance(exc, FieldErrors):
         return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, VersionConflict):
         return Response(

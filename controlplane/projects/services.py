@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from controlplane.audit.services import Actor, record
 from controlplane.documents.services import schedule_rebuild
+from controlplane.fielderrors import FieldErrors
 from controlplane.flags.models import Flag, FlagState
 from controlplane.projects.models import Environment, Project, SdkKey
 from controlplane.secrets import SDK_SERVER_KEY_PREFIX, hash_secret, issue_secret
@@ -18,10 +19,11 @@ from controlplane.secrets import SDK_SERVER_KEY_PREFIX, hash_secret, issue_secre
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-class DuplicateKey(Exception):
+class DuplicateKey(FieldErrors):
+    """A key that is taken, or a key someone tried to change."""
+
     def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.errors = {field: [message]}
+        super().__init__({field: [message]})
 
 
 def project_snapshot(project: Project) -> dict[str, Any]:
