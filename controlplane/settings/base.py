@@ -122,6 +122,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Feature flags, environments, segments, SDK keys, audit log and rollouts.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs describe the API, never data: public on purpose, like any API reference.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI is served from our own static files, never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
