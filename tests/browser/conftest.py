@@ -128,7 +128,8 @@ def log_in(page, username: str = "alice", password: str = PASSWORD) -> None:
 def assert_styled(page) -> None:
     """The admin stylesheet loaded (live_server serves static files through the finders)."""
     loaded = page.evaluate(
-        "Array.from(document.styleSheets).some(s => (s.href || '').endsWith('/admin/css/base.css') && s.cssRules.length)"
+        "Array.from(document.styleSheets)"
+        ".some(s => (s.href || '').endsWith('/admin/css/base.css') && s.cssRules.length > 0)"
     )
     assert loaded, "the admin's base.css did not load"
     header = page.evaluate("getComputedStyle(document.getElementById('header')).display")
