@@ -35,9 +35,20 @@ run: seed
 	@echo "Admin: http://127.0.0.1:8000/admin/  API docs: http://127.0.0.1:8000/api/docs/  (credentials above)"
 	$(BIN)/honcho -f deploy/Procfile start
 
-test: setup
+test: setup chromium
 	$(BIN)/python -m pytest sdk/tests -p no:django -q
 	$(BIN)/python -m pytest -q
+
+# The browser tests (tests/browser) drive Debian's Chromium; install it when it is missing. If it
+# cannot be installed (no root, no network), they are skipped with a message saying so.
+.PHONY: chromium screenshots
+chromium:
+	@command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium) \
+		|| echo "WARNING: Chromium could not be installed; the browser tests will be skipped."
+
+# Run the browser tests and also write the screenshots the README shows (docs/img/*.png, 1280x800).
+screenshots: setup chromium
+	FLAGPLANE_DOCS_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser -q
 
 lint: setup
 	$(BIN)/ruff check .
