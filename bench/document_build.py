@@ -27,20 +27,36 @@ def rules_for(index: int) -> list[dict]:
         return {"attribute": attribute, "op": op, "values": values, **extra}
 
     return [
-        {"id": f"r{index}-1", "description": "Internal staff",
-         "clauses": [clause("email", "ends_with", ["@example.com"], case_insensitive=True)],
-         "serve": {"variant": "on"}},
-        {"id": f"r{index}-2", "description": "Beta segment on recent app versions",
-         "clauses": [clause("key", "in_segment", ["beta"]), clause("app_version", "semver_gte", ["3.2.0"])],
-         "serve": {"variant": "on"}},
-        {"id": f"r{index}-3", "description": "Free plan in some countries",
-         "clauses": [clause("plan", "equals", ["free"]), clause("country", "in", ["DE", "FR", "NL", "SE"])],
-         "serve": {"split": [{"variant": "on", "weight": 25_000}, {"variant": "off", "weight": 75_000}]}},
-        {"id": f"r{index}-4", "description": "Office network",
-         "clauses": [clause("ip", "in_cidr", ["10.0.0.0/8", "192.168.0.0/16"])], "serve": {"variant": "on"}},
-        {"id": f"r{index}-5", "description": "Heavy users",
-         "clauses": [clause("orders", "num_gte", [10]), clause("user_agent", "regex", ["^Mozilla/5\\.0 .*Mobile"])],
-         "serve": {"variant": "off"}},
+        {
+            "id": f"r{index}-1",
+            "description": "Internal staff",
+            "clauses": [clause("email", "ends_with", ["@example.com"], case_insensitive=True)],
+            "serve": {"variant": "on"},
+        },
+        {
+            "id": f"r{index}-2",
+            "description": "Beta segment on recent app versions",
+            "clauses": [clause("key", "in_segment", ["beta"]), clause("app_version", "semver_gte", ["3.2.0"])],
+            "serve": {"variant": "on"},
+        },
+        {
+            "id": f"r{index}-3",
+            "description": "Free plan in some countries",
+            "clauses": [clause("plan", "equals", ["free"]), clause("country", "in", ["DE", "FR", "NL", "SE"])],
+            "serve": {"split": [{"variant": "on", "weight": 25_000}, {"variant": "off", "weight": 75_000}]},
+        },
+        {
+            "id": f"r{index}-4",
+            "description": "Office network",
+            "clauses": [clause("ip", "in_cidr", ["10.0.0.0/8", "192.168.0.0/16"])],
+            "serve": {"variant": "on"},
+        },
+        {
+            "id": f"r{index}-5",
+            "description": "Heavy users",
+            "clauses": [clause("orders", "num_gte", [10]), clause("user_agent", "regex", ["^Mozilla/5\\.0 .*Mobile"])],
+            "serve": {"variant": "off"},
+        },
     ]
 
 
@@ -79,8 +95,13 @@ def main() -> None:
         for i in range(args.flags)
     )
     FlagState.objects.bulk_create(
-        FlagState(flag=flag, environment=environment, on=True, rules=rules_for(i),
-                  default_serve={"split": [{"variant": "on", "weight": 50_000}, {"variant": "off", "weight": 50_000}]})
+        FlagState(
+            flag=flag,
+            environment=environment,
+            on=True,
+            rules=rules_for(i),
+            default_serve={"split": [{"variant": "on", "weight": 50_000}, {"variant": "off", "weight": 50_000}]},
+        )
         for i, flag in enumerate(flags)
     )
 

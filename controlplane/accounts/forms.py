@@ -22,7 +22,8 @@ class ApiTokenForm(AuditedModelForm):
 
     def apply(self, actor: Actor, reason: str) -> ApiToken:
         data = self.cleaned_data
-        token, plaintext = services.issue_api_token(data["user"], actor, name=data["name"], scope=data["scope"],
-                                                    reason=reason)
+        token, plaintext = services.issue_api_token(
+            data["user"], actor, name=data["name"], scope=data["scope"], reason=reason
+        )
         token.plaintext = plaintext
         return token

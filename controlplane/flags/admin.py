@@ -73,8 +73,10 @@ class FlagAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return self.fieldsets
-        return [(None, {"fields": ["project", "key", "archived", *self.fieldsets[0][1]["fields"][2:]]}),
-                *self.fieldsets[1:]]
+        return [
+            (None, {"fields": ["project", "key", "archived", *self.fieldsets[0][1]["fields"][2:]]}),
+            *self.fieldsets[1:],
+        ]
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # archive instead: the history stays
@@ -106,8 +108,11 @@ class FlagAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
-            path("<path:object_id>/targeting/<str:environment_key>/", wrap(self.targeting_view),
-                 name="flags_flag_targeting"),
+            path(
+                "<path:object_id>/targeting/<str:environment_key>/",
+                wrap(self.targeting_view),
+                name="flags_flag_targeting",
+            ),
             path("<path:object_id>/toggle/<str:environment_key>/", wrap(self.toggle_view), name="flags_flag_toggle"),
             path("<path:object_id>/preview/", wrap(self.preview_view), name="flags_flag_preview"),
             *super().get_urls(),
@@ -126,8 +131,7 @@ class FlagAdmin(AuditedAdminMixin, admin.ModelAdmin):
         flag = self.get_object(request, object_id)
         if flag is not None:
             states = [
-                {"state": state, "default": describe_serve(state.default_serve or {})}
-                for state in flag.states.all()
+                {"state": state, "default": describe_serve(state.default_serve or {})} for state in flag.states.all()
             ]
             extra_context = {**(extra_context or {}), "environment_states": states}
         return super().change_view(request, object_id, form_url, extra_context)
@@ -182,8 +186,9 @@ class FlagAdmin(AuditedAdminMixin, admin.ModelAdmin):
         actor = Actor.for_user(request.user)
         flags = [flag for flag in queryset if flag.archived != archived]
         for flag in flags:
-            services.set_archived(flag, actor, archived, reason="archived in the admin" if archived else
-                                  "restored in the admin")
+            services.set_archived(
+                flag, actor, archived, reason="archived in the admin" if archived else "restored in the admin"
+            )
         self.message_user(request, f"{'Archived' if archived else 'Restored'} {len(flags)} flag(s).", messages.SUCCESS)
 
 
@@ -225,4 +230,3 @@ class SegmentAdmin(AuditedAdminMixin, admin.ModelAdmin):
                 for message in messages_of_path:
                     self.message_user(request, f"Not deleted: {message}", messages.ERROR)
             return redirect(reverse("admin:flags_segment_change", args=[object_id]))
-

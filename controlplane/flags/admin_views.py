@@ -31,8 +31,8 @@ def _flag(model_admin, request: HttpRequest, object_id: str, *, change: bool) ->
     flag = model_admin.get_object(request, object_id)
     if flag is None:
         raise Http404("No such flag.")
-    allowed = model_admin.has_change_permission(request, flag) if change else model_admin.has_view_permission(
-        request, flag
+    allowed = (
+        model_admin.has_change_permission(request, flag) if change else model_admin.has_view_permission(request, flag)
     )
     if not allowed:
         raise PermissionDenied
@@ -146,8 +146,9 @@ def preview_view(model_admin, request: HttpRequest, object_id: str) -> HttpRespo
     flag = _flag(model_admin, request, object_id, change=False)
     environments = list(flag.project.environments.order_by("position", "key").values_list("key", flat=True))
     result = error = state = None
-    form = PreviewForm(request.POST or None, environments=environments,
-                       initial={"environment": request.GET.get("environment")})
+    form = PreviewForm(
+        request.POST or None, environments=environments, initial={"environment": request.GET.get("environment")}
+    )
     if request.method == "POST" and form.is_valid():
         state = _state(flag, form.cleaned_data["environment"])
         try:

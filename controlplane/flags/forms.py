@@ -54,15 +54,26 @@ class FlagForm(AuditedModelForm):
         help_text='Ordered list of {"key": ..., "value": ...}. Leave empty for a boolean flag (on/off).',
     )
     off_variant = forms.CharField(
-        required=False, help_text="Served when the flag is off. Empty: \"off\", or the first variant."
+        required=False, help_text='Served when the flag is off. Empty: "off", or the first variant.'
     )
 
     domain_errors = (TargetingError,)
 
     class Meta:
         model = Flag
-        fields = ["project", "key", "name", "description", "tags", "owner", "kind", "variant_type", "variants",
-                  "off_variant", "salt"]
+        fields = [
+            "project",
+            "key",
+            "name",
+            "description",
+            "tags",
+            "owner",
+            "kind",
+            "variant_type",
+            "variants",
+            "off_variant",
+            "salt",
+        ]
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -75,8 +86,17 @@ class FlagForm(AuditedModelForm):
         optional = {name: data[name] for name in ("variant_type", "variants", "off_variant") if data.get(name)}
         if self.instance.pk is None:
             return services.create_flag(
-                data["project"], actor, key=data["key"], name=data["name"], description=data["description"],
-                tags=data["tags"], owner=data["owner"], kind=data["kind"], salt=data["salt"], reason=reason, **optional,
+                data["project"],
+                actor,
+                key=data["key"],
+                name=data["name"],
+                description=data["description"],
+                tags=data["tags"],
+                owner=data["owner"],
+                kind=data["kind"],
+                salt=data["salt"],
+                reason=reason,
+                **optional,
             )
         changes = {name: data[name] for name in ("name", "description", "tags", "owner", "kind", "salt")}
         changes["name"] = changes["name"] or self.instance.key
@@ -421,8 +441,12 @@ class TargetingEditor:
 
     def _initial(self, rows: int) -> dict[str, Any]:
         state = self.state
-        initial: dict[str, Any] = {"version": state.version, "clause_rows": rows, "on": state.on,
-                                   "bucket_by": state.bucket_by}
+        initial: dict[str, Any] = {
+            "version": state.version,
+            "clause_rows": rows,
+            "on": state.on,
+            "bucket_by": state.bucket_by,
+        }
         initial.update(serve_initial(state.default_serve or {}, self.variants))
         for target in state.targets:
             if target["variant"] in self.variants:
@@ -545,7 +569,6 @@ class TargetingEditor:
 
 def segment_keys_of(flag: Flag) -> list[str]:
     return list(flag.project.segments.values_list("key", flat=True))
-
 
 
 class BulkToggleForm(forms.Form):

@@ -261,7 +261,9 @@ def create_segment(
 
 
 def segment_references(rules: list[dict]) -> set[str]:
-    return {key for rule in rules for clause in rule["clauses"] if clause["op"] == "in_segment" for key in clause["values"]}
+    return {
+        key for rule in rules for clause in rule["clauses"] if clause["op"] == "in_segment" for key in clause["values"]
+    }
 
 
 def _validated_segment_rules(project: Project, key: str, rules: Any) -> list[dict]:

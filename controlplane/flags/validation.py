@@ -14,10 +14,9 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from controlplane.fielderrors import ErrorCollector, FieldErrors, join_path
 from flagplane.conversions import to_epoch_ms, to_network, to_semver
 from flagplane.engine import OPERATORS
-
-from controlplane.fielderrors import ErrorCollector, FieldErrors, join_path
 
 SPLIT_TOTAL = 100_000  # weights are thousandths of a percent
 STRING_OPERATORS = frozenset({"in", "not_in", "equals", "starts_with", "ends_with", "contains", "regex"})

@@ -36,8 +36,9 @@ class EnvironmentInline(admin.TabularInline):
 
     @admin.display(description="Key")
     def environment_link(self, environment: Environment) -> str:
-        return format_html('<a href="{}">{}</a>', reverse("admin:projects_environment_change", args=[environment.pk]),
-                           environment.key)
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:projects_environment_change", args=[environment.pk]), environment.key
+        )
 
 
 @admin.register(Project)
@@ -95,8 +96,16 @@ class SdkKeyAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_select_related = ["environment__project", "created_by"]
     search_fields = ["name", "display_prefix"]
     actions = ["revoke"]
-    readonly_fields = ["name", "environment", "display_prefix", "status", "created_by", "created_at", "revoked_at",
-                       "last_used_at"]
+    readonly_fields = [
+        "name",
+        "environment",
+        "display_prefix",
+        "status",
+        "created_by",
+        "created_at",
+        "revoked_at",
+        "last_used_at",
+    ]
 
     def get_fields(self, request, obj=None):
         if obj is None:

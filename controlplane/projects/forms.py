@@ -43,8 +43,12 @@ class ProjectForm(AuditedModelForm):
         data = self.cleaned_data
         if self.instance.pk is None:
             return services.create_project(
-                actor, key=data["key"], name=data["name"], description=data["description"],
-                environments=data["environments"], reason=reason,
+                actor,
+                key=data["key"],
+                name=data["name"],
+                description=data["description"],
+                environments=data["environments"],
+                reason=reason,
             )
         changes = {"name": data["name"] or self.instance.key, "description": data["description"]}
         return services.update_project(self.instance, actor, changes, reason)
@@ -86,7 +90,8 @@ class SdkKeyForm(AuditedModelForm):
         help_texts = {"name": "Who uses it, e.g. checkout-service."}
 
     def apply(self, actor: Actor, reason: str) -> SdkKey:
-        sdk_key, plaintext = services.issue_sdk_key(self.cleaned_data["environment"], actor,
-                                                    self.cleaned_data["name"], reason)
+        sdk_key, plaintext = services.issue_sdk_key(
+            self.cleaned_data["environment"], actor, self.cleaned_data["name"], reason
+        )
         sdk_key.plaintext = plaintext
         return sdk_key

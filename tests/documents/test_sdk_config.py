@@ -33,8 +33,13 @@ def published(checkout_flag, production, development):
         {
             "on": True,
             "targets": [{"variant": "on", "keys": ["qa-1"]}],
-            "rules": [{"id": "free", "clauses": [{"attribute": "plan", "op": "equals", "values": ["free"]}],
-                       "serve": {"variant": "off"}}],
+            "rules": [
+                {
+                    "id": "free",
+                    "clauses": [{"attribute": "plan", "op": "equals", "values": ["free"]}],
+                    "serve": {"variant": "off"},
+                }
+            ],
             "default_serve": {"split": [{"variant": "on", "weight": 10_000}, {"variant": "off", "weight": 90_000}]},
         },
     )

@@ -31,8 +31,16 @@ def preview(api, flag_key: str, context) -> dict:
 def test_bucketing_vectors(api, project, production):
     for index, case in enumerate(BUCKETING):
         variants = [{"key": s["variant"], "value": s["variant"]} for s in case["split"]]
-        flag = create_flag(project, SYSTEM, key=f"golden-{index}", kind="multivariate", variant_type="string",
-                           variants=variants, off_variant=variants[0]["key"], salt=case["salt"])
+        flag = create_flag(
+            project,
+            SYSTEM,
+            key=f"golden-{index}",
+            kind="multivariate",
+            variant_type="string",
+            variants=variants,
+            off_variant=variants[0]["key"],
+            salt=case["salt"],
+        )
         update_flag_state(get_state(flag, production), SYSTEM, {"on": True, "default_serve": {"split": case["split"]}})
         result = preview(api, flag.key, {"key": case["unit"]})
         assert (result["bucket"], result["variant"]) == (case["bucket"], case["variant"]), case
@@ -42,17 +50,31 @@ def test_bucketing_vectors(api, project, production):
 def golden_project(project, production):
     document = EVALUATION["document"]
     for key, segment in document["segments"].items():
-        create_segment(project, SYSTEM, key=key, included=segment["included"], excluded=segment["excluded"],
-                       rules=segment["rules"])
+        create_segment(
+            project, SYSTEM, key=key, included=segment["included"], excluded=segment["excluded"], rules=segment["rules"]
+        )
     for key, flag in document["flags"].items():
-        created = create_flag(project, SYSTEM, key=key, kind=flag["kind"], variant_type=flag["variant_type"],
-                              variants=flag["variants"], off_variant=flag["off_variant"], salt=flag["salt"])
+        created = create_flag(
+            project,
+            SYSTEM,
+            key=key,
+            kind=flag["kind"],
+            variant_type=flag["variant_type"],
+            variants=flag["variants"],
+            off_variant=flag["off_variant"],
+            salt=flag["salt"],
+        )
         try:
             update_flag_state(
                 get_state(created, production),
                 SYSTEM,
-                {"on": flag["on"], "targets": flag["targets"], "rules": flag["rules"],
-                 "default_serve": flag["default"], "bucket_by": flag["bucket_by"]},
+                {
+                    "on": flag["on"],
+                    "targets": flag["targets"],
+                    "rules": flag["rules"],
+                    "default_serve": flag["default"],
+                    "bucket_by": flag["bucket_by"],
+                },
             )
         except TargetingError as exc:
             # The document format tolerates a key in two targets (the first wins); people may not enter that.

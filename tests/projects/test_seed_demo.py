@@ -27,7 +27,12 @@ def test_seed_demo_is_idempotent_and_prints_working_credentials(db):
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {credentials['api_token']}")
     flags = api.get("/api/v1/projects/demo/flags/").json()["results"]
-    assert {flag["key"] for flag in flags} == {"payments-enabled", "new-checkout", "free-plan-upsell", "checkout-layout"}
+    assert {flag["key"] for flag in flags} == {
+        "payments-enabled",
+        "new-checkout",
+        "free-plan-upsell",
+        "checkout-layout",
+    }
     assert api.post("/api/v1/projects/demo/flags/", {"key": "written-by-seed-token"}, format="json").status_code == 201
 
     sdk = APIClient()

@@ -37,8 +37,10 @@ FLAGS = [
         "description": "The redesigned checkout flow, rolled out to 10% of users.",
         "tags": ["checkout", "rollout"],
         "owner": "checkout-team",
-        "state": {"on": True, "default_serve": {"split": [{"variant": "on", "weight": 10_000},
-                                                          {"variant": "off", "weight": 90_000}]}},
+        "state": {
+            "on": True,
+            "default_serve": {"split": [{"variant": "on", "weight": 10_000}, {"variant": "off", "weight": 90_000}]},
+        },
     },
     {
         "key": "free-plan-upsell",
@@ -49,11 +51,18 @@ FLAGS = [
         "state": {
             "on": True,
             "rules": [
-                {"id": "free-plan", "description": "Users on the free plan",
-                 "clauses": [{"attribute": "plan", "op": "equals", "values": ["free"]}], "serve": {"variant": "on"}},
-                {"id": "beta", "description": "Beta testers",
-                 "clauses": [{"attribute": "key", "op": "in_segment", "values": ["beta-testers"]}],
-                 "serve": {"variant": "on"}},
+                {
+                    "id": "free-plan",
+                    "description": "Users on the free plan",
+                    "clauses": [{"attribute": "plan", "op": "equals", "values": ["free"]}],
+                    "serve": {"variant": "on"},
+                },
+                {
+                    "id": "beta",
+                    "description": "Beta testers",
+                    "clauses": [{"attribute": "key", "op": "in_segment", "values": ["beta-testers"]}],
+                    "serve": {"variant": "on"},
+                },
             ],
             "default_serve": {"variant": "off"},
         },
@@ -66,12 +75,22 @@ FLAGS = [
         "owner": "checkout-team",
         "kind": "multivariate",
         "variant_type": "string",
-        "variants": [{"key": "control", "value": "control"}, {"key": "compact", "value": "compact"},
-                     {"key": "wide", "value": "wide"}],
+        "variants": [
+            {"key": "control", "value": "control"},
+            {"key": "compact", "value": "compact"},
+            {"key": "wide", "value": "wide"},
+        ],
         "off_variant": "control",
-        "state": {"on": True, "default_serve": {"split": [{"variant": "control", "weight": 34_000},
-                                                          {"variant": "compact", "weight": 33_000},
-                                                          {"variant": "wide", "weight": 33_000}]}},
+        "state": {
+            "on": True,
+            "default_serve": {
+                "split": [
+                    {"variant": "control", "weight": 34_000},
+                    {"variant": "compact", "weight": 33_000},
+                    {"variant": "wide", "weight": 33_000},
+                ]
+            },
+        },
     },
 ]
 
@@ -89,10 +108,14 @@ class Command(BaseCommand):
                 SEED, key=PROJECT_KEY, name="Demo shop", environments=["development", "production"]
             )
             if not Segment.objects.filter(project=project, key="beta-testers").exists():
-                create_segment(project, SEED, key="beta-testers", name="Beta testers",
-                               included=["user-1", "user-2", "user-3"],
-                               rules=[{"clauses": [{"attribute": "email", "op": "ends_with",
-                                                    "values": ["@example.com"]}]}])
+                create_segment(
+                    project,
+                    SEED,
+                    key="beta-testers",
+                    name="Beta testers",
+                    included=["user-1", "user-2", "user-3"],
+                    rules=[{"clauses": [{"attribute": "email", "op": "ends_with", "values": ["@example.com"]}]}],
+                )
             production = project.environments.get(key="production")
             for spec in FLAGS:
                 spec = dict(spec)
@@ -107,8 +130,11 @@ class Command(BaseCommand):
         for environment in project.environments.all():
             rebuild(environment.id)
         self.stdout.write(f"Seeded project {PROJECT_KEY!r} with {len(FLAGS)} flags.")
-        self.stdout.write(json.dumps({"admin_user": username, "admin_password": self._password,
-                                      "api_token": api_token, "sdk_key": sdk_key}))
+        self.stdout.write(
+            json.dumps(
+                {"admin_user": username, "admin_password": self._password, "api_token": api_token, "sdk_key": sdk_key}
+            )
+        )
 
     def _admin(self, username: str, password: str):
         user, _ = get_user_model().objects.get_or_create(username=username, defaults={"email": f"{username}@localhost"})
