@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flagplane
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: setup run test lint format lock createdb migrate seed bench clean
+.PHONY: setup run test lint format lock createdb migrate seed bench clean demo
 
 setup: $(STAMP)
 
@@ -34,6 +34,13 @@ run: seed
 	$(BIN)/python manage.py collectstatic --no-input -v0
 	@echo "Admin: http://127.0.0.1:8000/admin/  API docs: http://127.0.0.1:8000/api/docs/  (credentials above)"
 	$(BIN)/honcho -f deploy/Procfile start
+
+# A live guarded rollout in ~3 minutes (demo/run_demo.py): `make demo`, or `make demo FAULTY=1`
+# for a treatment that fails and is rolled back. DEMO_PORT=8001 if 8000 is taken. It seeds the
+# demo project itself (like `make seed`) and starts the Procfile's processes with a 2-s engine tick.
+demo: migrate
+	$(BIN)/python manage.py collectstatic --no-input -v0
+	FAULTY=$(FAULTY) DEMO_PORT=$(DEMO_PORT) $(BIN)/python -m demo.run_demo
 
 test: setup chromium
 	$(BIN)/python -m pytest sdk/tests -p no:django -q
