@@ -38,7 +38,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -125,6 +124,8 @@ class Api:
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:2000]
             raise DemoError(f"{method} /api/v1/{path} answered {exc.code}: {detail}") from exc
+        except OSError as exc:  # refused, reset, timed out
+            raise DemoError(f"{method} /api/v1/{path} failed: {exc}") from exc
         return json.loads(payload) if payload else None
 
     def get(self, path: str) -> Any:
@@ -327,13 +328,20 @@ def _shape(text: str) -> str:
     return re.sub(r"[-+]?\d[\d.,]*", "#", text)
 
 
+def _rate(outcome: dict[str, Any], arm: str) -> float | None:
+    value = outcome.get(f"{arm}_value")
+    if value is None and outcome.get(f"{arm}_n"):
+        value = outcome.get(f"{arm}_events", 0) / outcome[f"{arm}_n"]
+    return value
+
+
 def rule_line(outcome: dict[str, Any]) -> str:
     """One rule's latest verdict with the numbers behind it."""
     verdict = outcome.get("verdict", "?")
     treatment = f"{outcome.get('treatment_events', 0)}/{outcome.get('treatment_n', 0)}"
     control = f"{outcome.get('control_events', 0)}/{outcome.get('control_n', 0)}"
-    text = f"rule {outcome.get('rule_id')}: {verdict}; new {treatment} errors"
-    text += f" ({pct(outcome.get('treatment_value'), 2)}) vs old {control} ({pct(outcome.get('control_value'), 2)})"
+    text = f"rule {outcome.get('rule_id')}: {verdict}; new {treatment} errors ({pct(_rate(outcome, 'treatment'), 2)})"
+    text += f" vs old {control} ({pct(_rate(outcome, 'control'), 2)})"
     lower, upper = outcome.get("lower"), outcome.get("upper")
     if lower is not None and upper is not None:
         text += f", difference 95% bounds [{lower * 100:+.2f}, {upper * 100:+.2f}] pp"
@@ -392,19 +400,20 @@ def traffic_line(stats: dict[str, VariantTotals], seconds: float) -> str:
     )
 
 
-@contextlib.contextmanager
-def signals_interrupt() -> Iterator[None]:
-    """SIGINT, SIGTERM and SIGHUP interrupt the demo; while cleaning up, they are ignored."""
+def interrupt_on_signals() -> None:
+    """SIGINT (Ctrl-C), SIGTERM and SIGHUP interrupt the demo."""
 
     def interrupt(signum: int, frame: Any) -> None:
         raise Interrupted(signal.Signals(signum).name)
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig in previous:
-            signal.signal(sig, lambda signum, frame: say("(stopping, please wait)"))
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
+
+
+def finish_cleanup_on_signals() -> None:
+    """While cleaning up, a second Ctrl-C must not leave processes behind: it only says so."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: say("(still stopping everything, please wait)"))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -417,7 +426,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT") or 8000))
     parser.add_argument("--rps", type=float, default=float(os.environ.get("DEMO_RPS") or 800))
     parser.add_argument("--threads", type=int, default=64)
-    parser.add_argument("--users", type=int, default=5000)
+    parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--timeout", type=float, default=float(os.environ.get("DEMO_TIMEOUT_S") or 360))
     parser.add_argument("--no-stack", action="store_true", help="use a control plane that is already running")
     parser.add_argument("--base-url", default="", help="with --no-stack (default http://127.0.0.1:PORT)")
@@ -435,91 +444,92 @@ def main(argv: list[str] | None = None) -> int:
     api: Api | None = None
     plan: dict[str, Any] | None = None
     code = 1
-    with signals_interrupt():
-        try:
-            say(f"Flagplane demo: a guarded rollout, {profile.name} variant ({profile.describe()})")
-            if not args.no_stack:
-                check_port_free(args.port)
-            credentials = seed(sys.executable)
-            say(f"Seeded project {PROJECT!r}; admin login: {credentials['admin_user']} / "
-                f"{credentials['admin_password']}")  # fmt: skip
-            api = Api(base_url, credentials["api_token"])
-            if not args.no_stack:
-                log_path = Path(tempfile.gettempdir()) / f"flagplane-demo-{args.port}.log"
-                stack = Stack(args.port, log_path)
-                say(f"Starting the control plane (gunicorn, Celery worker, Celery beat; engine tick 2 s) "
-                    f"on {base_url}; logs: {log_path}")  # fmt: skip
-                stack.start()
-                stack.wait_until_serving(api)
-                say("Control plane is up.")
+    interrupt_on_signals()
+    try:
+        say(f"Flagplane demo: a guarded rollout, {profile.name} variant ({profile.describe()})")
+        if not args.no_stack:
+            check_port_free(args.port)
+        credentials = seed(sys.executable)
+        say(f"Seeded project {PROJECT!r}; admin login: {credentials['admin_user']} / "
+            f"{credentials['admin_password']}")  # fmt: skip
+        api = Api(base_url, credentials["api_token"])
+        if not args.no_stack:
+            log_path = Path(tempfile.gettempdir()) / f"flagplane-demo-{args.port}.log"
+            stack = Stack(args.port, log_path)
+            say(f"Starting the control plane (gunicorn, Celery worker, Celery beat; engine tick 2 s) "
+                f"on {base_url}; logs: {log_path}")  # fmt: skip
+            stack.start()
+            stack.wait_until_serving(api)
+            say("Control plane is up.")
 
-            flag = f"checkout-v2-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-            api.post(
-                f"projects/{PROJECT}/flags/",
-                {
-                    "key": flag,
-                    "name": "Checkout v2",
-                    "description": "The new checkout, rolled out by `make demo`.",
-                    "tags": ["demo", "checkout"],
-                    "owner": "checkout-team",
-                    "reason": "make demo",
-                },
-            )
-            say(f"Created flag {flag!r} in project {PROJECT!r} (off in {ENVIRONMENT}).")
+        flag = f"checkout-v2-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        api.post(
+            f"projects/{PROJECT}/flags/",
+            {
+                "key": flag,
+                "name": "Checkout v2",
+                "description": "The new checkout, rolled out by `make demo`.",
+                "tags": ["demo", "checkout"],
+                "owner": "checkout-team",
+                "reason": "make demo",
+            },
+        )
+        say(f"Created flag {flag!r} in project {PROJECT!r} (off in {ENVIRONMENT}).")
 
-            client = flagplane.Client(
-                credentials["sdk_key"],
-                base_url=base_url,
-                poll_interval=1.0,
-                metrics_flush_interval=1.0,
-                request_timeout=3.0,
-            )
-            deadline = time.monotonic() + 60
-            sdk_logger = logging.getLogger("flagplane")
-            sdk_logger.setLevel(logging.ERROR)  # "unknown flag" is expected until the document is rebuilt
-            while client.evaluate(flag, "probe").reason in ("NOT_READY", "FLAG_NOT_FOUND"):
-                if time.monotonic() > deadline:
-                    raise DemoError(f"The SDK did not receive {flag!r} within 60 s (is the Celery worker running?); "
-                                    f"client status: {client.status()}")  # fmt: skip
-                if stack is not None and not stack.alive():
-                    raise DemoError(f"The control plane stopped. Last lines of its log:\n{stack.log_tail()}")
-                time.sleep(0.25)
-            sdk_logger.setLevel(logging.NOTSET)
-            traffic = TrafficGenerator(client, flag, profile, rps=args.rps, threads=args.threads, users=args.users)
-            traffic.start()
-            say(f"Demo service: {args.users} users, about {args.rps:.0f} requests/s through client.guard({flag!r}); "
-                f"{profile.describe()}.")  # fmt: skip
+        client = flagplane.Client(
+            credentials["sdk_key"],
+            base_url=base_url,
+            poll_interval=1.0,
+            metrics_flush_interval=1.0,
+            request_timeout=3.0,
+        )
+        deadline = time.monotonic() + 60
+        sdk_logger = logging.getLogger("flagplane")
+        sdk_logger.setLevel(logging.ERROR)  # "unknown flag" is expected until the document is rebuilt
+        while client.evaluate(flag, "probe").reason in ("NOT_READY", "FLAG_NOT_FOUND"):
+            if time.monotonic() > deadline:
+                raise DemoError(f"The SDK did not receive {flag!r} within 60 s (is the Celery worker running?); "
+                                f"client status: {client.status()}")  # fmt: skip
+            if stack is not None and not stack.alive():
+                raise DemoError(f"The control plane stopped. Last lines of its log:\n{stack.log_tail()}")
+            time.sleep(0.25)
+        sdk_logger.setLevel(logging.NOTSET)
+        traffic = TrafficGenerator(client, flag, profile, rps=args.rps, threads=args.threads, users=args.users)
+        traffic.start()
+        say(f"Demo service: {args.users} users, about {args.rps:.0f} requests/s through client.guard({flag!r}); "
+            f"{profile.describe()}.")  # fmt: skip
 
-            plan = api.post("rollouts/", plan_body(flag, args.faulty))
-            stages = " -> ".join(f"{p}% ({d} s)" for p, d in STAGES)
-            say(f"Rollout plan #{plan['id']}: {stages}; rule: error rate no worse than control + "
-                f"{TOLERANCE * 100:.0f} pp (min {MIN_SAMPLES} requests per arm), rollback.")  # fmt: skip
-            say(f"Admin (plan page): {base_url}/admin/rollouts/rolloutplan/{plan['id']}/change/")
-            time.sleep(2.0)  # some traffic before the start
-            plan = api.post(f"rollouts/{plan['id']}/start/", {"reason": "make demo"})
-            say.started = time.monotonic()
-            code = watch(api, plan["id"], traffic, stack, expected, args.timeout)
-            plan = api.get(f"rollouts/{plan['id']}/")
-        except Interrupted as exc:
-            say(f"Interrupted ({exc}); stopping everything.")
-            code = 130
-        except DemoError as exc:
-            say(f"ERROR: {exc}")
-            code = 2
-        finally:
-            if traffic is not None:
-                traffic.stop()
-            if client is not None:
-                client.close()
-            if api is not None and plan is not None and plan.get("status") in ("running", "paused", "draft"):
-                with contextlib.suppress(Exception):
-                    api.post(f"rollouts/{plan['id']}/cancel/", {"reason": "make demo stopped before the end"})
-                    say(f"Cancelled plan #{plan['id']} (the demo stopped before the end).")
-            if stack is not None:
-                say("Stopping the control plane ...")
-                for problem in stack.stop():
-                    say(f"  {problem}")
-                say("Stopped: web, worker and beat.")
+        plan = api.post("rollouts/", plan_body(flag, args.faulty))
+        stages = " -> ".join(f"{p}% ({d} s)" for p, d in STAGES)
+        say(f"Rollout plan #{plan['id']}: {stages}; rule: error rate no worse than control + "
+            f"{TOLERANCE * 100:.0f} pp (min {MIN_SAMPLES} requests per arm), rollback.")  # fmt: skip
+        say(f"Admin (plan page): {base_url}/admin/rollouts/rolloutplan/{plan['id']}/change/")
+        time.sleep(2.0)  # some traffic before the start
+        plan = api.post(f"rollouts/{plan['id']}/start/", {"reason": "make demo"})
+        say.started = time.monotonic()
+        code = watch(api, plan["id"], traffic, stack, expected, args.timeout)
+        plan = api.get(f"rollouts/{plan['id']}/")
+    except Interrupted as exc:
+        say(f"Interrupted ({exc}); stopping everything.")
+        code = 130
+    except DemoError as exc:
+        say(f"ERROR: {exc}")
+        code = 2
+    finally:
+        finish_cleanup_on_signals()
+        if traffic is not None:
+            traffic.stop()
+        if client is not None:
+            client.close()
+        if api is not None and plan is not None and plan.get("status") in ("running", "paused", "draft"):
+            with contextlib.suppress(Exception):
+                api.post(f"rollouts/{plan['id']}/cancel/", {"reason": "make demo stopped before the end"})
+                say(f"Cancelled plan #{plan['id']} (the demo stopped before the end).")
+        if stack is not None:
+            say("Stopping the control plane ...")
+            for problem in stack.stop():
+                say(f"  {problem}")
+            say("Stopped: web, worker and beat.")
     return code
 
 
@@ -530,19 +540,28 @@ def watch(api: Api, plan_id: int, traffic: TrafficGenerator, stack: Stack | None
     last_traffic = started
     before = traffic.stats.snapshot()
     at_start = before
+    failures = 0
     while True:
         time.sleep(1.0)
         if stack is not None and not stack.alive():
             raise DemoError(f"The control plane stopped. Last lines of its log:\n{stack.log_tail()}")
         if traffic.failures:
             raise DemoError(f"The demo service failed: {traffic.failures[0]!r}")
-        log.poll()
+        try:
+            log.poll()
+            plan = api.get(f"rollouts/{plan_id}/")
+            failures = 0
+        except DemoError as exc:  # one slow answer on a loaded machine is no reason to stop the demo
+            failures += 1
+            if failures >= 10:
+                raise
+            say(f"(the control plane did not answer: {exc}; retrying)")
+            continue
         now = time.monotonic()
         if now - last_traffic >= TRAFFIC_EVERY_S:
             current = traffic.stats.snapshot()
             say(traffic_line(TrafficStats.delta(current, before), now - last_traffic), mark="~")
             before, last_traffic = current, now
-        plan = api.get(f"rollouts/{plan_id}/")
         status = plan["status"]
         if status in ("completed", "rolled_back", "paused", "cancelled"):
             log.poll()
