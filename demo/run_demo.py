@@ -295,9 +295,20 @@ def _group_exists(group: int) -> bool:
 # The rollout
 
 
-def plan_body(flag: str, faulty: bool) -> dict[str, Any]:
+def flag_body(flag: str) -> dict[str, Any]:
     return {
-        "project": PROJECT,
+        "key": flag,
+        "name": "Checkout v2",
+        "description": "The new checkout, rolled out by `make demo`.",
+        "tags": ["demo", "checkout"],
+        "owner": "checkout-team",
+        "reason": "make demo",
+    }
+
+
+def plan_body(flag: str, faulty: bool, project: str = PROJECT) -> dict[str, Any]:
+    return {
+        "project": project,
         "flag": flag,
         "environment": ENVIRONMENT,
         "name": f"Roll out {flag} ({'faulty' if faulty else 'healthy'} demo)",
@@ -463,17 +474,7 @@ def main(argv: list[str] | None = None) -> int:
             say("Control plane is up.")
 
         flag = f"checkout-v2-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-        api.post(
-            f"projects/{PROJECT}/flags/",
-            {
-                "key": flag,
-                "name": "Checkout v2",
-                "description": "The new checkout, rolled out by `make demo`.",
-                "tags": ["demo", "checkout"],
-                "owner": "checkout-team",
-                "reason": "make demo",
-            },
-        )
+        api.post(f"projects/{PROJECT}/flags/", flag_body(flag))
         say(f"Created flag {flag!r} in project {PROJECT!r} (off in {ENVIRONMENT}).")
 
         client = flagplane.Client(
