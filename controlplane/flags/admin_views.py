@@ -128,7 +128,7 @@ def toggle_view(model_admin, request: HttpRequest, object_id: str, environment_k
             if state.version == before:
                 messages.info(request, f"{flag.key} was already {word} in {environment_key}.")
             else:
-                messages.success(request, f"{flag.key} is now {word} in {environment_key}.")
+                messages.success(request, f"Flag {flag.key} is now {word} in {environment_key}.")
             return redirect(flag_change_url(flag))
     else:
         form = ToggleForm(initial={"on": not state.on})

@@ -12,6 +12,7 @@ import logging
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -193,6 +194,8 @@ def _person_action(
             outcome = transition(spec, load_runtime(plan), clock.now())
         except core.TransitionError as exc:
             raise TransitionRefused(str(exc)) from exc
+        if reason and reason not in outcome.reason:
+            outcome = replace(outcome, reason=f"{outcome.reason} Reason given: {reason}")
         try:
             with transaction.atomic():
                 _apply(plan, spec, outcome, actor, reason)
@@ -200,7 +203,19 @@ def _person_action(
             raise TransitionRefused(
                 f"Another rollout of {plan.flag.key} in {plan.environment.key} is already active."
             ) from exc
+        if plan.is_active:
+            # Let the engine look at the plan right away, so its page says what it waits on.
+            transaction.on_commit(lambda: _queue_evaluation(plan.pk))
     return plan
+
+
+def _queue_evaluation(plan_id: int) -> None:
+    from controlplane.rollouts.tasks import evaluate_plan
+
+    try:
+        evaluate_plan.delay(plan_id)
+    except Exception:  # the broker is down: the next beat tick evaluates the plan anyway
+        logger.warning("Could not queue an evaluation of rollout plan %s", plan_id, exc_info=True)
 
 
 def start(plan: RolloutPlan, actor: Actor, reason: str = "") -> RolloutPlan:
