@@ -81,8 +81,7 @@ def test_turning_a_flag_off_in_the_admin_reaches_a_running_sdk_client(
     clicked = time.monotonic()
 
     page.wait_for_url(f"**/admin/flags/flag/{flag.pk}/change/")
-    # (the admin's base template capfirst-s messages: "New-checkout is now OFF in production.")
-    assert "new-checkout is now off in production." in page.locator(".messagelist").inner_text().lower()
+    assert "Flag new-checkout is now OFF in production." in page.locator(".messagelist").inner_text()
     assert FlagState.objects.get(flag=flag, environment=production).on is False
     shoot(page, "flag-after-toggle")
 
