@@ -38,6 +38,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -454,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     traffic: TrafficGenerator | None = None
     api: Api | None = None
     plan: dict[str, Any] | None = None
-    code = 1
+    result = Result(1, "RESULT: the demo stopped unexpectedly (see above).", "!")
     interrupt_on_signals()
     try:
         say(f"Flagplane demo: a guarded rollout, {profile.name} variant ({profile.describe()})")
@@ -508,14 +509,14 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(2.0)  # some traffic before the start
         plan = api.post(f"rollouts/{plan['id']}/start/", {"reason": "make demo"})
         say.started = time.monotonic()
-        code = watch(api, plan["id"], traffic, stack, expected, args.timeout)
+        result = watch(api, plan["id"], traffic, stack, expected, args.timeout)
         plan = api.get(f"rollouts/{plan['id']}/")
     except Interrupted as exc:
         say(f"Interrupted ({exc}); stopping everything.")
-        code = 130
+        result = Result(130, "RESULT: interrupted; everything the demo started is stopped.", "x")
     except DemoError as exc:
         say(f"ERROR: {exc}")
-        code = 2
+        result = Result(2, "RESULT: the demo could not run (see the error above).", "!")
     finally:
         finish_cleanup_on_signals()
         if traffic is not None:
@@ -531,11 +532,23 @@ def main(argv: list[str] | None = None) -> int:
             for problem in stack.stop():
                 say(f"  {problem}")
             say("Stopped: web, worker and beat.")
-    return code
+        say(result.line, mark=result.mark)
+    return result.code
 
 
-def watch(api: Api, plan_id: int, traffic: TrafficGenerator, stack: Stack | None, expected: str, timeout: float) -> int:
-    """Print decisions and traffic until the plan ends; the exit status."""
+@dataclass(frozen=True)
+class Result:
+    """The exit status and the demo's last line."""
+
+    code: int
+    line: str
+    mark: str = "*"
+
+
+def watch(
+    api: Api, plan_id: int, traffic: TrafficGenerator, stack: Stack | None, expected: str, timeout: float
+) -> Result:
+    """Print decisions and traffic until the plan ends."""
     log = DecisionLog(api, plan_id)
     started = time.monotonic()
     last_traffic = started
@@ -566,21 +579,25 @@ def watch(api: Api, plan_id: int, traffic: TrafficGenerator, stack: Stack | None
         status = plan["status"]
         if status in ("completed", "rolled_back", "paused", "cancelled"):
             log.poll()
-            return finish(api, plan, traffic, at_start, expected, now - started)
+            return finish(api, plan, log, traffic, at_start, expected, now - started)
         if now - started > timeout:
-            say(f"RESULT: TIMEOUT after {timeout:.0f} s: plan #{plan_id} is {status} at stage {plan['stage']} "
-                f"({plan['percent']}%): {plan.get('status_reason') or log.latest_rules()}", mark="!")  # fmt: skip
-            return 3
+            return Result(
+                3,
+                f"RESULT: TIMEOUT after {timeout:.0f} s: plan #{plan_id} is {status} at stage {plan['stage']} "
+                f"({plan['percent']}%): {plan.get('status_reason') or log.latest_rules()}",
+                "!",
+            )
 
 
 def finish(
     api: Api,
     plan: dict[str, Any],
+    log: DecisionLog,
     traffic: TrafficGenerator,
     at_start: dict[str, VariantTotals],
     expected: str,
     elapsed: float,
-) -> int:
+) -> Result:
     status = plan["status"]
     seen = TrafficStats.delta(traffic.stats.snapshot(), at_start)
     say(
@@ -606,9 +623,10 @@ def finish(
         "cancelled": "CANCELLED",
     }[status]
     verdict = "as expected" if status == expected else f"NOT as expected (expected {expected.replace('_', ' ')})"
-    say(f"RESULT: {words} after {minutes} min {seconds:02d} s, {verdict}: {plan.get('status_reason', '')}",
-        mark="*" if status == expected else "!")  # fmt: skip
-    return 0 if status == expected else 1
+    line = f"RESULT: {words} after {minutes} min {seconds:02d} s, {verdict}: {plan.get('status_reason', '')}"
+    if status != "rolled_back" and log.latest_rules():  # a rollback's reason has the numbers already
+        line += f" Numbers: {log.latest_rules()}."
+    return Result(0 if status == expected else 1, line, "*" if status == expected else "!")
 
 
 if __name__ == "__main__":
