@@ -39,7 +39,23 @@ def get(environment_uid: UUID) -> tuple[str, str] | None:
 
 
 def put(environment_uid: UUID, etag: str, body: str) -> None:
+    """Store the document just built (the caller holds the document row's lock)."""
     try:
         client().hset(_key(environment_uid), mapping={"etag": etag, "body": body})
+    except redis.RedisError as exc:
+        logger.warning("Could not cache SDK document %s in Redis: %s", environment_uid, exc)
+
+
+_PUT_IF_ABSENT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+    redis.call('HSET', KEYS[1], 'etag', ARGV[1], 'body', ARGV[2])
+end
+"""
+
+
+def put_if_absent(environment_uid: UUID, etag: str, body: str) -> None:
+    """Warm a cold cache with a document read without the lock; never overwrites a build's copy."""
+    try:
+        client().eval(_PUT_IF_ABSENT, 1, _key(environment_uid), etag, body)
     except redis.RedisError as exc:
         logger.warning("Could not cache SDK document %s in Redis: %s", environment_uid, exc)

@@ -40,18 +40,24 @@ def _enqueue(environment_id: int) -> None:
 
 
 def rebuild(environment_id: int) -> EnvironmentDocument | None:
-    """Build the document; store it (new version) only if its content changed."""
+    """Build the document; store it (new version) only if its content changed.
+
+    The document row is locked before the flags are read, and Redis is written before the lock
+    is released: two builds racing for one environment then publish in lock order, and the one
+    that publishes last has read the latest flags. (Reading first would let a slow build that
+    read older flags overwrite a newer document, until the next write.)
+    """
     with transaction.atomic():
         environment = Environment.objects.select_related("project").filter(pk=environment_id).first()
         if environment is None:
             return None
         started = time.perf_counter()
-        content = build_content(environment)
-        content_digest = digest(canonical_json(content))
         document, _ = EnvironmentDocument.objects.select_for_update().get_or_create(
             environment=environment,
             defaults={"etag": "", "body": "", "built_at": timezone.now(), "content_digest": ""},
         )
+        content = build_content(environment)
+        content_digest = digest(canonical_json(content))
         if document.content_digest != content_digest:
             document.version += 1
             body = canonical_json({**content, "version": document.version})
@@ -61,8 +67,7 @@ def rebuild(environment_id: int) -> EnvironmentDocument | None:
             document.built_at = timezone.now()
             document.build_ms = (time.perf_counter() - started) * 1000
             document.save()
-        etag, body = document.etag, document.body
-    cache.put(environment.uid, etag, body)
+        cache.put(environment.uid, document.etag, document.body)
     return document
 
 
@@ -76,5 +81,6 @@ def served_document(environment: Environment) -> tuple[str, str]:
         # Never built (e.g. the worker has not run yet): build once so the SDK is not left empty.
         document = rebuild(environment.id)
         return document.etag, document.body
-    cache.put(environment.uid, document.etag, document.body)
+    # Only if absent: a build that finished since the read above has put a newer document there.
+    cache.put_if_absent(environment.uid, document.etag, document.body)
     return document.etag, document.body

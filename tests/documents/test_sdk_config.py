@@ -123,3 +123,25 @@ def test_redis_copy_is_used_when_present(published, sdk_key, production):
     response = sdk_client(sdk_key).get("/api/v1/sdk/config")
     assert response["ETag"] == '"from-redis"'
     rebuild(production.id)
+
+
+def test_a_cold_read_never_overwrites_a_newer_redis_copy(published, sdk_key, production, monkeypatch):
+    """A poll that missed Redis and read PostgreSQL just before a build published must not put
+    the older document back over the build's copy."""
+    cache.client().delete(cache._key(production.uid))
+    real_get = cache.get
+
+    def missed_then_a_build_published(uid):
+        cache.put(uid, '"newer"', '{"newer": true}')
+        return None
+
+    monkeypatch.setattr(cache, "get", missed_then_a_build_published)
+    sdk_client(sdk_key).get("/api/v1/sdk/config")
+    assert real_get(production.uid) == ('"newer"', '{"newer": true}')
+    rebuild(production.id)
+
+
+def test_a_cold_read_warms_an_empty_redis(published, sdk_key, production):
+    cache.client().delete(cache._key(production.uid))
+    response = sdk_client(sdk_key).get("/api/v1/sdk/config")
+    assert cache.get(production.uid) == (response["ETag"], response.content.decode())
