@@ -82,7 +82,7 @@ def create_flag(
     else:
         variant_type = variant_type or Flag.VariantType.STRING
         variants = variants or []
-        off_variant = off_variant or (variants[0]["key"] if variants and isinstance(variants[0], dict) else "")
+        off_variant = off_variant or (variants[0].get("key", "") if variants and isinstance(variants[0], dict) else "")
     if Flag.objects.filter(project=project, key=key).exists():
         raise TargetingError({"key": [f"A flag {key!r} already exists in project {project.key!r}."]})
     validate_variants(kind, variant_type, variants, off_variant)

@@ -82,6 +82,17 @@ def test_variant_value_of_the_wrong_type_is_rejected(api, layout_flag):
     assert layout_flag.variants[1]["value"] == "compact"
 
 
+def test_variants_without_keys_are_rejected_with_their_field(api, project):
+    variants = [{"value": "compact"}, {"value": "wide"}]
+    response = api.post(
+        "/api/v1/projects/shop/flags/",
+        {"key": "layout", "kind": "multivariate", "variant_type": "string", "variants": variants},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "variants.0.key" in response.json()
+
+
 def test_flag_key_cannot_change(api, checkout_flag):
     response = api.patch("/api/v1/projects/shop/flags/new-checkout/", {"key": "renamed"}, format="json")
     assert response.status_code == 400
