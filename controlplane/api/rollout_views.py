@@ -123,7 +123,14 @@ class ActionSerializer(serializers.Serializer):
     from_stage = serializers.IntegerField(required=False, min_value=1, help_text="resume: restart here (1-based).")
 
 
-def _definition_of(data) -> dict:
+def _plan_body(request) -> dict:
+    """The request's JSON object; anything else (a list, a string) is a 400 like DRF's own."""
+    if not isinstance(request.data, dict):
+        raise ValidationError({"non_field_errors": [f"Expected a JSON object, got {type(request.data).__name__}."]})
+    return request.data
+
+
+def _definition_of(data: dict) -> dict:
     """The plan body without the fields that locate it."""
     return {key: value for key, value in data.items() if key not in ("project", "flag", "environment", "reason")}
 
@@ -160,7 +167,7 @@ class RolloutPlanViewSet(
         return queryset
 
     def create(self, request, *args, **kwargs):
-        data = request.data
+        data = _plan_body(request)
         missing = {
             field: ["This field is required."] for field in ("project", "flag", "environment") if not data.get(field)
         }
@@ -173,7 +180,7 @@ class RolloutPlanViewSet(
 
     def update(self, request, *args, **kwargs):
         plan = self.get_object()
-        plan = services.update_plan(plan, actor_of(request), _definition_of(request.data), reason_of(request))
+        plan = services.update_plan(plan, actor_of(request), _definition_of(_plan_body(request)), reason_of(request))
         return Response(RolloutPlanSerializer(self._fresh(plan)).data)
 
     def perform_destroy(self, instance: RolloutPlan) -> None:

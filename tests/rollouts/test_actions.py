@@ -40,6 +40,12 @@ def test_a_bad_plan_gets_field_level_errors_and_nothing_is_saved(api, checkout_f
     assert RolloutPlan.objects.count() == 0
 
 
+def test_a_plan_body_that_is_not_an_object_gets_400(api, checkout_flag):
+    assert api.post("/api/v1/rollouts/", ["shop"], format="json").status_code == 400
+    plan = create_plan(api, STAGES)
+    assert api.put(f"/api/v1/rollouts/{plan['id']}/", ["shop"], format="json").status_code == 400
+
+
 def test_starting_turns_the_flag_on_with_the_first_stage_and_audits_it(api, sdk, checkout_flag):
     from controlplane.documents.services import rebuild
 
