@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch, Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -366,11 +367,10 @@ class AuditEntryViewSet(viewsets.ReadOnlyModelViewSet):
                 queryset = queryset.filter(**{field: params[field]})
         if params.get("actor"):
             queryset = queryset.filter(actor__icontains=params["actor"])
-        try:
-            if params.get("since"):
-                queryset = queryset.filter(at__gte=params["since"])
-            if params.get("until"):
-                queryset = queryset.filter(at__lte=params["until"])
-        except Exception as exc:
-            raise ValidationError({"since": [f"Not a time: {exc}"]}) from exc
+        for param, lookup in (("since", "at__gte"), ("until", "at__lte")):
+            if params.get(param):
+                try:
+                    queryset = queryset.filter(**{lookup: params[param]})
+                except DjangoValidationError as exc:
+                    raise ValidationError({param: [f"Not a time: {' '.join(exc.messages)}"]}) from exc
         return queryset

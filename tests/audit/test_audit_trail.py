@@ -47,6 +47,13 @@ def test_audit_log_filters_by_action_and_environment(api, checkout_flag):
     assert [entry["action"] for entry in results] == ["flag.turn_on"]
 
 
+def test_a_bad_time_filter_is_a_400_naming_its_parameter(api, project):
+    for param in ("since", "until"):
+        response = api.get("/api/v1/audit/", {param: "yesterday-ish"})
+        assert response.status_code == 400
+        assert list(response.json()) == [param]
+
+
 def test_database_refuses_to_update_or_delete_audit_entries(checkout_flag):
     entry = AuditEntry.objects.first()
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
