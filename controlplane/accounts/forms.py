@@ -6,10 +6,13 @@ from controlplane.accounts import services
 from controlplane.accounts.models import ApiToken
 from controlplane.audit.forms import AuditedModelForm
 from controlplane.audit.services import Actor
+from controlplane.fielderrors import FieldErrors
 
 
 class ApiTokenForm(AuditedModelForm):
     """Issue a token. The plaintext is kept on the form's instance for one response, never stored."""
+
+    domain_errors = (FieldErrors,)
 
     class Meta:
         model = ApiToken

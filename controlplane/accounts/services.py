@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from controlplane.accounts.models import ApiToken
 from controlplane.audit.services import Actor, record
+from controlplane.fielderrors import FieldErrors
 from controlplane.secrets import API_TOKEN_PREFIX, hash_secret, issue_secret
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -19,9 +20,16 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 def issue_api_token(
     user: AbstractBaseUser, actor: Actor, *, name: str, scope: str = ApiToken.Scope.READ, reason: str = ""
 ) -> tuple[ApiToken, str]:
-    """Create a token for ``user``; the plaintext is returned once and never stored."""
+    """Create a token for ``user``; the plaintext is returned once and never stored.
+
+    Only a superuser (or the system) may issue a token for someone else: the token acts as its
+    user, so anyone else could otherwise get a token that acts as a superuser.
+    """
     if scope not in ApiToken.Scope.values:
         raise ValueError(f"scope must be one of {ApiToken.Scope.values}")
+    issuer = actor.user
+    if issuer is not None and not issuer.is_superuser and issuer.pk != user.pk:
+        raise FieldErrors({"user": ["Only a superuser may issue a token for someone else."]})
     secret = issue_secret(API_TOKEN_PREFIX)
     token = ApiToken.objects.create(
         user=user, name=name, scope=scope, display_prefix=secret.display_prefix, digest=secret.digest

@@ -62,3 +62,19 @@ def test_issuing_an_api_token_with_a_scope_shows_the_plaintext_once(admin_client
     assert ApiToken.objects.get().revoked_at is not None
     assert authenticate_api_token(plaintext) is None
     assert AuditEntry.objects.filter(action="api_token.revoke").count() == 1
+
+
+def test_staff_cannot_issue_a_token_that_acts_as_someone_else(client, admin_user):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    bob = get_user_model().objects.create_user("bob", password="x" * 12, is_staff=True)
+    bob.user_permissions.add(*Permission.objects.filter(codename__in=["add_apitoken", "view_apitoken"]))
+    client.force_login(bob)
+    response = client.post(TOKENS + "add/", {"user": admin_user.pk, "name": "mine-now", "scope": "write"})
+    assert response.status_code == 200
+    assert "Only a superuser may issue a token for someone else." in response.content.decode()
+    assert not ApiToken.objects.exists()
+
+    client.post(TOKENS + "add/", {"user": bob.pk, "name": "bobs-own", "scope": "read"})
+    assert ApiToken.objects.get().user == bob
