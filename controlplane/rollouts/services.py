@@ -355,7 +355,7 @@ def _apply(plan: RolloutPlan, spec: core.PlanSpec, outcome: core.Decision, actor
     plan.evaluated_at = _moment(outcome.at)
     plan.save()
     if split_changes:
-        _serve(plan, percent, actor, outcome.reason)
+        _serve(plan, percent, actor, outcome.reason, turn_on=outcome.action in ("start", "resume"))
     entry = _log(plan, outcome, actor)
     if outcome.changed or outcome.action in ("approve", "advance", "complete"):
         record(
@@ -385,15 +385,20 @@ def _apply(plan: RolloutPlan, spec: core.PlanSpec, outcome: core.Decision, actor
     return entry
 
 
-def _serve(plan: RolloutPlan, percent: Decimal, actor: Actor, reason: str) -> None:
-    """Give ``percent`` of the flag's fallthrough to the treatment, the rest to the control."""
+def _serve(plan: RolloutPlan, percent: Decimal, actor: Actor, reason: str, *, turn_on: bool) -> None:
+    """Give ``percent`` of the flag's fallthrough to the treatment, the rest to the control.
+
+    Only starting or resuming a plan turns the flag on. Any other step leaves ``on`` as it is
+    now: the engine read the flag state at the start of its tick, without a lock, and a person
+    may have used the kill switch since; the next tick sees the flag off and pauses the plan.
+    """
     treatment_weight = int(percent * 1000)
     split = [
         {"variant": plan.treatment_variant, "weight": treatment_weight},
         {"variant": plan.control_variant, "weight": 100_000 - treatment_weight},
     ]
     changes: dict[str, Any] = {"default_serve": {"split": split}}
-    if plan.status == RolloutPlan.Status.RUNNING:
+    if turn_on and plan.status == RolloutPlan.Status.RUNNING:
         changes["on"] = True
     state = flag_services.get_state(plan.flag, plan.environment)
     flag_services.update_flag_state(state, actor, changes, reason=reason, action="flag.rollout_split")

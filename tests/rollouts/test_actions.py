@@ -138,3 +138,23 @@ def test_two_concurrent_ticks_never_advance_twice(api, checkout_flag, monkeypatc
     current = RolloutPlan.objects.get(pk=plan["id"])
     assert current.stage_index == 1
     assert Decision.objects.filter(plan_id=plan["id"], action="advance").count() == 1
+
+
+def test_a_tick_never_undoes_a_kill_switch_used_while_it_ran(api, checkout_flag, monkeypatch):
+    from controlplane.audit.services import SYSTEM
+    from controlplane.flags import services as flag_services
+
+    stages = [{"percent": 1, "min_dwell_s": 1}, {"percent": 5, "min_dwell_s": 1}]
+    plan = create_plan(api, stages, rules=[])
+    act(api, plan["id"], "start")
+    state = checkout_flag.states.get(environment__key="production")
+    seen_by_the_tick = flag_services.get_state(checkout_flag, state.environment)  # on, read before the switch
+    flag_services.toggle_flag(state, SYSTEM, False, "incident")
+    monkeypatch.setattr(flag_services, "get_state", lambda flag, environment: seen_by_the_tick)
+    later = clock.now() + 5
+    monkeypatch.setattr(clock, "now", lambda: later)
+
+    assert services.evaluate(plan["id"]).action == "advance"
+    state.refresh_from_db()
+    assert state.on is False
+    assert state.default_serve["split"][0] == {"variant": "on", "weight": 5000}
