@@ -7,10 +7,18 @@ stored; the random part has 256 bits, so a fast hash is enough (no password stre
 
 import hashlib
 import secrets
-from typing import NamedTuple
+from datetime import timedelta
+from typing import NamedTuple, TypeVar
+
+from django.db import models
+from django.utils import timezone
 
 SDK_SERVER_KEY_PREFIX = "fp_srv_"
 API_TOKEN_PREFIX = "fp_api_"
+# Writing last_used_at on every request would turn every read into a write; once a minute is enough.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+Issued = TypeVar("Issued", bound=models.Model)
 
 
 class IssuedSecret(NamedTuple):
@@ -26,3 +34,13 @@ def issue_secret(prefix: str) -> IssuedSecret:
 
 def hash_secret(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def find_active(queryset: models.QuerySet[Issued], plaintext: str) -> Issued | None:
+    """The unrevoked row of ``queryset`` issued for ``plaintext``, its ``last_used_at`` refreshed."""
+    found = queryset.filter(digest=hash_secret(plaintext), revoked_at__isnull=True).first()
+    if found is not None:
+        now = timezone.now()
+        if found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION:
+            queryset.model._default_manager.filter(pk=found.pk).update(last_used_at=now)
+    return found

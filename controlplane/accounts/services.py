@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -11,9 +9,7 @@ from django.utils import timezone
 from controlplane.accounts.models import ApiToken
 from controlplane.audit.services import Actor, record
 from controlplane.fielderrors import FieldErrors
-from controlplane.secrets import API_TOKEN_PREFIX, hash_secret, issue_secret
-
-LAST_USED_RESOLUTION = timedelta(minutes=1)
+from controlplane.secrets import API_TOKEN_PREFIX, find_active, issue_secret
 
 
 @transaction.atomic
@@ -57,13 +53,4 @@ def revoke_api_token(token: ApiToken, actor: Actor, reason: str = "") -> ApiToke
 def authenticate_api_token(plaintext: str) -> ApiToken | None:
     if not plaintext.startswith(API_TOKEN_PREFIX):
         return None
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(digest=hash_secret(plaintext), revoked_at__isnull=True, user__is_active=True)
-        .first()
-    )
-    if token is not None:
-        now = timezone.now()
-        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token
+    return find_active(ApiToken.objects.select_related("user").filter(user__is_active=True), plaintext)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -13,10 +12,7 @@ from controlplane.documents.services import schedule_rebuild
 from controlplane.fielderrors import FieldErrors
 from controlplane.flags.models import Flag, FlagState
 from controlplane.projects.models import Environment, Project, SdkKey
-from controlplane.secrets import SDK_SERVER_KEY_PREFIX, hash_secret, issue_secret
-
-# Writing last_used_at on every poll would turn every SDK read into a write; once a minute is enough.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
+from controlplane.secrets import SDK_SERVER_KEY_PREFIX, find_active, issue_secret
 
 
 class DuplicateKey(FieldErrors):
@@ -173,13 +169,4 @@ def authenticate_sdk_key(plaintext: str) -> SdkKey | None:
     """The active SDK key with this plaintext, or None."""
     if not plaintext.startswith(SDK_SERVER_KEY_PREFIX):
         return None
-    sdk_key = (
-        SdkKey.objects.select_related("environment__project")
-        .filter(digest=hash_secret(plaintext), revoked_at__isnull=True)
-        .first()
-    )
-    if sdk_key is not None:
-        now = timezone.now()
-        if sdk_key.last_used_at is None or now - sdk_key.last_used_at > LAST_USED_RESOLUTION:
-            SdkKey.objects.filter(pk=sdk_key.pk).update(last_used_at=now)
-    return sdk_key
+    return find_active(SdkKey.objects.select_related("environment__project"), plaintext)
