@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
 from controlplane.audit.models import AuditEntry
+from controlplane.readonly_admin import ReadOnlyAdmin
 
 
 def as_text(value: Any) -> str:
@@ -25,7 +26,9 @@ def changed_lines(before: Any, after: Any) -> str:
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
+    """Deleting is refused by a database trigger too."""
+
     list_display = ["at", "actor", "action", "object_type", "object_repr", "project", "environment", "short_reason"]
     list_filter = ["action", "object_type", "project", "environment"]
     date_hierarchy = "at"
@@ -38,15 +41,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
         ("Whole object before and after", {"fields": ["before_json", "after_json"], "classes": ["collapse"]}),
     ]
     readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # a database trigger refuses it anyway
 
     def get_actions(self, request):
         return {}

@@ -8,25 +8,17 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from controlplane.documents.models import EnvironmentDocument
+from controlplane.readonly_admin import ReadOnlyAdmin
 
 
 @admin.register(EnvironmentDocument)
-class EnvironmentDocumentAdmin(admin.ModelAdmin):
+class EnvironmentDocumentAdmin(ReadOnlyAdmin):
     list_display = ["environment", "version", "etag", "built_at", "build_ms", "size"]
     list_filter = ["environment__project"]
     list_select_related = ["environment__project"]
     search_fields = ["environment__key", "environment__project__key", "etag"]
     fields = ["environment", "version", "etag", "built_at", "build_ms", "size", "content_digest", "document"]
     readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="Size")
     def size(self, document: EnvironmentDocument) -> str:

@@ -19,6 +19,7 @@ from controlplane.audit.services import Actor
 from controlplane.notifications import services
 from controlplane.notifications.events import EVENT_TYPES
 from controlplane.notifications.models import Webhook, WebhookDelivery
+from controlplane.readonly_admin import ReadOnlyAdmin
 
 
 def _formfield(db_field, **kwargs: Any):
@@ -119,7 +120,7 @@ class WebhookAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ["event_type", "webhook", "project", "status", "attempts", "last_status_code", "created_at",
                     "next_attempt_at", "delivered_at"]
     list_filter = ["status", "event_type", "webhook__project", "webhook"]
@@ -130,15 +131,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     fields = ["webhook", "project", "event_type", "event_id", "status", "attempts", "last_status_code", "last_error",
               "created_at", "next_attempt_at", "delivered_at", "payload_json"]
     readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # the log goes when its webhook goes
 
     def has_retry_permission(self, request) -> bool:
         return request.user.has_perm("notifications.change_webhookdelivery")

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from controlplane.audit.services import Actor
+from controlplane.readonly_admin import ReadOnlyAdmin
 from controlplane.rollouts import charts, services
 from controlplane.rollouts.forms import ActionForm, PlanEditor
 from controlplane.rollouts.models import Decision, RolloutPlan, Stage
@@ -457,7 +458,7 @@ class RolloutPlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(Decision)
-class DecisionAdmin(admin.ModelAdmin):
+class DecisionAdmin(ReadOnlyAdmin):
     """The decision log of every plan, read-only: it is what happened."""
 
     list_display = ["at", "plan", "action", "stage_number", "percent", "status", "waiting_on", "repeats", "actor",
@@ -469,15 +470,6 @@ class DecisionAdmin(admin.ModelAdmin):
     readonly_fields = ["plan", "at", "last_seen_at", "repeats", "run_number", "stage_index", "action", "percent",
                        "status", "waiting_on", "reason", "outcomes", "actor"]  # fmt: skip
     fields = readonly_fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_actions(self, request):
         return {}
