@@ -38,6 +38,17 @@ class _Errors(ErrorCollector):
 _join = join_path
 
 
+def finite_decimal(value: Any) -> Decimal | None:
+    """``value`` (a JSON number, or a string holding one) as a Decimal; None if it is not a finite number."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
 def value_matches_type(value: Any, variant_type: str) -> bool:
     if variant_type == "boolean":
         return isinstance(value, bool)
@@ -136,11 +147,8 @@ def _slice_weight(item: dict, path: str, errors: _Errors) -> int | None:
             errors.add(_join(path, "weight"), "A weight is an integer from 0 to 100000 (thousandths of a percent).")
             return None
         return weight
-    try:
-        percent = Decimal(str(item["percent"]))
-    except InvalidOperation:
-        percent = Decimal(-1)
-    if isinstance(item["percent"], bool) or not Decimal(0) <= percent <= Decimal(100):
+    percent = finite_decimal(item["percent"])
+    if percent is None or not Decimal(0) <= percent <= Decimal(100):
         errors.add(_join(path, "percent"), "A percentage is a number from 0 to 100.")
         return None
     if (percent * 1000) != (percent * 1000).to_integral_value():

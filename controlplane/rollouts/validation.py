@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import math
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -10,6 +11,7 @@ from django.core.validators import URLValidator, validate_slug
 
 from controlplane.fielderrors import ErrorCollector, FieldErrors, join_path
 from controlplane.flags.models import Flag
+from controlplane.flags.validation import finite_decimal
 from controlplane.rollouts import decision as core
 from controlplane.rollouts.models import HealthRule, RolloutPlan
 
@@ -37,13 +39,24 @@ RULE_FIELDS = {
     "key", "name", "metric", "comparison", "threshold", "percentile", "window_s", "min_samples", "severity",
     "source", "source_url", "source_json_path",
 }  # fmt: skip
+MAX_COLUMN_INT = 2**31 - 1  # PositiveIntegerField
 MAX_STAGES = 20
 MAX_RULES = 20
 
 
 def _positive_int(value: Any, path: str, errors: ErrorCollector, minimum: int = 1) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or value < minimum:
+    """A whole number from ``minimum`` up to what the database column holds."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value != int(value)
+        or value < minimum
+    ):
         errors.add(path, f"A whole number of seconds, at least {minimum}.")
+        return None
+    if value > MAX_COLUMN_INT:
+        errors.add(path, f"At most {MAX_COLUMN_INT}.")
         return None
     return int(value)
 
@@ -108,11 +121,8 @@ def _validate_stages(stages: Any, errors: ErrorCollector) -> list[dict]:
             continue
         for field in sorted(set(stage) - STAGE_FIELDS):
             errors.add(join_path(path, field), "Unknown field.")
-        try:
-            percent = Decimal(str(stage.get("percent")))
-        except InvalidOperation:
-            percent = Decimal(-1)
-        if isinstance(stage.get("percent"), bool) or not Decimal(0) < percent <= Decimal(100):
+        percent = finite_decimal(stage.get("percent"))
+        if percent is None or not Decimal(0) < percent <= Decimal(100):
             errors.add(join_path(path, "percent"), "A percentage above 0 and at most 100.")
         elif percent != percent.quantize(Decimal("0.001")):
             errors.add(join_path(path, "percent"), "At most three decimals (0.001% granularity).")

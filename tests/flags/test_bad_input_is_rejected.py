@@ -48,6 +48,13 @@ def test_split_weights_must_sum_to_100_percent(api, unchanged):
     assert "add up to 90" in response.json()["default_serve.split"][0]
 
 
+def test_a_percentage_that_is_not_a_finite_number_is_rejected(api, unchanged):
+    split = {"split": [{"variant": "on", "percent": "NaN"}, {"variant": "off", "percent": 100}]}
+    response = api.patch(STATE_URL.format(flag="new-checkout"), {"default_serve": split}, format="json")
+    assert response.status_code == 400
+    assert "from 0 to 100" in response.json()["default_serve.split.0.percent"][0]
+
+
 def test_percentages_finer_than_a_thousandth_are_rejected(api, unchanged):
     split = {"split": [{"variant": "on", "percent": 0.0005}, {"variant": "off", "percent": 99.9995}]}
     response = api.patch(STATE_URL.format(flag="new-checkout"), {"default_serve": split}, format="json")

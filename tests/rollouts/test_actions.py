@@ -46,6 +46,17 @@ def test_a_plan_body_that_is_not_an_object_gets_400(api, checkout_flag):
     assert api.put(f"/api/v1/rollouts/{plan['id']}/", ["shop"], format="json").status_code == 400
 
 
+def test_numbers_a_plan_cannot_hold_get_400(api, checkout_flag):
+    body = {"project": "shop", "flag": "new-checkout", "environment": "production"}
+    stages = [{"percent": "NaN", "min_dwell_s": 60}, {"percent": 5, "min_dwell_s": 10**30}]
+    response = api.post("/api/v1/rollouts/", {**body, "stages": stages}, format="json")
+    assert response.status_code == 400
+    errors = response.json()
+    assert "above 0 and at most 100" in errors["stages.0.percent"][0]
+    assert "At most" in errors["stages.1.min_dwell_s"][0]
+    assert RolloutPlan.objects.count() == 0
+
+
 def test_starting_turns_the_flag_on_with_the_first_stage_and_audits_it(api, sdk, checkout_flag):
     from controlplane.documents.services import rebuild
 
