@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import DataError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -10,6 +13,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from controlplane.fielderrors import FieldErrors
 from controlplane.flags.services import VersionConflict
 from controlplane.rollouts.validation import TransitionRefused
+
+logger = logging.getLogger(__name__)
 
 
 def exception_handler(exc, context):
@@ -22,6 +27,14 @@ def exception_handler(exc, context):
         )
     if isinstance(exc, TransitionRefused):
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, DataError):
+        # A value the validation let through but PostgreSQL cannot store (a NUL character in
+        # text or JSON, say); the write's transaction was rolled back.
+        logger.warning("The database refused a value in %s: %s", context["request"].path, exc)
+        return Response(
+            {"detail": "A value cannot be stored (out of range, or text with a NUL character); nothing was saved."},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, ObjectDoesNotExist):
         return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
     return drf_exception_handler(exc, context)

@@ -131,3 +131,10 @@ def test_valid_rule_with_every_kind_of_value_is_saved(api, checkout_flag):
     assert body["version"] == 2
     assert body["rules"][0]["serve"]["split"][0] == {"variant": "on", "weight": 1}
     assert body["rules"][0]["id"]
+
+
+def test_a_nul_character_is_a_400_and_nothing_changes(api, unchanged):
+    body = '{"targets": [{"variant": "on", "keys": ["qa\\u0000"]}]}'
+    response = api.patch(STATE_URL.format(flag="new-checkout"), body, content_type="application/json")
+    assert response.status_code == 400
+    assert "nothing was saved" in response.json()["detail"]
