@@ -82,7 +82,10 @@ class Rfc3339Field(serializers.Field):
             moment = None
         if moment is None or moment.tzinfo is None or "T" not in data.upper():
             self.fail("invalid")
-        return moment.astimezone(UTC)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:  # e.g. 9999-12-31T23:59:59-23:59 is past the year 9999 in UTC
+            self.fail("invalid")
 
     def to_representation(self, value):
         return value.isoformat()

@@ -54,7 +54,15 @@ def test_more_histogram_observations_than_outcomes_are_refused(post, make_batch,
 
 
 @pytest.mark.parametrize(
-    "stamp", ["yesterday", "2026-01-31 12:00:00", "2026-01-31T12:00:00", 1700000000, "2026-13-01T00:00:00Z"]
+    "stamp",
+    [
+        "yesterday",
+        "2026-01-31 12:00:00",
+        "2026-01-31T12:00:00",
+        1700000000,
+        "2026-13-01T00:00:00Z",
+        "9999-12-31T23:59:59-23:59",  # past the year 9999 in UTC
+    ],
 )
 def test_bad_timestamps_are_refused(post, make_batch, stamp):
     batch = make_batch()
