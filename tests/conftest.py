@@ -83,6 +83,9 @@ def layout_flag(project):
     )
 
 
+_session_worker_started = False
+
+
 @pytest.fixture(scope="session")
 def session_celery_worker(django_db_setup, django_db_blocker):
     """A real Celery worker consuming the test queue on the real Redis broker.
@@ -90,6 +93,7 @@ def session_celery_worker(django_db_setup, django_db_blocker):
     It runs in a thread of the test process so it uses the test database; tests that need it
     must commit their data (``transactional_db`` or ``live_server``).
     """
+    global _session_worker_started
     from celery.contrib.testing.worker import start_worker
 
     from controlplane.celery import app
@@ -99,13 +103,25 @@ def session_celery_worker(django_db_setup, django_db_blocker):
         django_db_blocker.unblock(),
         start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING") as worker,
     ):
+        _session_worker_started = True
         yield worker
 
 
 @pytest.fixture
 def celery_worker(session_celery_worker):
-    """The worker, drained after the test: no task may still run while the database is flushed."""
-    yield session_celery_worker
+    return session_celery_worker
+
+
+@pytest.fixture(autouse=True)
+def drained_celery_worker():
+    """Once the worker runs, every later test waits for it to be idle before the database is flushed.
+
+    Any transactional test may queue tasks (a document build, a rollout evaluation after a person's
+    action) even if it does not use the worker; flushing the tables under a running task deadlocks.
+    """
+    yield
+    if not _session_worker_started:
+        return
     from celery.worker import state
 
     from controlplane.celery import app
