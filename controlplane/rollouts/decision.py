@@ -525,6 +525,37 @@ def _tolerance_text(rule: RuleSpec) -> str:
     return f"{rule.threshold * 100:+g} pp"
 
 
+def _comparison_outcome(
+    rule: RuleSpec,
+    diff: stats.Bounds,
+    verdict: Verdict,
+    summary: str,
+    treatment_value: float,
+    control_value: float,
+    cutoff: float | None,
+) -> RuleOutcome:
+    """The outcome of a treatment-vs-control rule: counts and bounds from the contrast ``diff``."""
+    return RuleOutcome(
+        rule_id=rule.id,
+        verdict=verdict,
+        severity=rule.severity,
+        metric=rule.metric,
+        comparison=rule.comparison,
+        treatment_n=diff.treatment_n,
+        treatment_events=diff.treatment_events,
+        control_n=diff.control_n,
+        control_events=diff.control_events,
+        treatment_value=treatment_value,
+        control_value=control_value,
+        statistic=diff.estimate,
+        lower=diff.lower,
+        upper=diff.upper,
+        threshold=rule.threshold,
+        cutoff=cutoff,
+        summary=summary,
+    )
+
+
 def _evaluate_rate_comparison(rule: RuleSpec, obs: RuleObservation, alpha: float) -> RuleOutcome:
     # Only periods in which both variants were served say anything about the difference
     # (a 100% stage has no control); minimum samples are counted over those periods.
@@ -571,25 +602,7 @@ def _evaluate_rate_comparison(rule: RuleSpec, obs: RuleObservation, alpha: float
     else:
         verdict = "inconclusive"
         summary = f"{numbers}: not yet shown to be within the tolerance of {tolerance}"
-    return RuleOutcome(
-        rule_id=rule.id,
-        verdict=verdict,
-        severity=rule.severity,
-        metric=rule.metric,
-        comparison=rule.comparison,
-        treatment_n=diff.treatment_n,
-        treatment_events=diff.treatment_events,
-        control_n=diff.control_n,
-        control_events=diff.control_events,
-        treatment_value=treatment_rate,
-        control_value=control_rate,
-        statistic=diff.estimate,
-        lower=diff.lower,
-        upper=diff.upper,
-        threshold=rule.threshold,
-        cutoff=None,
-        summary=summary,
-    )
+    return _comparison_outcome(rule, diff, verdict, summary, treatment_rate, control_rate, cutoff=None)
 
 
 def _evaluate_latency_comparison(rule: RuleSpec, obs: RuleObservation, alpha: float) -> RuleOutcome:
@@ -649,25 +662,7 @@ def _evaluate_latency_comparison(rule: RuleSpec, obs: RuleObservation, alpha: fl
     else:
         verdict = "inconclusive"
         summary = f"{numbers}: not yet shown to be within the tolerance of {tolerance}"
-    return RuleOutcome(
-        rule_id=rule.id,
-        verdict=verdict,
-        severity=rule.severity,
-        metric=rule.metric,
-        comparison=rule.comparison,
-        treatment_n=diff.treatment_n,
-        treatment_events=diff.treatment_events,
-        control_n=diff.control_n,
-        control_events=diff.control_events,
-        treatment_value=treatment_q,
-        control_value=control_q,
-        statistic=diff.estimate,
-        lower=diff.lower,
-        upper=diff.upper,
-        threshold=rule.threshold,
-        cutoff=cutoff,
-        summary=summary,
-    )
+    return _comparison_outcome(rule, diff, verdict, summary, treatment_q, control_q, cutoff=cutoff)
 
 
 def _evaluate_absolute(rule: RuleSpec, obs: RuleObservation, previous_streak: int) -> tuple[RuleOutcome, int]:
