@@ -11,6 +11,7 @@ from controlplane.settings.env import (
     env,
     env_bool,
     env_float,
+    env_int,
     env_list,
 )
 
@@ -151,17 +152,17 @@ CELERY_BEAT_SCHEDULE: dict = {
 # Outbound webhooks (docs/webhooks.md): request timeout, attempts before a delivery fails, and the
 # backoff base (the wait after the n-th failed attempt is base * 2**n seconds).
 NOTIFICATIONS_TIMEOUT_S = env_float("NOTIFICATIONS_TIMEOUT_S", 5.0)
-NOTIFICATIONS_MAX_ATTEMPTS = int(env("NOTIFICATIONS_MAX_ATTEMPTS", "8"))
+NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 8)
 NOTIFICATIONS_RETRY_BASE_S = env_float("NOTIFICATIONS_RETRY_BASE_S", 10.0)
 CELERY_BEAT_SCHEDULE["notifications-retry-pending"] = {"task": "notifications.retry_pending", "schedule": 60.0}
 
 # SDK health metrics (docs/metrics.md): bucket width, how long buckets and batch ids are kept,
 # how many entries one batch may carry, how far ahead of the server an SDK's clock may run.
-METRICS_BUCKET_SECONDS = int(env("METRICS_BUCKET_SECONDS", "10"))
-METRICS_RETENTION_DAYS = int(env("METRICS_RETENTION_DAYS", "14"))
-METRICS_BATCH_RETENTION_HOURS = int(env("METRICS_BATCH_RETENTION_HOURS", "48"))
-METRICS_MAX_ENTRIES = int(env("METRICS_MAX_ENTRIES", "10000"))
-METRICS_MAX_CLOCK_SKEW_SECONDS = int(env("METRICS_MAX_CLOCK_SKEW_SECONDS", "300"))
+METRICS_BUCKET_SECONDS = env_int("METRICS_BUCKET_SECONDS", 10)
+METRICS_RETENTION_DAYS = env_int("METRICS_RETENTION_DAYS", 14)
+METRICS_BATCH_RETENTION_HOURS = env_int("METRICS_BATCH_RETENTION_HOURS", 48)
+METRICS_MAX_ENTRIES = env_int("METRICS_MAX_ENTRIES", 10_000)
+METRICS_MAX_CLOCK_SKEW_SECONDS = env_int("METRICS_MAX_CLOCK_SKEW_SECONDS", 300)
 
 LOGGING = {
     "version": 1,
