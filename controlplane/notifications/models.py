@@ -28,9 +28,6 @@ class Webhook(models.Model):
     def __str__(self) -> str:
         return self.description or self.url
 
-    def wants(self, event_type: str) -> bool:
-        return self.active and (not self.event_types or event_type in self.event_types)
-
     @property
     def secret_hint(self) -> str:
         return f"{self.secret[:10]}…" if self.secret else ""
