@@ -6,8 +6,7 @@ nowhere: not in the database, the session or a message cookie.
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
-from django.template.response import TemplateResponse
+from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -16,6 +15,7 @@ from controlplane.audit.services import Actor
 from controlplane.projects import services
 from controlplane.projects.forms import EnvironmentForm, ProjectForm, SdkKeyForm
 from controlplane.projects.models import Environment, Project, SdkKey
+from controlplane.secret_admin import IssuedSecretAdmin
 
 
 class EnvironmentInline(admin.TabularInline):
@@ -89,13 +89,13 @@ class EnvironmentAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(SdkKey)
-class SdkKeyAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class SdkKeyAdmin(IssuedSecretAdmin):
     form = SdkKeyForm
+    add_fields = ["environment", "name", "reason"]
     list_display = ["name", "environment", "display_prefix", "status", "created_by", "created_at", "last_used_at"]
     list_filter = ["environment__project", "environment", ("revoked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["environment__project", "created_by"]
     search_fields = ["name", "display_prefix"]
-    actions = ["revoke"]
     readonly_fields = [
         "name",
         "environment",
@@ -107,44 +107,8 @@ class SdkKeyAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "last_used_at",
     ]
 
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return ["environment", "name", "reason"]
-        return self.readonly_fields  # never the digest
+    def secret_name(self, sdk_key: SdkKey) -> str:
+        return f"SDK key for {sdk_key.environment}"
 
-    def get_readonly_fields(self, request, obj=None):
-        return self.readonly_fields if obj else []
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # a key is issued or revoked, never edited
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # revoke instead: the audit log refers to it
-
-    def has_revoke_permission(self, request) -> bool:
-        return request.user.has_perm("projects.change_sdkkey")
-
-    @admin.display(description="Status")
-    def status(self, sdk_key: SdkKey) -> str:
-        return "active" if sdk_key.is_active else f"revoked {sdk_key.revoked_at:%Y-%m-%d %H:%M}"
-
-    def response_add(self, request, obj, post_url_continue=None):
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"SDK key {obj.name} issued",
-            "subtitle": None,
-            "secret_name": f"SDK key for {obj.environment}",
-            "plaintext": obj.plaintext,
-            "issued": obj,
-            "list_url": reverse("admin:projects_sdkkey_changelist"),
-        }
-        return TemplateResponse(request, "admin/secret_issued.html", context)
-
-    @admin.action(description="Revoke selected SDK keys", permissions=["revoke"])
-    def revoke(self, request, queryset):
-        actor = Actor.for_user(request.user)
-        active = [sdk_key for sdk_key in queryset if sdk_key.is_active]
-        for sdk_key in active:
-            services.revoke_sdk_key(sdk_key, actor, reason="revoked in the admin")
-        self.message_user(request, f"Revoked {len(active)} SDK key(s).", messages.SUCCESS)
+    def revoke_one(self, sdk_key: SdkKey, actor: Actor) -> None:
+        services.revoke_sdk_key(sdk_key, actor, reason="revoked in the admin")

@@ -1,0 +1,69 @@
+"""The admin of a secret shown once (API tokens, SDK keys; see ``controlplane.secrets``).
+
+A secret is issued through its domain function (the add form), its plaintext is shown on the page
+that answers the form and kept nowhere (not in the database, the session or a message cookie), it
+is listed by its prefix, and it is revoked; it is never edited or deleted (the audit log refers
+to it).
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from controlplane.audit.forms import AuditedAdminMixin
+from controlplane.audit.services import Actor
+
+
+class IssuedSecretAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    add_fields: list[str]
+    """The add form's fields (the form's ``apply`` issues the secret)."""
+    actions = ["revoke"]
+
+    def secret_name(self, issued) -> str:
+        """How the "issued" page names the secret, e.g. "SDK key for shop/production"."""
+        raise NotImplementedError
+
+    def revoke_one(self, issued, actor: Actor) -> None:
+        raise NotImplementedError
+
+    def get_fields(self, request, obj=None):
+        return self.add_fields if obj is None else self.readonly_fields  # never the digest
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else []
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_revoke_permission(self, request) -> bool:
+        return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
+
+    @admin.display(description="Status")
+    def status(self, issued) -> str:
+        return "active" if issued.revoked_at is None else f"revoked {issued.revoked_at:%Y-%m-%d %H:%M}"
+
+    def response_add(self, request, obj, post_url_continue=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{self.opts.verbose_name} {obj.name} issued",
+            "subtitle": None,
+            "secret_name": self.secret_name(obj),
+            "plaintext": obj.plaintext,
+            "issued": obj,
+            "list_url": reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"),
+        }
+        return TemplateResponse(request, "admin/secret_issued.html", context)
+
+    @admin.action(description="Revoke selected %(verbose_name_plural)s", permissions=["revoke"])
+    def revoke(self, request, queryset):
+        actor = Actor.for_user(request.user)
+        active = [issued for issued in queryset if issued.revoked_at is None]
+        for issued in active:
+            self.revoke_one(issued, actor)
+        self.message_user(request, f"Revoked {len(active)} {self.opts.verbose_name}(s).", messages.SUCCESS)
