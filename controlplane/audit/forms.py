@@ -55,6 +55,17 @@ class KeyListField(forms.CharField):
         return parse_keys(super().to_python(value))
 
 
+class ReasonField(forms.CharField):
+    """The optional "why" of a change, a few lines of text; it is stored with the audit entry."""
+
+    def __init__(
+        self, *, rows: int = 2, cols: int = 60, help_text: str = "Why? Recorded in the audit log.", **kwargs: Any
+    ):
+        attrs = {"rows": rows, "cols": cols, **kwargs.pop("attrs", {})}
+        kwargs.setdefault("required", False)
+        super().__init__(widget=forms.Textarea(attrs=attrs), help_text=help_text, **kwargs)
+
+
 def parse_keys(text: str | None) -> list[str]:
     keys: list[str] = []
     for line in (text or "").splitlines():
@@ -66,11 +77,7 @@ def parse_keys(text: str | None) -> list[str]:
 
 
 class AuditedModelForm(forms.ModelForm):
-    reason = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-        help_text="Why? Recorded in the audit log.",
-    )
+    reason = ReasonField()
 
     actor: Actor | None = None  # set per request by AuditedAdminMixin.get_form
     domain_errors: ClassVar[tuple[type[Exception], ...]] = ()  # exceptions carrying .errors = {path: [messages]}

@@ -18,7 +18,7 @@ from typing import Any
 
 from django import forms
 
-from controlplane.audit.forms import AuditedModelForm, KeyListField, PrettyJSONField
+from controlplane.audit.forms import AuditedModelForm, KeyListField, PrettyJSONField, ReasonField
 from controlplane.audit.services import Actor
 from controlplane.flags import services
 from controlplane.flags.models import Flag, FlagState, Segment
@@ -135,11 +135,7 @@ class SegmentForm(AuditedModelForm):
 
 class ToggleForm(forms.Form):
     on = forms.BooleanField(required=False, widget=forms.HiddenInput)
-    reason = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 70}),
-        help_text="Why? Recorded in the audit log with your name.",
-    )
+    reason = ReasonField(rows=3, cols=70, help_text="Why? Recorded in the audit log with your name.")
 
 
 class PreviewForm(forms.Form):
@@ -375,11 +371,7 @@ class TargetingForm(ServeFields, forms.Form):
     bucket_by = forms.CharField(
         initial="key", help_text="The context attribute whose value places a unit in a split (usually key)."
     )
-    reason = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 70}),
-        help_text="Why? Recorded in the audit log.",
-    )
+    reason = ReasonField(cols=70)
 
     def __init__(self, *args: Any, variants: list[str], **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -575,11 +567,7 @@ class BulkToggleForm(forms.Form):
     """The confirmation of the "turn on/off in an environment" admin actions."""
 
     environment = forms.ChoiceField(help_text="The same environment key in each selected flag's project.")
-    reason = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 70}),
-        help_text="Why? Recorded in the audit log with your name.",
-    )
+    reason = ReasonField(rows=3, cols=70, help_text="Why? Recorded in the audit log with your name.")
 
     def __init__(self, *args: Any, environments: list[str], **kwargs: Any):
         super().__init__(*args, **kwargs)

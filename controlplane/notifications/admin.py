@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from controlplane.audit.forms import ReasonField
 from controlplane.audit.services import Actor
 from controlplane.notifications import services
 from controlplane.notifications.events import EVENT_TYPES
@@ -34,11 +35,7 @@ class WebhookForm(forms.ModelForm):
         widget=forms.CheckboxSelectMultiple,
         help_text="None ticked: every event, including kinds added later.",
     )
-    reason = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-        help_text="Why? Recorded in the audit log.",
-    )
+    reason = ReasonField()
 
     class Meta:
         model = Webhook

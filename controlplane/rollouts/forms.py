@@ -15,6 +15,7 @@ from typing import Any
 
 from django import forms
 
+from controlplane.audit.forms import ReasonField
 from controlplane.flags.models import Flag
 from controlplane.projects.models import Environment
 from controlplane.rollouts.models import HealthRule, RolloutPlan
@@ -73,11 +74,7 @@ class PlanForm(forms.Form):
         required=False, initial=0.05, widget=_number_input("6em"),
         help_text=RolloutPlan._meta.get_field("alpha").help_text,
     )  # fmt: skip
-    reason = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 70}),
-        help_text="Why? Recorded in the audit log.",
-    )
+    reason = ReasonField(cols=70)
 
     def __init__(self, *args: Any, plan: RolloutPlan | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -283,9 +280,9 @@ class PlanEditor:
 class ActionForm(forms.Form):
     """A person's action on a plan: a reason, and for resume/approve a stage (1-based)."""
 
-    reason = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 40, "placeholder": "Why? (audit log)"}),
+    reason = ReasonField(
+        cols=40,
+        attrs={"placeholder": "Why? (audit log)"},
         help_text="Recorded in the audit log and sent with the webhooks.",
     )
     from_stage = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="From stage")
