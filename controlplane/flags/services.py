@@ -125,13 +125,13 @@ def update_flag(flag: Flag, actor: Actor, changes: dict[str, Any], reason: str =
     if flag.variants != before["variants"] or flag.off_variant != before["off_variant"]:
         _check_states_still_valid(flag)
     flag.save()
-    if "archived" in changes and changes["archived"] != flag.archived:
-        flag = set_archived(flag, actor, bool(changes["archived"]), reason)
     if flag_snapshot(flag) != before:
         record(
             actor, "flag.update", flag, before=before, after=flag_snapshot(flag), reason=reason, project=flag.project
         )
         schedule_rebuild(_environment_ids(flag.project))
+    if "archived" in changes and changes["archived"] != flag.archived:
+        flag = set_archived(flag, actor, bool(changes["archived"]), reason)  # audited as flag.archive/restore
     return flag
 
 

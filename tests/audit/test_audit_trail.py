@@ -28,6 +28,16 @@ def test_flag_creation_and_archive_are_recorded(api, project):
     assert actions == [("flag.create", "design review"), ("flag.archive", "experiment over")]
 
 
+def test_an_edit_that_also_archives_records_each_change_once(api, checkout_flag):
+    body = {"name": "Old checkout", "archived": True, "reason": "replaced"}
+    assert api.patch("/api/v1/projects/shop/flags/new-checkout/", body, format="json").status_code == 200
+    entries = AuditEntry.objects.filter(object_type="flag", action__in=["flag.update", "flag.archive"]).order_by("id")
+    assert [(entry.action, sorted(entry.changes)) for entry in entries] == [
+        ("flag.update", ["name"]),
+        ("flag.archive", ["archived"]),
+    ]
+
+
 def test_sdk_key_issue_and_revoke_are_recorded(api, production):
     url = "/api/v1/projects/shop/environments/production/sdk-keys/"
     issued = api.post(url, {"name": "web"}, format="json").json()
