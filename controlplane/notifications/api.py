@@ -15,7 +15,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from controlplane.api.permissions import IsAuthenticatedWithScope
-from controlplane.api.views import ProjectScopedMixin, actor_of, reason_of
+from controlplane.api.views import ProjectScopedMixin, actor_of, reason_of, without_reason
 from controlplane.notifications import services
 from controlplane.notifications.models import Webhook, WebhookDelivery
 
@@ -74,7 +74,7 @@ class WebhookViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
         return Response(CreatedWebhookSerializer(webhook).data, status=status.HTTP_201_CREATED)
 
     def perform_update(self, serializer) -> None:
-        changes = {key: value for key, value in serializer.validated_data.items() if key != "reason"}
+        changes = without_reason(serializer.validated_data)
         serializer.instance = services.update_webhook(
             serializer.instance, actor_of(self.request), changes, reason_of(self.request)
         )
