@@ -279,7 +279,11 @@ def observe(plan: RolloutPlan, rule: HealthRule, runtime: core.PlanRuntime, now:
     Times are widened to whole metric buckets: a bucket that straddles a boundary counts for
     the later period, so no report is lost between two stages.
     """
-    source = source_for(rule)
+    try:
+        source = source_for(rule)
+    except SourceError as exc:  # e.g. a JSON path it cannot parse: this rule has no data, the others still count
+        logger.warning("Health rule %s of %s cannot be read: %s", rule.key, plan, exc)
+        return core.RuleObservation(rule_id=rule.key)
 
     def arm(variant: str, since: float, until: float | None) -> core.ArmCounts:
         measurement = source.measure(

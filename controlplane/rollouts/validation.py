@@ -12,6 +12,7 @@ from django.core.validators import URLValidator, validate_slug
 from controlplane.fielderrors import ErrorCollector, FieldErrors, join_path
 from controlplane.flags.models import Flag
 from controlplane.flags.validation import finite_decimal
+from controlplane.metrics.sources import SourceError, parse_path
 from controlplane.rollouts import decision as core
 from controlplane.rollouts.models import HealthRule, RolloutPlan
 
@@ -205,6 +206,11 @@ def _validate_rules(rules: Any, errors: ErrorCollector) -> list[dict]:
             item["source_url"] = _url(item["source_url"], join_path(path, "source_url"), errors)
             if not item["source_json_path"]:
                 errors.add(join_path(path, "source_json_path"), 'Where the number is, e.g. "data.0.value".')
+            else:
+                try:
+                    parse_path(item["source_json_path"])
+                except SourceError as exc:
+                    errors.add(join_path(path, "source_json_path"), f"{exc}.")
             if item["comparison"] != "absolute_threshold" or item["metric"] == "latency_p":
                 errors.add(
                     join_path(path, "source"),

@@ -57,6 +57,22 @@ def test_numbers_a_plan_cannot_hold_get_400(api, checkout_flag):
     assert RolloutPlan.objects.count() == 0
 
 
+def test_an_http_rule_with_a_json_path_that_cannot_be_read_gets_400(api, checkout_flag):
+    rule = {
+        "key": "apm",
+        "metric": "error_rate",
+        "comparison": "absolute_threshold",
+        "threshold": 0.05,
+        "source": "http",
+        "source_url": "https://apm.example.com/rate",
+        "source_json_path": "data..value",
+    }
+    body = {"project": "shop", "flag": "new-checkout", "environment": "production", "stages": STAGES, "rules": [rule]}
+    response = api.post("/api/v1/rollouts/", body, format="json")
+    assert response.status_code == 400
+    assert "invalid JSON path" in response.json()["rules.0.source_json_path"][0]
+
+
 def test_starting_turns_the_flag_on_with_the_first_stage_and_audits_it(api, sdk, checkout_flag):
     from controlplane.documents.services import rebuild
 
