@@ -17,6 +17,7 @@ already accepts), raising ``SourceError`` on an empty result.
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import re
@@ -109,8 +110,8 @@ class HttpJsonSource:
             if isinstance(exc.reason, TimeoutError):
                 raise SourceError(f"{url} did not answer within {self.timeout:g} s") from exc
             raise SourceError(f"{url} could not be reached: {exc.reason}") from exc
-        except (OSError, ValueError) as exc:
-            raise SourceError(f"{url} could not be read: {exc}") from exc
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # e.g. a garbled or truncated answer
+            raise SourceError(f"{url} could not be read: {exc!r}") from exc
         if len(body) > MAX_RESPONSE_BYTES:
             raise SourceError(f"{url}: the response is larger than {MAX_RESPONSE_BYTES} bytes")
         try:

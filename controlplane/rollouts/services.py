@@ -8,8 +8,8 @@ the Decision log entry, the audit entry and the webhook notifications.
 
 from __future__ import annotations
 
+import http.client
 import logging
-import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import replace
@@ -339,8 +339,8 @@ def gates(plan: RolloutPlan, spec: core.PlanSpec, runtime: core.PlanRuntime, now
             stage.external_check_url, timeout=settings.ROLLOUTS_EXTERNAL_CHECK_TIMEOUT_S
         ) as response:
             return core.Gates(external_check_ok=200 <= response.status < 300)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        logger.info("External check of %s failed: %s", plan, exc)
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError is an OSError
+        logger.info("External check of %s failed: %r", plan, exc)
         return core.Gates(external_check_ok=False)
 
 

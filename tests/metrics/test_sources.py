@@ -28,6 +28,9 @@ REQUESTS: list[str] = []
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         REQUESTS.append(self.path)
+        if self.path == "/garbled":
+            self.wfile.write(b"not an HTTP status line\r\n\r\n")
+            return
         status, body, delay = ROUTES.get(self.path.partition("?")[0], (404, b"{}", 0))
         time.sleep(delay)
         self.send_response(status)
@@ -92,6 +95,11 @@ def test_a_slow_server_times_out(server):
 def test_an_unreachable_server_fails_clearly():
     with pytest.raises(SourceError, match="could not be reached"):
         HttpJsonSource("http://127.0.0.1:9/value", "value", timeout=1).read()
+
+
+def test_a_garbled_answer_fails_clearly(server):
+    with pytest.raises(SourceError, match="could not be read"):
+        HttpJsonSource(f"{server}/garbled", "value", timeout=2).read()
 
 
 def test_only_http_urls_are_fetched():
