@@ -163,7 +163,7 @@ def parse_path(json_path: str) -> list[str | int]:
         elif quoted is not None:
             tokens.append(quoted)
         else:
-            tokens.append(int(name) if name.isdigit() else name)
+            tokens.append(int(name) if name.isdecimal() else name)
         position = match.end()
     return tokens
 

@@ -106,7 +106,7 @@ class WebhookDeliveryViewSet(ProjectScopedMixin, viewsets.ReadOnlyModelViewSet):
         if params.get("event_type"):
             queryset = queryset.filter(event_type=params["event_type"])
         if params.get("webhook"):
-            if not params["webhook"].isdigit():
+            if not params["webhook"].isdecimal():
                 raise ValidationError({"webhook": ["A webhook id (a number)."]})
             queryset = queryset.filter(webhook_id=int(params["webhook"]))
         return queryset

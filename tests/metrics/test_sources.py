@@ -61,6 +61,7 @@ def test_reads_a_number_by_json_path(server, path):
 
 def test_parse_path():
     assert parse_path("$.data.result[0]['value'].1") == ["data", "result", 0, "value", 1]
+    assert parse_path("data.\u00b2") == ["data", "\u00b2"]  # a superscript two is a key, not an index
 
 
 def test_reads_a_prometheus_style_string_number(server):
