@@ -316,21 +316,30 @@ def update_segment(segment: Segment, actor: Actor, changes: dict[str, Any], reas
 
 @transaction.atomic
 def delete_segment(segment: Segment, actor: Actor, reason: str = "") -> None:
-    """Delete a segment that no flag's rules refer to."""
+    """Delete a segment that no flag's rules refer to.
+
+    The project's flag states and segments are locked before they are checked: an edit that
+    adds a reference to this segment either commits first (and is seen here) or waits, and
+    then finds the segment gone (``update_flag_state`` and ``update_segment`` lock their row
+    before they read the segment keys).
+    """
+    states = (
+        FlagState.objects.select_for_update(of=("self",))
+        .filter(flag__project=segment.project)
+        .select_related("flag", "environment")
+        .order_by("pk")
+    )
+    others = Segment.objects.select_for_update().filter(project=segment.project).exclude(pk=segment.pk).order_by("pk")
     users = [
         f"{state.flag.key} in {state.environment.key}"
-        for state in FlagState.objects.filter(flag__project=segment.project).select_related("flag", "environment")
+        for state in states
         if any(
             clause["op"] == "in_segment" and segment.key in clause["values"]
             for rule in state.rules
             for clause in rule["clauses"]
         )
     ]
-    users += [
-        f"segment {other.key}"
-        for other in Segment.objects.filter(project=segment.project).exclude(pk=segment.pk)
-        if segment.key in segment_references(other.rules)
-    ]
+    users += [f"segment {other.key}" for other in others if segment.key in segment_references(other.rules)]
     if users:
         raise TargetingError({"key": [f"Segment {segment.key!r} is used by: {', '.join(users)}."]})
     record(actor, "segment.delete", segment, before=segment_snapshot(segment), reason=reason, project=segment.project)
