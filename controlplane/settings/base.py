@@ -13,16 +13,14 @@ from controlplane.settings.env import (
     env_float,
     env_int,
     env_list,
+    secret_key_from_file,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and env("DJANGO_REQUIRE_SECRET_KEY", ""):
-        raise RuntimeError("SECRET_KEY must be set")
-    SECRET_KEY = "insecure-dev-only-key-set-SECRET_KEY-in-production"
+# Without SECRET_KEY, a random key is made once and kept in SECRET_KEY_FILE (never a key known to all).
+SECRET_KEY = env("SECRET_KEY", "") or secret_key_from_file(Path(env("SECRET_KEY_FILE", str(BASE_DIR / ".secret_key"))))
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 

@@ -1,6 +1,9 @@
 """Tiny helpers to read settings from the environment with documented defaults."""
 
 import os
+import secrets
+import time
+from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 
@@ -45,3 +48,20 @@ def redis_url_with_db(url: str, db: int) -> str:
     """The same Redis server with another logical database (tests use their own)."""
     parsed = urlparse(url)
     return parsed._replace(path=f"/{db}").geturl()
+
+
+def secret_key_from_file(path: Path) -> str:
+    """The key stored in ``path``, made (random, readable by the owner only) on first use."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(100):  # another process may be writing it right now
+            key = path.read_text().strip()
+            if key:
+                return key
+            time.sleep(0.01)
+        raise RuntimeError(f"{path} is empty: delete it or set SECRET_KEY") from None
+    key = secrets.token_urlsafe(50)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key)
+    return key
