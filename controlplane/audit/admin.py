@@ -35,8 +35,23 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     search_fields = ["actor", "object_repr", "object_id", "reason"]
     list_select_related = ["project", "environment"]
     fieldsets = [
-        (None, {"fields": ["at", "actor", "actor_user", "action", "object_type", "object_id", "object_repr",
-                           "project", "environment", "reason"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "at",
+                    "actor",
+                    "actor_user",
+                    "action",
+                    "object_type",
+                    "object_id",
+                    "object_repr",
+                    "project",
+                    "environment",
+                    "reason",
+                ]
+            },
+        ),
         ("What changed", {"fields": ["change_table"]}),
         ("Whole object before and after", {"fields": ["before_json", "after_json"], "classes": ["collapse"]}),
     ]

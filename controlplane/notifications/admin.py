@@ -89,8 +89,13 @@ class WebhookAdmin(admin.ModelAdmin):
             services.update_webhook(Webhook.objects.get(pk=obj.pk), actor, changes, data["reason"])
         else:
             created = services.create_webhook(
-                data["project"], actor, url=data["url"], description=data["description"],
-                event_types=data["event_types"], active=data["active"], reason=data["reason"],
+                data["project"],
+                actor,
+                url=data["url"],
+                description=data["description"],
+                event_types=data["event_types"],
+                active=data["active"],
+                reason=data["reason"],
             )
             obj.pk = created.pk
             obj.refresh_from_db()
@@ -118,15 +123,36 @@ class WebhookAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
-    list_display = ["event_type", "webhook", "project", "status", "attempts", "last_status_code", "created_at",
-                    "next_attempt_at", "delivered_at"]
+    list_display = [
+        "event_type",
+        "webhook",
+        "project",
+        "status",
+        "attempts",
+        "last_status_code",
+        "created_at",
+        "next_attempt_at",
+        "delivered_at",
+    ]
     list_filter = ["status", "event_type", "webhook__project", "webhook"]
     list_select_related = ["webhook__project"]
     search_fields = ["event_id", "event_type", "webhook__url"]
     date_hierarchy = "created_at"
     actions = ["retry"]
-    fields = ["webhook", "project", "event_type", "event_id", "status", "attempts", "last_status_code", "last_error",
-              "created_at", "next_attempt_at", "delivered_at", "payload_json"]
+    fields = [
+        "webhook",
+        "project",
+        "event_type",
+        "event_id",
+        "status",
+        "attempts",
+        "last_status_code",
+        "last_error",
+        "created_at",
+        "next_attempt_at",
+        "delivered_at",
+        "payload_json",
+    ]
     readonly_fields = fields
 
     def has_retry_permission(self, request) -> bool:

@@ -43,8 +43,20 @@ class CreatedWebhookSerializer(WebhookSerializer):
 class WebhookDeliverySerializer(serializers.ModelSerializer):
     class Meta:
         model = WebhookDelivery
-        fields = ["id", "webhook", "event_type", "event_id", "payload", "status", "attempts", "last_status_code",
-                  "last_error", "created_at", "next_attempt_at", "delivered_at"]
+        fields = [
+            "id",
+            "webhook",
+            "event_type",
+            "event_id",
+            "payload",
+            "status",
+            "attempts",
+            "last_status_code",
+            "last_error",
+            "created_at",
+            "next_attempt_at",
+            "delivered_at",
+        ]
         read_only_fields = fields
 
 
@@ -68,8 +80,13 @@ class WebhookViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         webhook = services.create_webhook(
-            self.get_project(), actor_of(request), url=data["url"], description=data.get("description", ""),
-            event_types=data.get("event_types", []), active=data.get("active", True), reason=reason_of(request),
+            self.get_project(),
+            actor_of(request),
+            url=data["url"],
+            description=data.get("description", ""),
+            event_types=data.get("event_types", []),
+            active=data.get("active", True),
+            reason=reason_of(request),
         )
         return Response(CreatedWebhookSerializer(webhook).data, status=status.HTTP_201_CREATED)
 
@@ -90,11 +107,13 @@ class WebhookDeliveryViewSet(ProjectScopedMixin, viewsets.ReadOnlyModelViewSet):
     permission_classes = [IsAuthenticatedWithScope]
     lookup_value_converter = "int"
 
-    @extend_schema(parameters=[
-        OpenApiParameter("status", str, enum=WebhookDelivery.Status.values),
-        OpenApiParameter("event_type", str),
-        OpenApiParameter("webhook", int),
-    ])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=WebhookDelivery.Status.values),
+            OpenApiParameter("event_type", str),
+            OpenApiParameter("webhook", int),
+        ]
+    )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 

@@ -192,8 +192,8 @@ def retry_now(delivery: WebhookDelivery, actor: Actor, reason: str = "") -> None
 
     A failed delivery that fails again stays failed; a pending one keeps its schedule.
     """
-    delivery = WebhookDelivery.objects.select_for_update(of=("self",)).select_related("webhook__project").get(
-        pk=delivery.pk
+    delivery = (
+        WebhookDelivery.objects.select_for_update(of=("self",)).select_related("webhook__project").get(pk=delivery.pk)
     )
     if delivery.status == WebhookDelivery.Status.SUCCEEDED:
         return
@@ -202,8 +202,15 @@ def retry_now(delivery: WebhookDelivery, actor: Actor, reason: str = "") -> None
     delivery.next_attempt_at = timezone.now()
     delivery.save(update_fields=["status", "next_attempt_at"])
     after = {"status": delivery.status, "attempts": delivery.attempts}
-    record(actor, "webhook_delivery.retry", delivery, before=before, after=after, reason=reason,
-           project=delivery.webhook.project)
+    record(
+        actor,
+        "webhook_delivery.retry",
+        delivery,
+        before=before,
+        after=after,
+        reason=reason,
+        project=delivery.webhook.project,
+    )
     delivery_id = delivery.pk
     transaction.on_commit(lambda: enqueue([delivery_id]))
 

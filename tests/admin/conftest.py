@@ -31,8 +31,14 @@ def production(shop) -> Environment:
 @pytest.fixture
 def checkout(shop) -> Flag:
     """A boolean flag, off everywhere."""
-    return create_flag(shop, SYSTEM, key="new-checkout", name="New checkout", description="The one-page checkout",
-                       tags=["checkout", "q3"])
+    return create_flag(
+        shop,
+        SYSTEM,
+        key="new-checkout",
+        name="New checkout",
+        description="The one-page checkout",
+        tags=["checkout", "q3"],
+    )
 
 
 @pytest.fixture

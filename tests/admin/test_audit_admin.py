@@ -50,4 +50,4 @@ def test_a_changed_list_is_shown_as_a_line_diff(admin_client, checkout_in_produc
     update_flag_state(state, SYSTEM, {"targets": [{"variant": "on", "keys": ["a", "b"]}]})
     entry = AuditEntry.objects.filter(action="flag_state.update").first()  # newest first
     html = admin_client.get(f"{URL}{entry.pk}/change/").content.decode()
-    assert '+      &quot;b&quot;' in html
+    assert "+      &quot;b&quot;" in html

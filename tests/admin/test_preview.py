@@ -6,11 +6,21 @@ from controlplane.flags.services import update_flag_state
 
 
 def test_preview_shows_value_variant_reason_and_rule(admin_client, checkout_in_production):
-    update_flag_state(checkout_in_production, SYSTEM, {
-        "on": True,
-        "rules": [{"id": "pro", "description": "Pro plan", "serve": {"variant": "on"},
-                   "clauses": [{"attribute": "plan", "op": "in", "values": ["pro"]}]}],
-    })
+    update_flag_state(
+        checkout_in_production,
+        SYSTEM,
+        {
+            "on": True,
+            "rules": [
+                {
+                    "id": "pro",
+                    "description": "Pro plan",
+                    "serve": {"variant": "on"},
+                    "clauses": [{"attribute": "plan", "op": "in", "values": ["pro"]}],
+                }
+            ],
+        },
+    )
     url = f"/admin/flags/flag/{checkout_in_production.flag_id}/preview/"
     assert admin_client.get(url).status_code == 200
 
@@ -28,13 +38,15 @@ def test_preview_of_a_split_shows_the_bucket(admin_client, layout, production):
     state = FlagState.objects.get(flag=layout, environment=production)
     split = {"split": [{"variant": "control", "weight": 50000}, {"variant": "compact", "weight": 50000}]}
     update_flag_state(state, SYSTEM, {"on": True, "default_serve": split})
-    html = admin_client.post(f"/admin/flags/flag/{layout.pk}/preview/",
-                             {"environment": "production", "context": '{"key": "user-42"}'}).content.decode()
+    html = admin_client.post(
+        f"/admin/flags/flag/{layout.pk}/preview/", {"environment": "production", "context": '{"key": "user-42"}'}
+    ).content.decode()
     assert "<strong>SPLIT</strong>" in html
     assert "(of 100000)" in html
 
 
 def test_a_context_that_is_not_json_is_explained(admin_client, checkout):
-    html = admin_client.post(f"/admin/flags/flag/{checkout.pk}/preview/",
-                             {"environment": "production", "context": '{"key": '}).content.decode()
+    html = admin_client.post(
+        f"/admin/flags/flag/{checkout.pk}/preview/", {"environment": "production", "context": '{"key": '}
+    ).content.decode()
     assert "Not valid JSON" in html

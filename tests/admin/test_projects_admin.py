@@ -6,9 +6,16 @@ from controlplane.projects.models import Environment, Project
 
 
 def test_creating_a_project_creates_its_environments(admin_client):
-    response = admin_client.post("/admin/projects/project/add/", {
-        "key": "mobile", "name": "", "description": "", "environments": "dev, qa, prod", "reason": "new app",
-    })
+    response = admin_client.post(
+        "/admin/projects/project/add/",
+        {
+            "key": "mobile",
+            "name": "",
+            "description": "",
+            "environments": "dev, qa, prod",
+            "reason": "new app",
+        },
+    )
     assert response.status_code == 302, response.content.decode()
     project = Project.objects.get(key="mobile")
     assert [e.key for e in project.environments.order_by("position")] == ["dev", "qa", "prod"]
@@ -23,8 +30,9 @@ def test_a_duplicate_project_key_is_shown_on_the_form(admin_client, shop):
 
 
 def test_adding_an_environment_starts_every_flag_off_in_it(admin_client, shop, checkout):
-    response = admin_client.post("/admin/projects/environment/add/", {"project": shop.pk, "key": "canary",
-                                                                       "name": "", "position": ""})
+    response = admin_client.post(
+        "/admin/projects/environment/add/", {"project": shop.pk, "key": "canary", "name": "", "position": ""}
+    )
     assert response.status_code == 302, response.content.decode()
     canary = Environment.objects.get(key="canary")
     assert (canary.name, canary.position) == ("Canary", 3)
@@ -32,8 +40,9 @@ def test_adding_an_environment_starts_every_flag_off_in_it(admin_client, shop, c
 
 
 def test_editing_an_environment(admin_client, production):
-    response = admin_client.post(f"/admin/projects/environment/{production.pk}/change/",
-                                 {"name": "Prod", "position": "9", "reason": "rename"})
+    response = admin_client.post(
+        f"/admin/projects/environment/{production.pk}/change/", {"name": "Prod", "position": "9", "reason": "rename"}
+    )
     assert response.status_code == 302
     production.refresh_from_db()
     assert (production.key, production.name, production.position) == ("production", "Prod", 9)
@@ -41,12 +50,22 @@ def test_editing_an_environment(admin_client, production):
 
 
 def test_every_admin_page_renders(admin_client, checkout_in_production, production):
-    for url in ["/admin/", "/admin/projects/project/", f"/admin/projects/project/{production.project_id}/change/",
-                "/admin/projects/project/add/", "/admin/projects/environment/", "/admin/projects/sdkkey/add/",
-                "/admin/accounts/apitoken/add/", "/admin/flags/flag/add/", "/admin/flags/segment/",
-                "/admin/flags/segment/add/", "/admin/documents/environmentdocument/", "/admin/audit/auditentry/",
-                f"/admin/flags/flag/{checkout_in_production.flag_id}/change/",
-                f"/admin/flags/flag/{checkout_in_production.flag_id}/toggle/production/"]:
+    for url in [
+        "/admin/",
+        "/admin/projects/project/",
+        f"/admin/projects/project/{production.project_id}/change/",
+        "/admin/projects/project/add/",
+        "/admin/projects/environment/",
+        "/admin/projects/sdkkey/add/",
+        "/admin/accounts/apitoken/add/",
+        "/admin/flags/flag/add/",
+        "/admin/flags/segment/",
+        "/admin/flags/segment/add/",
+        "/admin/documents/environmentdocument/",
+        "/admin/audit/auditentry/",
+        f"/admin/flags/flag/{checkout_in_production.flag_id}/change/",
+        f"/admin/flags/flag/{checkout_in_production.flag_id}/toggle/production/",
+    ]:
         assert admin_client.get(url).status_code == 200, url
 
 

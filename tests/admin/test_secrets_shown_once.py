@@ -11,8 +11,9 @@ TOKENS = "/admin/accounts/apitoken/"
 
 
 def test_issuing_an_sdk_key_shows_the_plaintext_once(admin_client, production):
-    response = admin_client.post(SDK_KEYS + "add/", {"environment": production.pk, "name": "checkout-service",
-                                                     "reason": "new service"})
+    response = admin_client.post(
+        SDK_KEYS + "add/", {"environment": production.pk, "name": "checkout-service", "reason": "new service"}
+    )
     assert response.status_code == 200
     html = response.content.decode()
     sdk_key = SdkKey.objects.get()

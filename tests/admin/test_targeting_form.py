@@ -15,11 +15,21 @@ def rule_fields(index=0, **fields):
 
 
 def test_the_page_shows_the_current_targeting(admin_client, checkout_in_production):
-    update_flag_state(checkout_in_production, SYSTEM, {
-        "targets": [{"variant": "on", "keys": ["qa-1", "qa-2"]}],
-        "rules": [{"id": "pro", "description": "Pro plan", "serve": {"variant": "on"},
-                   "clauses": [{"attribute": "plan", "op": "in", "values": ["pro", "team"]}]}],
-    })
+    update_flag_state(
+        checkout_in_production,
+        SYSTEM,
+        {
+            "targets": [{"variant": "on", "keys": ["qa-1", "qa-2"]}],
+            "rules": [
+                {
+                    "id": "pro",
+                    "description": "Pro plan",
+                    "serve": {"variant": "on"},
+                    "clauses": [{"attribute": "plan", "op": "in", "values": ["pro", "team"]}],
+                }
+            ],
+        },
+    )
     html = admin_client.get(url(checkout_in_production)).content.decode()
     assert "qa-1\nqa-2" in html
     assert 'value="Pro plan"' in html
@@ -28,8 +38,7 @@ def test_the_page_shows_the_current_targeting(admin_client, checkout_in_producti
     assert 'name="version" value="2"' in html
 
 
-def test_saving_a_rule_with_clauses_bumps_the_version(admin_client, admin_user, checkout_in_production,
-                                                      targeting_post):
+def test_saving_a_rule_with_clauses_bumps_the_version(admin_client, admin_user, checkout_in_production, targeting_post):
     data = targeting_post(
         checkout_in_production,
         on="on",
@@ -72,8 +81,9 @@ def test_a_percentage_split_is_saved_as_weights(admin_client, layout, production
     data = targeting_post(state, serve_mode="split", percent_0="87.5", percent_1="12.5")
     assert admin_client.post(url(state), data).status_code == 302
     state.refresh_from_db()
-    assert state.default_serve == {"split": [{"variant": "control", "weight": 87500}, {"variant": "compact",
-                                                                                       "weight": 12500}]}
+    assert state.default_serve == {
+        "split": [{"variant": "control", "weight": 87500}, {"variant": "compact", "weight": 12500}]
+    }
 
 
 def test_a_split_keeps_its_slice_order_when_saved_again(admin_client, layout, production):
@@ -88,8 +98,15 @@ def test_a_split_keeps_its_slice_order_when_saved_again(admin_client, layout, pr
 def test_a_wrong_regex_shows_the_error_and_saves_nothing(admin_client, checkout_in_production, targeting_post):
     data = targeting_post(
         checkout_in_production,
-        **rule_fields(serve_variant="on", clause_0_attribute="email", clause_0_op="in", clause_0_values="a@x.io",
-                      clause_1_attribute="email", clause_1_op="regex", clause_1_values="^(admin"),
+        **rule_fields(
+            serve_variant="on",
+            clause_0_attribute="email",
+            clause_0_op="in",
+            clause_0_values="a@x.io",
+            clause_1_attribute="email",
+            clause_1_op="regex",
+            clause_1_values="^(admin",
+        ),
     )
     response = admin_client.post(url(checkout_in_production), data)
     assert response.status_code == 200
@@ -106,8 +123,7 @@ def test_a_wrong_regex_shows_the_error_and_saves_nothing(admin_client, checkout_
 
 def test_percentages_that_do_not_add_up_show_next_to_the_serve(admin_client, layout, production, targeting_post):
     state = FlagState.objects.get(flag=layout, environment=production)
-    response = admin_client.post(url(state), targeting_post(state, serve_mode="split", percent_0="50",
-                                                            percent_1="40"))
+    response = admin_client.post(url(state), targeting_post(state, serve_mode="split", percent_0="50", percent_1="40"))
     assert response.status_code == 200
     assert "Default serve:</strong> Weights must add up to 100%" in response.content.decode()
     state.refresh_from_db()
@@ -127,17 +143,32 @@ def test_a_stale_version_shows_the_conflict_and_saves_nothing(admin_client, chec
 
 def test_rules_are_deleted_and_reordered_with_the_formset(admin_client, checkout_in_production, targeting_post):
     rules = [
-        {"id": name, "description": name, "serve": {"variant": "on"},
-         "clauses": [{"attribute": "plan", "op": "equals", "values": [name]}]}
+        {
+            "id": name,
+            "description": name,
+            "serve": {"variant": "on"},
+            "clauses": [{"attribute": "plan", "op": "equals", "values": [name]}],
+        }
         for name in ("first", "second", "third")
     ]
     state = update_flag_state(checkout_in_production, SYSTEM, {"rules": rules})
     data = targeting_post(state, **{"rules-TOTAL_FORMS": "4", "rules-INITIAL_FORMS": "3"})
     for index, name in enumerate(("first", "second", "third")):
-        data.update(rule_fields(index, id=name, description=name, serve_mode="variant", serve_variant="on",
-                                split_order="on,off", clause_0_attribute="plan", clause_0_op="equals",
-                                clause_0_values=name, ORDER=str(index + 1),
-                                clause_0_original=f'{{"op": "equals", "values": ["{name}"]}}'))
+        data.update(
+            rule_fields(
+                index,
+                id=name,
+                description=name,
+                serve_mode="variant",
+                serve_variant="on",
+                split_order="on,off",
+                clause_0_attribute="plan",
+                clause_0_op="equals",
+                clause_0_values=name,
+                ORDER=str(index + 1),
+                clause_0_original=f'{{"op": "equals", "values": ["{name}"]}}',
+            )
+        )
     data.update(rule_fields(0, ORDER="4"))  # after "third" (3)
     data.update(rule_fields(1, DELETE="on"))
     data.update(rule_fields(3, serve_mode="variant", split_order="on,off"))
@@ -148,15 +179,30 @@ def test_rules_are_deleted_and_reordered_with_the_formset(admin_client, checkout
 
 
 def test_unchanged_values_keep_their_json_types(admin_client, checkout_in_production, targeting_post):
-    rule = {"id": "r1", "description": "", "serve": {"variant": "on"},
-            "clauses": [{"attribute": "tier", "op": "in", "values": [3, True]}]}
+    rule = {
+        "id": "r1",
+        "description": "",
+        "serve": {"variant": "on"},
+        "clauses": [{"attribute": "tier", "op": "in", "values": [3, True]}],
+    }
     state = update_flag_state(checkout_in_production, SYSTEM, {"rules": [rule]})
     html = admin_client.get(url(state)).content.decode()
     assert "3\ntrue</textarea>" in html
     data = targeting_post(state, reason="only the reason", **{"rules-TOTAL_FORMS": "2", "rules-INITIAL_FORMS": "1"})
-    data.update(rule_fields(0, id="r1", serve_mode="variant", serve_variant="on", split_order="on,off", ORDER="1",
-                            clause_0_attribute="tier", clause_0_op="in", clause_0_values="3\ntrue",
-                            clause_0_original='{"op": "in", "values": [3, true]}'))
+    data.update(
+        rule_fields(
+            0,
+            id="r1",
+            serve_mode="variant",
+            serve_variant="on",
+            split_order="on,off",
+            ORDER="1",
+            clause_0_attribute="tier",
+            clause_0_op="in",
+            clause_0_values="3\ntrue",
+            clause_0_original='{"op": "in", "values": [3, true]}',
+        )
+    )
     data.update(rule_fields(1, serve_mode="variant", split_order="on,off"))
     assert admin_client.post(url(state), data).status_code == 302
     state.refresh_from_db()
@@ -166,18 +212,29 @@ def test_unchanged_values_keep_their_json_types(admin_client, checkout_in_produc
 
 def test_in_segment_clauses_name_segments(admin_client, checkout_in_production, targeting_post):
     create_segment(checkout_in_production.flag.project, SYSTEM, key="beta-testers", included=["u1"])
-    data = targeting_post(checkout_in_production, **rule_fields(serve_variant="on", clause_0_op="in_segment",
-                                                                clause_0_values="beta-testers"))
+    data = targeting_post(
+        checkout_in_production,
+        **rule_fields(serve_variant="on", clause_0_op="in_segment", clause_0_values="beta-testers"),
+    )
     assert admin_client.post(url(checkout_in_production), data).status_code == 302
     state = FlagState.objects.get(pk=checkout_in_production.pk)
-    assert state.rules[0]["clauses"][0] == {"attribute": "key", "op": "in_segment", "values": ["beta-testers"],
-                                            "negate": False, "case_insensitive": False}
+    assert state.rules[0]["clauses"][0] == {
+        "attribute": "key",
+        "op": "in_segment",
+        "values": ["beta-testers"],
+        "negate": False,
+        "case_insensitive": False,
+    }
 
 
-def test_add_another_rule_and_more_clause_rows_make_room_without_saving(admin_client, checkout_in_production,
-                                                                        targeting_post):
-    data = targeting_post(checkout_in_production, _add_rule="Add another rule",
-                          **rule_fields(description="half-typed", serve_variant="on"))
+def test_add_another_rule_and_more_clause_rows_make_room_without_saving(
+    admin_client, checkout_in_production, targeting_post
+):
+    data = targeting_post(
+        checkout_in_production,
+        _add_rule="Add another rule",
+        **rule_fields(description="half-typed", serve_variant="on"),
+    )
     html = admin_client.post(url(checkout_in_production), data).content.decode()
     assert 'name="rules-TOTAL_FORMS" value="2"' in html
     assert 'value="half-typed"' in html
@@ -194,8 +251,14 @@ def test_every_problem_is_reported_at_once(admin_client, layout, production, tar
         state,
         serve_mode="split",  # no percentages given
         **{"targets_0": "u1", "targets_1": "u1"},
-        **rule_fields(serve_variant="", clause_0_attribute="email", clause_0_op="regex", clause_0_values="[a-",
-                      clause_1_op="num_lt", clause_1_values="ten"),
+        **rule_fields(
+            serve_variant="",
+            clause_0_attribute="email",
+            clause_0_op="regex",
+            clause_0_values="[a-",
+            clause_1_op="num_lt",
+            clause_1_values="ten",
+        ),
     )
     html = admin_client.post(url(state), data).content.decode()
     for problem in [

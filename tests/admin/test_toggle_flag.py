@@ -58,7 +58,8 @@ def test_bulk_turn_off_action_confirms_with_an_environment_and_reason(admin_clie
     assert "Turn off 2 flag(s)?" in page.content.decode()
     assert FlagState.objects.filter(environment=production, on=True).count() == 2
 
-    admin_client.post("/admin/flags/flag/", {**selected, "confirm": "yes", "environment": "production",
-                                             "reason": "incident 42"})
+    admin_client.post(
+        "/admin/flags/flag/", {**selected, "confirm": "yes", "environment": "production", "reason": "incident 42"}
+    )
     assert FlagState.objects.filter(environment=production, on=True).count() == 0
     assert AuditEntry.objects.filter(action="flag.turn_off", reason="incident 42").count() == 2

@@ -13,14 +13,17 @@ pytestmark = pytest.mark.django_db
 
 
 def test_creating_a_webhook_shows_its_secret_once_and_audits(admin_client, project):
-    response = admin_client.post("/admin/notifications/webhook/add/", {
-        "project": project.pk,
-        "url": "https://hooks.example.com/flagplane",
-        "description": "ops channel",
-        "active": "on",
-        "event_types": ["rollout.paused", "rollout.rolled_back"],
-        "reason": "page ops on rollbacks",
-    })
+    response = admin_client.post(
+        "/admin/notifications/webhook/add/",
+        {
+            "project": project.pk,
+            "url": "https://hooks.example.com/flagplane",
+            "description": "ops channel",
+            "active": "on",
+            "event_types": ["rollout.paused", "rollout.rolled_back"],
+            "reason": "page ops on rollbacks",
+        },
+    )
     assert response.status_code == 200
     webhook = Webhook.objects.get()
     assert webhook.secret.startswith("whsec_")
@@ -29,7 +32,10 @@ def test_creating_a_webhook_shows_its_secret_once_and_audits(admin_client, proje
 
     entry = AuditEntry.objects.get(action="webhook.create")
     assert (entry.actor, entry.object_id, entry.reason, entry.project_id) == (
-        "alice", str(webhook.pk), "page ops on rollbacks", project.pk
+        "alice",
+        str(webhook.pk),
+        "page ops on rollbacks",
+        project.pk,
     )
     assert webhook.secret not in str(entry.after)
 
@@ -39,9 +45,14 @@ def test_creating_a_webhook_shows_its_secret_once_and_audits(admin_client, proje
 
 
 def test_a_webhook_must_have_an_http_url(admin_client, project):
-    response = admin_client.post("/admin/notifications/webhook/add/", {
-        "project": project.pk, "url": "ftp://files.example.com/x", "active": "on",
-    })
+    response = admin_client.post(
+        "/admin/notifications/webhook/add/",
+        {
+            "project": project.pk,
+            "url": "ftp://files.example.com/x",
+            "active": "on",
+        },
+    )
     assert response.status_code == 200
     assert not Webhook.objects.exists()
     assert "Enter a valid URL" in response.content.decode()
@@ -50,14 +61,22 @@ def test_a_webhook_must_have_an_http_url(admin_client, project):
 def test_editing_and_deleting_are_audited(admin_client, project):
     webhook = create_webhook(project, SYSTEM, url="https://hooks.example.com/a")
     secret = webhook.secret
-    response = admin_client.post(f"/admin/notifications/webhook/{webhook.pk}/change/", {
-        "url": "https://hooks.example.com/b", "description": "", "event_types": ["rollout.completed"],
-        "reason": "moved",
-    })
+    response = admin_client.post(
+        f"/admin/notifications/webhook/{webhook.pk}/change/",
+        {
+            "url": "https://hooks.example.com/b",
+            "description": "",
+            "event_types": ["rollout.completed"],
+            "reason": "moved",
+        },
+    )
     assert response.status_code == 302
     webhook.refresh_from_db()
     assert (webhook.url, webhook.active, webhook.event_types, webhook.secret) == (
-        "https://hooks.example.com/b", False, ["rollout.completed"], secret
+        "https://hooks.example.com/b",
+        False,
+        ["rollout.completed"],
+        secret,
     )
     update = AuditEntry.objects.get(action="webhook.update")
     assert update.changes["url"] == ["https://hooks.example.com/a", "https://hooks.example.com/b"]
@@ -69,14 +88,16 @@ def test_editing_and_deleting_are_audited(admin_client, project):
     assert AuditEntry.objects.filter(action="webhook.delete", object_id=str(webhook.pk)).count() == 1
 
 
-def test_deliveries_are_read_only_filterable_and_can_be_retried(admin_client, project,
-                                                                 django_capture_on_commit_callbacks):
+def test_deliveries_are_read_only_filterable_and_can_be_retried(
+    admin_client, project, django_capture_on_commit_callbacks
+):
     webhook = create_webhook(project, SYSTEM, url="https://hooks.example.com/a")
     with django_capture_on_commit_callbacks(execute=False):
         [failed] = notify(project, "rollout.paused", {"flag": "new-checkout", "reason": "error rate"})
         notify(project, "rollout.started", {"flag": "new-checkout"})
-    WebhookDelivery.objects.filter(pk=failed.pk).update(status="failed", attempts=8, last_status_code=503,
-                                                        last_error="HTTP 503 Service Unavailable")
+    WebhookDelivery.objects.filter(pk=failed.pk).update(
+        status="failed", attempts=8, last_status_code=503, last_error="HTTP 503 Service Unavailable"
+    )
 
     def listed(query: str) -> list[str]:
         response = admin_client.get(f"/admin/notifications/webhookdelivery/?{query}")
@@ -92,9 +113,13 @@ def test_deliveries_are_read_only_filterable_and_can_be_retried(admin_client, pr
     assert admin_client.get("/admin/notifications/webhookdelivery/add/").status_code == 403
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = admin_client.post("/admin/notifications/webhookdelivery/", {
-            "action": "retry", "_selected_action": [failed.pk],
-        })
+        response = admin_client.post(
+            "/admin/notifications/webhookdelivery/",
+            {
+                "action": "retry",
+                "_selected_action": [failed.pk],
+            },
+        )
     assert response.status_code == 302
     assert len(callbacks) == 1
     failed.refresh_from_db()

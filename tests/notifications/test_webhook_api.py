@@ -35,9 +35,15 @@ def reader(read_token) -> APIClient:
 
 
 def test_create_returns_the_secret_once_and_audits(api, project):
-    response = api.post(f"{BASE}/webhooks/", {
-        "url": "https://hooks.example.com/x", "event_types": ["rollout.paused"], "reason": "pager",
-    }, format="json")
+    response = api.post(
+        f"{BASE}/webhooks/",
+        {
+            "url": "https://hooks.example.com/x",
+            "event_types": ["rollout.paused"],
+            "reason": "pager",
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     webhook = Webhook.objects.get()

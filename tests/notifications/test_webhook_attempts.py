@@ -14,8 +14,16 @@ from controlplane.notifications.services import attempt_delivery, notify, retry_
 
 pytestmark = pytest.mark.django_db
 
-PAYLOAD = {"plan": 3, "flag": "new-checkout", "environment": "production", "status": "completed", "stage": 4,
-           "percent": 100.0, "reason": "", "actor": "alice"}
+PAYLOAD = {
+    "plan": 3,
+    "flag": "new-checkout",
+    "environment": "production",
+    "status": "completed",
+    "stage": 4,
+    "percent": 100.0,
+    "reason": "",
+    "actor": "alice",
+}
 
 
 @pytest.fixture
@@ -48,7 +56,10 @@ def test_a_failure_schedules_the_next_attempt_with_backoff(delivery, receiver, f
     assert attempt_delivery(delivery.pk) is None
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_status_code, delivery.last_error) == (
-        "succeeded", 3, 204, ""
+        "succeeded",
+        3,
+        204,
+        "",
     )
 
 
@@ -87,8 +98,9 @@ def test_backoff_doubles_from_the_base_and_is_capped(settings):
     assert retry_delay_s(20) == services.MAX_RETRY_DELAY_S
 
 
-def test_retry_now_gives_a_failed_delivery_one_more_attempt(delivery, receiver, fast_retries, admin_user,
-                                                            django_capture_on_commit_callbacks):
+def test_retry_now_gives_a_failed_delivery_one_more_attempt(
+    delivery, receiver, fast_retries, admin_user, django_capture_on_commit_callbacks
+):
     from controlplane.audit.models import AuditEntry
     from controlplane.audit.services import Actor
 

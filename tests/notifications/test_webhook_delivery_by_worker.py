@@ -53,10 +53,12 @@ def test_a_committed_change_is_delivered_signed(celery_worker, fast_retries, web
     assert headers["X-Flagplane-Event"] == "rollout.advanced"
     assert headers["X-Flagplane-Delivery"] == str(delivery.event_id)
     assert abs(int(headers["X-Flagplane-Timestamp"]) - time.time()) < 60
-    assert signing.verify(webhook.secret, headers["X-Flagplane-Timestamp"], request.body,
-                          headers["X-Flagplane-Signature"])
-    assert not signing.verify("whsec_someone-else", headers["X-Flagplane-Timestamp"], request.body,
-                              headers["X-Flagplane-Signature"])
+    assert signing.verify(
+        webhook.secret, headers["X-Flagplane-Timestamp"], request.body, headers["X-Flagplane-Signature"]
+    )
+    assert not signing.verify(
+        "whsec_someone-else", headers["X-Flagplane-Timestamp"], request.body, headers["X-Flagplane-Signature"]
+    )
 
     body = json.loads(request.body)
     assert body == {
@@ -82,8 +84,9 @@ def test_a_receiver_failing_twice_gets_a_third_attempt(celery_worker, fast_retri
     assert {r.headers["X-Flagplane-Delivery"] for r in requests} == {str(delivery.event_id)}
     assert {r.body for r in requests} == {requests[0].body}
     for r in requests:
-        assert signing.verify(webhook.secret, r.headers["X-Flagplane-Timestamp"], r.body,
-                              r.headers["X-Flagplane-Signature"])
+        assert signing.verify(
+            webhook.secret, r.headers["X-Flagplane-Timestamp"], r.body, r.headers["X-Flagplane-Signature"]
+        )
 
 
 def test_a_receiver_that_always_fails_ends_failed_after_max_attempts(

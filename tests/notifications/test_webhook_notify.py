@@ -14,8 +14,16 @@ from controlplane.projects.services import create_project
 
 pytestmark = pytest.mark.django_db
 
-PAYLOAD = {"plan": 1, "flag": "new-checkout", "environment": "production", "status": "paused", "stage": 0,
-           "percent": 1.0, "reason": "error rate above 2%", "actor": "rollout engine"}
+PAYLOAD = {
+    "plan": 1,
+    "flag": "new-checkout",
+    "environment": "production",
+    "status": "paused",
+    "stage": 0,
+    "percent": 1.0,
+    "reason": "error rate above 2%",
+    "actor": "rollout engine",
+}
 
 
 @pytest.fixture
@@ -24,8 +32,9 @@ def hooks(project):
     return {
         "all": create_webhook(project, SYSTEM, url="https://hooks.example.com/all"),
         "paused": create_webhook(project, SYSTEM, url="https://hooks.example.com/p", event_types=["rollout.paused"]),
-        "done": create_webhook(project, SYSTEM, url="https://hooks.example.com/d",
-                               event_types=["rollout.completed", "rollout.rolled_back"]),
+        "done": create_webhook(
+            project, SYSTEM, url="https://hooks.example.com/d", event_types=["rollout.completed", "rollout.rolled_back"]
+        ),
         "inactive": create_webhook(project, SYSTEM, url="https://hooks.example.com/off", active=False),
         "other project": create_webhook(other, SYSTEM, url="https://hooks.example.com/billing"),
     }
@@ -68,8 +77,10 @@ def test_a_deactivated_webhook_gets_nothing_new(hooks, project, django_capture_o
 
 
 def test_commit_queues_one_task_per_delivery(hooks, project, django_capture_on_commit_callbacks):
-    with mock.patch("controlplane.notifications.tasks.deliver.delay") as delay, \
-            django_capture_on_commit_callbacks(execute=True):
+    with (
+        mock.patch("controlplane.notifications.tasks.deliver.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         deliveries = notify(project, "rollout.paused", PAYLOAD)
     assert sorted(call.args[0] for call in delay.call_args_list) == sorted(d.pk for d in deliveries)
 
@@ -78,8 +89,10 @@ def test_broker_down_leaves_deliveries_pending_until_retry_pending(
     hooks, project, django_capture_on_commit_callbacks, caplog
 ):
     broker_down = ConnectionRefusedError(111, "Connection refused")
-    with mock.patch("controlplane.notifications.tasks.deliver.delay", side_effect=broker_down) as delay, \
-            django_capture_on_commit_callbacks(execute=True):
+    with (
+        mock.patch("controlplane.notifications.tasks.deliver.delay", side_effect=broker_down) as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         deliveries = notify(project, "rollout.paused", PAYLOAD)  # the caller's change still commits
     assert delay.call_count == 1  # gave up at the first failure instead of waiting on each
     assert "Could not queue 2 webhook deliveries" in caplog.text
