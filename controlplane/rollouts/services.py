@@ -249,22 +249,32 @@ def cancel(plan: RolloutPlan, actor: Actor, reason: str = "") -> RolloutPlan:
 
 
 def evaluate(plan_id: int) -> Decision | None:
-    """One engine tick for one plan; does nothing if another worker holds the plan right now."""
+    """One engine tick for one plan.
+
+    The slow part (metric queries, HTTP sources, the external check) runs before the plan is
+    locked, so a person's rollback never waits for a slow endpoint. The decision is then taken
+    and applied under the lock, and only if nobody changed the plan in between; otherwise (or if
+    another worker holds the plan right now) this tick does nothing and the next one decides.
+    """
+    plan = RolloutPlan.objects.select_related("flag__project", "environment").filter(pk=plan_id).first()
+    if plan is None or not plan.is_active:
+        return None
+    runtime = load_runtime(plan)
+    now = clock.now()
+    observations = [observe(plan, rule, runtime, now) for rule in plan.rules.all()]
+    stage_gates = gates(plan, runtime, now)
     with transaction.atomic():
-        plan = _locked(plan_id, skip_locked=True)
-        if plan is None or not plan.is_active:
+        locked = _locked(plan_id, skip_locked=True)
+        if locked is None or not locked.is_active or locked.runtime != plan.runtime:
             return None
-        spec = plan_spec(plan)
-        runtime = load_runtime(plan)
-        now = clock.now()
-        state = flag_services.get_state(plan.flag, plan.environment)
-        if not state.on and plan.status == RolloutPlan.Status.RUNNING:
-            reason = f"the flag was turned off in {plan.environment.key} (kill switch)"
+        spec = plan_spec(locked)
+        state = flag_services.get_state(locked.flag, locked.environment)
+        if not state.on and locked.status == RolloutPlan.Status.RUNNING:
+            reason = f"the flag was turned off in {locked.environment.key} (kill switch)"
             outcome = core.pause(spec, runtime, now, reason)
         else:
-            observations = [observe(plan, rule, runtime, now) for rule in plan.rules.all()]
-            outcome = core.decide(spec, runtime, now, observations, gates(plan, spec, runtime, now))
-        return _apply(plan, spec, outcome, ROLLOUT_ENGINE, "")
+            outcome = core.decide(spec, runtime, now, observations, stage_gates)
+        return _apply(locked, spec, outcome, ROLLOUT_ENGINE, "")
 
 
 def source_for(rule: HealthRule) -> MetricSource:
@@ -327,7 +337,7 @@ def _arm_counts(measurement: Measurement, rule: HealthRule) -> core.ArmCounts:
     return core.ArmCounts(total=measurement.requests, events=measurement.errors)
 
 
-def gates(plan: RolloutPlan, spec: core.PlanSpec, runtime: core.PlanRuntime, now: float) -> core.Gates:
+def gates(plan: RolloutPlan, runtime: core.PlanRuntime, now: float) -> core.Gates:
     """Call the current stage's external check once its dwell is over (Flagger's confirm-promotion)."""
     stage = plan.stages.all()[runtime.stage_index]
     if not stage.external_check_url or runtime.stage_started_at is None:
