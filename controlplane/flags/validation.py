@@ -9,6 +9,7 @@ is something the SDK can evaluate.
 from __future__ import annotations
 
 import re
+import re._parser as re_parser  # the standard library's own regex parser
 import uuid
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
@@ -206,6 +207,13 @@ def _validate_values(
                 re.compile(value, re.IGNORECASE if case_insensitive else 0)
             except re.error as exc:
                 errors.add(value_path, f"Invalid regular expression {value!r}: {exc}.")
+            else:
+                if repetition_depth(value) > 1:
+                    errors.add(
+                        value_path,
+                        f"{value!r} repeats a repetition (like (a+)+): SDKs evaluate it in the request path, "
+                        "where such a pattern can take exponential time. Rewrite it without nested repetition.",
+                    )
         elif op in NUMERIC_OPERATORS and (isinstance(value, bool) or not isinstance(value, int | float)):
             errors.add(value_path, f"{op} compares numbers: give a number.")
         elif op in SEMVER_OPERATORS and (not isinstance(value, str) or to_semver(value) is None):
@@ -216,6 +224,33 @@ def _validate_values(
             errors.add(value_path, f"{value!r} is not a CIDR range like 10.0.0.0/8.")
         elif op == "in_segment" and value not in segment_keys:
             errors.add(value_path, f"Unknown segment {value!r}.")
+
+
+_REPEATS = (re_parser.MAX_REPEAT, re_parser.MIN_REPEAT, getattr(re_parser, "POSSESSIVE_REPEAT", None))
+
+
+def repetition_depth(pattern: str) -> int:
+    """How deeply unbounded repetitions nest in ``pattern`` ("star height"): ``a+`` is 1, ``(a+)+`` 2.
+
+    Nested unbounded repetition is what makes a backtracking engine take exponential time on some
+    inputs; an optional or bounded group (``(b+)?``, ``(ab){2,3}``) does not add a level.
+    """
+
+    def depth(items) -> int:
+        deepest = 0
+        for op, argument in items:
+            if op in _REPEATS:
+                unbounded = argument[1] == re_parser.MAXREPEAT
+                deepest = max(deepest, unbounded + depth(argument[2]))
+            elif op is re_parser.SUBPATTERN:
+                deepest = max(deepest, depth(argument[-1]))
+            elif op is re_parser.BRANCH:
+                deepest = max(deepest, *(depth(branch) for branch in argument[1]))
+            elif op in (re_parser.ASSERT, re_parser.ASSERT_NOT):
+                deepest = max(deepest, depth(argument[1]))
+        return deepest
+
+    return depth(re_parser.parse(pattern))
 
 
 def validate_rule_clauses(clauses: Any, path: str, errors: _Errors, segment_keys: set[str]) -> list[dict]:

@@ -138,3 +138,9 @@ def test_a_nul_character_is_a_400_and_nothing_changes(api, unchanged):
     response = api.patch(STATE_URL.format(flag="new-checkout"), body, content_type="application/json")
     assert response.status_code == 400
     assert "nothing was saved" in response.json()["detail"]
+
+
+def test_nested_repetition_in_a_regex_is_rejected(api, unchanged):
+    response = put_rule(api, "new-checkout", op="regex", values=["^(a+)+$"])
+    assert response.status_code == 400
+    assert "exponential time" in response.json()["rules.0.clauses.0.values.0"][0]
