@@ -8,10 +8,12 @@ the answer under the lock again. Delivery is at least once: receivers deduplicat
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterable
@@ -51,10 +53,17 @@ ERROR_LIMIT = 500
 # --- Webhooks (audited writes) -------------------------------------------------------------------
 
 
+def redacted_url(url: str) -> str:
+    """Scheme and host, then a fingerprint: receivers such as chat tools put a secret in the path."""
+    parts = urllib.parse.urlsplit(url)
+    fingerprint = hashlib.sha256(url.encode()).hexdigest()[:12]
+    return f"{parts.scheme}://{parts.netloc}/… (sha256 {fingerprint})"
+
+
 def webhook_snapshot(webhook: Webhook) -> dict[str, Any]:
-    """What the audit log shows; never the secret."""
+    """What the audit log shows: never the secret, and the URL without its path or query."""
     return {
-        "url": webhook.url,
+        "url": redacted_url(webhook.url),
         "description": webhook.description,
         "active": webhook.active,
         "event_types": list(webhook.event_types),

@@ -7,7 +7,7 @@ import pytest
 from controlplane.audit.models import AuditEntry
 from controlplane.audit.services import SYSTEM
 from controlplane.notifications.models import Webhook, WebhookDelivery
-from controlplane.notifications.services import create_webhook, notify
+from controlplane.notifications.services import create_webhook, notify, redacted_url
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +79,13 @@ def test_editing_and_deleting_are_audited(admin_client, project):
         secret,
     )
     update = AuditEntry.objects.get(action="webhook.update")
-    assert update.changes["url"] == ["https://hooks.example.com/a", "https://hooks.example.com/b"]
+    # The audit log records that the URL changed, never its path (which may hold the receiver's secret).
+    assert update.changes["url"] == [
+        redacted_url("https://hooks.example.com/a"),
+        redacted_url("https://hooks.example.com/b"),
+    ]
+    assert update.changes["url"][0] != update.changes["url"][1]
+    assert all(value.startswith("https://hooks.example.com/… (sha256 ") for value in update.changes["url"])
     assert update.changes["active"] == [True, False]
 
     response = admin_client.post(f"/admin/notifications/webhook/{webhook.pk}/delete/", {"post": "yes"})
