@@ -135,6 +135,29 @@ def _definition_of(data: dict) -> dict:
     return {key: value for key, value in data.items() if key not in ("project", "flag", "environment", "reason")}
 
 
+def _zero_based(data: dict, field: str) -> int | None:
+    return data[field] - 1 if field in data else None
+
+
+def plan_action(name: str, transition, doc: str, reason_required: bool = False):
+    """A POST action on one plan: ``transition(plan, actor, validated body, reason)`` returns the plan."""
+
+    def view(self, request, pk=None):
+        payload = ActionSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        reason = reason_of(request)
+        if reason_required and not reason:
+            raise ValidationError({"reason": ["Say why: the reason goes to the audit log and the webhooks."]})
+        plan = transition(self.get_object(), actor_of(request), payload.validated_data, reason)
+        return Response(RolloutPlanSerializer(self._fresh(plan)).data)
+
+    view.__name__ = name
+    view.__doc__ = doc
+    return extend_schema(request=ActionSerializer, responses=RolloutPlanSerializer)(
+        action(detail=True, methods=["post"])(view)
+    )
+
+
 class RolloutPlanViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -189,63 +212,42 @@ class RolloutPlanViewSet(
     def _fresh(self, plan: RolloutPlan) -> RolloutPlan:
         return self.get_queryset().get(pk=plan.pk)
 
-    def _act(self, request, transition) -> Response:
-        payload = ActionSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        plan = transition(self.get_object(), actor_of(request), payload.validated_data, reason_of(request))
-        return Response(RolloutPlanSerializer(self._fresh(plan)).data)
-
-    @extend_schema(request=ActionSerializer, responses=RolloutPlanSerializer)
-    @action(detail=True, methods=["post"])
-    def start(self, request, pk=None):
-        """Start a draft plan: the flag goes on with the first stage's share."""
-        return self._act(request, lambda plan, actor, data, reason: services.start(plan, actor, reason))
-
-    @extend_schema(request=ActionSerializer, responses=RolloutPlanSerializer)
-    @action(detail=True, methods=["post"])
-    def pause(self, request, pk=None):
-        return self._act(request, lambda plan, actor, data, reason: services.pause(plan, actor, reason))
-
-    @extend_schema(request=ActionSerializer, responses=RolloutPlanSerializer)
-    @action(detail=True, methods=["post"])
-    def resume(self, request, pk=None):
-        """Resume a paused or rolled-back plan, optionally from another stage (`from_stage`, 1-based)."""
-
-        def transition(plan, actor, data, reason):
-            from_stage = data["from_stage"] - 1 if "from_stage" in data else None
-            return services.resume(plan, actor, from_stage, reason)
-
-        return self._act(request, transition)
-
-    @extend_schema(request=ActionSerializer, responses=RolloutPlanSerializer)
-    @action(detail=True, methods=["post"])
-    def approve(self, request, pk=None):
-        """Approve the current stage (give `stage` to make sure it is the one you looked at)."""
-
-        def transition(plan, actor, data, reason):
-            stage_index = data["stage"] - 1 if "stage" in data else None
-            return services.approve(plan, actor, stage_index, reason)
-
-        return self._act(request, transition)
-
-    @extend_schema(request=ActionSerializer, responses=RolloutPlanSerializer)
-    @action(detail=True, methods=["post"])
-    def promote(self, request, pk=None):
-        """Skip the rest of the current stage: advance now (or complete at the last stage)."""
-        return self._act(request, lambda plan, actor, data, reason: services.promote(plan, actor, reason))
-
-    @extend_schema(request=ActionSerializer, responses=RolloutPlanSerializer)
-    @action(detail=True, methods=["post"])
-    def rollback(self, request, pk=None):
-        """Roll back now: the treatment goes to 0%. A reason is required."""
-        if not reason_of(request):
-            raise ValidationError({"reason": ["Say why you roll back: it goes to the audit log and the webhooks."]})
-        return self._act(request, lambda plan, actor, data, reason: services.rollback(plan, actor, reason))
-
-    @extend_schema(request=ActionSerializer, responses=RolloutPlanSerializer)
-    @action(detail=True, methods=["post"])
-    def cancel(self, request, pk=None):
-        return self._act(request, lambda plan, actor, data, reason: services.cancel(plan, actor, reason))
+    start = plan_action(
+        "start",
+        lambda plan, actor, data, reason: services.start(plan, actor, reason),
+        "Start a draft plan: the flag goes on with the first stage's share.",
+    )
+    pause = plan_action(
+        "pause",
+        lambda plan, actor, data, reason: services.pause(plan, actor, reason),
+        "Pause: hold the current share; rollback rules keep acting.",
+    )
+    resume = plan_action(
+        "resume",
+        lambda plan, actor, data, reason: services.resume(plan, actor, _zero_based(data, "from_stage"), reason),
+        "Resume a paused or rolled-back plan, optionally from another stage (`from_stage`, 1-based).",
+    )
+    approve = plan_action(
+        "approve",
+        lambda plan, actor, data, reason: services.approve(plan, actor, _zero_based(data, "stage"), reason),
+        "Approve the current stage (give `stage` to make sure it is the one you looked at).",
+    )
+    promote = plan_action(
+        "promote",
+        lambda plan, actor, data, reason: services.promote(plan, actor, reason),
+        "Skip the rest of the current stage: advance now (or complete at the last stage).",
+    )
+    rollback = plan_action(
+        "rollback",
+        lambda plan, actor, data, reason: services.rollback(plan, actor, reason),
+        "Roll back now: the treatment goes to 0%. A reason is required.",
+        reason_required=True,
+    )
+    cancel = plan_action(
+        "cancel",
+        lambda plan, actor, data, reason: services.cancel(plan, actor, reason),
+        "Cancel for good: the treatment goes to 0% and the plan cannot be resumed.",
+    )
 
     @extend_schema(responses=DecisionSerializer(many=True))
     @action(detail=True, methods=["get"])
