@@ -185,3 +185,23 @@ def test_a_tick_never_undoes_a_kill_switch_used_while_it_ran(api, checkout_flag,
     state.refresh_from_db()
     assert state.on is False
     assert state.default_serve["split"][0] == {"variant": "on", "weight": 5000}
+
+
+def test_every_state_change_notifies_the_projects_webhooks(api, project, checkout_flag):
+    from controlplane.audit.services import SYSTEM
+    from controlplane.notifications.models import WebhookDelivery
+    from controlplane.notifications.services import create_webhook
+
+    create_webhook(project, SYSTEM, url="https://hooks.example.com/rollouts")
+    plan = create_plan(api, STAGES)
+    act(api, plan["id"], "start")
+    act(api, plan["id"], "rollback", reason="error budget burnt")
+    deliveries = list(WebhookDelivery.objects.order_by("id"))
+    assert [d.event_type for d in deliveries] == ["rollout.started", "rollout.rolled_back"]
+    rolled_back = deliveries[1].payload
+    assert (rolled_back["flag"], rolled_back["environment"], rolled_back["status"]) == (
+        "new-checkout",
+        "production",
+        "rolled_back",
+    )
+    assert rolled_back["percent"] == "0.000" and "error budget burnt" in rolled_back["reason"]
