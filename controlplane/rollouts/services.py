@@ -261,7 +261,8 @@ def evaluate(plan_id: int) -> Decision | None:
         return None
     runtime = load_runtime(plan)
     now = clock.now()
-    observations = [observe(plan, rule, runtime, now) for rule in plan.rules.all()]
+    sdk_source = MeasuredOnce(SdkMetricSource())
+    observations = [observe(plan, rule, runtime, now, sdk_source) for rule in plan.rules.all()]
     stage_gates = gates(plan, runtime, now)
     with transaction.atomic():
         locked = _locked(plan_id, skip_locked=True)
@@ -277,20 +278,36 @@ def evaluate(plan_id: int) -> Decision | None:
         return _apply(locked, spec, outcome, ROLLOUT_ENGINE, "")
 
 
-def source_for(rule: HealthRule) -> MetricSource:
+class MeasuredOnce:
+    """A source that measures each period once: a plan's SDK rules share their stages' counts."""
+
+    def __init__(self, source: MetricSource) -> None:
+        self.source = source
+        self.measured: dict[tuple, Measurement] = {}
+
+    def measure(self, environment_id, flag_key, variants, since, until=None) -> Measurement:
+        key = (environment_id, flag_key, tuple(variants), since, until)
+        if key not in self.measured:
+            self.measured[key] = self.source.measure(environment_id, flag_key, variants, since, until)
+        return self.measured[key]
+
+
+def source_for(rule: HealthRule, sdk_source: MetricSource) -> MetricSource:
     if rule.source == HealthRule.Source.HTTP:
         return HttpJsonSource(rule.source_url, rule.source_json_path)
-    return SdkMetricSource()
+    return sdk_source
 
 
-def observe(plan: RolloutPlan, rule: HealthRule, runtime: core.PlanRuntime, now: float) -> core.RuleObservation:
+def observe(
+    plan: RolloutPlan, rule: HealthRule, runtime: core.PlanRuntime, now: float, sdk_source: MetricSource
+) -> core.RuleObservation:
     """Counts for one rule: per stage served in the current run, and over the rule's window.
 
     Times are widened to whole metric buckets: a bucket that straddles a boundary counts for
     the later period, so no report is lost between two stages.
     """
     try:
-        source = source_for(rule)
+        source = source_for(rule, sdk_source)
     except SourceError as exc:  # e.g. a JSON path it cannot parse: this rule has no data, the others still count
         logger.warning("Health rule %s of %s cannot be read: %s", rule.key, plan, exc)
         return core.RuleObservation(rule_id=rule.key)
