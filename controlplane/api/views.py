@@ -19,12 +19,11 @@ from controlplane.api import serializers as s
 from controlplane.api.permissions import IsAuthenticatedWithScope
 from controlplane.audit.models import AuditEntry
 from controlplane.audit.services import Actor
-from controlplane.documents.builder import flag_entry, segments_of
 from controlplane.flags import services as flag_services
 from controlplane.flags.models import Flag, FlagState, Segment
 from controlplane.projects import services as project_services
 from controlplane.projects.models import Environment, Project, SdkKey
-from flagplane.engine import evaluate_flag
+from flagplane.engine import InvalidDocument
 
 
 def actor_of(request) -> Actor:
@@ -188,22 +187,17 @@ class FlagViewSet(
         flag = self.get_object()
         environment = get_object_or_404(Environment, project=flag.project, key=payload.validated_data["environment"])
         state = flag_services.get_state(flag, environment)
-        entry, segments = flag_entry(flag, state), segments_of(environment)
-
-        def preview_of(context) -> dict:
-            result = evaluate_flag(entry, {"key": context} if isinstance(context, str) else context, segments)
-            return {
-                "value": result.value,
-                "variant": result.variant,
-                "reason": result.reason,
-                "rule": result.rule,
-                "bucket": result.bucket,
-                "flag_version": state.version,
-            }
-
-        if "contexts" in payload.validated_data:
-            return Response({"results": [preview_of(context) for context in payload.validated_data["contexts"]]})
-        return Response(preview_of(payload.validated_data["context"]))
+        data = payload.validated_data
+        try:
+            results = flag_services.preview(state, data["contexts"] if "contexts" in data else [data["context"]])
+        except InvalidDocument as exc:
+            raise ValidationError({"flag": [f"The stored flag cannot be evaluated: {exc}"]}) from exc
+        answers = [
+            {"value": r.value, "variant": r.variant, "reason": r.reason, "rule": r.rule, "bucket": r.bucket,
+             "flag_version": state.version}
+            for r in results
+        ]  # fmt: skip
+        return Response({"results": answers} if "contexts" in data else answers[0])
 
 
 class FlagStateView(ProjectScopedMixin, APIView):

@@ -15,12 +15,11 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from controlplane.audit.services import Actor
-from controlplane.documents.builder import flag_entry, segments_of
 from controlplane.flags import services
 from controlplane.flags.forms import PreviewForm, TargetingEditor, ToggleForm, segment_keys_of
 from controlplane.flags.models import Flag, FlagState
 from controlplane.flags.validation import TargetingError
-from flagplane.engine import InvalidDocument, evaluate_flag
+from flagplane.engine import InvalidDocument
 
 
 def flag_change_url(flag: Flag) -> str:
@@ -153,7 +152,7 @@ def preview_view(model_admin, request: HttpRequest, object_id: str) -> HttpRespo
         state = _state(flag, form.cleaned_data["environment"])
         try:
             context = form.cleaned_data["context"]
-            result = evaluate_flag(flag_entry(flag, state), context, segments_of(state.environment))
+            [result] = services.preview(state, [context])
         except InvalidDocument as exc:
             error = f"The flag cannot be evaluated: {exc}"
     matched_rule = None

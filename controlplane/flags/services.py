@@ -7,11 +7,13 @@ to be rebuilt after the transaction commits.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
 
 from controlplane.audit.services import Actor, record
+from controlplane.documents.builder import flag_entry, segments_of
 from controlplane.documents.services import schedule_rebuild
 from controlplane.flags.models import Flag, FlagState, Segment
 from controlplane.flags.validation import (
@@ -22,6 +24,7 @@ from controlplane.flags.validation import (
     validate_variants,
 )
 from controlplane.projects.models import Environment, Project
+from flagplane.engine import Evaluation, evaluate_flag
 
 BOOLEAN_VARIANTS = [{"key": "on", "value": True}, {"key": "off", "value": False}]
 FLAG_FIELDS = ("name", "description", "tags", "owner", "kind", "variant_type", "variants", "off_variant", "salt")
@@ -225,6 +228,20 @@ def update_flag_state(
 def toggle_flag(state: FlagState, actor: Actor, on: bool, reason: str = "") -> FlagState:
     """Turn a flag on or off in one environment. Off is the kill switch."""
     return update_flag_state(state, actor, {"on": on}, reason=reason, action="flag.turn_on" if on else "flag.turn_off")
+
+
+def preview(state: FlagState, contexts: Iterable[dict | str]) -> list[Evaluation]:
+    """What the flag serves in ``state``'s environment for each context, and why.
+
+    Evaluated by the SDK's own engine on the flag as it is stored now (not as last published), so
+    people can check a change before SDKs see it. A plain string context is the context key.
+    Raises ``InvalidDocument`` if the stored flag cannot be evaluated.
+    """
+    entry, segments = flag_entry(state.flag, state), segments_of(state.environment)
+    return [
+        evaluate_flag(entry, {"key": context} if isinstance(context, str) else context, segments)
+        for context in contexts
+    ]
 
 
 def get_state(flag: Flag, environment: Environment) -> FlagState:
