@@ -9,7 +9,7 @@ if client.is_enabled("new-checkout", {"key": "user-42", "plan": "free"}):
 
 from flagplane._version import __version__
 from flagplane.bucketing import bucket
-from flagplane.client import ChangeEvent, Client, Status
+from flagplane.client import ChangeEvent, Client, Status, SyncState
 from flagplane.default_client import close, evaluate, get_client, init, is_enabled, variant
 from flagplane.engine import (
     OPERATORS,
@@ -34,6 +34,7 @@ __all__ = [
     "Reason",
     "Snapshot",
     "Status",
+    "SyncState",
     "__version__",
     "bucket",
     "close",

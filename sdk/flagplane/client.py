@@ -19,6 +19,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,22 @@ class Status:
     project: str | None
     environment: str | None
     closed: bool
+    sync_state: str | None = None
+    """How the last attempt to sync with the control plane went (a ``SyncState``), None before
+    the first attempt and for offline clients."""
+
+
+class SyncState(StrEnum):
+    """The outcome of one attempt to sync with the control plane."""
+
+    OK = "ok"
+    """The served document is current."""
+    UNREACHABLE = "unreachable"
+    """No answer, or one that is no document (5xx, 429...): the last document keeps serving."""
+    REFUSED = "refused"
+    """The control plane refused the SDK key (HTTP 401/403): invalid or revoked."""
+    REJECTED = "rejected"
+    """A document came that this SDK cannot apply; the last good one keeps serving."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +185,8 @@ class Client:
         self._last_error: str | None = None
         self._closed = False
         self._listeners: list[Callable[[ChangeEvent], None]] = []
+        self._sync_listeners: list[Callable[[SyncState, str | None], None]] = []
+        self._sync_state: SyncState | None = None
         self._threads: list[threading.Thread] = []
         self._init_process_state()
 
@@ -365,8 +384,13 @@ class Client:
 
     def variant_type(self, flag_key: str) -> str | None:
         """The flag's variant_type ("boolean", "string", "number", "json"), None if unknown."""
-        flag = self._flags.get(flag_key) if isinstance(flag_key, str) else None
+        flag = self.flag(flag_key)
         return None if flag is None else flag.variant_type
+
+    def flag(self, flag_key: str) -> CompiledFlag | None:
+        """The compiled flag now served under ``flag_key`` (read-only), None if unknown. Logs
+        nothing: for integrations (OpenFeature) that report an unknown flag their own way."""
+        return self._flags.get(flag_key) if isinstance(flag_key, str) else None
 
     # ------------------------------------------------------------------------------------
     # Health signals
@@ -469,6 +493,7 @@ class Client:
             project=snapshot.project if snapshot else None,
             environment=snapshot.environment if snapshot else None,
             closed=self._closed,
+            sync_state=self._sync_state,
         )
 
     def add_listener(self, listener: Callable[[ChangeEvent], None]) -> None:
@@ -478,6 +503,24 @@ class Client:
     def remove_listener(self, listener: Callable[[ChangeEvent], None]) -> None:
         with contextlib.suppress(ValueError):
             self._listeners.remove(listener)
+
+    def add_sync_listener(self, listener: Callable[[SyncState, str | None], None]) -> None:
+        """Call ``listener(state, error)`` on the background thread after every attempt to sync
+        with the control plane (``error`` is None when the state is OK). For integrations that
+        report connectivity (the OpenFeature provider's STALE/READY/FATAL); they must be quick."""
+        self._sync_listeners.append(listener)
+
+    def remove_sync_listener(self, listener: Callable[[SyncState, str | None], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._sync_listeners.remove(listener)
+
+    def _notify_sync(self, state: SyncState, error: str | None) -> None:
+        self._sync_state = state
+        for listener in list(self._sync_listeners):
+            try:
+                listener(state, error)
+            except Exception:
+                logger.exception("flagplane: sync listener failed")
 
     def flush_metrics(self) -> bool:
         """Send buffered metrics now (blocking; called by the background flusher and close()).
@@ -547,7 +590,7 @@ class Client:
                 delay = self._refresh_once()
             except Exception as exc:  # defensive: the loop must survive anything
                 logger.exception("flagplane: unexpected refresh failure")
-                delay = self._failed(f"unexpected: {exc!r}", None)
+                delay = self._failed(f"unexpected: {exc!r}", None, SyncState.UNREACHABLE)
 
     def _metrics_loop(self, stop: threading.Event) -> None:
         while not stop.wait(self._metrics_flush_interval):
@@ -565,15 +608,19 @@ class Client:
                 self._base_url, self._sdk_key, self._etag, self._request_timeout
             )
         except Exception as exc:
-            return self._failed(f"cannot reach the control plane: {exc}", None)
+            return self._failed(
+                f"cannot reach the control plane: {exc}", None, SyncState.UNREACHABLE
+            )
         if response.status == 304:
             if self._snapshot is not None:
                 self._source = "network"  # the cached document is confirmed current
             self._succeeded()
             return self._next_poll()
         if response.status != 200:
-            hint = " (check the sdk_key)" if response.status in (401, 403) else ""
-            return self._failed(f"HTTP {response.status}{hint}", response.retry_after)
+            refused = response.status in (401, 403)
+            hint = " (check the sdk_key)" if refused else ""
+            state = SyncState.REFUSED if refused else SyncState.UNREACHABLE
+            return self._failed(f"HTTP {response.status}{hint}", response.retry_after, state)
         if response.etag is not None and response.etag == self._etag and self._snapshot:
             self._succeeded()
             return self._next_poll()
@@ -584,7 +631,9 @@ class Client:
                 raise InvalidDocument("schema_version", f"unsupported {version!r}")
             snapshot = compile_document(document)
         except (ValueError, InvalidDocument) as exc:
-            delay = self._failed(f"rejected document, keeping the last good one: {exc}", None)
+            delay = self._failed(
+                f"rejected document, keeping the last good one: {exc}", None, SyncState.REJECTED
+            )
             return max(delay, self._next_poll())
         self._install(snapshot, "network")
         self._etag = response.etag
@@ -607,8 +656,9 @@ class Client:
         self._last_success = time.time()
         self._backoff.reset()
         self._settled.set()
+        self._notify_sync(SyncState.OK, None)
 
-    def _failed(self, error: str, retry_after: float | None) -> float:
+    def _failed(self, error: str, retry_after: float | None, state: SyncState) -> float:
         if self._last_error is None:
             logger.warning("flagplane: refresh failed: %s", error)
         else:
@@ -616,8 +666,9 @@ class Client:
         self._last_error = error
         if self._stale_since is None:
             self._stale_since = self._last_success or self._started_at
-        if self._snapshot is not None:
-            self._settled.set()
+        if self._snapshot is not None or state is SyncState.REFUSED:
+            self._settled.set()  # a refused key will not get better by waiting
+        self._notify_sync(state, error)
         return self._backoff.next_delay(retry_after)
 
     def _install(self, snapshot: Snapshot, source: str) -> None:

@@ -138,20 +138,27 @@ class CompiledFlag:
     * ``key_slices``: ((threshold, variant index), ...) when the flag is on with no targets or
       rules, falls through to a split and buckets by ``key``: a plain string context is enough.
     * ``bool_slices``: the same with the boolean value inline, for boolean-valued flags.
+
+    Descriptive attributes: ``metadata`` (the flag's metadata, string/number/boolean values),
+    ``client_side`` (available to client-side keys), ``integral`` (every variant value is an
+    integral number, so the flag reads as an integer whatever it serves).
     """
 
     __slots__ = (
         "bool_slices",
         "bucket_by",
+        "client_side",
         "constant_index",
         "constant_reason",
         "copy_values",
         "counts",
         "default",
+        "integral",
         "is_boolean",
         "key",
         "key_slices",
         "kind",
+        "metadata",
         "off_index",
         "on",
         "reported",
@@ -187,6 +194,14 @@ class CompiledFlag:
     bool_slices: tuple[tuple[int, bool, int], ...] | None
     counts: list[int]
     reported: list[int] | None
+    metadata: Mapping[str, str | int | float | bool]
+    client_side: bool
+    integral: bool
+
+    @property
+    def is_static(self) -> bool:
+        """On, with no targets and no rules, serving one fixed variant: context plays no part."""
+        return self.on and self.constant_index is not None
 
     def value_at(self, index: int) -> Any:
         """The value of variant ``index``; JSON objects/arrays are copied so callers may mutate."""
@@ -249,6 +264,31 @@ def _value_fits(variant_type: str, value: Any) -> bool:
             not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
         )
     return True
+
+
+_NO_METADATA: Mapping[str, Any] = {}
+METADATA_VALUE_TYPES = (str, int, float, bool)
+
+
+def _compile_metadata(flag_map: Mapping[str, Any], path: str) -> Mapping[str, Any]:
+    raw = flag_map.get("metadata", _NO_METADATA)
+    metadata = _require_mapping(raw, f"{path}.metadata")
+    for name, value in metadata.items():
+        if not isinstance(name, str) or not name:
+            raise InvalidDocument(f"{path}.metadata", "keys must be non-empty strings")
+        if not isinstance(value, METADATA_VALUE_TYPES) or (
+            isinstance(value, float) and not math.isfinite(value)
+        ):
+            raise InvalidDocument(
+                f"{path}.metadata.{name}", "must be a string, a finite number or a boolean"
+            )
+    return dict(metadata) if metadata else _NO_METADATA
+
+
+def _is_integral(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
 
 
 class _SegmentCompiler:
@@ -485,6 +525,11 @@ def compile_flag(
         serve = _compile_serve(rule.get("serve"), f"{rule_path}.serve", index_of, shared)
         rules.append(CompiledRule(sys.intern(rule_id), matchers, serve))
 
+    metadata = _compile_metadata(flag_map, path)
+    client_side = flag_map.get("client_side", False)
+    if not isinstance(client_side, bool):
+        raise InvalidDocument(f"{path}.client_side", "must be a boolean")
+
     if "default" not in flag_map:
         raise InvalidDocument(f"{path}.default", "is required")
     default = _compile_serve(flag_map["default"], f"{path}.default", index_of, shared)
@@ -510,6 +555,9 @@ def compile_flag(
     flag.default = default
     flag.counts = [0] * len(values)  # evaluations per variant, incremented by clients
     flag.reported = None  # the part of counts already handed to metrics, once there is one
+    flag.metadata = metadata
+    flag.client_side = client_side
+    flag.integral = variant_type == "number" and all(_is_integral(v) for v in values)
 
     flag.constant_index = None
     flag.constant_reason = Reason.DEFAULT

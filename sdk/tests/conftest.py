@@ -91,6 +91,7 @@ class FakeControlPlane:
         self.gzip_responses = False
         self.config_requests: list[tuple[float, dict[str, str]]] = []
         self.metrics_batches: list[dict[str, Any]] = []
+        self.outage = False  # while True, every config poll answers 503
         self.lock = threading.Lock()
         self._etag_counter = 0
         self.etag = ""
@@ -138,6 +139,8 @@ class FakeControlPlane:
                         return self._send(404)
                     if self.headers.get("Authorization") != f"Bearer {plane.sdk_key}":
                         return self._send(401)
+                    if plane.outage:
+                        return self._send(503)
                     if plane.config_failures:
                         status, headers = plane.config_failures.pop(0)
                         return self._send(status, b"{}", headers)

@@ -143,6 +143,10 @@ MALFORMED: list[tuple[str, Mutation, str]] = [
         ".split[0].weight",
     ),
     ("default missing", _delete([*F, "default"]), ".default"),
+    ("metadata not an object", _set([*F, "metadata"], ["team"]), ".metadata"),
+    ("metadata value an object", _set([*F, "metadata"], {"team": {"a": 1}}), ".metadata.team"),
+    ("metadata value null", _set([*F, "metadata"], {"team": None}), ".metadata.team"),
+    ("client_side not a boolean", _set([*F, "client_side"], "yes"), ".client_side"),
     (
         "segment rule with bad clause",
         _set(
