@@ -77,6 +77,7 @@ bench: setup $(BENCH_VENV)/.installed  ## every benchmark; each ends with a one-
 	$(BENCH_VENV)/bin/python bench/sdk_eval.py
 	$(BIN)/python bench/rollout_sim.py
 	$(BIN)/python bench/document_build.py
+	$(BIN)/python bench/regex_redos.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) staticfiles .pytest_cache

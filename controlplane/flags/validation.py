@@ -9,7 +9,6 @@ is something the SDK can evaluate.
 from __future__ import annotations
 
 import re
-import re._parser as re_parser  # the standard library's own regex parser
 import uuid
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
@@ -18,6 +17,7 @@ from typing import Any
 from controlplane.fielderrors import ErrorCollector, FieldErrors, join_path
 from flagplane.conversions import to_epoch_ms, to_network, to_semver
 from flagplane.engine import OPERATORS
+from flagplane.regex import MAX_INPUT_BYTES, MAX_PROGRAM_SIZE, RegexError, compile_pattern
 
 SPLIT_TOTAL = 100_000  # weights are thousandths of a percent
 STRING_OPERATORS = frozenset({"in", "not_in", "equals", "starts_with", "ends_with", "contains", "regex"})
@@ -203,17 +203,9 @@ def _validate_values(
         elif op in {"in", "not_in", "equals"} and not isinstance(value, str | int | float | bool):
             errors.add(value_path, "Give a string, number or boolean.")
         elif op == "regex":
-            try:
-                re.compile(value, re.IGNORECASE if case_insensitive else 0)
-            except re.error as exc:
-                errors.add(value_path, f"Invalid regular expression {value!r}: {exc}.")
-            else:
-                if repetition_depth(value) > 1:
-                    errors.add(
-                        value_path,
-                        f"{value!r} repeats a repetition (like (a+)+): SDKs evaluate it in the request path, "
-                        "where such a pattern can take exponential time. Rewrite it without nested repetition.",
-                    )
+            problem = regex_problem(value, case_insensitive)
+            if problem:
+                errors.add(value_path, problem)
         elif op in NUMERIC_OPERATORS and (isinstance(value, bool) or not isinstance(value, int | float)):
             errors.add(value_path, f"{op} compares numbers: give a number.")
         elif op in SEMVER_OPERATORS and (not isinstance(value, str) or to_semver(value) is None):
@@ -226,31 +218,34 @@ def _validate_values(
             errors.add(value_path, f"Unknown segment {value!r}.")
 
 
-_REPEATS = (re_parser.MAX_REPEAT, re_parser.MIN_REPEAT, getattr(re_parser, "POSSESSIVE_REPEAT", None))
+MAX_PATTERN_LENGTH = 1000
 
 
-def repetition_depth(pattern: str) -> int:
-    """How deeply unbounded repetitions nest in ``pattern`` ("star height"): ``a+`` is 1, ``(a+)+`` 2.
+def regex_problem(pattern: str, case_insensitive: bool) -> str | None:
+    """Why SDKs could not evaluate ``pattern`` quickly on any input, or None if they can.
 
-    Nested unbounded repetition is what makes a backtracking engine take exponential time on some
-    inputs; an optional or bounded group (``(b+)?``, ``(ab){2,3}``) does not add a level.
+    SDKs match with RE2 (``flagplane.regex``): linear in the input, at most ``MAX_INPUT_BYTES``
+    of it; a program of at most ``MAX_PROGRAM_SIZE`` instructions keeps every search under a
+    millisecond (``bench/regex_redos.py``).
     """
-
-    def depth(items) -> int:
-        deepest = 0
-        for op, argument in items:
-            if op in _REPEATS:
-                unbounded = argument[1] == re_parser.MAXREPEAT
-                deepest = max(deepest, unbounded + depth(argument[2]))
-            elif op is re_parser.SUBPATTERN:
-                deepest = max(deepest, depth(argument[-1]))
-            elif op is re_parser.BRANCH:
-                deepest = max(deepest, *(depth(branch) for branch in argument[1]))
-            elif op in (re_parser.ASSERT, re_parser.ASSERT_NOT):
-                deepest = max(deepest, depth(argument[1]))
-        return deepest
-
-    return depth(re_parser.parse(pattern))
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        return f"A regular expression has at most {MAX_PATTERN_LENGTH} characters; this one has {len(pattern)}."
+    shown = repr(pattern) if len(pattern) <= 60 else repr(pattern[:60]) + "…"
+    try:
+        compiled = compile_pattern(pattern, case_insensitive)
+    except RegexError as exc:
+        return (
+            f"Invalid regular expression {shown}: {exc}. Patterns use RE2 syntax "
+            "(no backreferences or look-around), which matches in time linear in the text."
+        )
+    if compiled.programsize > MAX_PROGRAM_SIZE:
+        return (
+            f"{shown} is too complex: it compiles to {compiled.programsize} RE2 instructions and at most "
+            f"{MAX_PROGRAM_SIZE} are allowed, so that SDKs match any attribute (up to {MAX_INPUT_BYTES} bytes) "
+            "within a millisecond. Shorten it (large counted repetitions like {50} and Unicode classes like "
+            "\\pL are costly), or split it into several values: the clause matches when any of them does."
+        )
+    return None
 
 
 def validate_rule_clauses(clauses: Any, path: str, errors: _Errors, segment_keys: set[str]) -> list[dict]:

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import math
 import operator
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from flagplane.conversions import to_epoch_ms, to_ip, to_network, to_number, to_semver
 from flagplane.errors import InvalidDocument
+from flagplane.regex import RegexError, regex_converter, search_test
 
 Context = Mapping[str, Any]
 Matcher = Callable[[Context], bool]
@@ -240,10 +240,17 @@ def compile_clause(
 
         return in_values
 
-    if op in ("starts_with", "ends_with", "contains", "regex"):
+    if op == "regex":
+        try:
+            search = search_test(_string_values(values, path), case_insensitive)
+        except RegexError as exc:
+            raise InvalidDocument(f"{path}.values[{exc.index}]", f"bad regex: {exc}") from None
+        return _build_matcher(attribute, regex_converter(), search, negate)
+
+    if op in ("starts_with", "ends_with", "contains"):
         strings = _string_values(values, path)
         convert: Converter = _folded_string if case_insensitive else _string
-        if case_insensitive and op != "regex":
+        if case_insensitive:
             strings = [s.casefold() for s in strings]
         test: Test
         # methodcaller runs value.startswith(prefixes) etc. in C: cheaper than a lambda
@@ -251,22 +258,12 @@ def compile_clause(
             test = operator.methodcaller("startswith", tuple(strings))
         elif op == "ends_with":
             test = operator.methodcaller("endswith", tuple(strings))
-        elif op == "contains" and len(strings) == 1:
+        elif len(strings) == 1:
             test = operator.methodcaller("__contains__", strings[0])
-        elif op == "contains":
+        else:
             needles = tuple(strings)
             test = lambda value: any(needle in value for needle in needles)  # noqa: E731
-        else:
-            flags = re.IGNORECASE if case_insensitive else 0
-            patterns = []
-            for index, source in enumerate(strings):
-                try:
-                    patterns.append(re.compile(source, flags))
-                except re.error as exc:
-                    raise InvalidDocument(f"{path}.values[{index}]", f"bad regex: {exc}") from None
-            convert = _string
-            test = lambda value: any(p.search(value) is not None for p in patterns)  # noqa: E731
-        if case_insensitive and op != "regex":
+        if case_insensitive:
             folded_test = test
             return _build_string_matcher(
                 attribute, convert, test, negate, lambda value: folded_test(value.casefold())

@@ -274,6 +274,26 @@ OPERATOR_CASES: list[tuple[str, list[dict[str, Any]], list[tuple[dict[str, Any],
         ],
     ),
     (
+        # A regex reads at most 1024 bytes of UTF-8 (flagplane.regex.MAX_INPUT_BYTES); a longer
+        # attribute does not convert, so even a negated clause is false.
+        "op-regex-bound",
+        [clause("ref", "regex", ["^r"])],
+        [
+            ({"key": "u", "ref": "r" * 1024}, True),
+            ({"key": "u", "ref": "r" * 1025}, False),
+            ({"key": "u", "ref": "r" + "\u00e9" * 511 + "x"}, True),
+            ({"key": "u", "ref": "r" + "\u00e9" * 512}, False),
+        ],
+    ),
+    (
+        "op-regex-bound-negated",
+        [clause("ref", "regex", ["^x"], negate=True)],
+        [
+            ({"key": "u", "ref": "r" * 1024}, True),
+            ({"key": "u", "ref": "r" * 1025}, False),
+        ],
+    ),
+    (
         "op-regex-ci",
         [clause("build", "regex", ["^nightly"], ci=True)],
         [
