@@ -4,6 +4,8 @@ import os
 
 from celery import Celery
 
+import controlplane.observability.celery_signals  # noqa: F401  (our logging, request ids, worker metrics)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings.base")
 
 app = Celery("controlplane")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 
 from controlplane.audit.models import AuditEntry
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ def record(
     project: Any = None,
     environment: Any = None,
 ) -> AuditEntry:
-    return AuditEntry.objects.create(
+    entry = AuditEntry.objects.create(
         actor=actor.label[:200],
         actor_user=actor.user if getattr(actor.user, "pk", None) else None,
         action=action,
@@ -70,4 +73,29 @@ def record(
         after=after,
         changes=diff(before, after),
         reason=reason or "",
+    )
+    _log(entry)
+    return entry
+
+
+def _log(entry: AuditEntry) -> None:
+    """One log line per write: who did what to which object (with the request id of the context).
+
+    Written with the entry, inside the write's transaction: a write that then fails is followed
+    by that failure's error line, and the audit log (the table) has only what was committed."""
+    logger.info(
+        "%s %s %s by %s",
+        entry.action,
+        entry.object_type,
+        entry.object_id,
+        entry.actor,
+        extra={
+            "actor": entry.actor,
+            "action": entry.action,
+            "object_type": entry.object_type,
+            "object_id": entry.object_id,
+            "project_id": entry.project_id,
+            "environment_id": entry.environment_id,
+            "audit_entry_id": entry.pk,
+        },
     )

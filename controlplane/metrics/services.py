@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from controlplane.metrics.histogram import empty_histogram
 from controlplane.metrics.models import MetricBatch, MetricBucket
+from controlplane.observability.metrics import METRIC_BATCHES
 from controlplane.projects.models import Environment
 
 
@@ -65,12 +66,14 @@ def ingest_batch(environment: Environment, batch: dict[str, Any], now: datetime 
             ],
         )
         if cursor.fetchone() is None:
+            METRIC_BATCHES.labels("duplicate").inc()
             return IngestResult(accepted=0, duplicate=True)
         if rows:
             _add_to_bucket(cursor, environment.id, bucket_start(counted_at), rows)
             evaluated = sorted({row["flag"] for row in rows if row["evaluations"] > 0})
             if evaluated:
                 _mark_evaluated(cursor, environment.id, evaluated, counted_at)
+    METRIC_BATCHES.labels("ingested").inc()
     return IngestResult(accepted=len(batch["flags"]), duplicate=False)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -11,6 +12,7 @@ from controlplane.api.authentication import SdkKeyAuthentication
 from controlplane.api.permissions import HasSdkKey
 from controlplane.metrics.serializers import MetricsBatchSerializer
 from controlplane.metrics.services import ingest_batch
+from controlplane.observability.metrics import METRIC_BATCHES
 
 
 class MetricsIngestView(APIView):
@@ -31,7 +33,9 @@ class MetricsIngestView(APIView):
     )
     def post(self, request):
         batch = MetricsBatchSerializer(data=request.data)
-        batch.is_valid(raise_exception=True)
+        if not batch.is_valid():
+            METRIC_BATCHES.labels("rejected").inc()
+            raise ValidationError(batch.errors)
         # The environment is the key's, never one named in the body.
         result = ingest_batch(request.auth.environment, batch.validated_data)
         return Response({"accepted": result.accepted, "duplicate": result.duplicate}, status=status.HTTP_202_ACCEPTED)

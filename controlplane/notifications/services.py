@@ -32,6 +32,7 @@ from controlplane.audit.services import Actor, record
 from controlplane.fielderrors import FieldErrors
 from controlplane.notifications import signing
 from controlplane.notifications.models import Webhook, WebhookDelivery
+from controlplane.observability.metrics import WEBHOOK_DELIVERIES
 from controlplane.projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -319,7 +320,8 @@ def _record_answer(delivery_id: int, status_code: int | None, error: str) -> flo
             retry_in = retry_delay_s(delivery.attempts)
             delivery.next_attempt_at = now + timedelta(seconds=retry_in)
         delivery.save(update_fields=["status", "last_status_code", "last_error", "next_attempt_at", "delivered_at"])
-        return retry_in
+    WEBHOOK_DELIVERIES.labels("retrying" if retry_in is not None else delivery.status).inc()
+    return retry_in
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

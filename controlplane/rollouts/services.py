@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import replace
@@ -26,6 +27,7 @@ from controlplane.flags.models import Flag
 from controlplane.metrics.services import bucket_start
 from controlplane.metrics.sources import HttpJsonSource, Measurement, MetricSource, SdkMetricSource, SourceError
 from controlplane.notifications.services import notify
+from controlplane.observability.metrics import ROLLOUT_DECISIONS, ROLLOUT_TICK_SECONDS, ROLLOUT_TICKS
 from controlplane.projects.models import Environment
 from controlplane.rollouts import clock
 from controlplane.rollouts import decision as core
@@ -259,6 +261,7 @@ def evaluate(plan_id: int) -> Decision | None:
     plan = RolloutPlan.objects.select_related("flag__project", "environment").filter(pk=plan_id).first()
     if plan is None or not plan.is_active:
         return None
+    started = time.perf_counter()
     runtime = load_runtime(plan)
     now = clock.now()
     sdk_source = MeasuredOnce(SdkMetricSource())
@@ -267,6 +270,7 @@ def evaluate(plan_id: int) -> Decision | None:
     with transaction.atomic():
         locked = _locked(plan_id, skip_locked=True)
         if locked is None or not locked.is_active or locked.runtime != plan.runtime:
+            ROLLOUT_TICKS.labels("skipped").inc()
             return None
         spec = plan_spec(locked)
         state = flag_services.get_state(locked.flag, locked.environment)
@@ -275,7 +279,10 @@ def evaluate(plan_id: int) -> Decision | None:
             outcome = core.pause(spec, runtime, now, reason)
         else:
             outcome = core.decide(spec, runtime, now, observations, stage_gates)
-        return _apply(locked, spec, outcome, ROLLOUT_ENGINE, "")
+        entry = _apply(locked, spec, outcome, ROLLOUT_ENGINE, "")
+    ROLLOUT_TICKS.labels("decided").inc()
+    ROLLOUT_TICK_SECONDS.observe(time.perf_counter() - started)
+    return entry
 
 
 class MeasuredOnce:
@@ -388,6 +395,7 @@ def _apply(plan: RolloutPlan, spec: core.PlanSpec, outcome: core.Decision, actor
     if split_changes:
         _serve(plan, percent, actor, outcome.reason, turn_on=outcome.action in ("start", "resume"))
     entry = _log(plan, outcome, actor)
+    transaction.on_commit(lambda: ROLLOUT_DECISIONS.labels(outcome.action).inc())
     if outcome.changed or outcome.action in ("approve", "advance", "complete"):
         record(
             actor,

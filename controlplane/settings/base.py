@@ -4,12 +4,15 @@ Every variable has a default that works on a developer machine with PostgreSQL a
 running locally; see README.md ("Configuration") for the list.
 """
 
+import ipaddress
 from pathlib import Path
 
+from controlplane.observability.logs import logging_config
 from controlplane.settings.env import (
     database_from_url,
     env,
     env_bool,
+    env_choice,
     env_float,
     env_int,
     env_list,
@@ -43,10 +46,15 @@ INSTALLED_APPS = [
     "controlplane.metrics",
     "controlplane.rollouts",
     "controlplane.notifications",
+    "controlplane.health",
+    "controlplane.observability",
     "controlplane.api",
 ]
 
 MIDDLEWARE = [
+    # /healthz, /readyz and /metrics come first: probes address pods by IP, not by an allowed host.
+    "controlplane.observability.middleware.OperationalEndpointsMiddleware",
+    "controlplane.observability.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -162,10 +170,17 @@ METRICS_BATCH_RETENTION_HOURS = env_int("METRICS_BATCH_RETENTION_HOURS", 48)
 METRICS_MAX_ENTRIES = env_int("METRICS_MAX_ENTRIES", 10_000)
 METRICS_MAX_CLOCK_SKEW_SECONDS = env_int("METRICS_MAX_CLOCK_SKEW_SECONDS", 300)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# Readiness (/readyz): how long each check waits for PostgreSQL, Redis or the broker to answer.
+HEALTH_CHECK_TIMEOUT_S = env_float("HEALTH_CHECK_TIMEOUT_S", 1.0)
+
+# Prometheus metrics (/metrics; docs/operations.md): readable with this bearer token, or from a
+# peer address in these networks. A Celery worker serves them on WORKER_METRICS_BIND (host:port).
+METRICS_ENDPOINT_TOKEN = env("METRICS_ENDPOINT_TOKEN", "")
+METRICS_ENDPOINT_NETWORKS = [
+    ipaddress.ip_network(network) for network in env_list("METRICS_ENDPOINT_NETWORKS", "127.0.0.0/8,::1/128")
+]
+WORKER_METRICS_BIND = env("WORKER_METRICS_BIND", "")
+
+# Logs: one JSON object per line (json) or plain text for a terminal (text).
+LOG_FORMAT = env_choice("LOG_FORMAT", "json", ("json", "text"))
+LOGGING = logging_config(LOG_FORMAT, env("LOG_LEVEL", "INFO"))

@@ -11,8 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.db import connection, transaction
@@ -21,17 +19,10 @@ from controlplane.flags.models import FlagState
 from controlplane.rollouts import services
 from controlplane.rollouts.models import Decision, RolloutPlan
 from controlplane.rollouts.tasks import evaluate_plan
+from tests.processes import ROOT, database_url
 from tests.rollouts.conftest import act, create_plan, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def database_url(database: dict) -> str:
-    """The URL of the test database, for a worker process started outside pytest."""
-    credentials = quote(database["USER"]) + (f":{quote(database['PASSWORD'])}" if database["PASSWORD"] else "")
-    return f"postgres://{credentials}@{database['HOST']}:{database['PORT'] or 5432}/{database['NAME']}"
 
 
 def sessions_waiting_for_a_lock() -> int:
