@@ -55,6 +55,8 @@ class FlagSerializer(serializers.ModelSerializer):
             "variants",
             "off_variant",
             "salt",
+            "metadata",
+            "client_side",
             "created_at",
             "updated_at",
             "environments",

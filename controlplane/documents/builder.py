@@ -12,8 +12,9 @@ from flagplane.engine import SCHEMA_VERSION
 
 
 def flag_entry(flag: Flag, state: FlagState) -> dict[str, Any]:
-    """One flag in document form; also what the preview evaluates."""
-    return {
+    """One flag in document form; also what the preview evaluates. ``metadata`` and
+    ``client_side`` appear only when set, so flags without them keep their exact form."""
+    entry = {
         "key": flag.key,
         "kind": flag.kind,
         "variant_type": flag.variant_type,
@@ -27,6 +28,11 @@ def flag_entry(flag: Flag, state: FlagState) -> dict[str, Any]:
         "rules": state.rules,
         "default": state.default_serve,
     }
+    if flag.metadata:
+        entry["metadata"] = flag.metadata
+    if flag.client_side:
+        entry["client_side"] = True
+    return entry
 
 
 def segment_entry(segment: Segment) -> dict[str, Any]:

@@ -53,13 +53,14 @@ def describe_serve(serve: dict) -> str:
 class FlagAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = FlagForm
     list_display = ["key", "name", "project", "environment_states", "tag_list", "archived", "updated_at"]
-    list_filter = ["project", TagFilter, "archived", "kind"]
+    list_filter = ["project", TagFilter, "archived", "kind", "client_side"]
     list_select_related = ["project"]
     search_fields = ["key", "name", "description"]
     actions = ["turn_on", "turn_off", "archive", "restore"]
     fieldsets = [
         (None, {"fields": ["project", "key", "name", "description", "tags", "owner"]}),
         ("Variants", {"fields": ["kind", "variant_type", "variants", "off_variant", "salt"]}),
+        ("OpenFeature", {"fields": ["metadata", "client_side"]}),
         ("Audit", {"fields": ["reason"]}),
     ]
 

@@ -56,6 +56,10 @@ class FlagForm(AuditedModelForm):
     off_variant = forms.CharField(
         required=False, help_text='Served when the flag is off. Empty: "off", or the first variant.'
     )
+    metadata = PrettyJSONField(
+        required=False,
+        help_text='Returned to OpenFeature as flag metadata, e.g. {"team": "payments", "ticket": 123, "beta": true}.',
+    )
 
     domain_errors = (TargetingError,)
 
@@ -73,6 +77,8 @@ class FlagForm(AuditedModelForm):
             "variants",
             "off_variant",
             "salt",
+            "metadata",
+            "client_side",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -95,10 +101,14 @@ class FlagForm(AuditedModelForm):
                 owner=data["owner"],
                 kind=data["kind"],
                 salt=data["salt"],
+                metadata=data["metadata"] or {},
+                client_side=data["client_side"],
                 reason=reason,
                 **optional,
             )
-        changes = {name: data[name] for name in ("name", "description", "tags", "owner", "kind", "salt")}
+        fields = ("name", "description", "tags", "owner", "kind", "salt", "client_side")
+        changes = {name: data[name] for name in fields}
+        changes["metadata"] = data["metadata"] or {}
         changes["name"] = changes["name"] or self.instance.key
         return services.update_flag(self.instance, actor, {**changes, **optional}, reason)
 

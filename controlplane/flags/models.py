@@ -34,6 +34,16 @@ class Flag(models.Model):
     variants = models.JSONField(default=list, help_text='Ordered [{"key": ..., "value": ...}].')
     off_variant = models.CharField(max_length=128, default="off")
     salt = models.CharField(max_length=128, blank=True, help_text="Bucketing salt; empty means the flag key.")
+    metadata = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Returned to OpenFeature as flag_metadata: {"name": string, number or boolean}.',
+    )
+    client_side = models.BooleanField(
+        default=False,
+        verbose_name="available to client-side",
+        help_text="Client-side keys (fp_cli_…, for web pages) may evaluate it through OFREP.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -19,6 +19,7 @@ from controlplane.flags.models import Flag, FlagState, Segment
 from controlplane.flags.validation import (
     TargetingError,
     validate_key_list,
+    validate_metadata,
     validate_segment_rules,
     validate_targeting,
     validate_variants,
@@ -27,7 +28,19 @@ from controlplane.projects.models import Environment, Project
 from flagplane.engine import Evaluation, evaluate_flag
 
 BOOLEAN_VARIANTS = [{"key": "on", "value": True}, {"key": "off", "value": False}]
-FLAG_FIELDS = ("name", "description", "tags", "owner", "kind", "variant_type", "variants", "off_variant", "salt")
+FLAG_FIELDS = (
+    "name",
+    "description",
+    "tags",
+    "owner",
+    "kind",
+    "variant_type",
+    "variants",
+    "off_variant",
+    "salt",
+    "metadata",
+    "client_side",
+)
 STATE_FIELDS = ("on", "targets", "rules", "default_serve", "bucket_by")
 
 
@@ -75,6 +88,8 @@ def create_flag(
     variants: list[dict] | None = None,
     off_variant: str | None = None,
     salt: str = "",
+    metadata: dict[str, Any] | None = None,
+    client_side: bool = False,
     reason: str = "",
 ) -> Flag:
     """Create a flag, off in every environment, serving its off variant by default."""
@@ -89,6 +104,8 @@ def create_flag(
     if Flag.objects.filter(project=project, key=key).exists():
         raise TargetingError({"key": [f"A flag {key!r} already exists in project {project.key!r}."]})
     validate_variants(kind, variant_type, variants, off_variant)
+    metadata = {} if metadata is None else metadata
+    validate_metadata(metadata)
     flag = Flag.objects.create(
         project=project,
         key=key,
@@ -101,6 +118,8 @@ def create_flag(
         variants=variants,
         off_variant=off_variant,
         salt=salt,
+        metadata=metadata,
+        client_side=bool(client_side),
     )
     FlagState.objects.bulk_create(
         FlagState(flag=flag, environment=environment, on=False, default_serve={"variant": off_variant})
@@ -125,6 +144,9 @@ def update_flag(flag: Flag, actor: Actor, changes: dict[str, Any], reason: str =
         if field in changes:
             setattr(flag, field, sorted(set(changes[field])) if field == "tags" else changes[field])
     validate_variants(flag.kind, flag.variant_type, flag.variants, flag.off_variant)
+    validate_metadata(flag.metadata)
+    if not isinstance(flag.client_side, bool):
+        raise TargetingError({"client_side": ["Must be true or false."]})
     if flag.variants != before["variants"] or flag.off_variant != before["off_variant"]:
         _check_states_still_valid(flag)
     flag.save()

@@ -60,6 +60,36 @@ def value_matches_type(value: Any, variant_type: str) -> bool:
     return True  # json: any JSON value
 
 
+MAX_METADATA_ENTRIES = 50
+MAX_METADATA_TEXT = 1000
+METADATA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+RESERVED_METADATA = frozenset({"rule", "bucket"})  # flagplane.resolution sets them per evaluation
+
+
+def validate_metadata(metadata: Any) -> None:
+    """A flag's metadata: at most 50 names, each with a string, finite number or boolean value."""
+    errors = _Errors()
+    if not isinstance(metadata, dict):
+        errors.add("metadata", 'An object like {"team": "payments", "ticket": 123, "beta": true}.')
+        errors.raise_if_any()
+    if len(metadata) > MAX_METADATA_ENTRIES:
+        errors.add("metadata", f"At most {MAX_METADATA_ENTRIES} entries.")
+    for name, value in metadata.items():
+        path = _join("metadata", name)
+        if not METADATA_NAME.match(name):
+            errors.add(path, "Names use letters, digits, '-', '_', '.' or ':' (at most 64).")
+        elif name in RESERVED_METADATA:
+            errors.add(path, f"{name!r} is set by each evaluation (the matched rule, the bucket); use another name.")
+        if isinstance(value, str):
+            if len(value) > MAX_METADATA_TEXT:
+                errors.add(path, f"At most {MAX_METADATA_TEXT} characters.")
+        elif not isinstance(value, bool) and finite_decimal(value) is None:
+            errors.add(path, "A string, a finite number or true/false (OpenFeature's flag metadata types).")
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+            errors.add(path, "Integers beyond 2^53 lose precision in JavaScript; use a string.")
+    errors.raise_if_any()
+
+
 def validate_variants(kind: str, variant_type: str, variants: Any, off_variant: str) -> None:
     errors = _Errors()
     if kind == "boolean" and variant_type != "boolean":
