@@ -17,19 +17,17 @@ already accepts), raising ``SourceError`` on an empty result.
 
 from __future__ import annotations
 
-import http.client
 import json
 import math
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from django.utils import timezone
 
+from controlplane import outbound
 from controlplane.metrics.queries import ArmTotals, arm_counts
 
 Measurement = ArmTotals | float
@@ -96,28 +94,18 @@ class HttpJsonSource:
         url = self.url
         for name, value in placeholders.items():
             url = url.replace("{" + name + "}", urllib.parse.quote(str(value), safe=""))
-        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-            raise SourceError(f"{url}: only http:// and https:// URLs are supported")
-        request = urllib.request.Request(url, headers={"Accept": "application/json", **self.headers})
+        shown = _without_query(url)
+        headers = {"Accept": "application/json", **self.headers}
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                body = response.read(MAX_RESPONSE_BYTES + 1)
-        except urllib.error.HTTPError as exc:
-            raise SourceError(f"{url} answered HTTP {exc.code}") from exc
-        except TimeoutError as exc:
-            raise SourceError(f"{url} did not answer within {self.timeout:g} s") from exc
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):
-                raise SourceError(f"{url} did not answer within {self.timeout:g} s") from exc
-            raise SourceError(f"{url} could not be reached: {exc.reason}") from exc
-        except (OSError, ValueError, http.client.HTTPException) as exc:  # e.g. a garbled or truncated answer
-            raise SourceError(f"{url} could not be read: {exc!r}") from exc
-        if len(body) > MAX_RESPONSE_BYTES:
-            raise SourceError(f"{url}: the response is larger than {MAX_RESPONSE_BYTES} bytes")
+            answer = outbound.request("GET", url, timeout=self.timeout, headers=headers, read_limit=MAX_RESPONSE_BYTES)
+        except outbound.OutboundError as exc:
+            raise SourceError(f"{shown}: {exc}") from exc
+        if not answer.ok:
+            raise SourceError(f"{shown} answered {answer.summary}")
         try:
-            document = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise SourceError(f"{url}: the response is not JSON ({exc})") from exc
+            document = json.loads(answer.body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise SourceError(f"{shown}: the answer is not JSON") from None
         return number_at(document, self._path, self.json_path)
 
     def measure(
@@ -135,6 +123,11 @@ class HttpJsonSource:
             since=_rfc3339(since),
             until=_rfc3339(until or timezone.now()),
         )
+
+
+def _without_query(url: str) -> str:
+    """The URL without its query string, which may hold a token; for error messages."""
+    return urllib.parse.urlsplit(url)._replace(query="", fragment="").geturl()
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -180,17 +173,20 @@ def number_at(document: Any, path: Sequence[str | int], json_path: str = "") -> 
             value = value[str(token)]
         else:
             raise SourceError(f"JSON path {json_path!r}: nothing at {where!r}")
+    # The messages name the JSON type, never the value: they are stored and shown, and the
+    # answer is someone else's data.
     if isinstance(value, bool):
-        raise SourceError(f"JSON path {json_path!r}: {value!r} is not a number")
+        raise SourceError(f"JSON path {json_path!r}: a boolean is not a number")
     if isinstance(value, str):
         try:
             number = float(value)
         except ValueError:
-            raise SourceError(f"JSON path {json_path!r}: {value!r} is not a number") from None
+            raise SourceError(f"JSON path {json_path!r}: a string that is not a number") from None
     elif isinstance(value, int | float):
         number = float(value)
     else:
-        raise SourceError(f"JSON path {json_path!r}: {json.dumps(value)[:100]} is not a number")
+        kind = "an object" if isinstance(value, dict) else "a list" if isinstance(value, list) else "null"
+        raise SourceError(f"JSON path {json_path!r}: {kind} is not a number")
     if not math.isfinite(number):
-        raise SourceError(f"JSON path {json_path!r}: {value!r} is not a finite number")
+        raise SourceError(f"JSON path {json_path!r}: not a finite number")
     return number

@@ -12,9 +12,7 @@ import hashlib
 import json
 import logging
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from controlplane import outbound
 from controlplane.audit.services import Actor, record
 from controlplane.fielderrors import FieldErrors
 from controlplane.notifications import signing
@@ -133,6 +132,9 @@ def _validate(webhook: Webhook) -> None:
         webhook.full_clean()
     except ValidationError as exc:
         raise FieldErrors(exc.message_dict) from exc
+    problem = outbound.url_problem(webhook.url)
+    if problem:
+        raise FieldErrors({"url": [f"This URL will not be called: {problem}."]})
 
 
 def _unique(values: Iterable[str]) -> list[str]:
@@ -324,27 +326,14 @@ def _record_answer(delivery_id: int, status_code: int | None, error: str) -> flo
     return retry_in
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect counts as a failed attempt: following it would turn the POST into a GET."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
 def post(outgoing: Outgoing, timeout: float) -> tuple[int | None, str]:
-    """POST it; returns (HTTP status or None if there was no answer, error text or "")."""
-    request = urllib.request.Request(outgoing.url, data=outgoing.body, headers=outgoing.headers, method="POST")
+    """POST it; returns (HTTP status or None if there was no answer, error text or "").
+
+    The error is the status line or a short reason, never the receiver's body. A redirect is a
+    failed attempt: following it would turn the POST into a GET.
+    """
     try:
-        with _opener.open(request, timeout=timeout) as response:
-            return response.status, ""
-    except urllib.error.HTTPError as exc:
-        with exc:
-            detail = exc.read(ERROR_LIMIT).decode("utf-8", "replace").strip()
-        return exc.code, f"HTTP {exc.code} {exc.reason}" + (f": {detail}" if detail else "")
-    except urllib.error.URLError as exc:
-        return None, f"{type(exc.reason).__name__}: {exc.reason}"
-    except Exception as exc:  # timeouts while reading, malformed answers, bad URLs: all one failed attempt
-        return None, f"{type(exc).__name__}: {exc}"
+        answer = outbound.request("POST", outgoing.url, timeout=timeout, body=outgoing.body, headers=outgoing.headers)
+    except outbound.OutboundError as exc:
+        return None, str(exc)
+    return answer.status, "" if answer.ok else answer.summary

@@ -8,10 +8,8 @@ the Decision log entry, the audit entry and the webhook notifications.
 
 from __future__ import annotations
 
-import http.client
 import logging
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -21,6 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from controlplane import outbound
 from controlplane.audit.services import ROLLOUT_ENGINE, Actor, record
 from controlplane.flags import services as flag_services
 from controlplane.flags.models import Flag
@@ -369,13 +368,13 @@ def gates(plan: RolloutPlan, runtime: core.PlanRuntime, now: float) -> core.Gate
     if now < runtime.stage_started_at + stage.min_dwell_s:
         return core.Gates(external_check_ok=None)
     try:
-        with urllib.request.urlopen(
-            stage.external_check_url, timeout=settings.ROLLOUTS_EXTERNAL_CHECK_TIMEOUT_S
-        ) as response:
-            return core.Gates(external_check_ok=200 <= response.status < 300)
-    except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError is an OSError
-        logger.info("External check of %s failed: %r", plan, exc)
+        answer = outbound.request("GET", stage.external_check_url, timeout=settings.ROLLOUTS_EXTERNAL_CHECK_TIMEOUT_S)
+    except outbound.OutboundError as exc:
+        logger.info("External check of %s failed: %s", plan, exc)
         return core.Gates(external_check_ok=False)
+    if not answer.ok:
+        logger.info("External check of %s answered %s", plan, answer.summary)
+    return core.Gates(external_check_ok=answer.ok)
 
 
 def _apply(plan: RolloutPlan, spec: core.PlanSpec, outcome: core.Decision, actor: Actor, reason: str) -> Decision:

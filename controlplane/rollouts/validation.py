@@ -9,6 +9,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_slug
 
+from controlplane import outbound
 from controlplane.fielderrors import ErrorCollector, FieldErrors, join_path
 from controlplane.flags.models import Flag
 from controlplane.flags.validation import finite_decimal
@@ -69,6 +70,10 @@ def _url(value: Any, path: str, errors: ErrorCollector) -> str:
         URLValidator(schemes=["http", "https"])(value)
     except ValidationError:
         errors.add(path, "An http(s) URL.")
+        return ""
+    problem = outbound.url_problem(value)
+    if problem:
+        errors.add(path, f"This URL will not be called: {problem}.")
         return ""
     return value
 

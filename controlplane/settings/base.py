@@ -155,6 +155,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     "metrics-prune": {"task": "metrics.prune", "schedule": 3600.0},
 }
 
+# Hosts (names, addresses or networks) that webhooks, external checks and HTTP metric sources may
+# reach although they are not public addresses (controlplane/outbound.py refuses those by default).
+OUTBOUND_ALLOWED_HOSTS = env_list("OUTBOUND_ALLOWED_HOSTS", "")
+
 # Outbound webhooks (docs/webhooks.md): request timeout, attempts before a delivery fails, and the
 # backoff base (the wait after the n-th failed attempt is base * 2**n seconds).
 NOTIFICATIONS_TIMEOUT_S = env_float("NOTIFICATIONS_TIMEOUT_S", 5.0)

@@ -75,9 +75,9 @@ def test_reads_a_prometheus_style_string_number(server):
         ("/missing", "value", "answered HTTP 404"),
         ("/rate", "data.0.latency", "nothing at 'data.0.latency'"),
         ("/rate", "data.3.value", "no item 3"),
-        ("/text", "data.0.value", "'n/a' is not a number"),
-        ("/flag", "data.0.value", "True is not a number"),
-        ("/rate", "data", "is not a number"),
+        ("/text", "data.0.value", "a string that is not a number"),
+        ("/flag", "data.0.value", "a boolean is not a number"),
+        ("/rate", "data", "a list is not a number"),
         ("/html", "value", "not JSON"),
     ],
 )
@@ -88,18 +88,18 @@ def test_fails_clearly(server, path, json_path, message):
 
 def test_a_slow_server_times_out(server):
     started = time.monotonic()
-    with pytest.raises(SourceError, match=r"did not answer within 0.2 s"):
+    with pytest.raises(SourceError, match=r"no answer within 0.2 s"):
         HttpJsonSource(f"{server}/slow", "value", timeout=0.2).read()
     assert time.monotonic() - started < 1.5
 
 
 def test_an_unreachable_server_fails_clearly():
-    with pytest.raises(SourceError, match="could not be reached"):
+    with pytest.raises(SourceError, match="connection refused"):
         HttpJsonSource("http://127.0.0.1:9/value", "value", timeout=1).read()
 
 
 def test_a_garbled_answer_fails_clearly(server):
-    with pytest.raises(SourceError, match="could not be read"):
+    with pytest.raises(SourceError, match="not a valid HTTP answer"):
         HttpJsonSource(f"{server}/garbled", "value", timeout=2).read()
 
 
