@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from controlplane.accounts import services
+from controlplane.accounts.errors import TokenRefused
 from controlplane.accounts.models import ApiToken
 from controlplane.audit.forms import AuditedModelForm
 from controlplane.audit.services import Actor
-from controlplane.fielderrors import FieldErrors
 
 
 class ApiTokenForm(AuditedModelForm):
     """Issue a token. The plaintext is kept on the form's instance for one response, never stored."""
 
-    domain_errors = (FieldErrors,)
+    domain_errors = (TokenRefused,)
 
     class Meta:
         model = ApiToken

@@ -6,9 +6,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from controlplane.accounts.errors import TokenRefused
 from controlplane.accounts.models import ApiToken
 from controlplane.audit.services import Actor, record
-from controlplane.fielderrors import FieldErrors
 from controlplane.secrets import API_TOKEN_PREFIX, find_active, issue_secret
 
 
@@ -25,7 +25,7 @@ def issue_api_token(
         raise ValueError(f"scope must be one of {ApiToken.Scope.values}")
     issuer = actor.user
     if issuer is not None and not issuer.is_superuser and issuer.pk != user.pk:
-        raise FieldErrors({"user": ["Only a superuser may issue a token for someone else."]})
+        raise TokenRefused({"user": ["Only a superuser may issue a token for someone else."]})
     secret = issue_secret(API_TOKEN_PREFIX)
     token = ApiToken.objects.create(
         user=user, name=name, scope=scope, display_prefix=secret.display_prefix, digest=secret.digest

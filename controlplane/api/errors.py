@@ -1,4 +1,4 @@
-"""Domain errors become HTTP answers with field-level messages; nothing is half-saved."""
+"""Domain errors (``controlplane.errors``) become HTTP answers with field-level messages; nothing is half-saved."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from controlplane.fielderrors import FieldErrors
-from controlplane.flags.services import VersionConflict
-from controlplane.rollouts.validation import TransitionRefused
+from controlplane.errors import Conflict, FieldErrors, PreconditionFailed
 
 logger = logging.getLogger(__name__)
 
@@ -20,12 +18,12 @@ logger = logging.getLogger(__name__)
 def exception_handler(exc, context):
     if isinstance(exc, FieldErrors):
         return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, VersionConflict):
+    if isinstance(exc, PreconditionFailed):
         return Response(
             {"detail": str(exc), "current_version": exc.current_version},
             status=status.HTTP_412_PRECONDITION_FAILED,
         )
-    if isinstance(exc, TransitionRefused):
+    if isinstance(exc, Conflict):
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DataError):
         # A value the validation let through but PostgreSQL cannot store (a NUL character in

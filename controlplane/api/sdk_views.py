@@ -7,16 +7,9 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.views import APIView
 
 from controlplane.api.authentication import SdkKeyAuthentication
+from controlplane.api.etags import etag_matches
 from controlplane.api.permissions import HasSdkKey
 from controlplane.documents.services import served_document
-
-
-def etag_matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    if if_none_match.strip() == "*":
-        return True
-    return etag in (candidate.strip() for candidate in if_none_match.split(","))
 
 
 class SdkConfigView(APIView):

@@ -19,9 +19,9 @@ from django.utils.html import format_html_join
 from controlplane.audit.forms import AuditedAdminMixin
 from controlplane.audit.services import Actor
 from controlplane.flags import admin_views, services
+from controlplane.flags.errors import TargetingError
 from controlplane.flags.forms import BulkToggleForm, FlagForm, SegmentForm
 from controlplane.flags.models import Flag, FlagState, Segment
-from controlplane.flags.validation import TargetingError
 from controlplane.projects.models import Environment
 
 admin.site.site_header = "Flagplane"

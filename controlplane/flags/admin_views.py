@@ -16,9 +16,9 @@ from django.urls import reverse
 
 from controlplane.audit.services import Actor
 from controlplane.flags import services
+from controlplane.flags.errors import TargetingError, VersionConflict
 from controlplane.flags.forms import PreviewForm, TargetingEditor, ToggleForm, segment_keys_of
 from controlplane.flags.models import Flag, FlagState
-from controlplane.flags.validation import TargetingError
 from flagplane.engine import InvalidDocument
 
 
@@ -82,7 +82,7 @@ def targeting_view(model_admin, request: HttpRequest, object_id: str, environmen
                 expected_version=editor.expected_version,
                 reason=editor.reason,
             )
-        except services.VersionConflict as exc:
+        except VersionConflict as exc:
             conflict = exc.current_version
         except TargetingError as exc:
             editor.show_errors(exc.errors)

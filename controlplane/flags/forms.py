@@ -21,8 +21,9 @@ from django import forms
 from controlplane.audit.forms import AuditedModelForm, KeyListField, PrettyJSONField, ReasonField
 from controlplane.audit.services import Actor
 from controlplane.flags import services
+from controlplane.flags.errors import TargetingError
 from controlplane.flags.models import Flag, FlagState, Segment
-from controlplane.flags.validation import NUMERIC_OPERATORS, TargetingError
+from controlplane.flags.validation import NUMERIC_OPERATORS
 from flagplane.engine import OPERATORS
 
 # The order of docs/sdk-document.md; any operator the engine adds later is appended.

@@ -15,9 +15,9 @@ from django.db import transaction
 from controlplane.audit.services import Actor, record
 from controlplane.documents.builder import flag_entry, segments_of
 from controlplane.documents.services import schedule_rebuild
+from controlplane.flags.errors import TargetingError, VersionConflict
 from controlplane.flags.models import Flag, FlagState, Segment
 from controlplane.flags.validation import (
-    TargetingError,
     validate_key_list,
     validate_metadata,
     validate_segment_rules,
@@ -42,14 +42,6 @@ FLAG_FIELDS = (
     "client_side",
 )
 STATE_FIELDS = ("on", "targets", "rules", "default_serve", "bucket_by")
-
-
-class VersionConflict(Exception):
-    """The caller edited an older version than the one stored (HTTP 412)."""
-
-    def __init__(self, current_version: int):
-        super().__init__(f"The flag state is at version {current_version}; reload and apply your change again.")
-        self.current_version = current_version
 
 
 def flag_snapshot(flag: Flag) -> dict[str, Any]:

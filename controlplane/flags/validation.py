@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from controlplane.fielderrors import ErrorCollector, FieldErrors, join_path
+from controlplane.errors import ErrorCollector, join_path
+from controlplane.flags.errors import TargetingError
 from flagplane.conversions import to_epoch_ms, to_network, to_semver
 from flagplane.engine import OPERATORS
 from flagplane.regex import MAX_INPUT_BYTES, MAX_PROGRAM_SIZE, RegexError, compile_pattern
@@ -25,10 +26,6 @@ NUMERIC_OPERATORS = frozenset({"num_lt", "num_lte", "num_gt", "num_gte", "num_eq
 SEMVER_OPERATORS = frozenset({"semver_lt", "semver_lte", "semver_gt", "semver_gte", "semver_eq"})
 DATE_OPERATORS = frozenset({"date_before", "date_after"})
 VARIANT_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-
-
-class TargetingError(FieldErrors):
-    """Invalid variants or targeting."""
 
 
 class _Errors(ErrorCollector):

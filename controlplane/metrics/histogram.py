@@ -10,12 +10,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
+from controlplane.metrics.errors import BoundsError
+
 STANDARD_BOUNDS_MS: tuple[float, ...] = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 HISTOGRAM_SIZE = len(STANDARD_BOUNDS_MS) + 1
-
-
-class BoundsError(ValueError):
-    """Histogram bounds that cannot be mapped onto the standard bounds."""
 
 
 def empty_histogram() -> list[int]:

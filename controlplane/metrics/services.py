@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from controlplane.metrics.histogram import empty_histogram
 from controlplane.metrics.models import MetricBatch, MetricBucket
+from controlplane.metrics.validation import checked_latencies
 from controlplane.observability.metrics import METRIC_BATCHES
 from controlplane.projects.models import Environment
 
@@ -32,16 +33,19 @@ def bucket_start(moment: datetime, width_s: int | None = None) -> datetime:
 
 
 def ingest_batch(environment: Environment, batch: dict[str, Any], now: datetime | None = None) -> IngestResult:
-    """Count a validated batch (``MetricsBatchSerializer.validated_data``) for ``environment``.
+    """Count a batch for ``environment``: the wire format's fields with their types checked (as
+    the API's ``MetricsBatchSerializer`` does), timestamps as aware datetimes.
 
-    All of the batch's counts go to the bucket containing ``period.end`` (or the receipt time,
-    if the SDK's clock runs ahead of ours). The batch id is recorded in the same transaction, so
-    a retry of a batch already counted changes nothing and is reported as a duplicate.
+    The batch must follow ``validation``'s rules (``BatchError`` otherwise, nothing stored). All of
+    its counts go to the bucket containing ``period.end`` (or the receipt time, if the SDK's clock
+    runs ahead of ours). The batch id is recorded in the same transaction, so a retry of a batch
+    already counted changes nothing and is reported as a duplicate.
     """
     now = now or timezone.now()
+    latencies = checked_latencies(batch, now)
     period = batch["period"]
     counted_at = min(period["end"], now)
-    rows = _merged_rows(batch["flags"])
+    rows = _merged_rows(batch["flags"], latencies)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -77,11 +81,11 @@ def ingest_batch(environment: Environment, batch: dict[str, Any], now: datetime 
     return IngestResult(accepted=len(batch["flags"]), duplicate=False)
 
 
-def _merged_rows(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _merged_rows(entries: list[dict[str, Any]], latencies: list[list[int] | None]) -> list[dict[str, Any]]:
     """One row per (flag, variant), sorted: one upsert may not touch a row twice, and a fixed
     order makes concurrent batches lock bucket rows in the same order (no deadlocks)."""
     merged: dict[tuple[str, str], dict[str, Any]] = {}
-    for entry in entries:
+    for entry, counts in zip(entries, latencies, strict=True):
         key = (entry["flag"], entry["variant"])
         row = merged.setdefault(
             key,
@@ -91,10 +95,9 @@ def _merged_rows(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row["evaluations"] += entry["evaluations"]
         row["successes"] += entry["successes"]
         row["errors"] += entry["errors"]
-        latency = entry.get("latency_ms")
-        if latency is not None:
-            row["counts"] = [a + b for a, b in zip(row["counts"], latency["standard_counts"], strict=True)]
-            row["latency_sum"] += latency["sum"]
+        if counts is not None:
+            row["counts"] = [a + b for a, b in zip(row["counts"], counts, strict=True)]
+            row["latency_sum"] += entry["latency_ms"]["sum"]
     return [merged[key] for key in sorted(merged)]
 
 

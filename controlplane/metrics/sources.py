@@ -28,6 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 from django.utils import timezone
 
 from controlplane import outbound
+from controlplane.metrics.errors import SourceError
 from controlplane.metrics.queries import ArmTotals, arm_counts
 
 Measurement = ArmTotals | float
@@ -35,10 +36,6 @@ Measurement = ArmTotals | float
 
 MAX_RESPONSE_BYTES = 1_000_000
 PATH_TOKEN = re.compile(r"\[(\d+)\]|\[['\"]([^'\"]+)['\"]\]|([^.\[\]]+)")
-
-
-class SourceError(Exception):
-    """A source could not produce a number; the message says why (for logs and the UI)."""
 
 
 @runtime_checkable

@@ -28,8 +28,8 @@ from django.utils import timezone
 
 from controlplane import outbound
 from controlplane.audit.services import Actor, record
-from controlplane.fielderrors import FieldErrors
 from controlplane.notifications import signing
+from controlplane.notifications.errors import WebhookError
 from controlplane.notifications.models import Webhook, WebhookDelivery
 from controlplane.observability.metrics import WEBHOOK_DELIVERIES
 from controlplane.projects.models import Project
@@ -131,10 +131,10 @@ def _validate(webhook: Webhook) -> None:
     try:
         webhook.full_clean()
     except ValidationError as exc:
-        raise FieldErrors(exc.message_dict) from exc
+        raise WebhookError(exc.message_dict) from exc
     problem = outbound.url_problem(webhook.url)
     if problem:
-        raise FieldErrors({"url": [f"This URL will not be called: {problem}."]})
+        raise WebhookError({"url": [f"This URL will not be called: {problem}."]})
 
 
 def _unique(values: Iterable[str]) -> list[str]:

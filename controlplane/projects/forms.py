@@ -10,6 +10,7 @@ from django.core.validators import validate_slug
 from controlplane.audit.forms import AuditedModelForm, parse_keys
 from controlplane.audit.services import Actor
 from controlplane.projects import services
+from controlplane.projects.errors import DuplicateKey
 from controlplane.projects.models import Environment, Project, SdkKey
 
 
@@ -20,7 +21,7 @@ class ProjectForm(AuditedModelForm):
         help_text="Environments to create, in order (comma-separated). More can be added later.",
     )
 
-    domain_errors = (services.DuplicateKey,)
+    domain_errors = (DuplicateKey,)
 
     class Meta:
         model = Project
@@ -55,7 +56,7 @@ class ProjectForm(AuditedModelForm):
 
 
 class EnvironmentForm(AuditedModelForm):
-    domain_errors = (services.DuplicateKey,)
+    domain_errors = (DuplicateKey,)
 
     class Meta:
         model = Environment

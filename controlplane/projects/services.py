@@ -9,17 +9,10 @@ from django.utils import timezone
 
 from controlplane.audit.services import Actor, record
 from controlplane.documents.services import schedule_rebuild
-from controlplane.fielderrors import FieldErrors
 from controlplane.flags.models import Flag, FlagState
+from controlplane.projects.errors import DuplicateKey
 from controlplane.projects.models import Environment, Project, SdkKey
 from controlplane.secrets import SDK_SERVER_KEY_PREFIX, find_active, issue_secret
-
-
-class DuplicateKey(FieldErrors):
-    """A key that is taken, or a key someone tried to change."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__({field: [message]})
 
 
 def project_snapshot(project: Project) -> dict[str, Any]:

@@ -27,9 +27,9 @@ from django.utils.html import format_html
 from controlplane.audit.services import Actor
 from controlplane.readonly_admin import ReadOnlyAdmin
 from controlplane.rollouts import charts, services
+from controlplane.rollouts.errors import PlanError, TransitionRefused
 from controlplane.rollouts.forms import ActionForm, PlanEditor
 from controlplane.rollouts.models import Decision, RolloutPlan, Stage
-from controlplane.rollouts.validation import PlanError, TransitionRefused
 
 REFRESH_SECONDS = 10
 DECISIONS_SHOWN = 200

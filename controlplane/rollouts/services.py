@@ -23,16 +23,18 @@ from controlplane import outbound
 from controlplane.audit.services import ROLLOUT_ENGINE, Actor, record
 from controlplane.flags import services as flag_services
 from controlplane.flags.models import Flag
+from controlplane.metrics.errors import SourceError
 from controlplane.metrics.services import bucket_start
-from controlplane.metrics.sources import HttpJsonSource, Measurement, MetricSource, SdkMetricSource, SourceError
+from controlplane.metrics.sources import HttpJsonSource, Measurement, MetricSource, SdkMetricSource
 from controlplane.notifications.services import notify
 from controlplane.observability.metrics import ROLLOUT_DECISIONS, ROLLOUT_TICK_SECONDS, ROLLOUT_TICKS
 from controlplane.projects.models import Environment
 from controlplane.rollouts import clock
 from controlplane.rollouts import decision as core
+from controlplane.rollouts.errors import PlanError, TransitionRefused
 from controlplane.rollouts.models import Decision, HealthRule, RolloutPlan, Stage
 from controlplane.rollouts.specs import dump_runtime, load_runtime, outcome_dict, plan_spec
-from controlplane.rollouts.validation import PlanError, TransitionRefused, validate_plan
+from controlplane.rollouts.validation import validate_plan
 
 logger = logging.getLogger(__name__)
 

@@ -10,21 +10,14 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_slug
 
 from controlplane import outbound
-from controlplane.fielderrors import ErrorCollector, FieldErrors, join_path
+from controlplane.errors import ErrorCollector, join_path
 from controlplane.flags.models import Flag
 from controlplane.flags.validation import finite_decimal
-from controlplane.metrics.sources import SourceError, parse_path
+from controlplane.metrics.errors import SourceError
+from controlplane.metrics.sources import parse_path
 from controlplane.rollouts import decision as core
+from controlplane.rollouts.errors import PlanError
 from controlplane.rollouts.models import HealthRule, RolloutPlan
-
-
-class PlanError(FieldErrors):
-    """An invalid rollout plan."""
-
-
-class TransitionRefused(Exception):
-    """A person asked for a transition the plan's state does not allow (HTTP 409)."""
-
 
 PLAN_FIELDS = {
     "name": "",

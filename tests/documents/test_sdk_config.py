@@ -66,6 +66,14 @@ def test_unchanged_document_answers_304_to_its_etag(published, sdk_key):
     assert second.content == b""
 
 
+def test_a_weak_or_listed_etag_also_answers_304(published, sdk_key):
+    client = sdk_client(sdk_key)
+    etag = client.get("/api/v1/sdk/config")["ETag"]
+    assert client.get("/api/v1/sdk/config", HTTP_IF_NONE_MATCH=f"W/{etag}").status_code == 304
+    assert client.get("/api/v1/sdk/config", HTTP_IF_NONE_MATCH=f'"older", {etag}').status_code == 304
+    assert client.get("/api/v1/sdk/config", HTTP_IF_NONE_MATCH='"older"').status_code == 200
+
+
 def test_a_change_gives_a_new_version_and_etag(published, sdk_key, checkout_flag, production):
     client = sdk_client(sdk_key)
     first = client.get("/api/v1/sdk/config")

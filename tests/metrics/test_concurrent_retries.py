@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
+from controlplane.api.metrics import MetricsBatchSerializer
 from controlplane.metrics.queries import arm_counts
-from controlplane.metrics.serializers import MetricsBatchSerializer
 from controlplane.metrics.services import ingest_batch
 
 

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from controlplane.metrics.histogram import STANDARD_BOUNDS_MS, BoundsError, quantile, to_standard
+from controlplane.metrics.errors import BoundsError
+from controlplane.metrics.histogram import STANDARD_BOUNDS_MS, quantile, to_standard
 from controlplane.metrics.models import MetricBatch
 from controlplane.metrics.queries import arm_counts
 from flagplane.metrics import LATENCY_BOUNDS_MS

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from controlplane.api.metrics import MetricsBatchSerializer
 from controlplane.metrics.queries import Activity, arm_counts, flag_activity, timeline
-from controlplane.metrics.serializers import MetricsBatchSerializer
 from controlplane.metrics.services import bucket_start, ingest_batch
 
 pytestmark = pytest.mark.django_db

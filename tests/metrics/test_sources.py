@@ -10,8 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from controlplane.metrics.errors import SourceError
 from controlplane.metrics.queries import ArmTotals
-from controlplane.metrics.sources import HttpJsonSource, MetricSource, SdkMetricSource, SourceError, parse_path
+from controlplane.metrics.sources import HttpJsonSource, MetricSource, SdkMetricSource, parse_path
 
 ROUTES: dict[str, tuple[int, bytes, float]] = {
     "/rate": (200, json.dumps({"data": [{"value": 0.042}]}).encode(), 0),

@@ -1,30 +1,17 @@
-"""The webhooks REST API (routed here as controlplane/api/urls.py is asked to route it)."""
+"""The webhooks REST API."""
 
 from __future__ import annotations
 
 import pytest
-from django.urls import include, path
-from rest_framework.routers import SimpleRouter
 from rest_framework.test import APIClient
 
 from controlplane.audit.models import AuditEntry
 from controlplane.audit.services import SYSTEM
-from controlplane.notifications.api import WebhookDeliveryViewSet, WebhookViewSet
 from controlplane.notifications.models import Webhook, WebhookDelivery
 from controlplane.notifications.services import create_webhook, notify
 
-project_router = SimpleRouter()
-project_router.register("webhooks", WebhookViewSet, basename="webhook")
-project_router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
-urlpatterns = [path("api/v1/projects/<slug:project_key>/", include(project_router.urls))]
-
 pytestmark = pytest.mark.django_db
 BASE = "/api/v1/projects/shop"
-
-
-@pytest.fixture(autouse=True)
-def webhook_urls(settings):
-    settings.ROOT_URLCONF = __name__
 
 
 @pytest.fixture

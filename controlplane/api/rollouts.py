@@ -12,8 +12,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from controlplane.api.common import actor_of, reason_of
 from controlplane.api.permissions import IsAuthenticatedWithScope
-from controlplane.api.views import actor_of, reason_of
 from controlplane.flags.models import Flag
 from controlplane.metrics.queries import arm_counts
 from controlplane.projects.models import Environment

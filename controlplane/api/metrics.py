@@ -1,28 +1,46 @@
-"""Strict validation of a metrics batch (docs/metrics.md, "Wire format").
+"""POST /api/v1/metrics: an SDK reports a batch of health signals for its key's environment.
 
-Unknown keys are ignored (newer SDKs may send more); everything listed here is checked, and
-every problem is reported against its field so an SDK author can see what to fix.
+The serializers check the wire format's types (docs/metrics.md, "Wire format"): unknown keys are
+ignored (newer SDKs may send more); everything listed is checked, and every problem is reported
+against its field (nested, as DRF reports it) so an SDK author can see what to fix. The rules a
+batch must follow to be counted are ``controlplane.metrics.validation``'s, called here too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
-from datetime import UTC, timedelta
+from collections.abc import Iterator
+from datetime import UTC
 
 from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from controlplane.metrics.histogram import BoundsError, to_standard
+from controlplane.api.authentication import SdkKeyAuthentication
+from controlplane.api.permissions import HasSdkKey
+from controlplane.metrics import validation
+from controlplane.metrics.errors import BatchError
+from controlplane.metrics.services import ingest_batch
+from controlplane.observability.metrics import METRIC_BATCHES
 
-# Per entry and batch; far above any real traffic, and sums stay far from bigint overflow.
-MAX_COUNT = 10**12
-MAX_NUMBER = 1e18
 BATCH_ID = re.compile(r"^[0-9a-fA-F]{8,64}$")
+
+
+@contextlib.contextmanager
+def domain_rules() -> Iterator[None]:
+    """A ``BatchError`` of the metrics rules becomes this serializer's field errors."""
+    try:
+        yield
+    except BatchError as exc:
+        raise serializers.ValidationError(exc.errors) from exc
 
 
 @extend_schema_field({"type": "integer", "format": "int64", "minimum": 0})
@@ -40,7 +58,7 @@ class CountField(serializers.Field):
             self.fail("invalid")
         if data < 0:
             self.fail("negative")
-        if data > MAX_COUNT:
+        if data > validation.MAX_COUNT:
             self.fail("too_large")
         return data
 
@@ -57,7 +75,7 @@ class NumberField(serializers.Field):
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int | float) or not math.isfinite(data) or data < 0:
             self.fail("invalid")
-        if data > MAX_NUMBER:
+        if data > validation.MAX_NUMBER:
             self.fail("too_large")
         return float(data)
 
@@ -111,20 +129,8 @@ class PeriodSerializer(serializers.Serializer):
     end = Rfc3339Field()
 
     def validate(self, attrs):
-        if attrs["end"] < attrs["start"]:
-            raise serializers.ValidationError({"end": "Must not be before start."})
-        now = timezone.now()
-        skew = timedelta(seconds=settings.METRICS_MAX_CLOCK_SKEW_SECONDS)
-        if attrs["end"] > now + skew:
-            raise serializers.ValidationError(
-                {"end": f"Is more than {skew.total_seconds():g} s in the future; check the SDK host's clock."}
-            )
-        oldest = now - timedelta(hours=settings.METRICS_BATCH_RETENTION_HOURS)
-        if attrs["end"] < oldest:
-            # Older batches could no longer be recognised as retries (their ids are pruned).
-            raise serializers.ValidationError(
-                {"end": f"Is older than {settings.METRICS_BATCH_RETENTION_HOURS} hours; too late to count."}
-            )
+        with domain_rules():
+            validation.check_period(attrs["start"], attrs["end"], timezone.now())
         return attrs
 
 
@@ -134,15 +140,8 @@ class LatencySerializer(serializers.Serializer):
     sum = NumberField()
 
     def validate(self, attrs):
-        bounds, counts = attrs["bounds"], attrs["counts"]
-        if len(counts) != len(bounds) + 1:
-            raise serializers.ValidationError(
-                {"counts": f"Must have {len(bounds) + 1} entries (one per bound plus overflow), got {len(counts)}."}
-            )
-        try:
-            attrs["standard_counts"] = to_standard(bounds, counts)
-        except BoundsError as exc:
-            raise serializers.ValidationError({"bounds": str(exc)}) from exc
+        with domain_rules():
+            validation.standard_counts(attrs["bounds"], attrs["counts"])
         return attrs
 
 
@@ -156,10 +155,9 @@ class FlagEntrySerializer(serializers.Serializer):
 
     def validate(self, attrs):
         latency = attrs.get("latency_ms")
-        if latency is not None and sum(latency["counts"]) > attrs["successes"] + attrs["errors"]:
-            raise serializers.ValidationError(
-                {"latency_ms": "The histogram holds more observations than successes + errors."}
-            )
+        if latency is not None:
+            with domain_rules():
+                validation.check_observations(latency["counts"], attrs["successes"], attrs["errors"])
         return attrs
 
 
@@ -175,3 +173,32 @@ class MetricsBatchSerializer(serializers.Serializer):
 
     def validate_batch_id(self, value: str) -> str:
         return value.lower()
+
+
+class MetricsIngestView(APIView):
+    """Count a metrics batch (docs/metrics.md) in the SDK key's environment; retries are no-ops."""
+
+    authentication_classes = [SdkKeyAuthentication]
+    permission_classes = [HasSdkKey]
+
+    @extend_schema(
+        request=MetricsBatchSerializer,
+        responses={
+            202: inline_serializer(
+                "MetricsAccepted",
+                {"accepted": serializers.IntegerField(), "duplicate": serializers.BooleanField()},
+            ),
+            400: OpenApiResponse(description="Field-level validation errors; nothing was stored"),
+        },
+    )
+    def post(self, request):
+        batch = MetricsBatchSerializer(data=request.data)
+        try:
+            if not batch.is_valid():
+                raise ValidationError(batch.errors)
+            # The environment is the key's, never one named in the body.
+            result = ingest_batch(request.auth.environment, batch.validated_data)
+        except (ValidationError, BatchError):
+            METRIC_BATCHES.labels("rejected").inc()
+            raise
+        return Response({"accepted": result.accepted, "duplicate": result.duplicate}, status=status.HTTP_202_ACCEPTED)

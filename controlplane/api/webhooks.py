@@ -1,6 +1,6 @@
-"""REST API for a project's webhooks and their deliveries; every write calls notifications.services.
+"""REST API of a project's webhooks and their deliveries; every write calls notifications.services.
 
-Routed under /api/v1/projects/{project_key}/ (see controlplane/api/urls.py):
+Routed under /api/v1/projects/{project_key}/:
 ``webhooks/`` (the secret is in the answer to the create call only) and ``webhook-deliveries/``
 (read-only, filterable by ``status``, ``event_type`` and ``webhook``; ``POST …/{id}/retry``).
 """
@@ -14,8 +14,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from controlplane.api.common import ProjectScopedMixin, ReasonField, actor_of, reason_of, without_reason
 from controlplane.api.permissions import IsAuthenticatedWithScope
-from controlplane.api.views import ProjectScopedMixin, actor_of, reason_of, without_reason
 from controlplane.notifications import services
 from controlplane.notifications.models import Webhook, WebhookDelivery
 
@@ -25,7 +25,7 @@ class WebhookSerializer(serializers.ModelSerializer):
         child=serializers.CharField(max_length=64), required=False, help_text="Empty: every event."
     )
     secret_hint = serializers.CharField(read_only=True, help_text="The secret's first characters.")
-    reason = serializers.CharField(required=False, allow_blank=True, write_only=True)
+    reason = ReasonField()
 
     class Meta:
         model = Webhook
@@ -61,7 +61,7 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
 
 
 class RetrySerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True)
+    reason = ReasonField()
 
 
 class WebhookViewSet(ProjectScopedMixin, viewsets.ModelViewSet):

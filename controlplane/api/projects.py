@@ -1,0 +1,160 @@
+"""REST API of projects, their environments and the environments' SDK keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from controlplane.api.common import ProjectScopedMixin, ReasonField, actor_of, reason_of, without_reason
+from controlplane.api.permissions import IsAuthenticatedWithScope
+from controlplane.projects import services
+from controlplane.projects.models import Environment, Project, SdkKey
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    environments = serializers.ListField(
+        child=serializers.SlugField(), write_only=True, required=False, help_text="Environments to create."
+    )
+    reason = ReasonField()
+
+    class Meta:
+        model = Project
+        fields = ["key", "name", "description", "created_at", "environments", "reason"]
+        read_only_fields = ["created_at"]
+        extra_kwargs = {"key": {"validators": []}, "name": {"required": False}}
+
+
+class EnvironmentSerializer(serializers.ModelSerializer):
+    reason = ReasonField()
+
+    class Meta:
+        model = Environment
+        fields = ["key", "name", "position", "created_at", "reason"]
+        read_only_fields = ["created_at"]
+        extra_kwargs = {"name": {"required": False}, "position": {"required": False}}
+
+
+class SdkKeySerializer(serializers.ModelSerializer):
+    environment = serializers.CharField(source="environment.key", read_only=True)
+    reason = ReasonField()
+
+    class Meta:
+        model = SdkKey
+        fields = ["id", "name", "environment", "display_prefix", "created_at", "revoked_at", "last_used_at", "reason"]
+        read_only_fields = ["id", "display_prefix", "created_at", "revoked_at", "last_used_at"]
+
+
+class IssuedSdkKeySerializer(SdkKeySerializer):
+    key = serializers.CharField(read_only=True, help_text="Shown once: store it now.")
+
+    class Meta(SdkKeySerializer.Meta):
+        fields = [*SdkKeySerializer.Meta.fields, "key"]
+
+
+class RevokeSerializer(serializers.Serializer):
+    reason = ReasonField()
+
+
+class ProjectViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    queryset = Project.objects.all()
+    serializer_class = ProjectSerializer
+    permission_classes = [IsAuthenticatedWithScope]
+    lookup_field = "key"
+
+    def perform_create(self, serializer) -> None:
+        data = serializer.validated_data
+        kwargs: dict[str, Any] = {
+            "key": data["key"],
+            "name": data.get("name", ""),
+            "description": data.get("description", ""),
+        }
+        if "environments" in data:
+            kwargs["environments"] = data["environments"]
+        serializer.instance = services.create_project(actor_of(self.request), reason=reason_of(self.request), **kwargs)
+
+    def perform_update(self, serializer) -> None:
+        changes = without_reason(serializer.validated_data)
+        changes.pop("environments", None)
+        serializer.instance = services.update_project(
+            serializer.instance, actor_of(self.request), changes, reason_of(self.request)
+        )
+
+
+class EnvironmentViewSet(
+    ProjectScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = EnvironmentSerializer
+    permission_classes = [IsAuthenticatedWithScope]
+    lookup_field = "key"
+
+    def get_queryset(self):
+        return Environment.objects.filter(project=self.get_project())
+
+    def perform_create(self, serializer) -> None:
+        data = serializer.validated_data
+        serializer.instance = services.create_environment(
+            self.get_project(),
+            actor_of(self.request),
+            key=data["key"],
+            name=data.get("name", ""),
+            position=data.get("position"),
+            reason=reason_of(self.request),
+        )
+
+    def perform_update(self, serializer) -> None:
+        serializer.instance = services.update_environment(
+            serializer.instance,
+            actor_of(self.request),
+            without_reason(serializer.validated_data),
+            reason_of(self.request),
+        )
+
+
+class SdkKeyViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+    """Server-side SDK keys of one environment. The key itself is shown once, when issued."""
+
+    serializer_class = SdkKeySerializer
+    permission_classes = [IsAuthenticatedWithScope]
+
+    def get_environment(self) -> Environment | None:
+        if getattr(self, "swagger_fake_view", False):
+            return None
+        return get_object_or_404(Environment, project=self.get_project(), key=self.kwargs["environment_key"])
+
+    def get_queryset(self):
+        return SdkKey.objects.filter(environment=self.get_environment()).select_related("environment")
+
+    lookup_value_converter = "int"
+
+    @extend_schema(responses={201: IssuedSdkKeySerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        sdk_key, plaintext = services.issue_sdk_key(
+            self.get_environment(), actor_of(request), serializer.validated_data["name"], reason_of(request)
+        )
+        sdk_key.key = plaintext
+        return Response(IssuedSdkKeySerializer(sdk_key).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=RevokeSerializer, responses=SdkKeySerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk: str, **kwargs):
+        sdk_key = get_object_or_404(self.get_queryset(), pk=pk)
+        sdk_key = services.revoke_sdk_key(sdk_key, actor_of(request), reason_of(request))
+        return Response(SdkKeySerializer(sdk_key).data)
