@@ -5,8 +5,6 @@ Objects are created through the same domain services the product uses.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
@@ -15,6 +13,7 @@ from controlplane.accounts.services import issue_api_token
 from controlplane.audit.services import SYSTEM, Actor
 from controlplane.flags.services import create_flag
 from controlplane.projects.services import create_project, issue_sdk_key
+from tests.helpers import wait_until_worker_idle
 
 
 @pytest.fixture
@@ -120,17 +119,5 @@ def drained_celery_worker():
     action) even if it does not use the worker; flushing the tables under a running task deadlocks.
     """
     yield
-    if not _session_worker_started:
-        return
-    from celery.worker import state
-
-    from controlplane.celery import app
-
-    deadline = time.monotonic() + 30
-    with app.connection_for_write() as connection:
-        while time.monotonic() < deadline:
-            queued = connection.default_channel.client.llen(app.conf.task_default_queue)
-            if not queued and not state.active_requests and not state.reserved_requests:
-                return
-            time.sleep(0.05)
-    raise RuntimeError("the Celery worker did not become idle within 30 s")
+    if _session_worker_started:
+        wait_until_worker_idle()

@@ -56,8 +56,8 @@ def test_a_segment_is_not_deleted_while_a_rule_starts_using_it(checkout_flag, mo
     delete waits for it, sees the new reference and refuses."""
     from controlplane.audit.services import SYSTEM
     from controlplane.flags import services
+    from controlplane.flags.errors import TargetingError
     from controlplane.flags.models import FlagState, Segment
-    from controlplane.flags.validation import TargetingError
 
     monkeypatch.setattr(services, "schedule_rebuild", lambda environment_ids: None)  # no worker in this test
     segment = services.create_segment(checkout_flag.project, SYSTEM, key="beta", included=["u1"])

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from controlplane.audit.services import SYSTEM
+from controlplane.flags.errors import TargetingError
 from controlplane.flags.services import create_flag, create_segment, get_state, update_flag_state
-from controlplane.flags.validation import TargetingError
 
 GOLDEN = Path(__file__).resolve().parents[2] / "docs" / "golden"
 BUCKETING = json.loads((GOLDEN / "bucketing.json").read_text())["cases"]

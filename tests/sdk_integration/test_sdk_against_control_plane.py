@@ -15,6 +15,7 @@ import flagplane
 from controlplane.audit.services import SYSTEM
 from controlplane.documents import cache
 from controlplane.flags.services import create_segment, get_state, toggle_flag, update_flag_state
+from tests.helpers import wait_until_worker_idle
 from tests.rollouts.conftest import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -125,6 +126,7 @@ def test_a_corrupt_document_is_rejected_and_the_last_good_one_kept(sdk_client, p
     client = sdk_client()
     assert client.wait_until_ready(5)
     version = client.status().document_version
+    wait_until_worker_idle()  # a build queued earlier would put the good document back over the bad one
     cache.put(production.uid, '"corrupt"', '{"schema_version": 1, "flags": {"new-checkout": {"key": 5}}}')
     wait_for(lambda: "rejected" in (client.status().last_error or ""), timeout=5)
     assert client.status().document_version == version
