@@ -16,6 +16,7 @@ from controlplane.api.etags import listed_etags
 from controlplane.api.permissions import IsAuthenticatedWithScope
 from controlplane.flags import services
 from controlplane.flags.models import Flag, FlagState, Segment
+from controlplane.flags.serving import state_summary
 from controlplane.projects.models import Environment
 from flagplane.engine import InvalidDocument
 
@@ -49,8 +50,11 @@ class FlagSerializer(serializers.ModelSerializer):
         extra_kwargs = {"key": {"validators": []}, "off_variant": {"required": False}, "name": {"required": False}}
 
     def get_environments(self, flag: Flag) -> dict:
-        """Each environment's on/off state and version at a glance."""
-        return {state.environment.key: {"on": state.on, "version": state.version} for state in flag.states.all()}
+        """Each environment's on/off state, version and what it serves, at a glance."""
+        return {
+            state.environment.key: {"on": state.on, "version": state.version, "serves": state_summary(state)}
+            for state in flag.states.all()
+        }
 
 
 class FlagStateSerializer(serializers.ModelSerializer):

@@ -34,9 +34,13 @@ class EnvironmentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Environment
-        fields = ["key", "name", "position", "created_at", "reason"]
+        fields = ["key", "name", "position", "require_reason", "created_at", "reason"]
         read_only_fields = ["created_at"]
-        extra_kwargs = {"name": {"required": False}, "position": {"required": False}}
+        extra_kwargs = {
+            "name": {"required": False},
+            "position": {"required": False},
+            "require_reason": {"required": False},
+        }
 
 
 class SdkKeySerializer(serializers.ModelSerializer):
@@ -114,6 +118,7 @@ class EnvironmentViewSet(
             key=data["key"],
             name=data.get("name", ""),
             position=data.get("position"),
+            require_reason=data.get("require_reason"),
             reason=reason_of(self.request),
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -15,10 +16,16 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Actor:
-    """Who made a change: a person, a person's API token, or the system itself."""
+    """Who made a change: a person, a person's API token, an operator's command, or the system itself."""
 
     label: str
     user: AbstractBaseUser | None = None
+    operator: bool = False  # a person at a terminal (a manage.py command), who may have no user account
+
+    @property
+    def is_person(self) -> bool:
+        """People must say why where an environment requires a reason; the system's own writes carry theirs."""
+        return self.user is not None or self.operator
 
     @classmethod
     def for_user(cls, user: AbstractBaseUser) -> Actor:
@@ -33,6 +40,15 @@ class Actor:
     @classmethod
     def system(cls, name: str) -> Actor:
         return cls(label=name)
+
+    @classmethod
+    def for_command(cls, command: str) -> Actor:
+        """An operator running ``manage.py <command>``, named by their login on the machine."""
+        try:
+            login = getpass.getuser()
+        except (OSError, KeyError):  # no login name in a bare container
+            login = "unknown"
+        return cls(label=f"manage.py {command} ({login})", operator=True)
 
 
 ROLLOUT_ENGINE = Actor.system("rollout engine")

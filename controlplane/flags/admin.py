@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import Prefetch
+from django.db.models import Count, Prefetch
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
 from controlplane.audit.forms import AuditedAdminMixin
 from controlplane.audit.services import Actor
@@ -22,6 +22,7 @@ from controlplane.flags import admin_views, services
 from controlplane.flags.errors import TargetingError
 from controlplane.flags.forms import BulkToggleForm, FlagForm, SegmentForm
 from controlplane.flags.models import Flag, FlagState, Segment
+from controlplane.flags.serving import describe_serve, state_summary
 from controlplane.projects.models import Environment
 
 admin.site.site_header = "Flagplane"
@@ -43,10 +44,14 @@ class TagFilter(admin.SimpleListFilter):
         return queryset
 
 
-def describe_serve(serve: dict) -> str:
-    if "split" in serve:
-        return " / ".join(f"{item['variant']} {item['weight'] / 1000:g}%" for item in serve["split"])
-    return str(serve.get("variant", "?"))
+def active_rollouts() -> Prefetch:
+    """Each flag's running or paused rollout plans, as ``flag.active_rollouts``.
+
+    The plan model is reached through the relation rather than imported: rollouts build on flags,
+    not the other way round.
+    """
+    plans = Flag.rollout_plans.rel.related_model.objects.filter(status__in=("running", "paused"))
+    return Prefetch("rollout_plans", plans.annotate(stage_count=Count("stages")), to_attr="active_rollouts")
 
 
 @admin.register(Flag)
@@ -66,7 +71,7 @@ class FlagAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         states = FlagState.objects.select_related("environment").order_by("environment__position", "environment__key")
-        return super().get_queryset(request).prefetch_related(Prefetch("states", states))
+        return super().get_queryset(request).prefetch_related(Prefetch("states", states), active_rollouts())
 
     def get_readonly_fields(self, request, obj=None):
         return ["project", "key", "archived"] if obj else []
@@ -82,11 +87,12 @@ class FlagAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # archive instead: the history stays
 
-    @admin.display(description="Environments")
+    @admin.display(description="What each environment serves")
     def environment_states(self, flag: Flag) -> str:
+        rollouts = {plan.environment_id: plan for plan in getattr(flag, "active_rollouts", [])}
         return format_html_join(
-            " ",
-            '<a class="fp-badge fp-{}" href="{}" title="{}: version {}">{} {}</a>',
+            "",
+            '<div class="fp-env"><a class="fp-badge fp-{}" href="{}" title="{}: version {}">{}</a> {}{}</div>',
             (
                 (
                     "on" if state.on else "off",
@@ -94,10 +100,23 @@ class FlagAdmin(AuditedAdminMixin, admin.ModelAdmin):
                     state.environment.name,
                     state.version,
                     state.environment.key,
-                    "ON" if state.on else "OFF",
+                    state_summary(state),
+                    self._rollout_stage(rollouts.get(state.environment_id)),
                 )
                 for state in flag.states.all()
             ),
+        )
+
+    @staticmethod
+    def _rollout_stage(plan) -> str:
+        if plan is None:
+            return ""
+        return format_html(
+            ' <a class="fp-rollout" href="{}">rollout {} at stage {} of {}</a>',
+            reverse("admin:rollouts_rolloutplan_change", args=[plan.pk]),
+            "paused" if plan.status == "paused" else "running",
+            plan.stage_index + 1,
+            plan.stage_count,
         )
 
     @admin.display(description="Tags")
@@ -132,7 +151,8 @@ class FlagAdmin(AuditedAdminMixin, admin.ModelAdmin):
         flag = self.get_object(request, object_id)
         if flag is not None:
             states = [
-                {"state": state, "default": describe_serve(state.default_serve or {})} for state in flag.states.all()
+                {"state": state, "default": describe_serve(state.default_serve or {}), "serves": state_summary(state)}
+                for state in flag.states.all()
             ]
             extra_context = {**(extra_context or {}), "environment_states": states}
         return super().change_view(request, object_id, form_url, extra_context)
@@ -148,9 +168,7 @@ class FlagAdmin(AuditedAdminMixin, admin.ModelAdmin):
         return self._toggle_selected(request, queryset, on=False)
 
     def _toggle_selected(self, request, queryset, *, on: bool):
-        environments = sorted(
-            set(Environment.objects.filter(project__flags__in=queryset).values_list("key", flat=True))
-        )
+        environments = list(Environment.objects.filter(project__flags__in=queryset).distinct())
         form = BulkToggleForm(request.POST if "confirm" in request.POST else None, environments=environments)
         if form.is_bound and form.is_valid():
             actor = Actor.for_user(request.user)

@@ -19,6 +19,7 @@ from controlplane.flags import services
 from controlplane.flags.errors import TargetingError, VersionConflict
 from controlplane.flags.forms import PreviewForm, TargetingEditor, ToggleForm, segment_keys_of
 from controlplane.flags.models import Flag, FlagState
+from controlplane.flags.serving import state_summary
 from flagplane.engine import InvalidDocument
 
 
@@ -104,6 +105,7 @@ def targeting_view(model_admin, request: HttpRequest, object_id: str, environmen
             flag,
             title,
             state=state,
+            serves=state_summary(state),
             editor=editor,
             conflict=conflict,
             segment_keys=segment_keys_of(flag),
@@ -118,7 +120,7 @@ def toggle_view(model_admin, request: HttpRequest, object_id: str, environment_k
     flag = _flag(model_admin, request, object_id, change=True)
     state = _state(flag, environment_key)
     if request.method == "POST":
-        form = ToggleForm(request.POST)
+        form = ToggleForm(request.POST, environment=state.environment)
         if form.is_valid():
             on = form.cleaned_data["on"]
             before = state.version
@@ -130,13 +132,15 @@ def toggle_view(model_admin, request: HttpRequest, object_id: str, environment_k
                 messages.success(request, f"Flag {flag.key} is now {word} in {environment_key}.")
             return redirect(flag_change_url(flag))
     else:
-        form = ToggleForm(initial={"on": not state.on})
+        form = ToggleForm(initial={"on": not state.on}, environment=state.environment)
     turn_on = bool(form["on"].value()) if form.is_bound else not state.on
     title = f"Turn {flag.key} {'on' if turn_on else 'off'} in {environment_key}?"
     return TemplateResponse(
         request,
         "admin/flags/flag/toggle_confirm.html",
-        _context(model_admin, request, flag, title, state=state, form=form, turn_on=turn_on),
+        _context(
+            model_admin, request, flag, title, state=state, serves=state_summary(state), form=form, turn_on=turn_on
+        ),
     )
 
 

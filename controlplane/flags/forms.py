@@ -24,6 +24,7 @@ from controlplane.flags import services
 from controlplane.flags.errors import TargetingError
 from controlplane.flags.models import Flag, FlagState, Segment
 from controlplane.flags.validation import NUMERIC_OPERATORS
+from controlplane.projects.models import Environment
 from flagplane.engine import OPERATORS
 
 # The order of docs/sdk-document.md; any operator the engine adds later is appended.
@@ -144,9 +145,23 @@ class SegmentForm(AuditedModelForm):
         return services.update_segment(self.instance, actor, fields, reason)
 
 
+def require_reason_in(form: forms.Form, environments: list[Environment]) -> None:
+    """Make the form's reason required when one of ``environments`` requires a reason for changes."""
+    strict = [environment for environment in environments if environment.require_reason]
+    if strict:
+        field = form.fields["reason"]
+        field.required = True
+        field.error_messages["required"] = services.reason_required_message(strict[0])
+        field.help_text = f"Required in {strict[0].name}. {field.help_text}"
+
+
 class ToggleForm(forms.Form):
     on = forms.BooleanField(required=False, widget=forms.HiddenInput)
     reason = ReasonField(rows=3, cols=70, help_text="Why? Recorded in the audit log with your name.")
+
+    def __init__(self, *args: Any, environment: Environment, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        require_reason_in(self, [environment])
 
 
 class PreviewForm(forms.Form):
@@ -374,11 +389,13 @@ RuleFormSet = forms.formset_factory(RuleForm, extra=1, can_delete=True, can_orde
 
 
 class TargetingForm(ServeFields, forms.Form):
-    """Everything on the targeting page except the rules: on/off, bucketing, targets, default serve."""
+    """Everything on the targeting page except the rules: bucketing, targets, default serve.
+
+    On/off is not here: turning a flag on or off has its own confirmation page (``toggle_view``).
+    """
 
     version = forms.IntegerField(widget=forms.HiddenInput)
     clause_rows = forms.IntegerField(widget=forms.HiddenInput, min_value=CLAUSE_ROWS, max_value=MAX_CLAUSE_ROWS)
-    on = forms.BooleanField(required=False, label="On", help_text="Off serves the off variant to everyone.")
     bucket_by = forms.CharField(
         initial="key", help_text="The context attribute whose value places a unit in a split (usually key)."
     )
@@ -423,6 +440,7 @@ class TargetingEditor:
             with contextlib.suppress(ValueError):
                 rows = min(max(int(self.data.get("clause_rows", rows)), CLAUSE_ROWS), MAX_CLAUSE_ROWS)
         self.form = TargetingForm(self.data, variants=self.variants, initial=self._initial(rows))
+        require_reason_in(self.form, [self.state.environment])
         self.rules = RuleFormSet(
             self.data,
             prefix="rules",
@@ -447,7 +465,6 @@ class TargetingEditor:
         initial: dict[str, Any] = {
             "version": state.version,
             "clause_rows": rows,
-            "on": state.on,
             "bucket_by": state.bucket_by,
         }
         initial.update(serve_initial(state.default_serve or {}, self.variants))
@@ -499,7 +516,6 @@ class TargetingEditor:
             self._sources.append(_RuleSource(form, self.rules.forms.index(form) + 1, clause_rows, slices))
         default_serve, self._default_slices = self.form.serve()
         return {
-            "on": data["on"],
             "bucket_by": data["bucket_by"].strip(),
             "targets": targets,
             "rules": rules,
@@ -536,7 +552,7 @@ class TargetingEditor:
                 variant_index = self._target_variants[index]
                 return self.form, f"targets_{variant_index}", f"Individual targets for {self.variants[variant_index]!r}"
             return self.form, None, "Individual targets"
-        if head in {"bucket_by", "on"}:
+        if head in {"bucket_by", "reason"}:
             return self.form, head, head.replace("_", " ").capitalize()
         return self.form, None, ".".join(parts)
 
@@ -580,6 +596,15 @@ class BulkToggleForm(forms.Form):
     environment = forms.ChoiceField(help_text="The same environment key in each selected flag's project.")
     reason = ReasonField(rows=3, cols=70, help_text="Why? Recorded in the audit log with your name.")
 
-    def __init__(self, *args: Any, environments: list[str], **kwargs: Any):
+    def __init__(self, *args: Any, environments: list[Environment], **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["environment"].choices = [(key, key) for key in environments]
+        self.environments = environments
+        self.fields["environment"].choices = [(key, key) for key in sorted({e.key for e in environments})]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        chosen = [environment for environment in self.environments if environment.key == data.get("environment")]
+        strict = [environment for environment in chosen if environment.require_reason]
+        if strict and not data.get("reason", "").strip():
+            self.add_error("reason", services.reason_required_message(strict[0]))
+        return data

@@ -84,7 +84,7 @@ def create_flag(
     client_side: bool = False,
     reason: str = "",
 ) -> Flag:
-    """Create a flag, off in every environment, serving its off variant by default."""
+    """Create a flag, off in every environment (see ``create_initial_states`` for what ON then serves)."""
     if kind == Flag.Kind.BOOLEAN:
         variant_type = variant_type or Flag.VariantType.BOOLEAN
         variants = variants or BOOLEAN_VARIANTS
@@ -113,13 +113,34 @@ def create_flag(
         metadata=metadata,
         client_side=bool(client_side),
     )
-    FlagState.objects.bulk_create(
-        FlagState(flag=flag, environment=environment, on=False, default_serve={"variant": off_variant})
-        for environment in project.environments.all()
-    )
+    create_initial_states(flag, project.environments.all())
     record(actor, "flag.create", flag, after=flag_snapshot(flag), reason=reason, project=project)
     schedule_rebuild(_environment_ids(project))
     return flag
+
+
+def default_serve_when_on(flag: Flag) -> dict[str, Any]:
+    """What a new flag serves once it is turned on, before anyone targets it.
+
+    A boolean flag serves its true variant (``on``), as in LaunchDarkly and Unleash: turning a flag
+    ON turns the feature on. A multivariate flag has no such variant and serves its off variant.
+    """
+    if flag.kind == Flag.Kind.BOOLEAN:
+        for variant in flag.variants:
+            if variant.get("value") is True and variant.get("key") != flag.off_variant:
+                return {"variant": variant["key"]}
+    return {"variant": flag.off_variant}
+
+
+def create_initial_states(flag: Flag, environments: Iterable[Environment]) -> list[FlagState]:
+    """The flag's state in environments it has none in yet: off, no targeting, ``default_serve_when_on``.
+
+    Called when a flag is created and when an environment is added to its project.
+    """
+    return FlagState.objects.bulk_create(
+        FlagState(flag=flag, environment=environment, on=False, default_serve=default_serve_when_on(flag))
+        for environment in environments
+    )
 
 
 @transaction.atomic
@@ -185,6 +206,10 @@ def set_archived(flag: Flag, actor: Actor, archived: bool, reason: str = "") -> 
     return flag
 
 
+def reason_required_message(environment: Environment) -> str:
+    return f"{environment.name} requires a reason for every change to a flag: say why (it goes into the audit log)."
+
+
 @transaction.atomic
 def update_flag_state(
     state: FlagState,
@@ -198,7 +223,9 @@ def update_flag_state(
     """Apply changes to a flag's targeting in one environment; bump its version.
 
     ``expected_version`` implements optimistic concurrency: if someone else changed the state
-    since the caller read it, ``VersionConflict`` is raised and nothing changes.
+    since the caller read it, ``VersionConflict`` is raised and nothing changes. In an environment
+    that requires a reason (``Environment.require_reason``), a person's change without one is
+    refused; the system's own writes (the rollout engine, the demo seed) always carry theirs.
     """
     state = FlagState.objects.select_for_update().select_related("flag__project", "environment").get(pk=state.pk)
     if expected_version is not None and expected_version != state.version:
@@ -221,6 +248,8 @@ def update_flag_state(
     normalized["on"] = merged["on"]
     if all(normalized[field] == before[field] for field in STATE_FIELDS):
         return state
+    if state.environment.require_reason and actor.is_person and not reason.strip():
+        raise TargetingError({"reason": [reason_required_message(state.environment)]})
     for field, value in normalized.items():
         setattr(state, field, value)
     state.version += 1

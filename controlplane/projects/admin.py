@@ -22,7 +22,7 @@ class EnvironmentInline(admin.TabularInline):
     """The project's environments at a glance; they are added and edited on their own page."""
 
     model = Environment
-    fields = ["environment_link", "name", "position", "created_at"]
+    fields = ["environment_link", "name", "position", "require_reason", "created_at"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -73,13 +73,13 @@ class ProjectAdmin(AuditedAdminMixin, admin.ModelAdmin):
 @admin.register(Environment)
 class EnvironmentAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = EnvironmentForm
-    list_display = ["__str__", "name", "project", "position", "created_at"]
+    list_display = ["__str__", "name", "project", "position", "require_reason", "created_at"]
     list_filter = ["project"]
     list_select_related = ["project"]
     search_fields = ["key", "name", "project__key"]
 
     def get_fields(self, request, obj=None):
-        return ["project", "key", "name", "position", "reason"]
+        return ["project", "key", "name", "position", "require_reason", "reason"]
 
     def get_readonly_fields(self, request, obj=None):
         return ["project", "key"] if obj else []

@@ -60,7 +60,7 @@ class EnvironmentForm(AuditedModelForm):
 
     class Meta:
         model = Environment
-        fields = ["project", "key", "name", "position"]
+        fields = ["project", "key", "name", "position", "require_reason"]
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -71,14 +71,34 @@ class EnvironmentForm(AuditedModelForm):
             self.fields["position"].required = False
             self.fields["position"].initial = None
             self.fields["position"].help_text = "Order in lists; empty: after the others."
+        if self.instance.pk is None and "require_reason" in self.fields:
+            # Unticked by default on the form; production gets it unless someone says otherwise.
+            self.fields["require_reason"] = forms.NullBooleanField(
+                required=False,
+                label="Require reason",
+                widget=forms.Select(
+                    choices=[("unknown", "Default (yes for production)"), ("true", "Yes"), ("false", "No")]
+                ),
+                help_text=self.fields["require_reason"].help_text,
+            )
 
     def apply(self, actor: Actor, reason: str) -> Environment:
         data = self.cleaned_data
         if self.instance.pk is None:
             return services.create_environment(
-                data["project"], actor, key=data["key"], name=data["name"], position=data["position"], reason=reason
+                data["project"],
+                actor,
+                key=data["key"],
+                name=data["name"],
+                position=data["position"],
+                require_reason=data.get("require_reason"),
+                reason=reason,
             )
-        changes = {"name": data["name"] or self.instance.key.capitalize(), "position": data["position"]}
+        changes = {
+            "name": data["name"] or self.instance.key.capitalize(),
+            "position": data["position"],
+            "require_reason": data["require_reason"],
+        }
         return services.update_environment(self.instance, actor, changes, reason)
 
 

@@ -26,6 +26,10 @@ class Environment(models.Model):
     name = models.CharField(max_length=200)
     position = models.PositiveIntegerField(default=0, help_text="Order in lists (development first).")
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="Names its cached document.")
+    require_reason = models.BooleanField(
+        default=False,
+        help_text="Every change to a flag's state here (on/off, targeting) must say why. On for production by default.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

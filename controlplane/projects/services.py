@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from controlplane.audit.services import Actor, record
 from controlplane.documents.services import schedule_rebuild
-from controlplane.flags.models import Flag, FlagState
+from controlplane.flags.models import Flag
+from controlplane.flags.services import create_initial_states
 from controlplane.projects.errors import DuplicateKey
 from controlplane.projects.models import Environment, Project, SdkKey
 from controlplane.secrets import SDK_SERVER_KEY_PREFIX, find_active, issue_secret
@@ -19,8 +20,17 @@ def project_snapshot(project: Project) -> dict[str, Any]:
     return {"key": project.key, "name": project.name, "description": project.description}
 
 
+# Environments whose flag changes need a reason unless created with require_reason=False.
+REASON_REQUIRED_BY_DEFAULT = ("production", "prod")
+
+
 def environment_snapshot(environment: Environment) -> dict[str, Any]:
-    return {"key": environment.key, "name": environment.name, "position": environment.position}
+    return {
+        "key": environment.key,
+        "name": environment.name,
+        "position": environment.position,
+        "require_reason": environment.require_reason,
+    }
 
 
 @transaction.atomic
@@ -66,18 +76,30 @@ def update_project(project: Project, actor: Actor, changes: dict[str, Any], reas
 
 @transaction.atomic
 def create_environment(
-    project: Project, actor: Actor, *, key: str, name: str = "", position: int | None = None, reason: str = ""
+    project: Project,
+    actor: Actor,
+    *,
+    key: str,
+    name: str = "",
+    position: int | None = None,
+    require_reason: bool | None = None,
+    reason: str = "",
 ) -> Environment:
-    """Add an environment; every existing flag starts off in it."""
+    """Add an environment; every existing flag starts off in it.
+
+    ``require_reason`` defaults to true for an environment called production (or prod).
+    """
     if project.environments.filter(key=key).exists():
         raise DuplicateKey("key", f"Project {project.key!r} already has an environment {key!r}.")
     if position is None:
         position = project.environments.count()
-    environment = Environment.objects.create(project=project, key=key, name=name or key.capitalize(), position=position)
-    FlagState.objects.bulk_create(
-        FlagState(flag=flag, environment=environment, on=False, default_serve={"variant": flag.off_variant})
-        for flag in Flag.objects.filter(project=project)
+    if require_reason is None:
+        require_reason = key in REASON_REQUIRED_BY_DEFAULT
+    environment = Environment.objects.create(
+        project=project, key=key, name=name or key.capitalize(), position=position, require_reason=require_reason
     )
+    for flag in Flag.objects.filter(project=project):
+        create_initial_states(flag, [environment])
     record(
         actor,
         "environment.create",
@@ -98,7 +120,7 @@ def update_environment(
     if "key" in changes and changes["key"] != environment.key:
         raise DuplicateKey("key", "An environment's key cannot change: SDK documents refer to it.")
     before = environment_snapshot(environment)
-    for field in ("name", "position"):
+    for field in ("name", "position", "require_reason"):
         if field in changes:
             setattr(environment, field, changes[field])
     if environment_snapshot(environment) != before:

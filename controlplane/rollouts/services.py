@@ -23,6 +23,7 @@ from controlplane import outbound
 from controlplane.audit.services import ROLLOUT_ENGINE, Actor, record
 from controlplane.flags import services as flag_services
 from controlplane.flags.models import Flag
+from controlplane.flags.validation import SPLIT_TOTAL
 from controlplane.metrics.errors import SourceError
 from controlplane.metrics.services import bucket_start
 from controlplane.metrics.sources import HttpJsonSource, Measurement, MetricSource, SdkMetricSource
@@ -222,8 +223,41 @@ def _queue_evaluation(plan_id: int) -> None:
 
 
 def start(plan: RolloutPlan, actor: Actor, reason: str = "") -> RolloutPlan:
-    """Start a draft: the flag is turned on with stage 1's share of the treatment."""
-    return _person_action(plan, actor, reason, lambda s, r, now: core.start(s, r, now, by=actor.label))
+    """Start a draft: the flag is turned on with stage 1's share of the treatment.
+
+    Refused when the flag already serves the treatment to everyone there: starting would take
+    the treatment away from most users (down to stage 1), and a rollback would leave nobody on
+    it. Otherwise the start decision says what share the treatment had before, if any.
+    """
+    before = treatment_share(plan)
+    if before == 100:
+        raise TransitionRefused(
+            f"{plan.flag.key} already serves {plan.treatment_variant} to everyone in {plan.environment.key}: "
+            f"starting this plan would drop it to {core.format_percent(float(plan.stages.first().percent))} "
+            f"(stage 1). Nothing is left to roll out; to roll it out again, serve {plan.control_variant} "
+            "by default (or turn the flag off) first."
+        )
+
+    def transition(spec: core.PlanSpec, runtime: core.PlanRuntime, now: float) -> core.Decision:
+        outcome = core.start(spec, runtime, now, by=actor.label)
+        if before:
+            served = core.format_percent(before)
+            outcome = replace(outcome, reason=f"{outcome.reason} The treatment had {served} before.")
+        return outcome
+
+    return _person_action(plan, actor, reason, transition)
+
+
+def treatment_share(plan: RolloutPlan) -> float:
+    """The percentage of the flag's default serve that gets the plan's treatment now (0 when the flag is off)."""
+    state = flag_services.get_state(plan.flag, plan.environment)
+    if not state.on:
+        return 0.0
+    serve = state.default_serve or {}
+    if "split" not in serve:
+        return 100.0 if serve.get("variant") == plan.treatment_variant else 0.0
+    weight = sum(item["weight"] for item in serve["split"] if item["variant"] == plan.treatment_variant)
+    return weight * 100 / SPLIT_TOTAL
 
 
 def pause(plan: RolloutPlan, actor: Actor, reason: str = "") -> RolloutPlan:

@@ -76,7 +76,7 @@ def _targeting_post(state: FlagState, **overrides) -> dict:
         "serve_mode": "variant",
         "serve_variant": state.default_serve.get("variant", ""),
         "split_order": ",".join(variants),
-        "reason": "",
+        "reason": "tested in staging",  # production requires a reason
         "rules-TOTAL_FORMS": "1",
         "rules-INITIAL_FORMS": "0",
         "rules-MIN_NUM_FORMS": "0",
@@ -84,7 +84,5 @@ def _targeting_post(state: FlagState, **overrides) -> dict:
         "rules-0-serve_mode": "variant",
         "rules-0-split_order": ",".join(variants),
     }
-    if state.on:
-        data["on"] = "on"
     data.update(overrides)
     return data

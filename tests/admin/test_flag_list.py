@@ -10,13 +10,17 @@ URL = "/admin/flags/flag/"
 
 
 def badges(html: str) -> list[str]:
-    return re.findall(r'class="fp-badge fp-(?:on|off)"[^>]*>([^<]+)</a>', html)
+    """Each environment's line in the list: its key and what it serves."""
+    return [
+        f"{key} {serves.strip()}"
+        for key, serves in re.findall(r'class="fp-badge fp-(?:on|off)"[^>]*>([^<]+)</a>([^<]*)', html)
+    ]
 
 
 def test_each_flag_shows_its_state_in_every_environment_in_position_order(admin_client, checkout, production):
     toggle_flag(FlagState.objects.get(flag=checkout, environment=production), SYSTEM, True)
     html = admin_client.get(URL).content.decode()
-    assert badges(html) == ["development OFF", "staging OFF", "production ON"]
+    assert badges(html) == ["development OFF: serves off", "staging OFF: serves off", "production ON: serves on"]
     assert f'href="/admin/flags/flag/{checkout.pk}/targeting/production/"' in html
 
 

@@ -41,7 +41,7 @@ def test_the_page_shows_the_current_targeting(admin_client, checkout_in_producti
 def test_saving_a_rule_with_clauses_bumps_the_version(admin_client, admin_user, checkout_in_production, targeting_post):
     data = targeting_post(
         checkout_in_production,
-        on="on",
+        on="on",  # ignored: on/off has its own confirmation page
         reason="beta for pro users",
         **{"targets_0": "qa-1, qa-2"},
         **rule_fields(
@@ -62,7 +62,7 @@ def test_saving_a_rule_with_clauses_bumps_the_version(admin_client, admin_user, 
     assert response.status_code == 302, response.content.decode()
     state = FlagState.objects.get(pk=checkout_in_production.pk)
     assert state.version == 2
-    assert state.on is True
+    assert state.on is False
     assert state.targets == [{"variant": "on", "keys": ["qa-1", "qa-2"]}]
     [rule] = state.rules
     assert rule["description"] == "Pro users on recent apps"

@@ -42,8 +42,8 @@ def test_turning_on(admin_client, checkout_in_production):
 
 def test_resubmitting_the_confirmation_does_not_flip_the_flag_back(admin_client, checkout_in_production):
     flag = checkout_in_production.flag
-    admin_client.post(toggle_url(flag), {"on": "True"})
-    admin_client.post(toggle_url(flag), {"on": "True"})
+    admin_client.post(toggle_url(flag), {"on": "True", "reason": "launch"})
+    admin_client.post(toggle_url(flag), {"on": "True", "reason": "launch"})
     assert FlagState.objects.get(pk=checkout_in_production.pk).on is True
     assert AuditEntry.objects.filter(action="flag.turn_on").count() == 1
 

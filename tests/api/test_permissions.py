@@ -45,8 +45,8 @@ def test_write_token_can_create_a_flag(write_token, project):
     response = client_with(write_token).post(FLAGS, {"key": "new-search"}, format="json")
     assert response.status_code == 201
     assert response.json()["environments"] == {
-        "development": {"on": False, "version": 1},
-        "production": {"on": False, "version": 1},
+        "development": {"on": False, "version": 1, "serves": "OFF: serves off"},
+        "production": {"on": False, "version": 1, "serves": "OFF: serves off"},
     }
 
 

@@ -52,7 +52,7 @@ def test_sdk_key_issue_and_revoke_are_recorded(api, production):
 
 
 def test_audit_log_filters_by_action_and_environment(api, checkout_flag):
-    api.post(STATE_URL + "toggle", {"on": True}, format="json")
+    api.post(STATE_URL + "toggle", {"on": True, "reason": "launch"}, format="json")
     results = api.get("/api/v1/audit/", {"action": "flag.turn_on", "environment": "production"}).json()["results"]
     assert [entry["action"] for entry in results] == ["flag.turn_on"]
 

@@ -49,7 +49,7 @@ def test_adding_a_rule_saves_it_and_a_bad_regex_saves_nothing(page, shoot, celer
     assert saved.rules[0]["serve"] == {"variant": "on"}
     assert AuditEntry.objects.filter(action="flag_state.update", reason="beta for paying customers").count() == 1
     production_row = page.locator("#environment-states tbody tr", has_text="(production)")
-    assert production_row.locator("td").nth(4).inner_text() == "1"  # the Rules column
+    assert production_row.locator("td").nth(5).inner_text() == "1"  # the Rules column
     shoot(page, "rule-saved")
 
     # The saved rule is on the page; a second rule with a broken regex is refused, field by field.

@@ -134,7 +134,7 @@ def test_valid_rule_with_every_kind_of_value_is_saved(api, checkout_flag):
 
 
 def test_a_nul_character_is_a_400_and_nothing_changes(api, unchanged):
-    body = '{"targets": [{"variant": "on", "keys": ["qa\\u0000"]}]}'
+    body = '{"targets": [{"variant": "on", "keys": ["qa\\u0000"]}], "reason": "QA accounts"}'
     response = api.patch(STATE_URL.format(flag="new-checkout"), body, content_type="application/json")
     assert response.status_code == 400
     assert "nothing was saved" in response.json()["detail"]

@@ -12,7 +12,7 @@ URL = "/api/v1/projects/shop/flags/new-checkout/environments/production/"
 
 def test_update_with_current_etag_succeeds_and_returns_the_next_etag(api, checkout_flag):
     etag = api.get(URL)["ETag"]
-    response = api.patch(URL, {"on": True}, format="json", HTTP_IF_MATCH=etag)
+    response = api.patch(URL, {"on": True, "reason": "launch"}, format="json", HTTP_IF_MATCH=etag)
     assert response.status_code == 200
     assert response.json()["version"] == 2
     assert response["ETag"] != etag
@@ -20,8 +20,8 @@ def test_update_with_current_etag_succeeds_and_returns_the_next_etag(api, checko
 
 def test_update_with_stale_etag_gets_412_and_changes_nothing(api, checkout_flag):
     stale = api.get(URL)["ETag"]
-    assert api.patch(URL, {"on": True}, format="json", HTTP_IF_MATCH=stale).status_code == 200
-    response = api.patch(URL, {"on": False}, format="json", HTTP_IF_MATCH=stale)
+    assert api.patch(URL, {"on": True, "reason": "launch"}, format="json", HTTP_IF_MATCH=stale).status_code == 200
+    response = api.patch(URL, {"on": False, "reason": "incident"}, format="json", HTTP_IF_MATCH=stale)
     assert response.status_code == 412
     assert response.json()["current_version"] == 2
     current = api.get(URL).json()
@@ -37,7 +37,7 @@ def test_a_weak_etag_among_others_names_the_current_version(api, checkout_flag):
 
 
 def test_update_without_if_match_applies_last_write_wins(api, checkout_flag):
-    assert api.patch(URL, {"on": True}, format="json").status_code == 200
+    assert api.patch(URL, {"on": True, "reason": "launch"}, format="json").status_code == 200
     assert api.get(URL).json()["on"] is True
 
 

@@ -1,0 +1,55 @@
+"""What a flag serves in one environment, in a few words: the flag list, the API and `list_flags` say it.
+
+"ON: 25% on / 75% off", "ON: rules, then off", "OFF: serves off". A green "ON" badge alone hides
+that an ON flag may serve its off variant to everyone (a split rolled back to 0%, say).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controlplane.flags.validation import SPLIT_TOTAL
+
+
+def percent_text(weight: int) -> str:
+    """12500 -> "12.5%": a split weight (thousandths of a percent) as a percentage."""
+    return f"{weight * 100 / SPLIT_TOTAL:.3f}".rstrip("0").rstrip(".") + "%"
+
+
+def _shares(serve: dict[str, Any]) -> list[tuple[str, int]]:
+    """A serve as (variant, weight) pairs; a split's variants at 0% are left out."""
+    if "split" not in serve:
+        return [(str(serve.get("variant", "?")), SPLIT_TOTAL)]
+    return [(str(item["variant"]), item["weight"]) for item in serve["split"] if item.get("weight")]
+
+
+def describe_serve(serve: dict[str, Any]) -> str:
+    """A default serve (or a rule's serve): "on", or "25% on / 75% off"."""
+    shares = _shares(serve)
+    if len(shares) == 1:
+        return shares[0][0]
+    return " / ".join(f"{percent_text(weight)} {variant}" for variant, weight in shares)
+
+
+def serving_summary(
+    *, on: bool, off_variant: str, default_serve: dict[str, Any], targets: list[Any], rules: list[Any]
+) -> str:
+    """What the SDKs serve: the kill switch first, then targets and rules, then the default serve."""
+    if not on:
+        return f"OFF: serves {off_variant}"
+    default = describe_serve(default_serve or {})
+    targeted = [name for name, present in (("targets", targets), ("rules", rules)) if present]
+    if targeted:
+        return f"ON: {' and '.join(targeted)}, then {default}"
+    return f"ON: {default}" if len(_shares(default_serve or {})) > 1 else f"ON: serves {default}"
+
+
+def state_summary(state: Any) -> str:
+    """``serving_summary`` of a FlagState (its flag gives the off variant)."""
+    return serving_summary(
+        on=state.on,
+        off_variant=state.flag.off_variant,
+        default_serve=state.default_serve,
+        targets=state.targets,
+        rules=state.rules,
+    )
