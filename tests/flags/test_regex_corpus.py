@@ -23,7 +23,9 @@ REASONS = ("Invalid regular expression", "is too complex", "at most 1000 charact
 
 def put_regex(api, pattern: str):
     clause = {"attribute": "ref", "op": "regex", "values": [pattern]}
-    return api.patch(STATE_URL, {"rules": [{"clauses": [clause], "serve": {"variant": "on"}}]}, format="json")
+    return api.patch(
+        STATE_URL, {"rules": [{"clauses": [clause], "serve": {"variant": "on"}}], "reason": "regex"}, format="json"
+    )
 
 
 @pytest.mark.parametrize("case", CORPUS["patterns"], ids=lambda case: case["pattern"][:40])
