@@ -31,7 +31,7 @@ def test_update_with_stale_etag_gets_412_and_changes_nothing(api, checkout_flag)
 
 def test_a_weak_etag_among_others_names_the_current_version(api, checkout_flag):
     etag = api.get(URL)["ETag"]
-    response = api.patch(URL, {"on": True}, format="json", HTTP_IF_MATCH=f'"0-0", W/{etag}')
+    response = api.patch(URL, {"on": True, "reason": "launch"}, format="json", HTTP_IF_MATCH=f'"0-0", W/{etag}')
     assert response.status_code == 200
     assert response.json()["version"] == 2
 
