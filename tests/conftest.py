@@ -82,6 +82,20 @@ def layout_flag(project):
     )
 
 
+@pytest.fixture(autouse=True)
+def fresh_rate_limits(settings):
+    """Every test starts with full rate-limit buckets: they count per address, and every test
+    client is 127.0.0.1. The keys carry this test process's id (settings/test.py)."""
+    yield
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter(match=settings.RATELIMIT_KEY_PREFIX + "*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
 _session_worker_started = False
 
 

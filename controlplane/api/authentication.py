@@ -7,6 +7,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from controlplane.accounts.services import authenticate_api_token
+from controlplane.api.throttling import count_failure, refuse_while_failing
 from controlplane.projects.services import authenticate_sdk_key
 from controlplane.secrets import API_TOKEN_PREFIX, SDK_SERVER_KEY_PREFIX
 
@@ -26,8 +27,10 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         credentials = bearer(request)
         if credentials is None or not credentials.startswith(API_TOKEN_PREFIX):
             return None
+        refuse_while_failing(request)
         token = authenticate_api_token(credentials)
         if token is None:
+            count_failure(request)
             raise exceptions.AuthenticationFailed("Invalid or revoked API token.")
         return token.user, token
 
@@ -44,8 +47,10 @@ class SdkKeyAuthentication(authentication.BaseAuthentication):
             return None
         if not credentials.startswith(SDK_SERVER_KEY_PREFIX):
             raise exceptions.AuthenticationFailed("This endpoint takes a server-side SDK key (fp_srv_…).")
+        refuse_while_failing(request)
         sdk_key = authenticate_sdk_key(credentials)
         if sdk_key is None:
+            count_failure(request)
             raise exceptions.AuthenticationFailed("Invalid or revoked SDK key.")
         return AnonymousUser(), sdk_key
 

@@ -5,9 +5,11 @@ running locally; see README.md ("Configuration") for the list.
 """
 
 import ipaddress
+from datetime import timedelta
 from pathlib import Path
 
 from controlplane.observability.logs import logging_config
+from controlplane.ratelimit import Limit
 from controlplane.settings.env import (
     database_from_url,
     env,
@@ -26,6 +28,39 @@ DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env("SECRET_KEY", "") or secret_key_from_file(Path(env("SECRET_KEY_FILE", str(BASE_DIR / ".secret_key"))))
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+# Behind HTTPS (README, "Running behind HTTPS"). SECURE_PROXY_SSL_HEADER names the header a TLS-ending
+# proxy sets to "https" (e.g. X-Forwarded-Proto); only set it when that proxy always sets or strips it.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+_proxy_ssl_header = env("SECURE_PROXY_SSL_HEADER", "").strip()
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+SESSION_COOKIE_SAMESITE = "Lax"
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): scripts, styles, images and requests from this site only, and
+# no framing. Inline style attributes are allowed (the admin's templates use them); inline scripts
+# are not. Swagger UI's page (/api/docs/) runs an inline script, so it gets no policy.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/docs/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -49,6 +84,8 @@ INSTALLED_APPS = [
     "controlplane.health",
     "controlplane.observability",
     "controlplane.api",
+    "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -56,6 +93,7 @@ MIDDLEWARE = [
     "controlplane.observability.middleware.OperationalEndpointsMiddleware",
     "controlplane.observability.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -63,6 +101,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses sign-ins while a username and address are locked out
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "controlplane.urls"
@@ -112,6 +157,30 @@ WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "admin:login"
 
+# How many proxies in front of the control plane append to X-Forwarded-For; 0: the peer's address is
+# the client's. Lockouts and rate limits count per client address (controlplane/ratelimit.py).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+# Sign-in lockout (django-axes): after LOGIN_FAILURE_LIMIT wrong passwords for one username from one
+# address, that pair is refused (429 with Retry-After) for LOGIN_LOCKOUT_MINUTES, even with the right
+# password. A superuser unlocks it early by deleting the access attempt in the admin.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_LOCKOUT_MINUTES", 15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
+AXES_CLIENT_IP_CALLABLE = "controlplane.accounts.lockout.client_address"
+AXES_LOCKOUT_CALLABLE = "controlplane.accounts.lockout.locked_out"
+
+# Rate limits (token buckets in Redis, "N/s", "N/min" or "N/hour"): wrong API tokens and SDK keys per
+# client address (then 429 until the bucket refills, even for a right one), API requests per token or
+# person, unauthenticated API requests per address, and SDK metric reports per SDK key.
+THROTTLE_AUTH_FAILURES = Limit.parse(env("THROTTLE_AUTH_FAILURES", "20/min"))
+THROTTLE_API = Limit.parse(env("THROTTLE_API", "1200/min"))
+THROTTLE_ANONYMOUS = Limit.parse(env("THROTTLE_ANONYMOUS", "120/min"))
+THROTTLE_SDK_METRICS = Limit.parse(env("THROTTLE_SDK_METRICS", "1200/min"))
+RATELIMIT_KEY_PREFIX = "flagplane:ratelimit:"
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "controlplane.api.authentication.ApiTokenAuthentication",
@@ -122,6 +191,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "controlplane.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["controlplane.api.throttling.RequestRateThrottle"],
 }
 
 SPECTACULAR_SETTINGS = {

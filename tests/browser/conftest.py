@@ -75,7 +75,8 @@ def browser():
 def page(browser, live_server, admin_user, request):
     """A fresh browser context (no cookies) on the live server, where alice (``admin_user``) may sign in.
 
-    A full-page screenshot is kept if the test fails."""
+    A full-page screenshot is kept if the test fails, and the test fails if the page's
+    Content-Security-Policy blocked anything (a script, a style, an image) along the way."""
     context = browser.new_context(base_url=live_server.url, viewport=VIEWPORT, locale="en-US", timezone_id="UTC")
     context.set_default_timeout(10_000)
     # The admin's navigation sidebar starts collapsed: the pages (and the screenshots) get the width.
@@ -83,11 +84,16 @@ def page(browser, live_server, admin_user, request):
     failed_shot = screenshot_dir() / f"FAILED-{request.node.name}.png"
     failed_shot.unlink(missing_ok=True)
     page = context.new_page()
+    blocked: list[str] = []
+    page.on(
+        "console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None
+    )
     yield page
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
         page.screenshot(path=failed_shot, full_page=True)
     context.close()
+    assert not blocked, f"the Content-Security-Policy blocked: {blocked}"
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -5,6 +5,7 @@ import json
 
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import RequestFactory
 from rest_framework.test import APIClient
 
 from controlplane.flags.models import Flag, FlagState
@@ -23,7 +24,9 @@ def test_seed_demo_is_idempotent_and_prints_working_credentials(db):
     assert Flag.objects.filter(project__key="demo").count() == 4
     assert FlagState.objects.filter(flag__project__key="demo").count() == 8
 
-    assert authenticate(username=credentials["admin_user"], password=credentials["admin_password"]).is_superuser
+    signing_in = RequestFactory().post("/admin/login/")
+    user = authenticate(signing_in, username=credentials["admin_user"], password=credentials["admin_password"])
+    assert user.is_superuser
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {credentials['api_token']}")
     flags = api.get("/api/v1/projects/demo/flags/").json()["results"]
