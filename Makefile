@@ -42,7 +42,7 @@ demo: migrate
 	$(BIN)/python manage.py collectstatic --no-input -v0
 	FAULTY=$(FAULTY) DEMO_PORT=$(DEMO_PORT) $(BIN)/python -m demo.run_demo
 
-test: setup chromium
+test: setup chromium prometheus
 	$(BIN)/python -m pytest sdk/tests -p no:django -q
 	$(BIN)/python -m pytest -q
 
@@ -52,6 +52,19 @@ test: setup chromium
 chromium:
 	@command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium) \
 		|| echo "WARNING: Chromium could not be installed; the browser tests will be skipped."
+
+# The Prometheus rule source is tested against a real Prometheus (tests/metrics/test_prometheus_source.py):
+# Debian's package, unpacked into .venv/prometheus (no service is installed or started). Without
+# apt (no Debian, no network) the test is skipped with a message saying so.
+PROMETHEUS_DIR := $(VENV)/prometheus
+.PHONY: prometheus
+prometheus:
+	@test -x $(PROMETHEUS_DIR)/usr/bin/prometheus || command -v prometheus >/dev/null || ( \
+		download=$$(mktemp -d) && chmod 755 $$download && cd $$download \
+		&& (apt-get download prometheus 2>/dev/null || (apt-get update -qq && apt-get download prometheus)) \
+		&& mkdir -p $(CURDIR)/$(PROMETHEUS_DIR) && dpkg-deb -x prometheus_*.deb $(CURDIR)/$(PROMETHEUS_DIR) \
+		&& rm -rf $$download ) \
+		|| echo "WARNING: Prometheus could not be installed; the Prometheus source test will be skipped."
 
 # Run the browser tests and also write the screenshots the README shows (docs/img/*.png, 1280x800).
 screenshots: setup chromium

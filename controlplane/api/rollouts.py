@@ -37,9 +37,15 @@ class RuleSerializer(serializers.Serializer):
     window_s = serializers.IntegerField(required=False)
     min_samples = serializers.IntegerField(required=False)
     severity = serializers.ChoiceField(["rollback", "pause"], required=False)
-    source = serializers.ChoiceField(["sdk", "http"], required=False)
+    source = serializers.ChoiceField(["sdk", "http", "prometheus"], required=False)
     source_url = serializers.URLField(required=False, allow_blank=True)
     source_json_path = serializers.CharField(required=False, allow_blank=True)
+    source_events_query = serializers.CharField(
+        required=False, allow_blank=True, help_text='Prometheus: PromQL for one arm\'s bad events, with "{variant}".'
+    )
+    source_total_query = serializers.CharField(
+        required=False, allow_blank=True, help_text="Prometheus: PromQL for one arm's trials (requests)."
+    )
 
 
 class RolloutPlanSerializer(serializers.ModelSerializer):

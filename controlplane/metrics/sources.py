@@ -7,12 +7,11 @@ window. Built in:
 - ``HttpJsonSource``: one number read from a JSON document served over HTTP(S), e.g. an error
   rate an APM tool computes. The URL may use ``{environment_id}``, ``{flag_key}``,
   ``{variants}`` (comma-separated), ``{since}`` and ``{until}`` (RFC 3339) placeholders.
+- ``PrometheusSource``: two PromQL queries per arm, the arm's bad events and its trials over
+  the window, as ``ArmTotals``: a rule on Prometheus data compares arms, needs its minimum
+  samples and treats no data as no data, exactly like one on SDK data (docs/metrics.md).
 
-A Prometheus source fits the same interface later: ``PrometheusSource(base_url, promql)``
-whose ``measure`` formats the PromQL with the same placeholders (``{variants}`` as a regex
-alternation for ``variant=~"…"``), GETs ``/api/v1/query?query=…&time={until}`` and reads
-``data.result.0.value.1`` (Prometheus sends numbers as strings, which ``HttpJsonSource``
-already accepts), raising ``SourceError`` on an empty result.
+Every request goes through the guarded outbound client (``controlplane.outbound``).
 """
 
 from __future__ import annotations
@@ -91,19 +90,7 @@ class HttpJsonSource:
         url = self.url
         for name, value in placeholders.items():
             url = url.replace("{" + name + "}", urllib.parse.quote(str(value), safe=""))
-        shown = _without_query(url)
-        headers = {"Accept": "application/json", **self.headers}
-        try:
-            answer = outbound.request("GET", url, timeout=self.timeout, headers=headers, read_limit=MAX_RESPONSE_BYTES)
-        except outbound.OutboundError as exc:
-            raise SourceError(f"{shown}: {exc}") from exc
-        if not answer.ok:
-            raise SourceError(f"{shown} answered {answer.summary}")
-        try:
-            document = json.loads(answer.body)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise SourceError(f"{shown}: the answer is not JSON") from None
-        return number_at(document, self._path, self.json_path)
+        return number_at(get_json(url, self.timeout, self.headers), self._path, self.json_path)
 
     def measure(
         self,
@@ -120,6 +107,120 @@ class HttpJsonSource:
             since=_rfc3339(since),
             until=_rfc3339(until or timezone.now()),
         )
+
+
+class PrometheusSource:
+    """Counts of one arm from Prometheus: ``events_query`` (bad events) over ``total_query`` (trials).
+
+    Both are PromQL templates evaluated as instant queries at the end of the period, with
+    ``{variant}`` (the arm's variant, for ``variant="{variant}"``), ``{variants}`` (a regex of the
+    arm's variants, for ``variant=~"{variants}"``; the engine's arms are one variant each),
+    ``{window}`` (the period as a range, e.g. ``300s``), ``{flag}`` and ``{environment}`` filled
+    in. Each must return one number: a scalar or a vector of one series. No series, several
+    series, NaN or a negative number is a ``SourceError``, i.e. no data for this tick; write
+    ``... or vector(0)`` where a missing series means zero.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        events_query: str,
+        total_query: str,
+        environment: str = "",
+        timeout: float = 5.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.events_query = events_query
+        self.total_query = total_query
+        self.environment = environment
+        self.timeout = timeout
+
+    def measure(
+        self,
+        environment_id: int,
+        flag_key: str,
+        variants: Sequence[str],
+        since: datetime,
+        until: datetime | None = None,
+    ) -> ArmTotals:
+        until = until or timezone.now()
+        window_s = max(1, round((until - since).total_seconds()))
+        if len(variants) != 1 and "{variant}" in self.events_query + self.total_query:
+            raise SourceError("an arm of several variants needs {variants} (a regex, for =~) in its queries")
+        placeholders = {
+            "variant": promql_string(variants[0]),
+            "variants": promql_string("|".join(re.escape(variant) for variant in variants)),
+            "window": f"{window_s}s",
+            "flag": promql_string(flag_key),
+            "environment": promql_string(self.environment),
+        }
+        total = self.query(fill(self.total_query, placeholders), until)
+        events = self.query(fill(self.events_query, placeholders), until)
+        requests = round(total)
+        return ArmTotals(
+            requests=requests,
+            errors=min(round(events), requests),  # increase() extrapolates both counters a little
+            evaluations=requests,
+            histogram=(),
+            bounds_ms=(),
+            latency_sum=0.0,
+        )
+
+    def query(self, promql: str, at: datetime) -> float:
+        """The one number an instant query returns."""
+        url = f"{self.base_url}/api/v1/query?" + urllib.parse.urlencode(
+            {"query": promql, "time": f"{at.timestamp():.3f}"}
+        )
+        try:
+            document = get_json(url, self.timeout)
+        except SourceError as exc:
+            raise SourceError(f"the query {promql!r}: {exc}") from exc
+        if not isinstance(document, dict) or document.get("status") != "success":
+            kind = document.get("errorType", "") if isinstance(document, dict) else ""
+            raise SourceError(f"Prometheus refused the query {promql!r}" + (f" ({kind})" if kind else ""))
+        data = document.get("data") or {}
+        if data.get("resultType") == "scalar":
+            value = data.get("result")
+        else:
+            series = data.get("result") or []
+            if len(series) != 1:
+                raise SourceError(
+                    f"the query {promql!r} returned no data" if not series
+                    else f"the query {promql!r} returned {len(series)} series; aggregate them into one, e.g. sum(...)"
+                )  # fmt: skip
+            value = series[0].get("value")
+        number = number_at(value, [1], "value.1") if isinstance(value, list) and len(value) == 2 else math.nan
+        if math.isnan(number) or number < 0:
+            raise SourceError(f"the query {promql!r} gave no count (NaN or negative)")
+        return number
+
+
+def promql_string(value: str) -> str:
+    """``value`` escaped to sit between the double quotes of a PromQL string."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def fill(template: str, placeholders: dict[str, str]) -> str:
+    """Replace ``{name}`` for the names given; other braces (label matchers) stay as they are."""
+    for name, value in placeholders.items():
+        template = template.replace("{" + name + "}", value)
+    return template
+
+
+def get_json(url: str, timeout: float, headers: dict[str, str] | None = None) -> Any:
+    """GET ``url`` through the guarded client and decode its JSON; any failure is a ``SourceError``."""
+    shown = _without_query(url)
+    headers = {"Accept": "application/json", **(headers or {})}
+    try:
+        answer = outbound.request("GET", url, timeout=timeout, headers=headers, read_limit=MAX_RESPONSE_BYTES)
+    except outbound.OutboundError as exc:
+        raise SourceError(f"{shown}: {exc}") from exc
+    if not answer.ok:
+        raise SourceError(f"{shown} answered {answer.summary}")
+    try:
+        return json.loads(answer.body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise SourceError(f"{shown}: the answer is not JSON") from None
 
 
 def _without_query(url: str) -> str:

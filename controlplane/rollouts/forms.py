@@ -22,7 +22,8 @@ from controlplane.rollouts.models import HealthRule, RolloutPlan
 
 STAGE_FIELDS = ("percent", "min_dwell_s", "needs_approval", "external_check_url")
 RULE_FIELDS = ("key", "name", "metric", "comparison", "threshold", "percentile", "window_s", "min_samples",
-               "severity", "source", "source_url", "source_json_path")  # fmt: skip
+               "severity", "source", "source_url", "source_json_path", "source_events_query",
+               "source_total_query")  # fmt: skip
 PLAN_FIELDS = ("name", "description", "treatment_variant", "control_variant", "advance_mode", "max_hold_s",
                "starvation_timeout_s", "alpha")  # fmt: skip
 DEFAULT_STAGES = [
@@ -142,15 +143,22 @@ class RuleForm(forms.Form):
     source = forms.ChoiceField(choices=HealthRule.Source.choices, initial=HealthRule.Source.SDK)
     source_url = forms.CharField(required=False, label="Source URL", widget=forms.URLInput(attrs={"size": 22}))
     source_json_path = forms.CharField(required=False, label="JSON path", widget=forms.TextInput(attrs={"size": 12}))
+    source_events_query = forms.CharField(
+        required=False, label="PromQL: bad events", widget=forms.TextInput(attrs={"size": 22})
+    )
+    source_total_query = forms.CharField(
+        required=False, label="PromQL: trials", widget=forms.TextInput(attrs={"size": 22})
+    )
 
     def is_blank(self) -> bool:
         data = getattr(self, "cleaned_data", None) or {}
-        return not any(data.get(name) not in (None, "") for name in ("key", "name", "threshold", "source_url"))
+        filled = ("key", "name", "threshold", "source_url", "source_events_query", "source_total_query")
+        return not any(data.get(name) not in (None, "") for name in filled)
 
     def rule(self) -> dict[str, Any]:
         data = self.cleaned_data
         rule = {name: data[name] for name in ("metric", "comparison", "severity", "source")}
-        for name in ("key", "name", "source_url", "source_json_path"):
+        for name in ("key", "name", "source_url", "source_json_path", "source_events_query", "source_total_query"):
             if data[name].strip():
                 rule[name] = data[name].strip()
         for name in ("threshold", "percentile", "window_s", "min_samples"):

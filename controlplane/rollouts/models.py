@@ -106,6 +106,7 @@ class HealthRule(models.Model):
     class Source(models.TextChoices):
         SDK = "sdk", "SDK health signals"
         HTTP = "http", "HTTP/JSON endpoint"
+        PROMETHEUS = "prometheus", "Prometheus (PromQL)"
 
     plan = models.ForeignKey(RolloutPlan, on_delete=models.CASCADE, related_name="rules")
     key = models.SlugField(max_length=64)
@@ -117,9 +118,14 @@ class HealthRule(models.Model):
     window_s = models.PositiveIntegerField(default=300, help_text="Absolute thresholds: the trailing window.")
     min_samples = models.PositiveIntegerField(default=500, help_text="Requests needed before the rule may decide.")
     severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.ROLLBACK)
-    source = models.CharField(max_length=8, choices=Source.choices, default=Source.SDK)
-    source_url = models.URLField(blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.SDK)
+    source_url = models.URLField(blank=True, help_text="HTTP: the URL to read. Prometheus: its base URL.")
     source_json_path = models.CharField(max_length=200, blank=True, help_text='e.g. "data.result.0.value"')
+    source_events_query = models.TextField(
+        blank=True,
+        help_text='Prometheus: bad events of one arm, e.g. sum(increase(errors_total{variant="{variant}"}[{window}]))',
+    )
+    source_total_query = models.TextField(blank=True, help_text="Prometheus: all trials (requests) of one arm.")
 
     class Meta:
         ordering = ["plan", "id"]

@@ -26,7 +26,7 @@ from controlplane.flags.models import Flag
 from controlplane.flags.validation import SPLIT_TOTAL
 from controlplane.metrics.errors import SourceError
 from controlplane.metrics.services import bucket_start
-from controlplane.metrics.sources import HttpJsonSource, Measurement, MetricSource, SdkMetricSource
+from controlplane.metrics.sources import HttpJsonSource, Measurement, MetricSource, PrometheusSource, SdkMetricSource
 from controlplane.notifications.services import notify
 from controlplane.observability.metrics import ROLLOUT_DECISIONS, ROLLOUT_TICK_SECONDS, ROLLOUT_TICKS
 from controlplane.projects.models import Environment
@@ -96,6 +96,8 @@ def definition(plan: RolloutPlan) -> dict[str, Any]:
                     "source",
                     "source_url",
                     "source_json_path",
+                    "source_events_query",
+                    "source_total_query",
                 )
             }
             for r in plan.rules.all()
@@ -334,9 +336,16 @@ class MeasuredOnce:
         return self.measured[key]
 
 
-def source_for(rule: HealthRule, sdk_source: MetricSource) -> MetricSource:
+def source_for(plan: RolloutPlan, rule: HealthRule, sdk_source: MetricSource) -> MetricSource:
     if rule.source == HealthRule.Source.HTTP:
         return HttpJsonSource(rule.source_url, rule.source_json_path)
+    if rule.source == HealthRule.Source.PROMETHEUS:
+        return PrometheusSource(
+            rule.source_url or settings.ROLLOUTS_PROMETHEUS_URL,
+            rule.source_events_query,
+            rule.source_total_query,
+            environment=plan.environment.key,
+        )
     return sdk_source
 
 
@@ -349,7 +358,7 @@ def observe(
     the later period, so no report is lost between two stages.
     """
     try:
-        source = source_for(rule, sdk_source)
+        source = source_for(plan, rule, sdk_source)
     except SourceError as exc:  # e.g. a JSON path it cannot parse: this rule has no data, the others still count
         logger.warning("Health rule %s of %s cannot be read: %s", rule.key, plan, exc)
         return core.RuleObservation(rule_id=rule.key)

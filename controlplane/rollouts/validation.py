@@ -6,6 +6,7 @@ import math
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_slug
 
@@ -32,8 +33,9 @@ PLAN_FIELDS = {
 STAGE_FIELDS = {"percent", "min_dwell_s", "needs_approval", "external_check_url"}
 RULE_FIELDS = {
     "key", "name", "metric", "comparison", "threshold", "percentile", "window_s", "min_samples", "severity",
-    "source", "source_url", "source_json_path",
+    "source", "source_url", "source_json_path", "source_events_query", "source_total_query",
 }  # fmt: skip
+MAX_QUERY_LENGTH = 2000
 MAX_COLUMN_INT = 2**31 - 1  # PositiveIntegerField
 MAX_STAGES = 20
 MAX_RULES = 20
@@ -167,6 +169,8 @@ def _validate_rules(rules: Any, errors: ErrorCollector) -> list[dict]:
             "source": rule.get("source", HealthRule.Source.SDK),
             "source_url": rule.get("source_url", ""),
             "source_json_path": rule.get("source_json_path", ""),
+            "source_events_query": rule.get("source_events_query", ""),
+            "source_total_query": rule.get("source_total_query", ""),
         }
         try:
             validate_slug(item["key"])
@@ -199,25 +203,52 @@ def _validate_rules(rules: Any, errors: ErrorCollector) -> list[dict]:
         item["window_s"] = _positive_int(item["window_s"], join_path(path, "window_s"), errors)
         item["min_samples"] = _positive_int(item["min_samples"], join_path(path, "min_samples"), errors)
         if item["source"] == HealthRule.Source.HTTP:
-            if not item["source_url"]:
-                errors.add(join_path(path, "source_url"), "An HTTP source needs the URL to read.")
-            item["source_url"] = _url(item["source_url"], join_path(path, "source_url"), errors)
-            if not item["source_json_path"]:
-                errors.add(join_path(path, "source_json_path"), 'Where the number is, e.g. "data.0.value".')
-            else:
-                try:
-                    parse_path(item["source_json_path"])
-                except SourceError as exc:
-                    errors.add(join_path(path, "source_json_path"), f"{exc}.")
-            if item["comparison"] != "absolute_threshold" or item["metric"] == "latency_p":
-                errors.add(
-                    join_path(path, "source"),
-                    "An HTTP source gives one number, so it serves absolute-threshold rate rules only.",
-                )
+            _validate_http_source(item, path, errors)
+        elif item["source"] == HealthRule.Source.PROMETHEUS:
+            _validate_prometheus_source(item, path, errors)
         elif item["metric"] == "ratio":
-            errors.add(join_path(path, "metric"), "A custom ratio comes from an HTTP source (source: http).")
+            errors.add(join_path(path, "metric"), "A custom ratio comes from an HTTP or a Prometheus source.")
         normalized.append(item)
     return normalized
+
+
+def _validate_http_source(item: dict[str, Any], path: str, errors: ErrorCollector) -> None:
+    if not item["source_url"]:
+        errors.add(join_path(path, "source_url"), "An HTTP source needs the URL to read.")
+    item["source_url"] = _url(item["source_url"], join_path(path, "source_url"), errors)
+    if not item["source_json_path"]:
+        errors.add(join_path(path, "source_json_path"), 'Where the number is, e.g. "data.0.value".')
+    else:
+        try:
+            parse_path(item["source_json_path"])
+        except SourceError as exc:
+            errors.add(join_path(path, "source_json_path"), f"{exc}.")
+    if item["comparison"] != "absolute_threshold" or item["metric"] == "latency_p":
+        errors.add(
+            join_path(path, "source"),
+            "An HTTP source gives one number, so it serves absolute-threshold rate rules only.",
+        )
+
+
+def _validate_prometheus_source(item: dict[str, Any], path: str, errors: ErrorCollector) -> None:
+    """Two PromQL templates (bad events, trials) per arm: any comparison of a rate, never latency."""
+    if not item["source_url"] and not settings.ROLLOUTS_PROMETHEUS_URL:
+        errors.add(join_path(path, "source_url"), "The Prometheus to query (ROLLOUTS_PROMETHEUS_URL is not set).")
+    item["source_url"] = _url(item["source_url"], join_path(path, "source_url"), errors)
+    examples = {
+        "source_events_query": 'sum(increase(http_errors_total{variant="{variant}"}[{window}]))',
+        "source_total_query": 'sum(increase(http_requests_total{variant="{variant}"}[{window}]))',
+    }
+    for field, example in examples.items():
+        query = item[field]
+        if not isinstance(query, str) or not query.strip():
+            errors.add(join_path(path, field), f"A PromQL query, e.g. {example}.")
+        elif len(query) > MAX_QUERY_LENGTH:
+            errors.add(join_path(path, field), f"At most {MAX_QUERY_LENGTH} characters.")
+        elif "{variant}" not in query and "{variants}" not in query:
+            errors.add(join_path(path, field), f"Select the arm with {{variant}} (or {{variants}}), e.g. {example}.")
+    if item["metric"] == "latency_p":
+        errors.add(join_path(path, "metric"), "A Prometheus source counts events and trials: an error rate or a ratio.")
 
 
 def _check_with_core(plan: dict[str, Any], errors: ErrorCollector) -> None:

@@ -217,6 +217,8 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "flagplane")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # How often the rollout engine evaluates every active plan.
 ROLLOUTS_TICK_SECONDS = env_float("ROLLOUTS_TICK_SECONDS", 15.0)
+# The Prometheus that health rules with source "prometheus" query when they name no URL of their own.
+ROLLOUTS_PROMETHEUS_URL = env("ROLLOUTS_PROMETHEUS_URL", "")
 # How long a stage's external check (confirm-promotion URL) may take to answer.
 ROLLOUTS_EXTERNAL_CHECK_TIMEOUT_S = env_float("ROLLOUTS_EXTERNAL_CHECK_TIMEOUT_S", 3.0)
 CELERY_BEAT_SCHEDULE: dict = {
