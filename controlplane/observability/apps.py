@@ -1,3 +1,5 @@
+import logging
+
 from django.apps import AppConfig
 
 
@@ -5,3 +7,7 @@ class ObservabilityConfig(AppConfig):
     name = "controlplane.observability"
     label = "observability"
     verbose_name = "Metrics and logs"
+
+    def ready(self) -> None:
+        # Python's warnings become log records (logger "py.warnings"): JSON lines like the rest.
+        logging.captureWarnings(True)

@@ -24,6 +24,7 @@ REQUEST_ID_HEADER = "flagplane_request_id"
 @signals.setup_logging.connect
 def configure_logging(**kwargs: Any) -> None:
     logging.config.dictConfig(settings.LOGGING)
+    logging.captureWarnings(True)
 
 
 @signals.before_task_publish.connect

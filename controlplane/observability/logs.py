@@ -1,5 +1,5 @@
 """JSON log lines (LOG_FORMAT=json): one object per line with time, level, logger, message, the
-request id and task of the context, and whatever a call passes in ``extra``."""
+process id, the request id and task of the context, and whatever a call passes in ``extra``."""
 
 from __future__ import annotations
 
@@ -24,19 +24,27 @@ class ContextFilter(logging.Filter):
 class JsonFormatter(_JsonFormatter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(
-            "{levelname}{name}{message}",
+            "{levelname}{name}{message}{process}",
             style="{",
-            rename_fields={"levelname": "level", "name": "logger"},
+            rename_fields={"levelname": "level", "name": "logger", "process": "pid"},
             timestamp="time",
         )
 
 
-def logging_config(log_format: str, level: str) -> dict[str, Any]:
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error", "gunicorn.access")
+
+
+def logging_config(log_format: str, level: str, *, servers: bool = False) -> dict[str, Any]:
     """The LOGGING setting: every line through one handler, JSON or plain text.
 
-    Plain data (dotted paths, no objects): ``deploy/logging.json`` is this for json/INFO, given
-    to the web server (``uvicorn --log-config``) so that its own lines are JSON too.
+    Plain data (dotted paths, no objects). ``servers``: the web servers' own loggers through the
+    same handler too; ``deploy/logging.json`` is this for json/INFO, the web server's
+    ``--log-config``, so that its lines are JSON from its first one. (LOGGING itself leaves them
+    alone: a server's own log options, such as gunicorn's --access-logfile, keep working.)
     """
+    loggers: dict[str, Any] = {"django.db.backends": {"level": "WARNING"}}
+    if servers:
+        loggers |= {name: {"handlers": ["console"], "propagate": False} for name in SERVER_LOGGERS}
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -49,7 +57,5 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
             "console": {"class": "logging.StreamHandler", "formatter": log_format, "filters": ["context"]},
         },
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {
-            "django.db.backends": {"level": "WARNING"},
-        },
+        "loggers": loggers,
     }

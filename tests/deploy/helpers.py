@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.processes import ROOT
+from tests.helpers import ROOT
 
 DEPLOY = ROOT / "deploy"
 KUBERNETES = DEPLOY / "kubernetes"

@@ -7,7 +7,7 @@ import fnmatch
 import re
 
 from tests.deploy.helpers import DEPLOY
-from tests.processes import ROOT
+from tests.helpers import ROOT
 
 DOCKERFILE = (DEPLOY / "Dockerfile").read_text()
 

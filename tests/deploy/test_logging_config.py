@@ -3,8 +3,8 @@
 import json
 
 from controlplane.observability.logs import logging_config
-from tests.processes import ROOT
+from tests.helpers import ROOT
 
 
 def test_the_web_servers_log_config_is_the_json_logging_setting():
-    assert json.loads((ROOT / "deploy" / "logging.json").read_text()) == logging_config("json", "INFO")
+    assert json.loads((ROOT / "deploy" / "logging.json").read_text()) == logging_config("json", "INFO", servers=True)

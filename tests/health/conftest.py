@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 import redis
 
-from tests.processes import free_port
+from tests.helpers import free_port
 
 
 @dataclass

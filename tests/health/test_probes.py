@@ -10,7 +10,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.test import override_settings
 
 from controlplane.health import checks
-from tests.processes import free_port
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.django_db
 

@@ -21,7 +21,7 @@ from controlplane.metrics.errors import SourceError
 from controlplane.metrics.sources import PrometheusSource
 from controlplane.rollouts import services
 from controlplane.rollouts.models import Decision, RolloutPlan
-from tests.processes import ROOT, free_port, wait_for_http
+from tests.helpers import ROOT, free_port, wait_for_http
 from tests.rollouts.conftest import act, create_plan, wait_for
 
 EVENTS = 'sum(increase(checkout_errors_total{{service="{service}", variant="{{variant}}"}}[{{window}}]))'

@@ -19,7 +19,7 @@ from controlplane.flags.models import FlagState
 from controlplane.rollouts import services
 from controlplane.rollouts.models import Decision, RolloutPlan
 from controlplane.rollouts.tasks import evaluate_plan
-from tests.processes import ROOT, database_url
+from tests.helpers import ROOT, database_url
 from tests.rollouts.conftest import act, create_plan, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

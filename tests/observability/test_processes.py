@@ -1,0 +1,199 @@
+"""Metrics and logs of real processes, set up as the container sets them up: a web server with two
+worker processes and a Celery worker with a pool of two, each pod's processes writing into one
+PROMETHEUS_MULTIPROC_DIR, /metrics behind a token, JSON logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from controlplane.accounts.services import issue_api_token
+from controlplane.audit.services import SYSTEM, Actor
+from controlplane.flags.services import create_flag
+from controlplane.projects.services import create_project, issue_sdk_key
+from tests.helpers import ROOT, database_url, free_port, wait_for_http
+from tests.metrics.conftest import make_batch
+from tests.observability.helpers import scrape_url, value
+from tests.rollouts.conftest import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+TOKEN = f"scrape-{uuid.uuid4().hex}"
+
+
+@dataclass
+class Process:
+    popen: subprocess.Popen
+    log: Path
+    url: str
+
+    def lines(self) -> list[dict]:
+        """Every line the process wrote, each parsed as JSON (a line that is not JSON fails here)."""
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(10)
+
+
+@pytest.fixture
+def environment(tmp_path) -> dict[str, str]:
+    """What the container's settings would be, pointed at the test database, Redis and a queue of its own."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "controlplane.settings.base",
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_QUEUE": f"processes-test-{os.getpid()}",
+        "SECRET_KEY": uuid.uuid4().hex,
+        "LOG_FORMAT": "json",
+        "METRICS_ENDPOINT_TOKEN": TOKEN,
+        "METRICS_ENDPOINT_NETWORKS": "",
+    }
+
+
+def start(command: list[str], environment: dict[str, str], directory: Path, url: str) -> Process:
+    (directory / "prometheus").mkdir(parents=True)
+    log = directory / "output.log"
+    with log.open("w") as output:
+        popen = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**environment, "PROMETHEUS_MULTIPROC_DIR": str(directory / "prometheus")},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    process = Process(popen, log, url)
+    try:
+        wait_for_http(f"{url}/metrics", process=popen)
+    except RuntimeError:
+        process.stop()
+        raise
+    return process
+
+
+@pytest.fixture
+def web(environment, tmp_path):
+    port = free_port()
+    process = start(
+        [sys.executable, "-m", "gunicorn", "controlplane.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+         "--no-control-socket", "--log-config-json", str(ROOT / "deploy" / "logging.json")],
+        environment, tmp_path / "web", f"http://127.0.0.1:{port}",
+    )  # fmt: skip
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def worker(environment, tmp_path):
+    port = free_port()
+    process = start(
+        [sys.executable, "-m", "celery", "-A", "controlplane", "--quiet", "worker", "--pool", "prefork",
+         "--concurrency", "2", "--without-gossip", "--without-mingle", "-Q", environment["CELERY_QUEUE"]],
+        {**environment, "WORKER_METRICS_BIND": f"127.0.0.1:{port}"}, tmp_path / "worker", f"http://127.0.0.1:{port}",
+    )  # fmt: skip
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def shop(transactional_db):
+    """A project with a flag, an SDK key and a write token of alice's, committed for the processes."""
+    project = create_project(SYSTEM, key="shop", name="Shop", environments=["production"])
+    create_flag(project, SYSTEM, key="new-checkout", name="New checkout")
+    alice = get_user_model().objects.create_superuser("alice", "alice@example.com", "correct horse battery")
+    _, token = issue_api_token(alice, Actor.for_user(alice), name="ci", scope="write")
+    _, sdk_key = issue_sdk_key(project.environments.get(key="production"), SYSTEM, "checkout-service")
+    return {"token": token, "sdk_key": sdk_key}
+
+
+def call(url: str, credential: str, body: dict | None = None, request_id: str = "") -> tuple[int, dict, dict]:
+    """(status, headers, JSON body) of a request to a process."""
+    headers = {"Authorization": f"Bearer {credential}", "Content-Type": "application/json"}
+    if request_id:
+        headers["X-Request-ID"] = request_id
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read() or b"null")
+
+
+def test_a_scrape_counts_the_requests_of_every_web_process(web, shop):
+    sent = 0
+    while True:  # until both web processes have answered some (each request is a new connection)
+        status, _, _ = call(f"{web.url}/api/v1/metrics", shop["sdk_key"], make_batch())
+        assert status == 202
+        sent += 1
+        served_by = {line["pid"] for line in web.lines() if line.get("path") == "/api/v1/metrics"}
+        if len(served_by) == 2 or sent == 60:
+            break
+    assert len(served_by) == 2, "one web process answered every request"
+
+    for _ in range(4):  # whichever process answers the scrape, it sums them all
+        samples = scrape_url(f"{web.url}/metrics", token=TOKEN)
+        assert value(samples, "flagplane_metric_batches_total", outcome="ingested") == sent
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        scrape_url(f"{web.url}/metrics")
+    assert refused.value.code == 403
+
+
+def test_a_request_id_follows_a_write_into_the_worker_and_every_line_is_json(web, worker, shop):
+    status, _, plan = call(
+        f"{web.url}/api/v1/rollouts/",
+        shop["token"],
+        {"project": "shop", "flag": "new-checkout", "environment": "production", "rules": [],
+         "stages": [{"percent": 5, "min_dwell_s": 600}, {"percent": 100, "min_dwell_s": 600}]},
+    )  # fmt: skip
+    assert status == 201
+    request_id = f"req-{uuid.uuid4().hex[:12]}"
+    status, headers, _ = call(
+        f"{web.url}/api/v1/rollouts/{plan['id']}/start/", shop["token"], {}, request_id=request_id
+    )
+    assert status == 200 and headers["X-Request-ID"] == request_id
+
+    # The start queued the plan's first evaluation; the worker runs it under the same request id.
+    def evaluated() -> list[dict]:
+        return [
+            line for line in worker.lines()
+            if line.get("request_id") == request_id and line.get("task") == "rollouts.evaluate_plan"
+        ]  # fmt: skip
+
+    [finished] = wait_for(evaluated, timeout=30)
+    assert "succeeded" in finished["message"] and finished["task_id"]
+
+    web_lines = [line for line in web.lines() if line.get("request_id") == request_id]
+    [request] = [line for line in web_lines if line["logger"] == "controlplane.request"]
+    assert (request["method"], request["status"], request["user"]) == ("POST", 200, "alice")
+    audited = [line for line in web_lines if line["logger"] == "controlplane.audit.services"]
+    assert {line["action"] for line in audited} >= {"rollout.start"}
+    assert all(line["actor"].startswith("token:ci") and line["actor"].endswith("of alice") for line in audited)
+
+    samples = scrape_url(f"{worker.url}/metrics", token=TOKEN)  # the pool processes' numbers, summed
+    assert value(samples, "flagplane_rollout_ticks_total", outcome="decided") >= 1
+    assert value(samples, "flagplane_rollout_decisions_total", action="hold") >= 1
+    assert (
+        value(scrape_url(f"{web.url}/metrics", token=TOKEN), "flagplane_rollout_decisions_total", action="start") == 1
+    )
