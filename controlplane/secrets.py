@@ -14,6 +14,7 @@ from django.db import models
 from django.utils import timezone
 
 SDK_SERVER_KEY_PREFIX = "fp_srv_"
+SDK_CLIENT_KEY_PREFIX = "fp_cli_"  # client-side: OFREP evaluation only, safe in a web page
 API_TOKEN_PREFIX = "fp_api_"
 # Writing last_used_at on every request would turn every read into a write; once a minute is enough.
 LAST_USED_RESOLUTION = timedelta(minutes=1)

@@ -6,5 +6,6 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/", include("controlplane.api.urls")),
+    path("ofrep/v1/", include("controlplane.api.ofrep")),
     path("api-auth/", include("rest_framework.urls")),
 ]

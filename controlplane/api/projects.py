@@ -1,4 +1,4 @@
-"""REST API of projects, their environments and the environments' SDK keys."""
+"""REST API of projects, their environments and the environments' SDK and client-side keys."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from controlplane.api.common import ProjectScopedMixin, ReasonField, actor_of, reason_of, without_reason
 from controlplane.api.permissions import IsAuthenticatedWithScope
 from controlplane.projects import services
-from controlplane.projects.models import Environment, Project, SdkKey
+from controlplane.projects.models import ClientKey, Environment, Project, SdkKey
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -34,12 +34,13 @@ class EnvironmentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Environment
-        fields = ["key", "name", "position", "require_reason", "created_at", "reason"]
+        fields = ["key", "name", "position", "require_reason", "client_side_origins", "created_at", "reason"]
         read_only_fields = ["created_at"]
         extra_kwargs = {
             "name": {"required": False},
             "position": {"required": False},
             "require_reason": {"required": False},
+            "client_side_origins": {"required": False},
         }
 
 
@@ -58,6 +59,33 @@ class IssuedSdkKeySerializer(SdkKeySerializer):
 
     class Meta(SdkKeySerializer.Meta):
         fields = [*SdkKeySerializer.Meta.fields, "key"]
+
+
+class ClientKeySerializer(serializers.ModelSerializer):
+    environment = serializers.CharField(source="environment.key", read_only=True)
+    reason = ReasonField()
+
+    class Meta:
+        model = ClientKey
+        fields = [
+            "id",
+            "name",
+            "environment",
+            "display_prefix",
+            "client_side_flags_only",
+            "created_at",
+            "revoked_at",
+            "last_used_at",
+            "reason",
+        ]
+        read_only_fields = ["id", "display_prefix", "created_at", "revoked_at", "last_used_at"]
+
+
+class IssuedClientKeySerializer(ClientKeySerializer):
+    key = serializers.CharField(read_only=True, help_text="Shown once: store it now (it may go in a web page).")
+
+    class Meta(ClientKeySerializer.Meta):
+        fields = [*ClientKeySerializer.Meta.fields, "key"]
 
 
 class RevokeSerializer(serializers.Serializer):
@@ -163,3 +191,33 @@ class SdkKeyViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.CreateMode
         sdk_key = get_object_or_404(self.get_queryset(), pk=pk)
         sdk_key = services.revoke_sdk_key(sdk_key, actor_of(request), reason_of(request))
         return Response(SdkKeySerializer(sdk_key).data)
+
+
+class ClientKeyViewSet(SdkKeyViewSet):
+    """Client-side keys (fp_cli_…) of one environment: OFREP evaluation only, safe in a web page."""
+
+    serializer_class = ClientKeySerializer
+
+    def get_queryset(self):
+        return ClientKey.objects.filter(environment=self.get_environment()).select_related("environment")
+
+    @extend_schema(responses={201: IssuedClientKeySerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        client_key, plaintext = services.issue_client_key(
+            self.get_environment(),
+            actor_of(request),
+            serializer.validated_data["name"],
+            client_side_flags_only=serializer.validated_data.get("client_side_flags_only", True),
+            reason=reason_of(request),
+        )
+        client_key.key = plaintext
+        return Response(IssuedClientKeySerializer(client_key).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=RevokeSerializer, responses=ClientKeySerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk: str, **kwargs):
+        client_key = get_object_or_404(self.get_queryset(), pk=pk)
+        client_key = services.revoke_client_key(client_key, actor_of(request), reason_of(request))
+        return Response(ClientKeySerializer(client_key).data)

@@ -20,6 +20,7 @@ project.register("webhook-deliveries", webhooks.WebhookDeliveryViewSet, basename
 
 environment = SimpleRouter()
 environment.register("sdk-keys", projects.SdkKeyViewSet, basename="sdk-key")
+environment.register("client-keys", projects.ClientKeyViewSet, basename="client-key")
 
 state = "projects/<slug:project_key>/flags/<slug:flag_key>/environments/<slug:environment_key>/"
 

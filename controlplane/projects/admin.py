@@ -13,8 +13,8 @@ from django.utils.html import format_html
 from controlplane.audit.forms import AuditedAdminMixin
 from controlplane.audit.services import Actor
 from controlplane.projects import services
-from controlplane.projects.forms import EnvironmentForm, ProjectForm, SdkKeyForm
-from controlplane.projects.models import Environment, Project, SdkKey
+from controlplane.projects.forms import ClientKeyForm, EnvironmentForm, ProjectForm, SdkKeyForm
+from controlplane.projects.models import ClientKey, Environment, Project, SdkKey
 from controlplane.secret_admin import IssuedSecretAdmin
 
 
@@ -79,7 +79,9 @@ class EnvironmentAdmin(AuditedAdminMixin, admin.ModelAdmin):
     search_fields = ["key", "name", "project__key"]
 
     def get_fields(self, request, obj=None):
-        return ["project", "key", "name", "position", "require_reason", "reason"]
+        if obj is None:
+            return ["project", "key", "name", "position", "require_reason", "reason"]
+        return ["project", "key", "name", "position", "require_reason", "client_side_origins", "reason"]
 
     def get_readonly_fields(self, request, obj=None):
         return ["project", "key"] if obj else []
@@ -112,3 +114,30 @@ class SdkKeyAdmin(IssuedSecretAdmin):
 
     def revoke_one(self, sdk_key: SdkKey, actor: Actor) -> None:
         services.revoke_sdk_key(sdk_key, actor, reason="revoked in the admin")
+
+
+@admin.register(ClientKey)
+class ClientKeyAdmin(IssuedSecretAdmin):
+    form = ClientKeyForm
+    add_fields = ["environment", "name", "client_side_flags_only", "reason"]
+    list_display = ["name", "environment", "display_prefix", "client_side_flags_only", "status", "last_used_at"]
+    list_filter = ["environment__project", "environment", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["environment__project", "created_by"]
+    search_fields = ["name", "display_prefix"]
+    readonly_fields = [
+        "name",
+        "environment",
+        "display_prefix",
+        "client_side_flags_only",
+        "status",
+        "created_by",
+        "created_at",
+        "revoked_at",
+        "last_used_at",
+    ]
+
+    def secret_name(self, client_key: ClientKey) -> str:
+        return f"Client-side key for {client_key.environment} (OFREP only; safe in a web page)"
+
+    def revoke_one(self, client_key: ClientKey, actor: Actor) -> None:
+        services.revoke_client_key(client_key, actor, reason="revoked in the admin")

@@ -9,9 +9,10 @@ from django.core.validators import validate_slug
 
 from controlplane.audit.forms import AuditedModelForm, parse_keys
 from controlplane.audit.services import Actor
+from controlplane.errors import FieldErrors
 from controlplane.projects import services
 from controlplane.projects.errors import DuplicateKey
-from controlplane.projects.models import Environment, Project, SdkKey
+from controlplane.projects.models import ClientKey, Environment, Project, SdkKey
 
 
 class ProjectForm(AuditedModelForm):
@@ -56,7 +57,15 @@ class ProjectForm(AuditedModelForm):
 
 
 class EnvironmentForm(AuditedModelForm):
-    domain_errors = (DuplicateKey,)
+    client_side_origins = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        label="Client-side origins",
+        help_text="One web origin per line (https://app.example.com): pages there may call OFREP with this "
+        "environment's client-side keys. Empty: no browser may.",
+    )
+
+    domain_errors = (FieldErrors,)
 
     class Meta:
         model = Environment
@@ -81,6 +90,13 @@ class EnvironmentForm(AuditedModelForm):
                 ),
                 help_text=self.fields["require_reason"].help_text,
             )
+        if self.instance.pk is None:
+            del self.fields["client_side_origins"]
+        else:
+            self.initial["client_side_origins"] = "\n".join(self.instance.client_side_origins)
+
+    def clean_client_side_origins(self) -> list[str]:
+        return parse_keys(self.cleaned_data["client_side_origins"])
 
     def apply(self, actor: Actor, reason: str) -> Environment:
         data = self.cleaned_data
@@ -98,6 +114,7 @@ class EnvironmentForm(AuditedModelForm):
             "name": data["name"] or self.instance.key.capitalize(),
             "position": data["position"],
             "require_reason": data["require_reason"],
+            "client_side_origins": data["client_side_origins"],
         }
         return services.update_environment(self.instance, actor, changes, reason)
 
@@ -116,3 +133,24 @@ class SdkKeyForm(AuditedModelForm):
         )
         sdk_key.plaintext = plaintext
         return sdk_key
+
+
+class ClientKeyForm(AuditedModelForm):
+    """Issue a client-side key; the plaintext is kept on the instance for one response only."""
+
+    class Meta:
+        model = ClientKey
+        fields = ["environment", "name", "client_side_flags_only"]
+        help_texts = {"name": "Where it is used, e.g. storefront-web."}
+
+    def apply(self, actor: Actor, reason: str) -> ClientKey:
+        data = self.cleaned_data
+        client_key, plaintext = services.issue_client_key(
+            data["environment"],
+            actor,
+            data["name"],
+            client_side_flags_only=data["client_side_flags_only"],
+            reason=reason,
+        )
+        client_key.plaintext = plaintext
+        return client_key

@@ -1,8 +1,10 @@
-"""Projects, their environments, and the SDK keys that read one environment's document."""
+"""Projects, their environments, the server-side SDK keys that read one environment's document,
+and the client-side keys that may only evaluate flags of one environment through OFREP."""
 
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.validators import validate_slug
 from django.db import models
 
@@ -30,6 +32,13 @@ class Environment(models.Model):
         default=False,
         help_text="Every change to a flag's state here (on/off, targeting) must say why. On for production by default.",
     )
+    client_side_origins = ArrayField(
+        models.CharField(max_length=253),
+        default=list,
+        blank=True,
+        help_text="Web origins (https://app.example.com) whose pages may call OFREP with this environment's "
+        "client-side keys (CORS).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -42,10 +51,9 @@ class Environment(models.Model):
         return f"{self.project.key}/{self.key}"
 
 
-class SdkKey(models.Model):
-    """A server-side SDK key: reads exactly one environment's document and posts its metrics."""
+class IssuedKey(models.Model):
+    """A credential bound to one environment, shown once and stored as a digest."""
 
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="sdk_keys")
     name = models.CharField(max_length=200)
     display_prefix = models.CharField(max_length=32, help_text="The first characters, to recognise it.")
     digest = models.CharField(max_length=64, unique=True)
@@ -57,8 +65,8 @@ class SdkKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["-created_at"]
-        verbose_name = "SDK key"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.display_prefix}…)"
@@ -66,3 +74,26 @@ class SdkKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class SdkKey(IssuedKey):
+    """A server-side SDK key: reads exactly one environment's document and posts its metrics."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="sdk_keys")
+
+    class Meta(IssuedKey.Meta):
+        verbose_name = "SDK key"
+
+
+class ClientKey(IssuedKey):
+    """A client-side key (fp_cli_…), safe to ship in a web page: it evaluates flags of one
+    environment through OFREP and nothing else (never the SDK document, never metrics)."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="client_keys")
+    client_side_flags_only = models.BooleanField(
+        default=True,
+        help_text='Evaluate only the flags marked "available to client-side"; others are not found.',
+    )
+
+    class Meta(IssuedKey.Meta):
+        verbose_name = "client-side key"

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.utils import timezone
 
 from controlplane.audit.services import Actor, record
 from controlplane.documents.services import schedule_rebuild
+from controlplane.errors import FieldErrors
 from controlplane.flags.models import Flag
 from controlplane.flags.services import create_initial_states
 from controlplane.projects.errors import DuplicateKey
-from controlplane.projects.models import Environment, Project, SdkKey
-from controlplane.secrets import SDK_SERVER_KEY_PREFIX, find_active, issue_secret
+from controlplane.projects.models import ClientKey, Environment, Project, SdkKey
+from controlplane.secrets import SDK_CLIENT_KEY_PREFIX, SDK_SERVER_KEY_PREFIX, find_active, issue_secret
 
 
 def project_snapshot(project: Project) -> dict[str, Any]:
@@ -30,7 +32,37 @@ def environment_snapshot(environment: Environment) -> dict[str, Any]:
         "name": environment.name,
         "position": environment.position,
         "require_reason": environment.require_reason,
+        "client_side_origins": list(environment.client_side_origins),
     }
+
+
+def normalize_origins(origins: Any) -> list[str]:
+    """Web origins as browsers send them (``scheme://host[:port]``, no path), lower-cased, unique."""
+    if not isinstance(origins, list | tuple):
+        raise FieldErrors({"client_side_origins": ["A list of origins like https://app.example.com."]})
+    errors: dict[str, list[str]] = {}
+    cleaned: list[str] = []
+    for index, origin in enumerate(origins):
+        parts = urlsplit(origin.strip().lower()) if isinstance(origin, str) else None
+        if (
+            parts is None
+            or parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+            or parts.username
+        ):
+            errors[f"client_side_origins.{index}"] = [
+                "An origin is scheme://host[:port] with no path, e.g. https://app.example.com."
+            ]
+            continue
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in cleaned:
+            cleaned.append(origin)
+    if errors:
+        raise FieldErrors(errors)
+    return cleaned
 
 
 @transaction.atomic
@@ -123,6 +155,8 @@ def update_environment(
     for field in ("name", "position", "require_reason"):
         if field in changes:
             setattr(environment, field, changes[field])
+    if "client_side_origins" in changes:
+        environment.client_side_origins = normalize_origins(changes["client_side_origins"])
     if environment_snapshot(environment) != before:
         environment.save()
         record(
@@ -178,6 +212,58 @@ def revoke_sdk_key(sdk_key: SdkKey, actor: Actor, reason: str = "") -> SdkKey:
             environment=sdk_key.environment,
         )
     return sdk_key
+
+
+@transaction.atomic
+def issue_client_key(
+    environment: Environment, actor: Actor, name: str, *, client_side_flags_only: bool = True, reason: str = ""
+) -> tuple[ClientKey, str]:
+    """Create a client-side key (OFREP evaluation only); the plaintext is returned once."""
+    secret = issue_secret(SDK_CLIENT_KEY_PREFIX)
+    client_key = ClientKey.objects.create(
+        environment=environment,
+        name=name,
+        display_prefix=secret.display_prefix,
+        digest=secret.digest,
+        client_side_flags_only=client_side_flags_only,
+        created_by=actor.user if getattr(actor.user, "pk", None) else None,
+    )
+    record(
+        actor,
+        "client_key.issue",
+        client_key,
+        after={"name": name, "prefix": client_key.display_prefix, "client_side_flags_only": client_side_flags_only},
+        reason=reason,
+        project=environment.project,
+        environment=environment,
+    )
+    return client_key, secret.plaintext
+
+
+@transaction.atomic
+def revoke_client_key(client_key: ClientKey, actor: Actor, reason: str = "") -> ClientKey:
+    client_key = ClientKey.objects.select_for_update().select_related("environment__project").get(pk=client_key.pk)
+    if client_key.revoked_at is None:
+        client_key.revoked_at = timezone.now()
+        client_key.save(update_fields=["revoked_at"])
+        record(
+            actor,
+            "client_key.revoke",
+            client_key,
+            before={"revoked": False},
+            after={"revoked": True},
+            reason=reason,
+            project=client_key.environment.project,
+            environment=client_key.environment,
+        )
+    return client_key
+
+
+def authenticate_client_key(plaintext: str) -> ClientKey | None:
+    """The active client-side key with this plaintext, or None."""
+    if not plaintext.startswith(SDK_CLIENT_KEY_PREFIX):
+        return None
+    return find_active(ClientKey.objects.select_related("environment__project"), plaintext)
 
 
 def authenticate_sdk_key(plaintext: str) -> SdkKey | None:

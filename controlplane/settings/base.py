@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "controlplane.notifications",
     "controlplane.health",
     "controlplane.observability",
+    "controlplane.ofrep",
     "controlplane.api",
     "axes",
     "csp",
@@ -178,6 +179,8 @@ THROTTLE_AUTH_FAILURES = Limit.parse(env("THROTTLE_AUTH_FAILURES", "20/min"))
 THROTTLE_API = Limit.parse(env("THROTTLE_API", "1200/min"))
 THROTTLE_ANONYMOUS = Limit.parse(env("THROTTLE_ANONYMOUS", "120/min"))
 THROTTLE_SDK_METRICS = Limit.parse(env("THROTTLE_SDK_METRICS", "1200/min"))
+# OFREP evaluations (/ofrep/v1/) per SDK or client-side key; wrong keys count in THROTTLE_AUTH_FAILURES.
+THROTTLE_OFREP = Limit.parse(env("THROTTLE_OFREP", "3000/min"))
 RATELIMIT_KEY_PREFIX = "flagplane:ratelimit:"
 
 REST_FRAMEWORK = {
