@@ -42,7 +42,7 @@ demo: migrate
 	$(BIN)/python manage.py collectstatic --no-input -v0
 	FAULTY=$(FAULTY) DEMO_PORT=$(DEMO_PORT) $(BIN)/python -m demo.run_demo
 
-test: setup chromium prometheus
+test: setup chromium prometheus ofrep-js
 	$(BIN)/python -m pytest sdk/tests -p no:django -q
 	$(BIN)/python -m pytest -q
 
@@ -65,6 +65,19 @@ prometheus:
 		&& mkdir -p $(CURDIR)/$(PROMETHEUS_DIR) && dpkg-deb -x prometheus_*.deb $(CURDIR)/$(PROMETHEUS_DIR) \
 		&& rm -rf $$download ) \
 		|| echo "WARNING: Prometheus could not be installed; the Prometheus source test will be skipped."
+
+# The third-party OpenFeature clients of the OFREP acceptance tests (tests/ofrep/js): npm ci from the
+# committed package-lock.json, then esbuild bundles the browser page. Without node/npm those tests
+# are skipped with a message saying so.
+OFREP_JS := tests/ofrep/js
+.PHONY: ofrep-js
+ofrep-js: $(OFREP_JS)/dist/browser.js
+
+$(OFREP_JS)/dist/browser.js: $(OFREP_JS)/package-lock.json $(OFREP_JS)/browser.js
+	@if command -v npm >/dev/null; then \
+		cd $(OFREP_JS) && npm ci --no-audit --no-fund --loglevel=error \
+		&& node_modules/.bin/esbuild browser.js --bundle --format=iife --outfile=dist/browser.js --log-level=warning; \
+	else echo "WARNING: npm is missing; the OFREP JavaScript acceptance tests will be skipped."; fi
 
 # Run the browser tests and also write the screenshots the README shows (docs/img/*.png, 1280x800).
 screenshots: setup chromium
@@ -90,7 +103,8 @@ bench: setup $(BENCH_VENV)/.installed  ## every benchmark; each ends with a one-
 	$(BENCH_VENV)/bin/python bench/sdk_eval.py
 	$(BIN)/python bench/rollout_sim.py
 	$(BIN)/python bench/document_build.py
+	$(BIN)/python bench/ofrep.py
 	$(BIN)/python bench/regex_redos.py
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) staticfiles .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) staticfiles .pytest_cache $(OFREP_JS)/node_modules $(OFREP_JS)/dist
