@@ -3,8 +3,9 @@ permission is the key check. Mounted at /ofrep/v1/ (OFREP's own paths, not the R
 
 ``evaluate/flags/{key}`` (POST), ``evaluate/flags`` (POST, ETag and If-None-Match -> 304),
 ``configuration`` (GET, ETag). CORS: a preflight is answered for origins some environment allows;
-the request itself only for its key's environment's origins. Limits: ``THROTTLE_OFREP`` per key,
-and wrong keys in the shared ``THROTTLE_AUTH_FAILURES`` bucket of the client's address.
+the request itself only for its key's environment's origins. Limits: ``THROTTLE_OFREP`` per
+server key, or per client-side key and client address; wrong keys in the shared
+``THROTTLE_AUTH_FAILURES`` bucket of the client's address.
 """
 
 from __future__ import annotations
@@ -39,6 +40,13 @@ def _too_many(wait_s: float, why: str) -> HttpResponse:
     response = _json(429, {"errorDetails": why})
     response["Retry-After"] = str(ratelimit.retry_after(wait_s))
     return response
+
+
+def _bucket_of(request: HttpRequest, access: Access) -> str:
+    """A server key has one budget; a client-side key, shipped to every visitor, one per address."""
+    if access.key_id.startswith("cli-"):
+        return f"ofrep:{access.key_id}:{client_address(request) or 'unknown'}"
+    return f"ofrep:{access.key_id}"
 
 
 def _failures_of(request: HttpRequest) -> str:
@@ -85,7 +93,7 @@ def ofrep_view(methods: tuple[str, ...]) -> Callable[..., Any]:
             origin = request.headers.get("Origin")
             if origin is not None and origin.lower() not in access.origins:
                 return _json(403, {"errorDetails": f"origin {origin} is not allowed for this key's environment"})
-            wait_s = buckets.take(f"ofrep:{access.key_id}", settings.THROTTLE_OFREP)
+            wait_s = buckets.take(_bucket_of(request, access), settings.THROTTLE_OFREP)
             if wait_s > 0:
                 return _too_many(wait_s, "this key's rate limit is reached; retry later")
             response = view(request, access, **kwargs)

@@ -156,6 +156,13 @@ def test_a_key_past_its_rate_is_429_with_retry_after(world, settings):
     assert statuses == [200, 200, 200, 429]
     assert int(post("evaluate/flags", world.client_key)["Retry-After"]) == 1200
     assert post("evaluate/flags", world.server_key).status_code == 200  # another key, another bucket
+    elsewhere = Client(REMOTE_ADDR="203.0.113.9").post(
+        "/ofrep/v1/evaluate/flags",
+        "{}",
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {world.client_key}",
+    )
+    assert elsewhere.status_code == 200  # a client-side key: one budget per visitor address
 
 
 def test_repeated_wrong_keys_from_one_address_are_429_even_for_a_right_one(world, settings):
