@@ -1,6 +1,7 @@
 """`make demo` (healthy) and `make demo FAULTY=1`: a guarded rollout, live, in about three minutes.
 
-1. Seeds the demo project (``manage.py seed_demo``; its last line has the credentials).
+1. Seeds the demo project (``manage.py seed_demo``; its last line has the credentials, the same
+   ones every run).
 2. Starts the control plane from deploy/Procfile (gunicorn, a Celery worker, Celery beat) in its
    own process group, with demo-friendly settings: the engine ticks every 2 s, metrics are
    bucketed per second.
@@ -11,7 +12,7 @@
    SDK's ``client.guard()``; the new checkout fails at 1% like the old one, or at 8% and slower
    with FAULTY=1.
 5. Prints every decision of the rollout engine as it happens, with its reason, and a traffic line
-   every 10 s; ends with the outcome and its numbers.
+   every 10 s; ends with the outcome and its numbers, then turns the flag off and archives it.
 
 Exit status: 0 when the rollout ends as expected (completed when healthy, rolled back when
 faulty), 1 when it ends otherwise, 2 when the demo cannot start, 3 after the timeout, 130 on
@@ -111,13 +112,20 @@ class Api:
         self.base_url = base_url.rstrip("/")
         self.token = token
 
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 10.0) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        timeout: float = 10.0,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(
             f"{self.base_url}/api/v1/{path.lstrip('/')}",
             data=data,
             method=method,
-            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json", **(headers or {})},
         )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -157,7 +165,7 @@ def check_port_free(port: int) -> None:
 
 
 def seed(python: str) -> dict[str, str]:
-    """Run seed_demo (idempotent; fresh credentials each time) and parse its last line."""
+    """Run seed_demo (idempotent; the same credentials each time) and parse its last line."""
     result = subprocess.run(
         [python, "manage.py", "seed_demo"], cwd=ROOT, capture_output=True, text=True, check=False, timeout=120
     )
@@ -455,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     traffic: TrafficGenerator | None = None
     api: Api | None = None
     plan: dict[str, Any] | None = None
+    created_flag = ""
     result = Result(1, "RESULT: the demo stopped unexpectedly (see above).", "!")
     interrupt_on_signals()
     try:
@@ -462,8 +471,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_stack:
             check_port_free(args.port)
         credentials = seed(sys.executable)
-        say(f"Seeded project {PROJECT!r}; admin login: {credentials['admin_user']} / "
-            f"{credentials['admin_password']}")  # fmt: skip
+        password = credentials["admin_password"] or "(the password you set)"
+        say(f"Seeded project {PROJECT!r}; admin login: {credentials['admin_user']} / {password}")
         api = Api(base_url, credentials["api_token"])
         if not args.no_stack:
             log_path = Path(tempfile.gettempdir()) / f"flagplane-demo-{args.port}.log"
@@ -476,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
 
         flag = f"checkout-v2-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
         api.post(f"projects/{PROJECT}/flags/", flag_body(flag))
+        created_flag = flag
         say(f"Created flag {flag!r} in project {PROJECT!r} (off in {ENVIRONMENT}).")
 
         client = flagplane.Client(
@@ -527,6 +537,8 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(Exception):
                 api.post(f"rollouts/{plan['id']}/cancel/", {"reason": "make demo stopped before the end"})
                 say(f"Cancelled plan #{plan['id']} (the demo stopped before the end).")
+        if api is not None and created_flag:
+            retire_flag(api, created_flag)
         if stack is not None:
             say("Stopping the control plane ...")
             for problem in stack.stop():
@@ -534,6 +546,21 @@ def main(argv: list[str] | None = None) -> int:
             say("Stopped: web, worker and beat.")
         say(result.line, mark=result.mark)
     return result.code
+
+
+def retire_flag(api: Api, flag: str) -> None:
+    """Turn the demo's flag off in production and archive it: no run leaves a flag serving anyone.
+
+    Its plan, decisions and audit entries stay (the admin shows archived flags too).
+    """
+    reason = "make demo finished"
+    try:
+        api.post(f"projects/{PROJECT}/flags/{flag}/environments/{ENVIRONMENT}/toggle", {"on": False, "reason": reason})
+        api.call("DELETE", f"projects/{PROJECT}/flags/{flag}/", headers={"X-Flagplane-Reason": reason})
+    except DemoError as exc:
+        say(f"Could not turn {flag!r} off and archive it: {exc}")
+    else:
+        say(f"Turned {flag!r} off in {ENVIRONMENT} and archived it (its plan and decision log stay in the admin).")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DEBUG = env_bool("DEBUG", False)
 # Without SECRET_KEY, a random key is made once and kept in SECRET_KEY_FILE (never a key known to all).
 SECRET_KEY = env("SECRET_KEY", "") or secret_key_from_file(Path(env("SECRET_KEY_FILE", str(BASE_DIR / ".secret_key"))))
+# `manage.py seed_demo` keeps the demo's credentials here, so that every run prints the same ones.
+DEMO_CREDENTIALS_FILE = Path(env("DEMO_CREDENTIALS_FILE", str(BASE_DIR / ".demo-credentials.json")))
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 

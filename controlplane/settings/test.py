@@ -6,6 +6,8 @@ consume each other's tasks.
 """
 
 import os
+import tempfile
+from pathlib import Path
 
 from controlplane.settings.base import *  # noqa: F403
 from controlplane.settings.env import env, redis_url_with_db
@@ -20,3 +22,5 @@ RATELIMIT_KEY_PREFIX = f"flagplane-test-{os.getpid()}:ratelimit:"
 # checks the default (nothing internal) with the setting emptied.
 OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
 STATIC_ROOT = None  # tests serve static files through the finders; nothing is collected
+# Never the developer's own demo credentials (see seed_demo).
+DEMO_CREDENTIALS_FILE = Path(tempfile.gettempdir()) / f"flagplane-test-demo-credentials-{os.getpid()}.json"

@@ -1,19 +1,31 @@
-"""`manage.py seed_demo` creates a usable demo, and running it again duplicates nothing."""
+"""`manage.py seed_demo` creates a usable demo; running it again duplicates nothing, issues no new
+credentials and leaves the admin password alone."""
 
 import io
 import json
+import stat
 
-from django.contrib.auth import authenticate
+import pytest
+from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 from django.test import RequestFactory
 from rest_framework.test import APIClient
 
+from controlplane.accounts.models import ApiToken
+from controlplane.audit.models import AuditEntry
 from controlplane.flags.models import Flag, FlagState
+from controlplane.projects.models import SdkKey
 
 
-def seed() -> dict:
+@pytest.fixture(autouse=True)
+def credentials_file(settings, tmp_path):
+    settings.DEMO_CREDENTIALS_FILE = tmp_path / ".demo-credentials.json"
+    return settings.DEMO_CREDENTIALS_FILE
+
+
+def seed(*args: str) -> dict:
     out = io.StringIO()
-    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", *args, stdout=out)
     return json.loads(out.getvalue().strip().splitlines()[-1])
 
 
@@ -43,3 +55,43 @@ def test_seed_demo_is_idempotent_and_prints_working_credentials(db):
     document = sdk.get("/api/v1/sdk/config").json()
     assert document["environment"] == "production"
     assert document["flags"]["new-checkout"]["default"]["split"][0] == {"variant": "on", "weight": 10_000}
+
+
+def test_running_it_seven_times_prints_the_same_credentials_and_issues_one_of_each(db, credentials_file):
+    first = seed()
+    for _ in range(6):
+        assert seed() == first
+    assert ApiToken.objects.filter(name="demo-automation", revoked_at__isnull=True).count() == 1
+    assert SdkKey.objects.filter(name="demo-service", revoked_at__isnull=True).count() == 1
+    assert AuditEntry.objects.filter(action__in=["api_token.issue", "sdk_key.issue"]).count() == 2
+    assert stat.S_IMODE(credentials_file.stat().st_mode) == 0o600
+
+
+def test_a_password_changed_since_is_left_alone(db):
+    seed()
+    admin = get_user_model().objects.get(username="admin")
+    admin.set_password("my own password")
+    admin.save()
+
+    again = seed()
+
+    assert again["admin_password"] is None
+    assert authenticate(username="admin", password="my own password") is not None
+    assert seed("--password", "chosen again")["admin_password"] == "chosen again"
+    assert authenticate(username="admin", password="chosen again") is not None
+
+
+def test_credentials_that_no_longer_work_are_replaced_and_the_lost_ones_revoked(db, credentials_file):
+    first = seed()
+    credentials_file.unlink()  # e.g. a fresh clone against the same database
+
+    second = seed()
+
+    assert (second["api_token"], second["sdk_key"]) != (first["api_token"], first["sdk_key"])
+    assert ApiToken.objects.filter(name="demo-automation", revoked_at__isnull=True).count() == 1
+    assert SdkKey.objects.filter(name="demo-service", revoked_at__isnull=True).count() == 1
+    revoked = AuditEntry.objects.filter(action__in=["api_token.revoke", "sdk_key.revoke"])
+    assert {entry.reason for entry in revoked} == {"issued by an earlier seed_demo whose plaintext is lost"}
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {first['api_token']}")
+    assert api.get("/api/v1/projects/").status_code == 401
