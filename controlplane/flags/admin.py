@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import Count, Prefetch
+from django.db.models import Prefetch
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -22,7 +22,7 @@ from controlplane.flags import admin_views, services
 from controlplane.flags.errors import TargetingError
 from controlplane.flags.forms import BulkToggleForm, FlagForm, SegmentForm
 from controlplane.flags.models import Flag, FlagState, Segment
-from controlplane.flags.serving import describe_serve, state_summary
+from controlplane.flags.serving import active_rollouts, describe_serve, rollout_stage, state_summary
 from controlplane.projects.models import Environment
 
 admin.site.site_header = "Flagplane"
@@ -42,16 +42,6 @@ class TagFilter(admin.SimpleListFilter):
         if self.value():
             return queryset.filter(tags__contains=[self.value()])
         return queryset
-
-
-def active_rollouts() -> Prefetch:
-    """Each flag's running or paused rollout plans, as ``flag.active_rollouts``.
-
-    The plan model is reached through the relation rather than imported: rollouts build on flags,
-    not the other way round.
-    """
-    plans = Flag.rollout_plans.rel.related_model.objects.filter(status__in=("running", "paused"))
-    return Prefetch("rollout_plans", plans.annotate(stage_count=Count("stages")), to_attr="active_rollouts")
 
 
 @admin.register(Flag)
@@ -112,11 +102,9 @@ class FlagAdmin(AuditedAdminMixin, admin.ModelAdmin):
         if plan is None:
             return ""
         return format_html(
-            ' <a class="fp-rollout" href="{}">rollout {} at stage {} of {}</a>',
+            ' <a class="fp-rollout" href="{}">{}</a>',
             reverse("admin:rollouts_rolloutplan_change", args=[plan.pk]),
-            "paused" if plan.status == "paused" else "running",
-            plan.stage_index + 1,
-            plan.stage_count,
+            rollout_stage(plan),
         )
 
     @admin.display(description="Tags")

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Count, Prefetch
+
+from controlplane.flags.models import Flag
 from controlplane.flags.validation import SPLIT_TOTAL
 
 
@@ -53,3 +56,19 @@ def state_summary(state: Any) -> str:
         targets=state.targets,
         rules=state.rules,
     )
+
+
+def active_rollouts() -> Prefetch:
+    """Each flag's running or paused rollout plans, as ``flag.active_rollouts``, with their ``stage_count``.
+
+    The plan model is reached through the relation rather than imported: rollouts build on flags,
+    not the other way round.
+    """
+    plans = Flag.rollout_plans.rel.related_model.objects.filter(status__in=("running", "paused"))
+    return Prefetch("rollout_plans", plans.annotate(stage_count=Count("stages")), to_attr="active_rollouts")
+
+
+def rollout_stage(plan: Any) -> str:
+    """ "rollout running at stage 2 of 3" for a plan from ``active_rollouts``."""
+    status = "paused" if plan.status == "paused" else "running"
+    return f"rollout {status} at stage {plan.stage_index + 1} of {plan.stage_count}"
