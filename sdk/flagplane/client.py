@@ -410,15 +410,18 @@ class Client:
         try:
             yield evaluation.value
         except Exception:
-            self._record_variant(flag_key, evaluation.variant, False, started)
+            self._record_variant(flag_key, evaluation, False, started)
             raise
-        self._record_variant(flag_key, evaluation.variant, True, started)
+        self._record_variant(flag_key, evaluation, True, started)
 
-    def _record_variant(self, flag_key: str, variant: str | None, ok: bool, started: float) -> None:
-        if variant is None:
+    def _record_variant(
+        self, flag_key: str, evaluation: Evaluation, ok: bool, started: float
+    ) -> None:
+        if evaluation.variant is None:
             return
         try:
-            self._metrics.record(flag_key, variant, ok, (time.perf_counter() - started) * 1000.0)
+            latency = (time.perf_counter() - started) * 1000.0
+            self._metrics.record(flag_key, evaluation.variant, ok, latency, evaluation.bucket)
         except Exception as exc:
             self._warn.warn(flag_key, "record", f"could not record a health signal ({exc!r})")
 
@@ -432,9 +435,12 @@ class Client:
         """Record a success (``ok=True``) or an error for one variant of a flag.
 
         ``context_or_variant`` is either a context dict (the flag is evaluated, without
-        counting an evaluation, to find the variant) or a variant key string.
+        counting an evaluation, to find the variant and the unit's group) or a variant key
+        string (the signal then counts for the variant but in no unit group, so rollouts judge
+        it only through the totals: pass the context when you have it).
         """
         try:
+            bucket: int | None = None
             if isinstance(context_or_variant, str):
                 variant: str | None = context_or_variant
                 flag = self._flags.get(flag_key)
@@ -446,7 +452,8 @@ class Client:
                     )
                     return
             else:
-                variant = self._evaluate(flag_key, context_or_variant, None, False, False).variant
+                evaluation = self._evaluate(flag_key, context_or_variant, None, False, False)
+                variant, bucket = evaluation.variant, evaluation.bucket
             if variant is None:
                 return
             if latency_ms is not None and (
@@ -454,7 +461,7 @@ class Client:
             ):
                 self._warn.warn(flag_key, "latency", "latency_ms must be a number; ignored")
                 latency_ms = None
-            self._metrics.record(flag_key, variant, bool(ok), latency_ms)
+            self._metrics.record(flag_key, variant, bool(ok), latency_ms, bucket)
         except Exception as exc:
             self._warn.warn(flag_key, "record", f"could not record a health signal ({exc!r})")
 

@@ -1,8 +1,13 @@
 """Health signals and evaluation counts, aggregated in memory and shipped in batches.
 
-Wire format: docs/metrics-wire-format.md. Everything here is bounded: at most ``max_series``
-(flag, variant) series are kept between flushes and at most ``max_unsent`` batches wait for a
-retry; whatever does not fit is counted in ``dropped``.
+Wire format: docs/metrics-wire-format.md (version ``WIRE_FORMAT``). Everything here is bounded: at
+most ``max_series`` (flag, variant) series are kept between flushes and at most ``max_unsent``
+batches wait for a retry; whatever does not fit is counted in ``dropped``.
+
+Health signals of a variant served by a percentage split are also counted per *unit group*:
+``unit_group(bucket)`` of the unit's bucket, so that a unit (a user) is in the same group on every
+SDK instance and in every batch. The control plane judges rollouts from the spread between groups,
+which stays honest when a user's requests fail (or succeed) together.
 """
 
 from __future__ import annotations
@@ -26,21 +31,56 @@ LATENCY_BOUNDS_MS: tuple[float, ...] = (
 """Upper bounds (inclusive, ms) of the latency histogram; one overflow bucket follows."""
 
 
+WIRE_FORMAT = 2
+"""Version of the metrics batch format this SDK sends (1: no ``format`` field, no unit groups)."""
+
+UNIT_GROUPS = 64
+"""Number of unit groups a series is split into (part of the wire format)."""
+
+
+def unit_group(bucket: int) -> int:
+    """The unit group of a unit whose bucket (0..99,999, see ``bucketing``) is ``bucket``.
+
+    ``bucket % UNIT_GROUPS`` rather than a range of buckets: every percentage split serves a range
+    of buckets from 0, and the residue spreads any such range evenly over the groups.
+    """
+    return bucket % UNIT_GROUPS
+
+
 def rfc3339(epoch_seconds: float) -> str:
     """UTC timestamp with millisecond precision and a Z suffix."""
     moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+_HISTOGRAM_SIZE = len(LATENCY_BOUNDS_MS) + 1
+
+
 class _Series:
-    __slots__ = ("counts", "errors", "evaluations", "latency_sum", "successes")
+    __slots__ = ("counts", "errors", "evaluations", "groups", "latency_sum", "successes")
 
     def __init__(self) -> None:
         self.evaluations = 0
         self.successes = 0
         self.errors = 0
-        self.counts = [0] * (len(LATENCY_BOUNDS_MS) + 1)
+        self.counts = [0] * _HISTOGRAM_SIZE
         self.latency_sum = 0.0
+        # unit group -> [successes, errors, latency counts...]; only for split-served signals
+        self.groups: dict[int, list[int]] = {}
+
+    def units(self) -> dict[str, Any] | None:
+        """The wire form of the per-group counts (groups in ascending order), None if none."""
+        if not self.groups:
+            return None
+        order = sorted(self.groups)
+        rows = [self.groups[g] for g in order]
+        return {
+            "groups": UNIT_GROUPS,
+            "group": order,
+            "successes": [row[0] for row in rows],
+            "errors": [row[1] for row in rows],
+            "latency_counts": [row[2:] for row in rows],
+        }
 
 
 class MetricsBuffer:
@@ -63,8 +103,19 @@ class MetricsBuffer:
             series = self._series[key] = _Series()
         return series
 
-    def record(self, flag_key: str, variant: str, ok: bool, latency_ms: float | None) -> None:
-        """One success or error of the code path behind ``variant``, optionally with latency."""
+    def record(
+        self,
+        flag_key: str,
+        variant: str,
+        ok: bool,
+        latency_ms: float | None,
+        bucket: int | None = None,
+    ) -> None:
+        """One success or error of the code path behind ``variant``, optionally with latency.
+
+        ``bucket``: the unit's bucket when a percentage split served the variant (the signal is
+        then also counted in the unit's group); None for a variant served to everyone matched.
+        """
         with self._lock:
             series = self._series_for(flag_key, variant)
             if series is None:
@@ -74,10 +125,20 @@ class MetricsBuffer:
                 series.successes += 1
             else:
                 series.errors += 1
+            slot = -1
             if latency_ms is not None:
                 latency = max(0.0, float(latency_ms))
-                series.counts[bisect.bisect_left(LATENCY_BOUNDS_MS, latency)] += 1
+                slot = bisect.bisect_left(LATENCY_BOUNDS_MS, latency)
+                series.counts[slot] += 1
                 series.latency_sum += latency
+            if bucket is not None:
+                index = unit_group(bucket)
+                group = series.groups.get(index)
+                if group is None:
+                    group = series.groups[index] = [0] * (2 + _HISTOGRAM_SIZE)
+                group[0 if ok else 1] += 1
+                if slot >= 0:
+                    group[2 + slot] += 1
 
     def add_evaluations(self, flag_key: str, variant: str, count: int) -> None:
         with self._lock:
@@ -118,25 +179,12 @@ class MetricsBuffer:
         if not series and not dropped:
             return None
         return {
+            "format": WIRE_FORMAT,
             "sdk": {"name": SDK_NAME, "version": __version__},
             "batch_id": uuid.uuid4().hex,
             "document_version": document_version,
             "period": {"start": rfc3339(start), "end": rfc3339(now)},
-            "flags": [
-                {
-                    "flag": flag_key,
-                    "variant": variant,
-                    "evaluations": s.evaluations,
-                    "successes": s.successes,
-                    "errors": s.errors,
-                    "latency_ms": {
-                        "bounds": list(LATENCY_BOUNDS_MS),
-                        "counts": s.counts,
-                        "sum": round(s.latency_sum, 3),
-                    },
-                }
-                for (flag_key, variant), s in series.items()
-            ],
+            "flags": [_entry(flag_key, variant, s) for (flag_key, variant), s in series.items()],
             "dropped": dropped,
         }
 
@@ -146,6 +194,25 @@ class MetricsBuffer:
             self._series = {}
             self._dropped = 0
             self._period_start = self._clock()
+
+
+def _entry(flag_key: str, variant: str, series: _Series) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "flag": flag_key,
+        "variant": variant,
+        "evaluations": series.evaluations,
+        "successes": series.successes,
+        "errors": series.errors,
+        "latency_ms": {
+            "bounds": list(LATENCY_BOUNDS_MS),
+            "counts": series.counts,
+            "sum": round(series.latency_sum, 3),
+        },
+    }
+    units = series.units()
+    if units is not None:
+        entry["units"] = units
+    return entry
 
 
 def batch_size(batch: dict[str, Any]) -> int:

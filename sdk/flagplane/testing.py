@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flagplane.client import Client
-from flagplane.engine import compile_document
+from flagplane.engine import Evaluation, compile_document
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +106,12 @@ class TestClient(Client):
         if variant is not None:
             self.recorded.append(RecordedSignal(flag_key, variant, bool(ok), latency_ms))
 
-    def _record_variant(self, flag_key: str, variant: str | None, ok: bool, started: float) -> None:
-        super()._record_variant(flag_key, variant, ok, started)
-        if variant is not None:
-            self.recorded.append(RecordedSignal(flag_key, variant, ok, None))
+    def _record_variant(
+        self, flag_key: str, evaluation: Evaluation, ok: bool, started: float
+    ) -> None:
+        super()._record_variant(flag_key, evaluation, ok, started)
+        if evaluation.variant is not None:
+            self.recorded.append(RecordedSignal(flag_key, evaluation.variant, ok, None))
 
     @staticmethod
     def _flag(flag_key: str, value: Any) -> dict[str, Any]:

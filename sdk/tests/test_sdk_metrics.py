@@ -3,6 +3,7 @@ flush on close and at exit, and fork safety."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -16,7 +17,8 @@ from typing import Any
 import pytest
 
 from flagplane import LATENCY_BOUNDS_MS, Client
-from flagplane.metrics import MetricsBuffer
+from flagplane.bucketing import bucket
+from flagplane.metrics import UNIT_GROUPS, MetricsBuffer, unit_group
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
@@ -48,7 +50,16 @@ def test_batch_follows_the_documented_wire_format(control_plane: Any, ready_clie
         assert enabled is True
     assert ready_client.flush_metrics() is True
     (batch,) = control_plane.metrics_batches
-    assert set(batch) == {"sdk", "batch_id", "document_version", "period", "flags", "dropped"}
+    assert set(batch) == {
+        "format",
+        "sdk",
+        "batch_id",
+        "document_version",
+        "period",
+        "flags",
+        "dropped",
+    }
+    assert batch["format"] == 2
     assert batch["sdk"] == {"name": "flagplane-python", "version": "0.1.0"}
     assert re.fullmatch(r"[0-9a-f]{32}", batch["batch_id"])
     assert batch["document_version"] == 4
@@ -231,6 +242,9 @@ def test_sent_batches_validate_against_the_documented_schema(
         ready_client.is_enabled("checkout", f"user-{i}")
     with ready_client.guard("always", "u"):
         pass
+    for i in range(20):
+        with ready_client.guard("checkout", f"user-{i}"):
+            pass
     ready_client.record("checkout", "off", ok=False, latency_ms=12_000)
     ready_client._metrics.add_dropped(3)
     ready_client.flush_metrics()
@@ -244,3 +258,62 @@ def test_sent_batches_validate_against_the_documented_schema(
         assert len(entry["latency_ms"]["counts"]) == len(entry["latency_ms"]["bounds"]) + 1
     overflow = _series([batch])[("checkout", "off")]["latency_ms"]["counts"][-1]
     assert overflow == 1
+    assert any("units" in entry for entry in batch["flags"])
+
+
+def test_split_served_signals_are_counted_in_the_units_group_on_every_instance(
+    control_plane: Any, make_client: Any, flag_factory: Any, document_factory: Any
+) -> None:
+    control_plane.publish(document_factory(flag_factory("checkout"), version=5))  # 50/50 split
+    first, second = make_client(), make_client()
+    assert first.wait_until_ready(timeout=5) and second.wait_until_ready(timeout=5)
+    users = [f"user-{i}" for i in range(40)]
+    for client in (first, second):
+        for user in users:
+            with contextlib.suppress(RuntimeError), client.guard("checkout", user):
+                if user.endswith("7"):
+                    raise RuntimeError("broken for this user")
+    batches = [first._metrics.drain(), second._metrics.drain()]
+    expected: dict[tuple[str, int], list[int]] = {}
+    for user in users:
+        value = bucket("checkout", user)
+        variant = "on" if value < 50_000 else "off"
+        row = expected.setdefault((variant, unit_group(value)), [0, 0])
+        row[1 if user.endswith("7") else 0] += 1
+    for batch in batches:
+        assert batch is not None and batch["format"] == 2
+        seen: dict[tuple[str, int], list[int]] = {}
+        for entry in batch["flags"]:
+            units = entry["units"]
+            assert units["groups"] == UNIT_GROUPS
+            assert units["group"] == sorted(units["group"])
+            assert (
+                sum(units["successes"]) == entry["successes"]
+                and sum(units["errors"]) == entry["errors"]
+            )
+            assert [sum(c) for c in units["latency_counts"]] == [
+                s + e for s, e in zip(units["successes"], units["errors"], strict=True)
+            ]
+            for g, s, e in zip(units["group"], units["successes"], units["errors"], strict=True):
+                seen[(entry["variant"], g)] = [s, e]
+        # Both instances put every user in the same group: the groups add up across SDKs.
+        assert seen == expected
+
+
+def test_signals_of_a_variant_not_served_by_a_split_carry_no_unit_groups(
+    control_plane: Any, ready_client: Client
+) -> None:
+    with ready_client.guard("always", "u"):  # the default serves "on" to everyone
+        pass
+    ready_client.record("checkout", "on", ok=False)  # a variant key: the unit is unknown
+    ready_client.record("checkout", {"key": "u-1"}, ok=True)  # a context: its group is known
+    batch = ready_client._metrics.drain()
+    assert batch is not None
+    entries = _series([batch])
+    assert "units" not in entries[("always", "on")]
+    by_variant = {
+        variant: entry for (flag, variant), entry in entries.items() if flag == "checkout"
+    }
+    grouped = [entry for entry in by_variant.values() if "units" in entry]
+    assert len(grouped) == 1 and sum(grouped[0]["units"]["successes"]) == 1
+    assert by_variant["on"]["errors"] == 1
