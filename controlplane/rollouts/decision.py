@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from . import stats
+from . import stats, unit_stats
 
 Status = Literal["draft", "running", "paused", "completed", "rolled_back", "cancelled"]
 Action = Literal[
@@ -50,6 +50,13 @@ Verdict = Literal["pass", "fail", "inconclusive", "insufficient_data"]
 WaitingOn = Literal["", "dwell", "min_samples", "evidence", "approval", "external_check", "person"]
 
 NOT_ENOUGH_TRAFFIC = "not enough traffic"
+SAMPLE_RATIO_ALPHA = 0.001
+"""Two-sided error level of the sample-ratio check (its own budget: it pauses, never rolls back)."""
+SAMPLE_RATIO_SETTLE_S = 60.0
+"""Seconds after a stage starts before its traffic counts for the sample-ratio check: SDKs pick
+up a new split on their next poll or stream event, and until then they serve the old one."""
+SAMPLE_RATIO_MIN_EXPECTED = 100.0
+"""Treatment signals the split must predict before the sample-ratio check says anything."""
 ACTIVE_STATUSES: frozenset[str] = frozenset({"running", "paused"})
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "cancelled"})
 
@@ -206,8 +213,8 @@ class PlanSpec:
             raise ValueError("rule ids must be unique")
         if self.advance_mode not in ("time", "evidence"):
             raise ValueError(f"unknown advance_mode {self.advance_mode!r}")
-        if not 0.0 < self.alpha < 1.0:
-            raise ValueError("alpha must be in (0, 1)")
+        if not 0.0 < self.alpha < 0.5:
+            raise ValueError("alpha must be in (0, 0.5)")
         if self.max_hold_s < 0 or self.starvation_timeout_s <= 0:
             raise ValueError("max_hold_s must be >= 0 and starvation_timeout_s > 0")
 
@@ -285,11 +292,21 @@ class ArmCounts:
     ``histogram``: latency bucket counts aligned with the rule's
     ``bucket_bounds_ms`` plus a final overflow bucket (latency rules only;
     ``total`` should equal its sum).
+    ``groups``: (trials, events) per unit group (``flagplane.metrics.UNIT_GROUPS``
+    hash groups of the randomisation unit) for the trials that came with one;
+    ``group_histograms``: the latency histogram per unit group (latency rules).
+    ``ungrouped``: trials reported by SDKs that send no unit groups (wire
+    format 1). Comparative rules are judged per unit when every segment of
+    both arms has groups and no ungrouped trials, otherwise conservatively per
+    request (docs/rollout-statistics.md).
     """
 
     total: int = 0
     events: int = 0
     histogram: tuple[int, ...] = ()
+    groups: tuple[tuple[int, int], ...] = ()
+    group_histograms: tuple[tuple[int, ...], ...] = ()
+    ungrouped: int = 0
 
 
 @dataclass(frozen=True)
@@ -328,10 +345,16 @@ class Gates:
     recent external check of the current stage (True = 2xx, False = failed,
     None = not performed yet). The caller performs the HTTP call, typically
     when the previous decision's ``waiting_on`` was ``"external_check"``.
+    ``traffic``: the flag's health-signal counts with unit groups, one
+    ``SegmentCounts`` per element of ``runtime.segment_starts``, each counted
+    from ``segment_starts[i] + SAMPLE_RATIO_SETTLE_S`` (a new split takes a
+    while to reach every SDK): the input of the sample-ratio check. Empty: no
+    check.
     """
 
     approved: bool = False
     external_check_ok: bool | None = None
+    traffic: tuple[SegmentCounts, ...] = ()
 
 
 # ---------------------------------------------------------------------------
@@ -354,6 +377,12 @@ class RuleOutcome:
     for absolute thresholds). ``threshold``: the rule's tolerance or limit as
     configured; ``cutoff``: the latency that decided a latency rule.
     ``summary``: a short human phrase with the numbers.
+    Comparative rules also say how they were judged: ``basis`` is ``"units"``
+    (variance from the unit groups) or ``"requests"`` (no unit groups: per
+    request, conservatively); ``std_error`` is the standard error the bounds
+    use and ``request_std_error`` what counting requests as independent would
+    give; ``design_effect`` is the treatment's variance ratio between the two;
+    ``treatment_groups``/``control_groups`` the effective unit groups per arm.
     """
 
     rule_id: str
@@ -373,14 +402,35 @@ class RuleOutcome:
     threshold: float
     cutoff: float | None
     summary: str
+    basis: str = ""
+    std_error: float | None = None
+    request_std_error: float | None = None
+    design_effect: float | None = None
+    treatment_groups: float | None = None
+    control_groups: float | None = None
 
     def __post_init__(self) -> None:
         # Non-finite numbers (no usable data on one side) become None so the outcome can be
         # stored as JSON anywhere (PostgreSQL's jsonb rejects NaN and Infinity).
-        for name in ("treatment_value", "control_value", "statistic", "lower", "upper", "cutoff"):
+        for name in _OPTIONAL_NUMBERS:
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
                 object.__setattr__(self, name, None)
+
+
+_OPTIONAL_NUMBERS = (
+    "treatment_value",
+    "control_value",
+    "statistic",
+    "lower",
+    "upper",
+    "cutoff",
+    "std_error",
+    "request_std_error",
+    "design_effect",
+    "treatment_groups",
+    "control_groups",
+)
 
 
 @dataclass(frozen=True)
@@ -525,9 +575,79 @@ def _tolerance_text(rule: RuleSpec) -> str:
     return f"{rule.threshold * 100:+g} pp"
 
 
+@dataclass(frozen=True)
+class Levels:
+    """Error budget of one comparative rule at one tick.
+
+    ``fail``: one-sided level of the lower bound that can fire the rule (the plan's alpha split
+    over its comparative rules, so that a plan whose treatment is healthy on every rule is
+    falsely rolled back or paused with probability at most alpha however many rules it has).
+    ``pass_``: one-sided level of the upper bound that lets the rule pass (the plan's alpha: a
+    plan advances only when every rule passes, so each may use all of it).
+    """
+
+    fail: float
+    pass_: float
+
+    @classmethod
+    def for_plan(cls, plan: PlanSpec) -> Levels:
+        comparative = sum(1 for rule in plan.rules if rule.is_comparative)
+        return cls(fail=plan.alpha / max(1, comparative), pass_=plan.alpha)
+
+    def bounds_text(self) -> str:
+        if self.fail == self.pass_:
+            return f"{_level(self.fail)} bounds"
+        return f"{_level(self.fail)} lower / {_level(self.pass_)} upper bounds"
+
+
+def _judged_arms(
+    segments: Sequence[SegmentCounts], counts_of
+) -> tuple[str, list[list[tuple[int, int]]], list[list[tuple[int, int]]], int]:
+    """The basis and the per-segment group counts of both arms a comparative rule uses.
+
+    ``counts_of(arm)`` gives an arm's (groups, ungrouped, total, events). Units when every
+    segment of both arms came with unit groups and none without; otherwise requests (each
+    segment one group of the totals). The last item: trials judged without unit groups.
+    """
+    parts = [(counts_of(s.treatment), counts_of(s.control)) for s in segments]
+    legacy = sum(t[1] + c[1] for t, c in parts)
+    grouped = all(t[0] and c[0] for t, c in parts)
+    if grouped and not legacy:
+        return "units", [list(t[0]) for t, _ in parts], [list(c[0]) for _, c in parts], 0
+    treatment = unit_stats.legacy_segments([(t[2], t[3]) for t, _ in parts])
+    control = unit_stats.legacy_segments([(c[2], c[3]) for _, c in parts])
+    return "requests", treatment, control, sum(t[2] for t, _ in parts)
+
+
+def _unit_phrase(diff: unit_stats.UnitBounds) -> str:
+    """How the variance was judged, for a rule's summary."""
+    if diff.basis == "requests":
+        return (
+            f"judged per request, conservatively (variance x{unit_stats.LEGACY_DESIGN_EFFECT:g}): "
+            "the SDKs sending this traffic report no unit groups (metrics wire format 1)"
+        )
+    treatment, control = diff.effective_groups
+    return (
+        f"per unit: standard error {_pp(diff.std_error).lstrip('+')} vs {_pp(diff.request_std_error).lstrip('+')} "
+        f"per request, design effect {diff.design_effect:.1f}, {treatment:.0f} / {control:.0f} effective unit groups"
+    )
+
+
+def _too_few_units(rule: RuleSpec, diff: unit_stats.UnitBounds) -> RuleOutcome | None:
+    treatment, control = diff.effective_groups
+    if diff.basis != "units" or min(treatment, control) >= unit_stats.MIN_EFFECTIVE_GROUPS:
+        return None
+    outcome = _insufficient(rule, diff.treatment_n, diff.treatment_events, diff.control_n, diff.control_events, "")
+    summary = (
+        f"{diff.treatment_n} treatment / {diff.control_n} control samples, but from too few units: "
+        f"{treatment:.1f} / {control:.1f} effective unit groups of {unit_stats.MIN_EFFECTIVE_GROUPS:g} needed"
+    )
+    return replace(outcome, summary=summary, basis="units", treatment_groups=treatment, control_groups=control)
+
+
 def _comparison_outcome(
     rule: RuleSpec,
-    diff: stats.Bounds,
+    diff: unit_stats.UnitBounds,
     verdict: Verdict,
     summary: str,
     treatment_value: float,
@@ -535,6 +655,7 @@ def _comparison_outcome(
     cutoff: float | None,
 ) -> RuleOutcome:
     """The outcome of a treatment-vs-control rule: counts and bounds from the contrast ``diff``."""
+    treatment_groups, control_groups = diff.effective_groups
     return RuleOutcome(
         rule_id=rule.id,
         verdict=verdict,
@@ -552,11 +673,21 @@ def _comparison_outcome(
         upper=diff.upper,
         threshold=rule.threshold,
         cutoff=cutoff,
-        summary=summary,
+        summary=f"{summary}; {_unit_phrase(diff)}",
+        basis=diff.basis,
+        std_error=diff.std_error,
+        request_std_error=diff.request_std_error,
+        design_effect=diff.design_effect,
+        treatment_groups=treatment_groups if diff.basis == "units" else None,
+        control_groups=control_groups if diff.basis == "units" else None,
     )
 
 
-def _evaluate_rate_comparison(rule: RuleSpec, obs: RuleObservation, alpha: float) -> RuleOutcome:
+def _rate_counts(arm: ArmCounts) -> tuple[tuple[tuple[int, int], ...], int, int, int]:
+    return arm.groups, arm.ungrouped, arm.total, arm.events
+
+
+def _evaluate_rate_comparison(rule: RuleSpec, obs: RuleObservation, levels: Levels) -> RuleOutcome:
     # Only periods in which both variants were served say anything about the difference
     # (a 100% stage has no control); minimum samples are counted over those periods.
     segments = [s for s in obs.segments if s.treatment.total > 0 and s.control.total > 0]
@@ -564,37 +695,43 @@ def _evaluate_rate_comparison(rule: RuleSpec, obs: RuleObservation, alpha: float
     n_c, e_c = _sum_arm(segments, "control")
     if n_t < rule.min_samples or n_c < rule.min_samples:
         return _insufficient(rule, n_t, e_t, n_c, e_c, "")
-    tuples = [(s.treatment.total, s.treatment.events, s.control.total, s.control.events) for s in segments]
+    basis, treatment, control, _ = _judged_arms(segments, _rate_counts)
     control_rate = e_c / n_c
     if rule.comparison == "vs_control_absolute":
+        multiplier = 1.0
         mixing = rule.mixing_sd or max(rule.threshold, 1e-4)
         floor = min(0.5, control_rate + rule.threshold)
-        diff = stats.contrast_cs(tuples, alpha, mixing, treatment_rate_floor=floor)
-        excess_estimate = diff.estimate - rule.threshold
-        excess_upper = diff.upper - rule.threshold
     else:
         multiplier = 1.0 + rule.threshold
         mixing = rule.mixing_sd or max(rule.threshold * control_rate, 1e-4)
         floor = min(0.5, control_rate * multiplier)
-        diff = stats.contrast_cs(tuples, alpha, mixing, treatment_rate_floor=floor)
-        relative = stats.contrast_cs(tuples, alpha, mixing, control_multiplier=multiplier, treatment_rate_floor=floor)
-        excess_estimate = relative.estimate
-        excess_upper = relative.upper
+    diff = unit_stats.contrast(
+        treatment, control, levels.fail, levels.pass_, mixing, treatment_rate_floor=floor, basis=basis
+    )
+    too_few = _too_few_units(rule, diff)
+    if too_few is not None:
+        return too_few
+    if multiplier == 1.0:
+        excess_estimate, excess_upper = diff.estimate - rule.threshold, diff.upper - rule.threshold
+    else:
+        relative = unit_stats.contrast(
+            treatment, control, levels.fail, levels.pass_, mixing, multiplier, floor, basis=basis
+        )
+        excess_estimate, excess_upper = relative.estimate, relative.upper
     treatment_rate = diff.treatment_rate
     control_rate = diff.control_rate
-    level = _level(alpha)
     name = _metric_name(rule)
     numbers = (
         f"treatment {name} {_rate(treatment_rate)} vs control {_rate(control_rate)} "
-        f"(difference {_pp(diff.estimate)}, {level} bounds {_pp(diff.lower)} to {_pp(diff.upper)})"
+        f"(difference {_pp(diff.estimate)}, {levels.bounds_text()} {_pp(diff.lower)} to {_pp(diff.upper)})"
     )
     tolerance = _tolerance_text(rule)
     if diff.lower > 0 and excess_estimate > 0:
         verdict: Verdict = "fail"
         summary = (
             f"treatment {name} {_rate(treatment_rate)} vs control {_rate(control_rate)} "
-            f"(difference {_pp(diff.estimate)}, {level} lower bound {_pp(diff.lower)}) is significantly "
-            f"worse and exceeds the tolerance of {tolerance}"
+            f"(difference {_pp(diff.estimate)}, {_level(levels.fail)} lower bound {_pp(diff.lower)}) is "
+            f"significantly worse and exceeds the tolerance of {tolerance}"
         )
     elif excess_upper < 0:
         verdict = "pass"
@@ -605,7 +742,7 @@ def _evaluate_rate_comparison(rule: RuleSpec, obs: RuleObservation, alpha: float
     return _comparison_outcome(rule, diff, verdict, summary, treatment_rate, control_rate, cutoff=None)
 
 
-def _evaluate_latency_comparison(rule: RuleSpec, obs: RuleObservation, alpha: float) -> RuleOutcome:
+def _evaluate_latency_comparison(rule: RuleSpec, obs: RuleObservation, levels: Levels) -> RuleOutcome:
     """Latency percentile vs control, reduced to proportions of slow requests.
 
     The cutoff is the control's estimated quantile plus the tolerance (or times
@@ -615,6 +752,7 @@ def _evaluate_latency_comparison(rule: RuleSpec, obs: RuleObservation, alpha: fl
     control at the cutoff and its estimated quantile is beyond the cutoff; it
     passes when the upper bound of the treatment's slow fraction is under
     1 - q. The cutoff is estimated from control data and treated as known.
+    Per unit like the rate rules: each unit group's slow requests at the cutoff.
     """
     q = rule.percentile
     assert q is not None
@@ -632,24 +770,29 @@ def _evaluate_latency_comparison(rule: RuleSpec, obs: RuleObservation, alpha: fl
         cutoff = control_q + rule.threshold
     else:
         cutoff = control_q * (1.0 + rule.threshold)
-    tuples = []
-    for s in segments:
-        slow_t = stats.slow_count(bounds, s.treatment.histogram, cutoff)
-        slow_c = stats.slow_count(bounds, s.control.histogram, cutoff)
-        tuples.append((sum(s.treatment.histogram), slow_t, sum(s.control.histogram), slow_c))
+
+    def slow_counts(arm: ArmCounts) -> tuple[tuple[tuple[int, int], ...], int, int, int]:
+        groups = tuple((sum(h), stats.slow_count(bounds, h, cutoff)) for h in arm.group_histograms)
+        return groups, arm.ungrouped, sum(arm.histogram), stats.slow_count(bounds, arm.histogram, cutoff)
+
+    basis, treatment, control, _ = _judged_arms(segments, slow_counts)
     allowed = 1.0 - q
     mixing = rule.mixing_sd or allowed / 2.0
-    control_slow = sum(t[3] for t in tuples) / max(1, sum(t[2] for t in tuples))
-    diff = stats.contrast_cs(tuples, alpha, mixing, treatment_rate_floor=min(0.5, control_slow))
-    treatment_slow = stats.proportion_cs(
-        diff.treatment_n, diff.treatment_events, alpha, mixing, rate_floor=min(0.5, allowed)
+    control_slow = sum(e for s in control for _, e in s) / max(1, sum(n for s in control for n, _ in s))
+    diff = unit_stats.contrast(
+        treatment, control, levels.fail, levels.pass_, mixing, treatment_rate_floor=min(0.5, control_slow), basis=basis
+    )
+    too_few = _too_few_units(rule, diff)
+    if too_few is not None:
+        return too_few
+    treatment_slow = unit_stats.proportion(
+        treatment, levels.pass_, mixing, rate_floor=min(0.5, allowed), design_effect=diff.design_effect, basis=basis
     )
     name = _metric_name(rule)
-    level = _level(alpha)
     numbers = (
         f"treatment {name} {_ms(treatment_q)} vs control {_ms(control_q)}; "
         f"{_rate(diff.treatment_rate)} vs {_rate(diff.control_rate)} of requests slower than "
-        f"{_ms(cutoff)} (difference {_pp(diff.estimate)}, {level} bounds {_pp(diff.lower)} "
+        f"{_ms(cutoff)} (difference {_pp(diff.estimate)}, {levels.bounds_text()} {_pp(diff.lower)} "
         f"to {_pp(diff.upper)})"
     )
     tolerance = _tolerance_text(rule)
@@ -736,15 +879,18 @@ def _evaluate_absolute(rule: RuleSpec, obs: RuleObservation, previous_streak: in
 
 
 def evaluate_rule(
-    rule: RuleSpec, observation: RuleObservation | None, alpha: float, previous_streak: int = 0
+    rule: RuleSpec, observation: RuleObservation | None, levels: Levels, previous_streak: int = 0
 ) -> tuple[RuleOutcome, int]:
-    """Evaluate one rule; returns the outcome and the new breach streak."""
+    """Evaluate one rule; returns the outcome and the new breach streak.
+
+    ``levels``: the rule's share of the plan's error budget (``Levels.for_plan(plan)``).
+    """
     obs = observation or RuleObservation(rule.id)
     if rule.comparison == "absolute_threshold":
         return _evaluate_absolute(rule, obs, previous_streak)
     if rule.metric == "latency_p":
-        return _evaluate_latency_comparison(rule, obs, alpha), 0
-    return _evaluate_rate_comparison(rule, obs, alpha), 0
+        return _evaluate_latency_comparison(rule, obs, levels), 0
+    return _evaluate_rate_comparison(rule, obs, levels), 0
 
 
 # ---------------------------------------------------------------------------
@@ -826,7 +972,8 @@ def decide(
       1. a failing rollback-severity rule -> rollback (also while paused and
          while waiting at a gate);
       2. while paused: hold (only rollback rules act on a paused rollout);
-      3. a failing pause-severity rule -> pause;
+      3. a failing pause-severity rule -> pause; a sample-ratio mismatch
+         (``Gates.traffic``) -> pause;
       4. a rule that got no new treatment data for ``starvation_timeout_s``
          -> pause "not enough traffic";
       5. dwell not over -> hold;
@@ -849,10 +996,11 @@ def decide(
     outcomes: list[RuleOutcome] = []
     memories: list[RuleMemory] = []
     starved: list[RuleSpec] = []
+    levels = Levels.for_plan(plan)
     for rule in plan.rules:
         memory = runtime.memory(rule.id)
         obs = by_id.get(rule.id)
-        outcome, streak = evaluate_rule(rule, obs, plan.alpha, memory.breach_streak)
+        outcome, streak = evaluate_rule(rule, obs, levels, memory.breach_streak)
         outcomes.append(outcome)
         seen = _treatment_total(obs)
         last_new = memory.last_new_data_at
@@ -883,6 +1031,12 @@ def decide(
     failing = _first(results, "fail", "pause")
     if failing is not None:
         reason = f"Paused at {stage_label} for a person: {_clause(failing.rule_id, results)}."
+        after = replace(state, status="paused", reason=reason)
+        return _decision(plan, runtime, after, now, "pause", reason, results)
+
+    mismatch = sample_ratio_check(plan, runtime, gates.traffic)
+    if mismatch is not None and mismatch.mismatch:
+        reason = f"Paused at {stage_label} for a person: {_sample_ratio_text(mismatch)}."
         after = replace(state, status="paused", reason=reason)
         return _decision(plan, runtime, after, now, "pause", reason, results)
 
@@ -945,6 +1099,46 @@ def decide(
     after = _enter_stage(state, stage_index + 1, now, new_run=False)
     reason = f"Advanced from {stage_label} to {_stage_label(plan, stage_index + 1)}: {healthy}."
     return _decision(plan, runtime, after, now, "advance", reason, results)
+
+
+def sample_ratio_check(
+    plan: PlanSpec, runtime: PlanRuntime, traffic: Sequence[SegmentCounts]
+) -> unit_stats.SampleRatio | None:
+    """The treatment's share of the run's traffic against what its stages served.
+
+    ``traffic`` as ``Gates.traffic`` (unit groups required: a share counted per request would
+    mistake a heavy user for a mismatch). None when there is nothing to check: no traffic with
+    unit groups, too few treatment signals or unit groups to judge, or only a 100% stage.
+    """
+    if not traffic or len(traffic) != len(runtime.segment_starts):
+        return None
+    first_stage = runtime.stage_index - (len(traffic) - 1)
+    if first_stage < 0:
+        return None
+    segments: list[tuple[list[int], list[int]]] = []
+    shares: list[float] = []
+    for offset, segment in enumerate(traffic):
+        control = [n for n, _ in segment.control.groups]
+        if not control:
+            continue
+        treatment = [n for n, _ in segment.treatment.groups] or [0] * len(control)
+        segments.append((treatment, control))
+        shares.append(plan.stages[first_stage + offset].percent / 100.0)
+    result = unit_stats.sample_ratio(segments, shares, SAMPLE_RATIO_ALPHA)
+    if result.expected < SAMPLE_RATIO_MIN_EXPECTED or result.effective_groups < unit_stats.MIN_EFFECTIVE_GROUPS:
+        return None
+    return result
+
+
+def _sample_ratio_text(result: unit_stats.SampleRatio) -> str:
+    return (
+        f"sample ratio mismatch: the treatment reported {result.observed} of {result.total} health "
+        f"signals with unit groups since the split settled, where the split serves {result.expected:.0f} "
+        f"({result.deviation * 100:+.1f}%, {_level(SAMPLE_RATIO_ALPHA)} bounds {result.lower * 100:+.1f}% to "
+        f"{result.upper * 100:+.1f}%, {result.effective_groups:.0f} effective unit groups); requests that never "
+        "report (a crash before the SDK records the error) or variants cached by clients make every comparison "
+        "of the arms unreliable"
+    )
 
 
 def _clause(rule_id: str, outcomes: Sequence[RuleOutcome]) -> str:

@@ -31,6 +31,7 @@ from controlplane.rollouts.decision import (
     served_percent,
     start,
 )
+from tests.rollouts.helpers import grouped
 
 DWELL = 600.0
 ERRORS = RuleSpec(
@@ -382,9 +383,7 @@ def test_latency_percentile_rules_from_histograms() -> None:
     control = tuple(c * 10 for c in fast)
 
     def obs(treatment: tuple[int, ...]) -> tuple[RuleObservation, ...]:
-        segment = SegmentCounts(
-            ArmCounts(sum(treatment), histogram=treatment), ArmCounts(sum(control), histogram=control)
-        )
+        segment = SegmentCounts(grouped(sum(treatment), histogram=treatment), grouped(sum(control), histogram=control))
         window = SegmentCounts(ArmCounts(sum(treatment), histogram=treatment))
         return (
             RuleObservation("p95", segments=(segment,), window=window),
