@@ -30,6 +30,7 @@ from controlplane.metrics import validation
 from controlplane.metrics.errors import BatchError
 from controlplane.metrics.services import ingest_batch
 from controlplane.observability.metrics import METRIC_BATCHES
+from flagplane.metrics import UNIT_GROUPS
 
 BATCH_ID = re.compile(r"^[0-9a-fA-F]{8,64}$")
 
@@ -145,6 +146,23 @@ class LatencySerializer(serializers.Serializer):
         return attrs
 
 
+class UnitsSerializer(serializers.Serializer):
+    """Health signals per unit group (wire format 2): parallel arrays, one item per group."""
+
+    groups = serializers.IntegerField()
+    group = serializers.ListField(child=serializers.IntegerField(), max_length=UNIT_GROUPS)
+    successes = serializers.ListField(child=CountField(), max_length=UNIT_GROUPS)
+    errors = serializers.ListField(child=CountField(), max_length=UNIT_GROUPS)
+    latency_counts = serializers.ListField(
+        child=serializers.ListField(child=CountField(), max_length=65), max_length=UNIT_GROUPS
+    )
+
+    def validate(self, attrs):
+        with domain_rules():
+            validation.check_unit_groups(attrs)
+        return attrs
+
+
 class FlagEntrySerializer(serializers.Serializer):
     flag = serializers.CharField(max_length=200)
     variant = serializers.CharField(max_length=200)
@@ -152,16 +170,22 @@ class FlagEntrySerializer(serializers.Serializer):
     successes = CountField()
     errors = CountField()
     latency_ms = LatencySerializer(required=False)
+    units = UnitsSerializer(required=False)
 
     def validate(self, attrs):
         latency = attrs.get("latency_ms")
         if latency is not None:
             with domain_rules():
                 validation.check_observations(latency["counts"], attrs["successes"], attrs["errors"])
+        units = attrs.get("units")
+        if units is not None:
+            with domain_rules():
+                validation.unit_latencies(units, latency, attrs["successes"], attrs["errors"])
         return attrs
 
 
 class MetricsBatchSerializer(serializers.Serializer):
+    format = serializers.IntegerField(required=False, default=1)
     sdk = SdkSerializer()
     batch_id = serializers.RegexField(
         BATCH_ID, error_messages={"invalid": "Must be 8 to 64 hexadecimal characters (e.g. uuid4().hex)."}
@@ -173,6 +197,11 @@ class MetricsBatchSerializer(serializers.Serializer):
 
     def validate_batch_id(self, value: str) -> str:
         return value.lower()
+
+    def validate(self, attrs):
+        with domain_rules():
+            validation.check_format(attrs["format"], any("units" in entry for entry in attrs["flags"]))
+        return attrs
 
 
 class MetricsIngestView(APIView):

@@ -9,6 +9,15 @@ from django.db import models
 
 from controlplane.metrics.histogram import HISTOGRAM_SIZE, empty_histogram
 from controlplane.projects.models import Environment
+from flagplane.metrics import UNIT_GROUPS
+
+
+def empty_groups() -> list[int]:
+    return [0] * UNIT_GROUPS
+
+
+def empty_group_histograms() -> list[int]:
+    return [0] * (UNIT_GROUPS * HISTOGRAM_SIZE)
 
 
 class MetricBucket(models.Model):
@@ -28,6 +37,9 @@ class MetricBucket(models.Model):
     errors = models.BigIntegerField(default=0)
     latency_counts = ArrayField(models.BigIntegerField(), size=HISTOGRAM_SIZE, default=empty_histogram)
     latency_sum = models.FloatField(default=0.0, help_text="Sum of recorded latencies (ms).")
+    ungrouped_signals = models.BigIntegerField(
+        default=0, help_text="Successes + errors from SDKs that send no unit groups (wire format 1)."
+    )
 
     class Meta:
         ordering = ["-bucket_start", "flag_key", "variant"]
@@ -47,6 +59,37 @@ class MetricBucket(models.Model):
     @property
     def requests(self) -> int:
         return self.successes + self.errors
+
+
+class MetricUnitBucket(models.Model):
+    """The split-served health signals of one (environment, flag, variant) in one time bucket,
+    per unit group (``flagplane.metrics.UNIT_GROUPS`` groups; wire format 2).
+
+    A separate table so the totals every chart reads stay small. ``latency_counts`` is the groups'
+    standard histograms one after the other (group ``g`` at ``g * HISTOGRAM_SIZE``).
+    """
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    flag_key = models.CharField(max_length=200)
+    variant = models.CharField(max_length=200)
+    bucket_start = models.DateTimeField()
+    successes = ArrayField(models.BigIntegerField(), size=UNIT_GROUPS, default=empty_groups)
+    errors = ArrayField(models.BigIntegerField(), size=UNIT_GROUPS, default=empty_groups)
+    latency_counts = ArrayField(
+        models.BigIntegerField(), size=UNIT_GROUPS * HISTOGRAM_SIZE, default=empty_group_histograms
+    )
+
+    class Meta:
+        ordering = ["-bucket_start", "flag_key", "variant"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "flag_key", "variant", "bucket_start"], name="unique_metric_unit_bucket"
+            ),
+        ]
+        indexes = [models.Index(fields=["bucket_start"], name="metric_unit_bucket_time")]
+
+    def __str__(self) -> str:
+        return f"{self.flag_key}/{self.variant} per unit group @ {self.bucket_start:%Y-%m-%d %H:%M:%S}"
 
 
 class MetricBatch(models.Model):

@@ -17,8 +17,9 @@ from django.db.models import Max, Sum
 from django.utils import timezone
 
 from controlplane.metrics.histogram import HISTOGRAM_SIZE, STANDARD_BOUNDS_MS, quantile
-from controlplane.metrics.models import FlagActivity, MetricBucket
+from controlplane.metrics.models import FlagActivity, MetricBucket, MetricUnitBucket
 from controlplane.projects.models import Environment
+from flagplane.metrics import UNIT_GROUPS
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,13 @@ class ArmTotals:
     bounds_ms: tuple[float, ...]
     latency_sum: float
     """Sum of recorded latencies in ms (mean = latency_sum / sum(histogram))."""
+    ungrouped: int = 0
+    """Requests reported by SDKs that send no unit groups (wire format 1)."""
+    unit_requests: tuple[int, ...] = ()
+    """Split-served requests per unit group (``UNIT_GROUPS`` items; empty when none were reported)."""
+    unit_errors: tuple[int, ...] = ()
+    unit_histograms: tuple[tuple[int, ...], ...] = ()
+    """Latency counts per unit group, each aligned with ``bounds_ms`` plus overflow."""
 
     @property
     def error_rate(self) -> float | None:
@@ -73,12 +81,12 @@ def arm_counts(
         cursor.execute(
             f"""
             SELECT COALESCE(SUM(evaluations), 0), COALESCE(SUM(successes), 0), COALESCE(SUM(errors), 0),
-                   COALESCE(SUM(latency_sum), 0)
+                   COALESCE(SUM(latency_sum), 0), COALESCE(SUM(ungrouped_signals), 0)
             FROM {table} WHERE {_window_sql(until)}
             """,
             params,
         )
-        evaluations, successes, errors, latency_sum = cursor.fetchone()
+        evaluations, successes, errors, latency_sum, ungrouped = cursor.fetchone()
         cursor.execute(
             f"""
             SELECT h.i, SUM(h.c)
@@ -91,6 +99,7 @@ def arm_counts(
         histogram = [0] * HISTOGRAM_SIZE
         for index, count in cursor.fetchall():
             histogram[index - 1] = int(count)
+        units = _unit_counts(cursor, params, until)
     return ArmTotals(
         requests=int(successes) + int(errors),
         errors=int(errors),
@@ -98,7 +107,43 @@ def arm_counts(
         histogram=tuple(histogram),
         bounds_ms=STANDARD_BOUNDS_MS,
         latency_sum=float(latency_sum),
+        ungrouped=int(ungrouped),
+        **units,
     )
+
+
+def _unit_counts(cursor, params: list, until: datetime | None) -> dict:
+    """The per-unit-group sums of ``arm_counts``'s window (empty tuples when none were reported)."""
+    table = MetricUnitBucket._meta.db_table
+    cursor.execute(
+        f"""
+        SELECT g.i, SUM(g.s), SUM(g.e)
+        FROM {table}, unnest(successes, errors) WITH ORDINALITY AS g(s, e, i)
+        WHERE {_window_sql(until)}
+        GROUP BY g.i
+        """,
+        params,
+    )
+    rows = cursor.fetchall()
+    if not rows:
+        return {}
+    requests, errors = [0] * UNIT_GROUPS, [0] * UNIT_GROUPS
+    for index, s, e in rows:
+        requests[index - 1], errors[index - 1] = int(s) + int(e), int(e)
+    cursor.execute(
+        f"""
+        SELECT h.i, SUM(h.c)
+        FROM {table}, unnest(latency_counts) WITH ORDINALITY AS h(c, i)
+        WHERE {_window_sql(until)}
+        GROUP BY h.i
+        """,
+        params,
+    )
+    flat = [0] * (UNIT_GROUPS * HISTOGRAM_SIZE)
+    for index, count in cursor.fetchall():
+        flat[index - 1] = int(count)
+    histograms = tuple(tuple(flat[g * HISTOGRAM_SIZE : (g + 1) * HISTOGRAM_SIZE]) for g in range(UNIT_GROUPS))
+    return {"unit_requests": tuple(requests), "unit_errors": tuple(errors), "unit_histograms": histograms}
 
 
 def timeline(

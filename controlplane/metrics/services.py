@@ -12,9 +12,15 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from controlplane.metrics.histogram import empty_histogram
-from controlplane.metrics.models import MetricBatch, MetricBucket
-from controlplane.metrics.validation import checked_latencies
+from controlplane.metrics.histogram import HISTOGRAM_SIZE, empty_histogram
+from controlplane.metrics.models import (
+    MetricBatch,
+    MetricBucket,
+    MetricUnitBucket,
+    empty_group_histograms,
+    empty_groups,
+)
+from controlplane.metrics.validation import checked_latencies, checked_units
 from controlplane.observability.metrics import METRIC_BATCHES
 from controlplane.projects.models import Environment
 
@@ -43,9 +49,11 @@ def ingest_batch(environment: Environment, batch: dict[str, Any], now: datetime 
     """
     now = now or timezone.now()
     latencies = checked_latencies(batch, now)
+    unit_latencies = checked_units(batch)
     period = batch["period"]
     counted_at = min(period["end"], now)
-    rows = _merged_rows(batch["flags"], latencies)
+    rows = _merged_rows(batch["flags"], latencies, legacy=batch.get("format", 1) == 1)
+    unit_rows = _merged_unit_rows(batch["flags"], unit_latencies)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -74,6 +82,8 @@ def ingest_batch(environment: Environment, batch: dict[str, Any], now: datetime 
             return IngestResult(accepted=0, duplicate=True)
         if rows:
             _add_to_bucket(cursor, environment.id, bucket_start(counted_at), rows)
+            if unit_rows:
+                _add_to_unit_bucket(cursor, environment.id, bucket_start(counted_at), unit_rows)
             evaluated = sorted({row["flag"] for row in rows if row["evaluations"] > 0})
             if evaluated:
                 _mark_evaluated(cursor, environment.id, evaluated, counted_at)
@@ -81,24 +91,80 @@ def ingest_batch(environment: Environment, batch: dict[str, Any], now: datetime 
     return IngestResult(accepted=len(batch["flags"]), duplicate=False)
 
 
-def _merged_rows(entries: list[dict[str, Any]], latencies: list[list[int] | None]) -> list[dict[str, Any]]:
+def _merged_rows(
+    entries: list[dict[str, Any]], latencies: list[list[int] | None], legacy: bool
+) -> list[dict[str, Any]]:
     """One row per (flag, variant), sorted: one upsert may not touch a row twice, and a fixed
-    order makes concurrent batches lock bucket rows in the same order (no deadlocks)."""
+    order makes concurrent batches lock bucket rows in the same order (no deadlocks).
+    ``legacy``: a wire-format-1 batch, whose signals are counted as ``ungrouped_signals`` too."""
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     for entry, counts in zip(entries, latencies, strict=True):
         key = (entry["flag"], entry["variant"])
         row = merged.setdefault(
             key,
             {"flag": key[0], "variant": key[1], "evaluations": 0, "successes": 0, "errors": 0,
-             "counts": empty_histogram(), "latency_sum": 0.0},
+             "counts": empty_histogram(), "latency_sum": 0.0, "ungrouped": 0},
         )  # fmt: skip
         row["evaluations"] += entry["evaluations"]
         row["successes"] += entry["successes"]
         row["errors"] += entry["errors"]
+        if legacy:
+            row["ungrouped"] += entry["successes"] + entry["errors"]
         if counts is not None:
             row["counts"] = [a + b for a, b in zip(row["counts"], counts, strict=True)]
             row["latency_sum"] += entry["latency_ms"]["sum"]
     return [merged[key] for key in sorted(merged)]
+
+
+def _merged_unit_rows(
+    entries: list[dict[str, Any]], unit_latencies: list[list[list[int]] | None]
+) -> list[dict[str, Any]]:
+    """Per (flag, variant) with unit groups: dense per-group arrays, sorted like ``_merged_rows``."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for entry, standard in zip(entries, unit_latencies, strict=True):
+        units = entry.get("units")
+        if units is None or standard is None:
+            continue
+        key = (entry["flag"], entry["variant"])
+        row = merged.setdefault(
+            key,
+            {"flag": key[0], "variant": key[1], "successes": empty_groups(), "errors": empty_groups(),
+             "counts": empty_group_histograms()},
+        )  # fmt: skip
+        for position, group in enumerate(units["group"]):
+            row["successes"][group] += units["successes"][position]
+            row["errors"][group] += units["errors"][position]
+            offset = group * HISTOGRAM_SIZE
+            for i, count in enumerate(standard[position]):
+                row["counts"][offset + i] += count
+    return [merged[key] for key in sorted(merged)]
+
+
+def _add_to_unit_bucket(cursor, environment_id: int, start: datetime, rows: list[dict[str, Any]]) -> None:
+    """Like ``_add_to_bucket`` for the per-group arrays (added elementwise)."""
+    table = MetricUnitBucket._meta.db_table
+
+    def added(column: str) -> str:
+        return f"""ARRAY(
+                SELECT old + new
+                FROM unnest({table}.{column}, EXCLUDED.{column}) WITH ORDINALITY AS a(old, new, i)
+                ORDER BY i
+            )"""
+
+    cursor.execute(
+        f"""
+        INSERT INTO {table} (environment_id, flag_key, variant, bucket_start, successes, errors, latency_counts)
+        SELECT %s, r.flag, r.variant, %s, r.successes, r.errors, r.counts
+        FROM jsonb_to_recordset(%s::jsonb) AS r(flag text, variant text, successes bigint[], errors bigint[],
+                                                counts bigint[])
+        ORDER BY r.flag COLLATE "C", r.variant COLLATE "C"
+        ON CONFLICT (environment_id, flag_key, variant, bucket_start) DO UPDATE SET
+            successes = {added("successes")},
+            errors = {added("errors")},
+            latency_counts = {added("latency_counts")}
+        """,
+        [environment_id, start, json.dumps(rows)],
+    )
 
 
 def _add_to_bucket(cursor, environment_id: int, start: datetime, rows: list[dict[str, Any]]) -> None:
@@ -108,11 +174,12 @@ def _add_to_bucket(cursor, environment_id: int, start: datetime, rows: list[dict
         f"""
         INSERT INTO {table}
             (environment_id, flag_key, variant, bucket_start,
-             evaluations, successes, errors, latency_counts, latency_sum)
-        SELECT %s, r.flag, r.variant, %s, r.evaluations, r.successes, r.errors, r.counts, r.latency_sum
+             evaluations, successes, errors, latency_counts, latency_sum, ungrouped_signals)
+        SELECT %s, r.flag, r.variant, %s, r.evaluations, r.successes, r.errors, r.counts, r.latency_sum,
+               r.ungrouped
         FROM jsonb_to_recordset(%s::jsonb) AS r(
             flag text, variant text, evaluations bigint, successes bigint, errors bigint,
-            counts bigint[], latency_sum double precision)
+            counts bigint[], latency_sum double precision, ungrouped bigint)
         ORDER BY r.flag COLLATE "C", r.variant COLLATE "C"
         ON CONFLICT (environment_id, flag_key, variant, bucket_start) DO UPDATE SET
             evaluations = {table}.evaluations + EXCLUDED.evaluations,
@@ -123,7 +190,8 @@ def _add_to_bucket(cursor, environment_id: int, start: datetime, rows: list[dict
                 FROM unnest({table}.latency_counts, EXCLUDED.latency_counts) WITH ORDINALITY AS h(old, new, i)
                 ORDER BY i
             ),
-            latency_sum = {table}.latency_sum + EXCLUDED.latency_sum
+            latency_sum = {table}.latency_sum + EXCLUDED.latency_sum,
+            ungrouped_signals = {table}.ungrouped_signals + EXCLUDED.ungrouped_signals
         """,
         [environment_id, start, json.dumps(rows)],
     )
@@ -147,9 +215,9 @@ def prune(now: datetime | None = None) -> dict[str, int]:
     METRICS_BATCH_RETENTION_HOURS (the ingest endpoint refuses batches that old, so a retry can
     never outlive the id that recognises it). Flag activity is kept: it is one row per flag."""
     now = now or timezone.now()
-    buckets, _ = MetricBucket.objects.filter(
-        bucket_start__lt=now - timedelta(days=settings.METRICS_RETENTION_DAYS)
-    ).delete()
+    oldest = now - timedelta(days=settings.METRICS_RETENTION_DAYS)
+    buckets, _ = MetricBucket.objects.filter(bucket_start__lt=oldest).delete()
+    MetricUnitBucket.objects.filter(bucket_start__lt=oldest).delete()
     batches, _ = MetricBatch.objects.filter(
         received_at__lt=now - timedelta(hours=settings.METRICS_BATCH_RETENTION_HOURS)
     ).delete()

@@ -6,6 +6,7 @@ it checks types, to report every problem at once against its field.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +16,10 @@ from django.conf import settings
 from controlplane.errors import ErrorCollector, join_path
 from controlplane.metrics.errors import BatchError, BoundsError
 from controlplane.metrics.histogram import to_standard
+from flagplane.metrics import UNIT_GROUPS, WIRE_FORMAT
+
+FORMATS = (1, WIRE_FORMAT)
+"""Wire formats this server reads: 1 (no unit groups) and the SDK's current one."""
 
 # Per entry and batch; far above any real traffic, and sums stay far from bigint overflow.
 MAX_COUNT = 10**12
@@ -53,6 +58,78 @@ def check_observations(latency_counts: Sequence[int], successes: int, errors: in
     """Every latency observed is the latency of an outcome (a success or an error)."""
     if sum(latency_counts) > successes + errors:
         raise BatchError({"latency_ms": ["The histogram holds more observations than successes + errors."]})
+
+
+def check_format(version: int, has_units: bool) -> None:
+    if version not in FORMATS:
+        raise BatchError({"format": [f"Unknown wire format {version}: this server reads 1 and {WIRE_FORMAT}."]})
+    if version == 1 and has_units:
+        raise BatchError({"format": ["Unit groups need format 2."]})
+
+
+def check_unit_groups(units: dict[str, Any]) -> None:
+    """The shape of an entry's ``units``: G groups, each listed group once and in order, one item
+    per group in every array."""
+    if units["groups"] != UNIT_GROUPS:
+        raise BatchError({"groups": [f"Must be {UNIT_GROUPS} (the unit groups of wire format 2)."]})
+    group = units["group"]
+    if any(g < 0 or g >= UNIT_GROUPS for g in group):
+        raise BatchError({"group": [f"Groups are integers from 0 to {UNIT_GROUPS - 1}."]})
+    if any(later <= earlier for earlier, later in itertools.pairwise(group)):
+        raise BatchError({"group": ["Must be strictly increasing (each group once)."]})
+    for name in ("successes", "errors", "latency_counts"):
+        if len(units[name]) != len(group):
+            raise BatchError({name: [f"Must have one item per group ({len(group)}), got {len(units[name])}."]})
+
+
+def _unit_groups_ok(units: dict[str, Any]) -> bool:
+    check_unit_groups(units)
+    return True
+
+
+def unit_latencies(
+    units: dict[str, Any], latency: dict[str, Any] | None, successes: int, errors: int
+) -> list[list[int]]:
+    """The unit groups' histograms over the standard bounds, once they are checked against their
+    entry: no more signals than the entry, no more latencies than signals, the entry's bounds."""
+    if sum(units["successes"]) > successes or sum(units["errors"]) > errors:
+        raise BatchError({"units": ["The unit groups hold more successes or errors than the entry."]})
+    if latency is None:
+        raise BatchError({"units": ["Unit groups need the entry's latency_ms (for its bounds)."]})
+    standard = []
+    for position, counts in enumerate(units["latency_counts"]):
+        group = units["group"][position]
+        if sum(counts) > units["successes"][position] + units["errors"][position]:
+            raise BatchError({"units": [f"Group {group}: more latencies than signals."]})
+        try:
+            standard.append(standard_counts(latency["bounds"], counts))
+        except BatchError as exc:
+            raise BatchError({"units": [f"Group {group}: {m}" for ms in exc.errors.values() for m in ms]}) from exc
+    return standard
+
+
+def checked_units(batch: dict[str, Any]) -> list[list[list[int]] | None]:
+    """Check the batch's format and unit groups against the rules above, all problems at once.
+
+    Returns each entry's per-group latency counts over the standard bounds (None for an entry
+    without unit groups); raises ``BatchError`` keyed by dotted path (``flags.3.units.group``).
+    """
+    errors = ErrorCollector(BatchError)
+    version = batch.get("format", 1)
+    _collect(errors, "", check_format, version, any("units" in entry for entry in batch["flags"]))
+    out: list[list[list[int]] | None] = []
+    for index, entry in enumerate(batch["flags"]):
+        units = entry.get("units")
+        standard = None
+        if units is not None:
+            path = join_path("flags", index)
+            if _collect(errors, join_path(path, "units"), _unit_groups_ok, units):
+                standard = _collect(
+                    errors, path, unit_latencies, units, entry.get("latency_ms"), entry["successes"], entry["errors"]
+                )
+        out.append(standard)
+    errors.raise_if_any()
+    return out
 
 
 def checked_latencies(batch: dict[str, Any], now: datetime) -> list[list[int] | None]:

@@ -52,9 +52,6 @@ WaitingOn = Literal["", "dwell", "min_samples", "evidence", "approval", "externa
 NOT_ENOUGH_TRAFFIC = "not enough traffic"
 SAMPLE_RATIO_ALPHA = 0.001
 """Two-sided error level of the sample-ratio check (its own budget: it pauses, never rolls back)."""
-SAMPLE_RATIO_SETTLE_S = 60.0
-"""Seconds after a stage starts before its traffic counts for the sample-ratio check: SDKs pick
-up a new split on their next poll or stream event, and until then they serve the old one."""
 SAMPLE_RATIO_MIN_EXPECTED = 100.0
 """Treatment signals the split must predict before the sample-ratio check says anything."""
 ACTIVE_STATUSES: frozenset[str] = frozenset({"running", "paused"})
@@ -347,9 +344,9 @@ class Gates:
     when the previous decision's ``waiting_on`` was ``"external_check"``.
     ``traffic``: the flag's health-signal counts with unit groups, one
     ``SegmentCounts`` per element of ``runtime.segment_starts``, each counted
-    from ``segment_starts[i] + SAMPLE_RATIO_SETTLE_S`` (a new split takes a
-    while to reach every SDK): the input of the sample-ratio check. Empty: no
-    check.
+    from a settling time after ``segment_starts[i]`` (a new split takes a
+    while to reach every SDK, which serve the old one until then): the input
+    of the sample-ratio check. Empty: no check.
     """
 
     approved: bool = False

@@ -303,7 +303,7 @@ def evaluate(plan_id: int) -> Decision | None:
     now = clock.now()
     sdk_source = MeasuredOnce(SdkMetricSource())
     observations = [observe(plan, rule, runtime, now, sdk_source) for rule in plan.rules.all()]
-    stage_gates = gates(plan, runtime, now)
+    stage_gates = replace(gates(plan, runtime, now), traffic=sample_ratio_traffic(plan, runtime, now, sdk_source))
     with transaction.atomic():
         locked = _locked(plan_id, skip_locked=True)
         if locked is None or not locked.is_active or locked.runtime != plan.runtime:
@@ -395,14 +395,55 @@ def observe(
         return core.RuleObservation(rule_id=rule.key)
 
 
-def _arm_counts(measurement: Measurement, rule: HealthRule) -> core.ArmCounts:
+def _arm_counts(measurement: Measurement, rule: HealthRule | None) -> core.ArmCounts:
+    """The decision core's counts for one arm (``rule`` None: the traffic of the sample-ratio check)."""
     if isinstance(measurement, float | int):
         # An external value is taken as a measured rate over many requests: no sampling noise.
         rate = min(max(float(measurement), 0.0), 1.0)
         return core.ArmCounts(total=HTTP_SOURCE_WEIGHT, events=round(rate * HTTP_SOURCE_WEIGHT))
-    if rule.metric == HealthRule.Metric.LATENCY:
-        return core.ArmCounts(total=sum(measurement.histogram), histogram=tuple(measurement.histogram))
-    return core.ArmCounts(total=measurement.requests, events=measurement.errors)
+    if rule is not None and rule.metric == HealthRule.Metric.LATENCY:
+        return core.ArmCounts(
+            total=sum(measurement.histogram),
+            histogram=tuple(measurement.histogram),
+            group_histograms=measurement.unit_histograms,
+            ungrouped=measurement.ungrouped,
+        )
+    return core.ArmCounts(
+        total=measurement.requests,
+        events=measurement.errors,
+        groups=tuple(zip(measurement.unit_requests, measurement.unit_errors, strict=True)),
+        ungrouped=measurement.ungrouped,
+    )
+
+
+def sample_ratio_traffic(
+    plan: RolloutPlan, runtime: core.PlanRuntime, now: float, sdk_source: MetricSource
+) -> tuple[core.SegmentCounts, ...]:
+    """Both arms' SDK health signals per stage of the run, each from the stage's start plus
+    ``ROLLOUTS_SAMPLE_RATIO_SETTLE_S`` (SDKs need a moment to pick up a new split): ``Gates.traffic``."""
+    starts = list(runtime.segment_starts)
+    segments = []
+    for i, start in enumerate(starts):
+        since = start + settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S
+        until = starts[i + 1] if i + 1 < len(starts) else None
+        if since >= (until if until is not None else now):
+            segments.append(core.SegmentCounts())
+            continue
+        arms = [
+            _arm_counts(
+                sdk_source.measure(
+                    plan.environment_id,
+                    plan.flag.key,
+                    [variant],
+                    bucket_start(_moment(since)),
+                    bucket_start(_moment(until)) if until is not None else None,
+                ),
+                None,
+            )
+            for variant in (plan.treatment_variant, plan.control_variant)
+        ]
+        segments.append(core.SegmentCounts(treatment=arms[0], control=arms[1]))
+    return tuple(segments)
 
 
 def gates(plan: RolloutPlan, runtime: core.PlanRuntime, now: float) -> core.Gates:

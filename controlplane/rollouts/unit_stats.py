@@ -27,6 +27,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from . import stats
+
 GroupCounts = tuple[int, int]
 """(trials, events) of one unit group."""
 
@@ -92,10 +94,14 @@ def t_widened(z: float, df: float) -> float:
     """The Student-t quantile with ``df`` degrees of freedom at the normal tail of ``z``.
 
     Cornish-Fisher expansion to order 1/df^3 (Abramowitz & Stegun 26.7.5): within 1% of the
-    exact quantile for df >= 5 and z <= 4, slightly low below that (callers refuse df < 4).
+    exact quantile for df >= 5 and z <= 4. Below 5 degrees of freedom the exact quantile for 2
+    (``(2q - 1) / sqrt(2q(1 - q))``), which is larger than the one for any df >= 2.
     """
     if math.isinf(df):
         return z
+    if df < 5.0:
+        upper_tail = 0.5 * math.erfc(z / math.sqrt(2.0))
+        return (1.0 - 2.0 * upper_tail) / math.sqrt(2.0 * upper_tail * (1.0 - upper_tail))
     z2 = z * z
     return (
         z
@@ -127,10 +133,10 @@ def one_sided_half_width(variance: float, alpha: float, mixing_sd: float, df: fl
         return 0.0
     tau2 = mixing_sd * mixing_sd
     target = -math.log(alpha) + 0.5 * math.log((variance + tau2) / variance) - math.log(2.0)
-    u = math.sqrt(2.0 * max(target, 1e-12))
+    scale = math.sqrt(variance * (variance + tau2) / tau2)
+    u = stats.mixture_half_width(variance, 2.0 * alpha, mixing_sd) / scale  # the answer without Phi(u)
     for _ in range(6):  # fixed point of u^2/2 + log Phi(u) = target; log Phi(u) is tiny here
         u = math.sqrt(2.0 * (target - math.log(_normal_cdf(u))))
-    scale = math.sqrt(variance * (variance + tau2) / tau2)
     z = u * scale / math.sqrt(variance)
     return t_widened(z, df) * math.sqrt(variance)
 
@@ -148,7 +154,8 @@ class _Arm:
     cluster_variance: float  # between unit groups; nan without groups
     request_variance: float  # Bernoulli at the plug-in rate (per request)
     floored_variance: float  # Bernoulli at max(plug-in, floor)
-    effective_groups: float
+    effective_groups: float  # Kish: groups of equal weight the arm's traffic is worth
+    df: float  # degrees of freedom of cluster_variance
     trials: int
     events: int
 
@@ -189,9 +196,22 @@ def _arm(segments: Sequence[Sequence[GroupCounts]], weights: Sequence[float], ra
     if len(used) >= 2:
         cluster = len(used) / (len(used) - 1) * sum(influence[g] ** 2 for g in used)
         effective = 1.0 / sum(share[g] ** 2 for g in used) * sum(share) ** 2
+        df = min(effective, _influence_df([influence[g] for g in used])) - 1.0
     else:
-        cluster, effective = math.nan, float(len(used))
-    return _Arm(estimate, cluster, bernoulli * request_part, floored * request_part, effective, trials, events)
+        cluster, effective, df = math.nan, float(len(used)), 0.0
+    return _Arm(estimate, cluster, bernoulli * request_part, floored * request_part, effective, df, trials, events)
+
+
+def _influence_df(influence: Sequence[float]) -> float:
+    """Groups' worth of information in the between-group variance (plus one).
+
+    Satterthwaite's ``(sum x^2)^2 / sum x^4`` of the influences, times 3 (the fourth moment of a
+    normal influence), so that G equal-sized groups of independent requests count as G; a few
+    groups whose units dominate (a broken heavy user) count as about as many as they are.
+    """
+    second = sum(x * x for x in influence)
+    fourth = sum(x**4 for x in influence)
+    return 3.0 * second * second / fourth if fourth > 0 else float(len(influence))
 
 
 def _segment_weights(
@@ -225,7 +245,7 @@ def _arm_variance(
 
 
 def _df(arm: _Arm) -> float:
-    return max(arm.effective_groups - 1.0, 1.0)
+    return max(arm.df, 1.0)
 
 
 def _welch_df(parts: Sequence[tuple[float, float]]) -> float:
@@ -411,7 +431,7 @@ def sample_ratio(
         effective = expected * expected / sum(expected_g[g] ** 2 for g in used)
         cluster = len(used) / (len(used) - 1) * sum(x * x for x in influence)
         if cluster > variance:
-            variance, df = cluster, max(effective - 1.0, 1.0)
+            variance, df = cluster, max(min(effective, _influence_df(influence)) - 1.0, 1.0)
     half = one_sided_half_width(variance, alpha / 2.0, mixing_sd, df)
     return SampleRatio(
         deviation=deviation,

@@ -226,6 +226,9 @@ ROLLOUTS_TICK_SECONDS = env_float("ROLLOUTS_TICK_SECONDS", 15.0)
 ROLLOUTS_PROMETHEUS_URL = env("ROLLOUTS_PROMETHEUS_URL", "")
 # How long a stage's external check (confirm-promotion URL) may take to answer.
 ROLLOUTS_EXTERNAL_CHECK_TIMEOUT_S = env_float("ROLLOUTS_EXTERNAL_CHECK_TIMEOUT_S", 3.0)
+# Traffic of a stage's first seconds is left out of the sample-ratio check: SDKs serve the old
+# split until their next poll or stream event picks up the new one.
+ROLLOUTS_SAMPLE_RATIO_SETTLE_S = env_float("ROLLOUTS_SAMPLE_RATIO_SETTLE_S", 60.0)
 CELERY_BEAT_SCHEDULE: dict = {
     "rollouts-tick": {"task": "rollouts.tick", "schedule": ROLLOUTS_TICK_SECONDS},
     "metrics-prune": {"task": "metrics.prune", "schedule": 3600.0},

@@ -1,0 +1,117 @@
+"""Wire format 2: health signals per unit group are stored and summed; format 1 is still counted."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from controlplane.metrics.histogram import HISTOGRAM_SIZE
+from controlplane.metrics.models import MetricBatch, MetricUnitBucket
+from controlplane.metrics.queries import arm_counts
+from flagplane.metrics import UNIT_GROUPS
+
+pytestmark = pytest.mark.django_db
+
+
+def units(groups: dict[int, tuple[int, int]]) -> dict:
+    """{group: (successes, errors)}; every signal took 1 ms (the first latency bucket)."""
+    order = sorted(groups)
+    return {
+        "groups": UNIT_GROUPS,
+        "group": order,
+        "successes": [groups[g][0] for g in order],
+        "errors": [groups[g][1] for g in order],
+        "latency_counts": [[sum(groups[g])] + [0] * (HISTOGRAM_SIZE - 1) for g in order],
+    }
+
+
+def grouped_entry(entry, groups: dict[int, tuple[int, int]], **fields) -> dict:
+    successes = sum(s for s, _ in groups.values())
+    errors = sum(e for _, e in groups.values())
+    signals = successes + errors
+    counts = [signals] + [0] * (HISTOGRAM_SIZE - 1)
+    return {**entry(successes=successes, errors=errors, counts=counts, **fields), "units": units(groups)}
+
+
+def since() -> datetime:
+    return datetime.now(UTC) - timedelta(hours=1)
+
+
+def test_unit_groups_of_two_batches_and_two_sdks_add_up_per_group(post, production, entry, make_batch):
+    first = make_batch(grouped_entry(entry, {0: (10, 1), 63: (5, 0)}), batch_id="a" * 32)
+    second = make_batch(grouped_entry(entry, {0: (2, 2), 7: (1, 0)}), batch_id="b" * 32)
+    for batch in (first, second):
+        response = post({**batch, "format": 2})
+        assert response.status_code == 202, response.content
+    counts = arm_counts(production.id, "new-checkout", ["on"], since())
+    assert counts.requests == 21 and counts.ungrouped == 0
+    assert len(counts.unit_requests) == UNIT_GROUPS
+    assert (counts.unit_requests[0], counts.unit_errors[0]) == (15, 3)
+    assert (counts.unit_requests[7], counts.unit_errors[7]) == (1, 0)
+    assert (counts.unit_requests[63], counts.unit_errors[63]) == (5, 0)
+    assert sum(counts.unit_requests) == 21
+    assert counts.unit_histograms[0][0] == 15 and sum(counts.unit_histograms[0]) == 15
+    assert MetricUnitBucket.objects.count() == 1
+
+
+def test_a_retried_batch_adds_its_unit_groups_once(post, production, entry, make_batch):
+    batch = {**make_batch(grouped_entry(entry, {3: (4, 1)})), "format": 2}
+    assert post(batch).status_code == 202
+    assert post(batch).json() == {"accepted": 0, "duplicate": True}
+    counts = arm_counts(production.id, "new-checkout", ["on"], since())
+    assert counts.unit_requests[3] == 5
+
+
+def test_format_1_batches_are_counted_as_ungrouped(post, production, entry, make_batch):
+    assert post(make_batch(entry(successes=8, errors=2))).status_code == 202  # no "format": version 1
+    counts = arm_counts(production.id, "new-checkout", ["on"], since())
+    assert (counts.requests, counts.errors, counts.ungrouped) == (10, 2, 10)
+    assert counts.unit_requests == () and not MetricUnitBucket.objects.exists()
+
+
+def test_a_format_2_entry_without_unit_groups_is_neither_grouped_nor_old(post, production, entry, make_batch):
+    # e.g. a variant a targeting rule served to everyone it matched: nothing to randomise.
+    assert post({**make_batch(entry(successes=8, errors=2)), "format": 2}).status_code == 202
+    counts = arm_counts(production.id, "new-checkout", ["on"], since())
+    assert (counts.requests, counts.ungrouped, counts.unit_requests) == (10, 0, ())
+
+
+def refused(response) -> dict:
+    assert response.status_code == 400, response.content
+    assert not MetricBatch.objects.exists() and not MetricUnitBucket.objects.exists()
+    return response.json()
+
+
+def test_an_unknown_format_is_refused_rather_than_misread(post, make_batch):
+    body = refused(post({**make_batch(), "format": 3}))
+    assert "Unknown wire format 3" in body["format"][0]
+
+
+def test_unit_groups_in_a_format_1_batch_are_refused(post, make_batch, entry):
+    body = refused(post(make_batch(grouped_entry(entry, {1: (1, 0)}))))
+    assert body["format"] == ["Unit groups need format 2."]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"groups": 32}, "groups", "Must be 64"),
+        ({"group": [1, 1]}, "group", "strictly increasing"),
+        ({"group": [64, 65]}, "group", "from 0 to 63"),
+        ({"errors": [0]}, "errors", "one item per group"),
+    ],
+)
+def test_malformed_unit_groups_are_refused_with_the_field(post, make_batch, entry, change, field, message):
+    bad = grouped_entry(entry, {1: (1, 0), 2: (1, 0)})
+    bad["units"] = {**bad["units"], **change}
+    body = refused(post({**make_batch(bad), "format": 2}))
+    assert message in str(body["flags"]["0"]["units"][field])
+
+
+def test_unit_groups_may_not_hold_more_than_the_entry(post, make_batch, entry):
+    bad = grouped_entry(entry, {1: (5, 0)})
+    bad["successes"] = 4
+    bad["latency_ms"]["counts"] = [4] + [0] * (HISTOGRAM_SIZE - 1)
+    body = refused(post({**make_batch(bad), "format": 2}))
+    assert "more successes or errors than the entry" in str(body["flags"]["0"]["units"])
