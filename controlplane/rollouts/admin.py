@@ -180,8 +180,20 @@ def outcome_row(outcome: dict[str, Any]) -> dict[str, Any]:
         "bounds": "—" if lower is None and upper is None else f"[{_points(lower)}, {_points(upper)}]",
         "threshold": threshold,
         "cutoff": _ms(outcome.get("cutoff")) if outcome.get("cutoff") is not None else "",
+        "basis": _basis(outcome),
         "summary": outcome.get("summary", ""),
     }  # fmt: skip
+
+
+def _basis(outcome: dict[str, Any]) -> str:
+    """How a comparative rule was judged: per unit (design effect, unit groups) or per request."""
+    if outcome.get("basis") == "requests":
+        return "per request (old SDKs: no unit groups), variance ×4"
+    if outcome.get("basis") != "units" or outcome.get("treatment_groups") is None:
+        return "—"
+    deff = outcome.get("design_effect")
+    groups = f"{outcome['treatment_groups']:.0f} / {outcome.get('control_groups') or 0:.0f} unit groups"
+    return f"per unit: design effect {deff:.1f}, {groups}" if deff is not None else f"per unit: {groups}"
 
 
 def stage_rows(plan: RolloutPlan) -> list[dict[str, Any]]:
