@@ -31,13 +31,19 @@ import statistics
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import unit_traffic
+from unit_traffic import binomial
 
 from controlplane.rollouts.decision import (
     ArmCounts,
+    Gates,
     PlanRuntime,
     PlanSpec,
     RuleObservation,
@@ -47,6 +53,7 @@ from controlplane.rollouts.decision import (
     decide,
     start,
 )
+from flagplane.metrics import UNIT_GROUPS
 
 TICK_S = 15.0
 DWELL_S = 600.0
@@ -55,41 +62,15 @@ CONTROL_RATE = 0.01
 TOLERANCE = 0.005
 MIN_SAMPLES = 500
 ALPHA = 0.05
+SETTLE_S = 60.0  # ROLLOUTS_SAMPLE_RATIO_SETTLE_S's default
+D_USERS = (10_000, 100_000, 1_000_000)
+SRM_USERS = (100_000, 1_000_000)
+SRM_LOSS = 0.05  # a treatment that crashes before recording the signal of 5% of its requests
 
 
 # ---------------------------------------------------------------------------
-# Sampling (Python 3.11 has no random.binomialvariate)
+# Sampling
 # ---------------------------------------------------------------------------
-
-
-def binomial(rng: random.Random, n: int, p: float) -> int:
-    """Binomial(n, p) draw.
-
-    Exact inversion (sequential search on the pmf) when the mean is small,
-    where the normal approximation would be poor; a continuity-corrected
-    normal approximation when both n*p and n*(1-p) are at least 40, where its
-    error is far below the effects studied here.
-    """
-    if n <= 0 or p <= 0.0:
-        return 0
-    if p >= 1.0:
-        return n
-    if p > 0.5:
-        return n - binomial(rng, n, 1.0 - p)
-    mean = n * p
-    if mean >= 40.0:
-        draw = round(rng.gauss(mean, math.sqrt(mean * (1.0 - p))))
-        return min(n, max(0, draw))
-    u = rng.random()
-    k = 0
-    pmf = math.exp(n * math.log1p(-p))
-    cdf = pmf
-    odds = p / (1.0 - p)
-    while u > cdf and k < n:
-        pmf *= (n - k) / (k + 1) * odds
-        k += 1
-        cdf += pmf
-    return k
 
 
 def poisson_requests(rng: random.Random, mean: float) -> int:
@@ -135,58 +116,100 @@ class RunResult:
     stage_index: int  # stage at the end (0-based)
     treatment_errors: int  # failed requests served by the treatment before the end
     max_percent: float  # largest treatment percentage served
+    sample_ratio: bool = False  # paused for a sample-ratio mismatch
 
 
-def _draw_tick(rng: random.Random, rate: float, percent: float, p_t: float, p_c: float) -> tuple[int, int, int, int]:
-    requests = poisson_requests(rng, rate * TICK_S)
-    n_t = binomial(rng, requests, percent / 100.0)
-    n_c = requests - n_t
-    return n_t, binomial(rng, n_t, p_t), n_c, binomial(rng, n_c, p_c)
+Groups = list[tuple[int, int]]
+Draw = Callable[[int], tuple[Groups, Groups]]
+"""One tick of traffic while stage ``i`` is served: (treatment, control) (requests, errors) per unit group."""
 
 
-def run_decide(plan: PlanSpec, rate: float, p_t: float, seed: int, max_s: float) -> RunResult:
-    """One rollout judged by the real decide()."""
-    rng = random.Random(seed)
+def independent_draw(rng: random.Random, rate: float, p_t: float, p_c: float = CONTROL_RATE) -> Draw:
+    """Independent requests from very many users (scenarios A and B): every request a coin flip."""
+    mean = rate * TICK_S / UNIT_GROUPS
+
+    def draw(stage: int) -> tuple[Groups, Groups]:
+        share = STAGE_PERCENTS[stage] / 100.0
+        treatment, control = [], []
+        for _ in range(UNIT_GROUPS):
+            requests = poisson_requests(rng, mean) if mean >= 1000 else unit_traffic.poisson(rng, mean)
+            n_t = binomial(rng, requests, share)
+            treatment.append((n_t, binomial(rng, n_t, p_t)))
+            control.append((requests - n_t, binomial(rng, requests - n_t, p_c)))
+        return treatment, control
+
+    return draw
+
+
+def _arm(groups: list[list[int]]) -> ArmCounts:
+    total = sum(g[0] for g in groups)
+    return ArmCounts(total, sum(g[1] for g in groups), groups=tuple((g[0], g[1]) for g in groups))
+
+
+def _add(target: list[list[int]], groups: Groups) -> None:
+    for cell, (n, e) in zip(target, groups, strict=True):
+        cell[0] += n
+        cell[1] += e
+
+
+def _new_segment() -> tuple[list[list[int]], list[list[int]]]:
+    return [[0, 0] for _ in range(UNIT_GROUPS)], [[0, 0] for _ in range(UNIT_GROUPS)]
+
+
+def run_decide(plan: PlanSpec, draw: Draw, max_s: float, stop_at_last_stage: bool = False) -> RunResult:
+    """One rollout judged by the real decide(), fed per-unit-group counts as SDKs send them.
+
+    Every tick passes the run's cumulative counts per stage (``RuleObservation.segments``) and,
+    for the sample-ratio check, the same counts from each stage's start plus the settling time
+    (``Gates.traffic``, as the Celery task measures them). ``stop_at_last_stage``: end the run as
+    completed when the last stage (100%, no control) starts; from then on no comparison changes.
+    """
     runtime: PlanRuntime = start(plan, PlanRuntime(), 0.0).runtime
-    segments: list[list[int]] = [[0, 0, 0, 0]]
+    segments = [_new_segment()]
+    settled = [_new_segment()]
+    segment_start = 0.0
     now = 0.0
     treatment_errors = 0
     max_percent = 0.0
     while now < max_s:
-        percent = plan.stages[runtime.stage_index].percent
-        max_percent = max(max_percent, percent)
-        n_t, e_t, n_c, e_c = _draw_tick(rng, rate, percent, p_t, CONTROL_RATE)
+        stage = runtime.stage_index
+        max_percent = max(max_percent, plan.stages[stage].percent)
+        treatment, control = draw(stage)
         now += TICK_S
-        treatment_errors += e_t
-        current = segments[-1]
-        current[0] += n_t
-        current[1] += e_t
-        current[2] += n_c
-        current[3] += e_c
+        treatment_errors += sum(e for _, e in treatment)
+        _add(segments[-1][0], treatment)
+        _add(segments[-1][1], control)
+        if now - TICK_S >= segment_start + SETTLE_S:
+            _add(settled[-1][0], treatment)
+            _add(settled[-1][1], control)
         observation = RuleObservation(
-            rule_id="errors",
-            segments=tuple(SegmentCounts(ArmCounts(s[0], s[1]), ArmCounts(s[2], s[3])) for s in segments),
+            rule_id="errors", segments=tuple(SegmentCounts(_arm(t), _arm(c)) for t, c in segments)
         )
-        decision = decide(plan, runtime, now, (observation,))
+        traffic = tuple(SegmentCounts(_arm(t), _arm(c)) for t, c in settled)
+        decision = decide(plan, runtime, now, (observation,), Gates(traffic=traffic))
         runtime = decision.runtime
         if runtime.status != "running":
-            return RunResult(runtime.status, now, runtime.stage_index, treatment_errors, max_percent)
+            srm = "sample ratio mismatch" in runtime.reason
+            return RunResult(runtime.status, now, runtime.stage_index, treatment_errors, max_percent, srm)
         if len(runtime.segment_starts) > len(segments):
-            segments.append([0, 0, 0, 0])
+            if stop_at_last_stage and runtime.stage_index == len(plan.stages) - 1:
+                return RunResult("completed", now, runtime.stage_index, treatment_errors, max_percent)
+            segments.append(_new_segment())
+            settled.append(_new_segment())
+            segment_start = now
     return RunResult("timeout", now, runtime.stage_index, treatment_errors, max_percent)
 
 
-def run_threshold_baseline(rate: float, p_t: float, seed: int, max_s: float) -> RunResult:
+def run_threshold_baseline(draw: Draw, max_s: float) -> RunResult:
     """One rollout judged like Argo Rollouts / Flagger threshold analysis.
 
     Every minute, a check fails when the treatment's error rate over that minute
     exceeds the control's by more than the tolerance; the rollout rolls back at
     the second failed check (failures are counted over the whole rollout, as
-    with Argo's failureLimit). Stages advance after their dwell. Uses the same
-    random stream as ``run_decide`` with the same seed, so both judges see the
-    very same traffic while they are at the same stage.
+    with Argo's failureLimit). Stages advance after their dwell. Give it a ``draw``
+    made with the same seed as ``run_decide``'s, so both judges see the very
+    same traffic while they are at the same stage.
     """
-    rng = random.Random(seed)
     now = 0.0
     stage = 0
     stage_started = 0.0
@@ -199,11 +222,13 @@ def run_threshold_baseline(rate: float, p_t: float, seed: int, max_s: float) -> 
     while now < max_s:
         percent = STAGE_PERCENTS[stage]
         max_percent = max(max_percent, percent)
-        n_t, e_t, n_c, e_c = _draw_tick(rng, rate, percent, p_t, CONTROL_RATE)
+        treatment, control = draw(stage)
         now += TICK_S
         ticks += 1
+        e_t = sum(e for _, e in treatment)
         treatment_errors += e_t
-        for i, value in enumerate((n_t, e_t, n_c, e_c)):
+        tick = (sum(n for n, _ in treatment), e_t, sum(n for n, _ in control), sum(e for _, e in control))
+        for i, value in enumerate(tick):
             minute[i] += value
         if ticks % ticks_per_check == 0:
             if minute[0] > 0 and minute[2] > 0 and minute[1] / minute[0] - minute[3] / minute[2] > TOLERANCE:
@@ -217,6 +242,25 @@ def run_threshold_baseline(rate: float, p_t: float, seed: int, max_s: float) -> 
             stage += 1
             stage_started = now
     return RunResult("timeout", now, stage, treatment_errors, max_percent)
+
+
+def users_draw(
+    rng: random.Random, population: unit_traffic.Population, users: int, extra_failure: float, signal_loss: float = 0.0
+) -> Draw:
+    """Traffic of ``users`` active users (scenario D): the population is drawn once per rollout."""
+    cells = unit_traffic.draw_population(rng, population, users, STAGE_PERCENTS)
+    arms: dict[int, tuple[list[unit_traffic.Cell], list[unit_traffic.Cell]]] = {}
+
+    def draw(stage: int) -> tuple[Groups, Groups]:
+        if stage not in arms:
+            arms[stage] = unit_traffic.arm_cells(cells, stage)
+        treatment, control = arms[stage]
+        return (
+            unit_traffic.tick_counts(rng, population, treatment, TICK_S, extra_failure, signal_loss),
+            unit_traffic.tick_counts(rng, population, control, TICK_S),
+        )
+
+    return draw
 
 
 # ---------------------------------------------------------------------------
@@ -284,7 +328,8 @@ def run_absolute_check(seed: int, metric: str, confirmations: int) -> int | None
         tick += 1
         broken = now >= 300.0
         percent = plan.stages[runtime.stage_index].percent
-        n_t, e_t, _n_c, _e_c = _draw_tick(rng, 1000.0, percent, 0.12 if broken else 0.01, CONTROL_RATE)
+        n_t = binomial(rng, poisson_requests(rng, 1000.0 * TICK_S), percent / 100.0)
+        e_t = binomial(rng, n_t, 0.12 if broken else 0.01)
         histogram: tuple[int, ...] = ()
         if latency:
             histogram = multinomial(rng, n_t, LATENCY_BROKEN if broken else LATENCY_HEALTHY)
@@ -317,20 +362,31 @@ def run_absolute_check(seed: int, metric: str, confirmations: int) -> int | None
 class Job:
     kind: str  # "decide" | "baseline" | "absolute"
     advance_mode: str
-    rate: float
-    p_t: float
+    rate: float  # requests/s (independent traffic) or active users (scenario D)
+    p_t: float  # treatment error rate, or in scenario D the treatment's extra failure probability
     seed: int
     max_s: float
     alpha: float
     metric: str = "error_rate"
     confirmations: int = 1
+    population: int = -1  # scenario D: index into unit_traffic.POPULATIONS
+    signal_loss: float = 0.0  # scenario D: share of treatment signals lost (sample-ratio mismatch)
+
+
+def _draw_for(job: Job) -> Draw:
+    rng = random.Random(job.seed)
+    if job.population < 0:
+        return independent_draw(rng, job.rate, job.p_t)
+    population = unit_traffic.POPULATIONS[job.population]
+    return users_draw(rng, population, int(job.rate), job.p_t, job.signal_loss)
 
 
 def _run_job(job: Job) -> RunResult | int | None:
     if job.kind == "decide":
-        return run_decide(comparative_plan(job.advance_mode, job.alpha), job.rate, job.p_t, job.seed, job.max_s)
+        plan = comparative_plan(job.advance_mode, job.alpha)
+        return run_decide(plan, _draw_for(job), job.max_s, stop_at_last_stage=job.population >= 0)
     if job.kind == "baseline":
-        return run_threshold_baseline(job.rate, job.p_t, job.seed, job.max_s)
+        return run_threshold_baseline(_draw_for(job), job.max_s)
     return run_absolute_check(job.seed, job.metric, job.confirmations)
 
 
@@ -382,6 +438,90 @@ def _fmt(value: float, digits: int = 1) -> str:
     return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
 
 
+def print_scenario_d(by_name: dict[str, list], runs: int) -> dict[str, float]:
+    """Scenario D's table (one row per population, active users and treatment) and its extremes."""
+    print()
+    print("Scenario D: users, not requests; time-based advance, errors cluster by user (bench/unit_traffic.py)")
+    print(
+        f"  each user makes {unit_traffic.REQUESTS_PER_USER_S * 10:g} request per 10 s on average; 2x = the treatment"
+    )
+    print(
+        "  breaks 1% of every user's requests (error rate 1% -> 2%); baseline = scenario A's threshold judge, same"
+        " traffic; composition sd = sd of the 50%-stage difference the arms' users alone make (no request noise)"
+    )
+    print(
+        f"  {'population':<4}{'users':>11}{'treatment':>11}{'rolled back':>13}{'at 1% stage':>13}{'paused':>9}"
+        f"{'median t':>10}{'blast radius':>14}{'baseline':>10}{'composition sd':>16}"
+    )
+    false_rollbacks, detections, first_stage, pauses = [], [], [], []
+    for index, population in enumerate(unit_traffic.POPULATIONS):
+        print(f"  [{index + 1}] {population.name}")
+        for users in D_USERS:
+            for label in ("healthy", "2x"):
+                results = by_name[f"d_decide_{index}_{users}_{label}"]
+                row = summarize(results)
+                base = summarize(by_name[f"d_baseline_{index}_{users}_{label}"])
+                if label == "healthy":
+                    false_rollbacks.append(row.rollback_pct)
+                    pauses.append(row.paused_pct)
+                else:
+                    detections.append(row.rollback_pct)
+                    first_stage.append(row.rollback_at_first_stage_pct)
+                spread = f"{composition_sd(population, users) * 100:.2f} pp" if label == "healthy" else ""
+                print(
+                    f"  {'':<4}{users:>11,}{label:>11}{_fmt(row.rollback_pct, 2) + '%':>13}"
+                    f"{_fmt(row.rollback_at_first_stage_pct, 2) + '%':>13}{_fmt(row.paused_pct, 2) + '%':>9}"
+                    f"{_fmt(row.median_rollback_s, 0) + ' s':>10}{_fmt(row.median_blast_radius, 0):>14}"
+                    f"{_fmt(base.rollback_pct, 2) + '%':>10}{spread:>16}"
+                )
+    print(f"  ({runs} rollouts per row; 'paused' includes sample-ratio and not-enough-traffic pauses)")
+    return {
+        "worst_false": max(false_rollbacks),
+        "worst_detect": min(detections),
+        "median_first": statistics.median(first_stage),
+        "worst_pause": max(pauses),
+    }
+
+
+def composition_sd(population: unit_traffic.Population, users: int, draws: int = 200) -> float:
+    """Standard deviation of the treatment-minus-control error rate at the 50% stage that comes
+    from which users each arm holds alone (long-run rates, no request noise): no judge can tell a
+    real difference much smaller than a few of these from composition."""
+    rng = random.Random(77)
+    differences = []
+    for _ in range(draws):
+        cells = unit_traffic.draw_population(rng, population, users, STAGE_PERCENTS)
+        rates = [unit_traffic.expected_rate(population, arm) for arm in unit_traffic.arm_cells(cells, 3)]
+        differences.append(rates[0] - rates[1])
+    return statistics.stdev(differences)
+
+
+def print_sample_ratio_rows(by_name: dict[str, list]) -> float:
+    """The sample-ratio rows; returns the detection rate of the largest population."""
+    detected = math.nan
+    for users in SRM_USERS:
+        results = by_name[f"srm_{users}"]
+        row = summarize(results)
+        paused = [r.end_s for r in results if r.sample_ratio]
+        detected = pct(len(paused), row.runs)
+        print(
+            f"  sample-ratio mismatch, {users:,} users of population [1], error rate unchanged, the treatment "
+            f"loses {SRM_LOSS:.0%} of its signals: paused for it in {_fmt(detected, 2)}% of rollouts "
+            f"(median {_fmt(median_or_nan(paused) / 60, 1)} min), rolled back {_fmt(row.rollback_pct, 2)}%"
+        )
+    return detected
+
+
+def _report_d_only(batches: dict[str, list[Job]], results: list) -> int:
+    by_name: dict[str, list] = {}
+    position = 0
+    for name, batch in batches.items():
+        by_name[name] = results[position : position + len(batch)]
+        position += len(batch)
+    print(print_scenario_d(by_name, len(by_name[f"srm_{SRM_USERS[0]}"])), print_sample_ratio_rows(by_name))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=1000, help="simulated rollouts per scenario and treatment")
@@ -390,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alpha", type=float, default=ALPHA, help="alpha of the confidence sequences")
     parser.add_argument(
         "--alt-alpha", type=float, default=0.1, help="second alpha shown for the healthy scenario-B rollout"
+    )
+    parser.add_argument(
+        "--only-d", action="store_true", help="scenario D and the sample-ratio row only (while developing)"
     )
     args = parser.parse_args(argv)
     runs: int = args.runs
@@ -417,6 +560,22 @@ def main(argv: list[str] | None = None) -> int:
         "b_edge": jobs("decide", "evidence", 100.0, 0.015, 7_000_000, full_b),
         "b_healthy_alt": jobs("decide", "evidence", 100.0, 0.010, 3_000_000, full_b, args.alt_alpha),
     }
+    for index in range(len(unit_traffic.POPULATIONS)):
+        for users in D_USERS:
+            for label, extra in (("healthy", 0.0), ("2x", CONTROL_RATE)):
+                offset = 10_000_000 * (index + 1) + users // 10 + (0 if extra == 0.0 else 5_000_000)
+                for kind in ("decide", "baseline"):
+                    batches[f"d_{kind}_{index}_{users}_{label}"] = [
+                        Job(kind, "time", float(users), extra, args.seed + offset + i, full_a, args.alpha,
+                            population=index)
+                        for i in range(runs)
+                    ]  # fmt: skip
+    for users in SRM_USERS:
+        batches[f"srm_{users}"] = [
+            Job("decide", "time", float(users), 0.0, args.seed + 90_000_000 + users // 10 + i, full_a, args.alpha,
+                population=0, signal_loss=SRM_LOSS)
+            for i in range(runs)
+        ]  # fmt: skip
     c_runs = max(50, runs // 5)
     c_variants = (("error_rate", 1), ("error_rate", 2), ("latency_p", 1), ("latency_p", 2))
     for metric, confirmations in c_variants:
@@ -424,6 +583,9 @@ def main(argv: list[str] | None = None) -> int:
             Job("absolute", "time", 1000.0, 0.0, args.seed + 5_000_000 + i, 0.0, args.alpha, metric, confirmations)
             for i in range(c_runs)
         ]
+    if args.only_d:
+        batches = {name: batch for name, batch in batches.items() if name.startswith(("d_", "srm"))}
+        return _report_d_only(batches, run_batch([job for batch in batches.values() for job in batch], args.processes))
     flat = [job for batch in batches.values() for job in batch]
     results = run_batch(flat, args.processes)
     by_name: dict[str, list] = {}
@@ -499,6 +661,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{early} before the break; ticks from observable breach to rollback: max {worst} "
             f"(within two ticks: {within})"
         )
+    d = print_scenario_d(by_name, runs)
+    srm_detect = print_sample_ratio_rows(by_name)
     elapsed = time.monotonic() - started
     print(f"elapsed {elapsed:.1f} s with {args.processes} process(es)")
     print(
@@ -509,7 +673,10 @@ def main(argv: list[str] | None = None) -> int:
         f"baseline_blast_radius={_fmt(s['base_bad'].median_blast_radius, 0)} "
         f"b_false_rollback_pct={_fmt(s['b_healthy'].rollback_pct, 2)} "
         f"b_detect_by_5pct_pct={_fmt(s['b_bad'].rolled_back_by_5pct_pct, 2)} "
-        f"b_healthy_complete_min={_fmt(s['b_healthy'].median_complete_s / 60, 1)}"
+        f"b_healthy_complete_min={_fmt(s['b_healthy'].median_complete_s / 60, 1)} "
+        f"d_worst_false_rollback_pct={_fmt(d['worst_false'], 2)} d_worst_detect_pct={_fmt(d['worst_detect'], 2)} "
+        f"d_median_detect_at_1pct_pct={_fmt(d['median_first'], 2)} d_worst_false_pause_pct={_fmt(d['worst_pause'], 2)} "
+        f"srm_detect_pct={_fmt(srm_detect, 2)}"
     )
     del c_ok
     return 0

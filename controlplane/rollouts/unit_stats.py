@@ -100,7 +100,7 @@ def t_widened(z: float, df: float) -> float:
     if math.isinf(df):
         return z
     if df < 5.0:
-        upper_tail = 0.5 * math.erfc(z / math.sqrt(2.0))
+        upper_tail = max(0.5 * math.erfc(z / math.sqrt(2.0)), 1e-300)
         return (1.0 - 2.0 * upper_tail) / math.sqrt(2.0 * upper_tail * (1.0 - upper_tail))
     z2 = z * z
     return (
@@ -234,14 +234,18 @@ def _arm_variance(
     arm: _Arm, basis: str, floored: bool, deff: float = 1.0, deff_df: float = math.inf
 ) -> tuple[float, float]:
     """(variance, degrees of freedom) of one arm: the between-group variance, or the
-    request-level one times ``deff`` (estimated with ``deff_df`` degrees of freedom) if larger."""
-    request = arm.floored_variance if floored else arm.request_variance
+    request-level one if larger. When the floor is what sets the request-level variance (the
+    arm's own rate came out below the rate being tested), that variance is the one *at* the
+    tested rate and is scaled by ``deff`` (estimated with ``deff_df`` degrees of freedom): the
+    clustering the arm would show there, which its own few events cannot tell."""
+    at_floor = floored and arm.floored_variance > arm.request_variance
+    request = arm.floored_variance if at_floor else arm.request_variance
     if basis == "requests":
         return request * LEGACY_DESIGN_EFFECT, math.inf
-    scaled = request * deff
+    scaled = request * deff if at_floor else request
     if arm.cluster_variance >= scaled:
         return arm.cluster_variance, _df(arm)
-    return scaled, deff_df if deff > 1.0 else math.inf
+    return scaled, deff_df if at_floor and deff > 1.0 else math.inf
 
 
 def _df(arm: _Arm) -> float:
