@@ -188,7 +188,7 @@ def outcome_row(outcome: dict[str, Any]) -> dict[str, Any]:
 def _basis(outcome: dict[str, Any]) -> str:
     """How a comparative rule was judged: per unit (design effect, unit groups) or per request."""
     if outcome.get("basis") == "requests":
-        return "per request (old SDKs: no unit groups), variance ×4"
+        return "per request (old SDKs: no unit groups), variance x4"
     if outcome.get("basis") != "units" or outcome.get("treatment_groups") is None:
         return "—"
     deff = outcome.get("design_effect")

@@ -599,21 +599,21 @@ class Levels:
 
 def _judged_arms(
     segments: Sequence[SegmentCounts], counts_of
-) -> tuple[str, list[list[tuple[int, int]]], list[list[tuple[int, int]]], int]:
+) -> tuple[str, list[list[tuple[int, int]]], list[list[tuple[int, int]]]]:
     """The basis and the per-segment group counts of both arms a comparative rule uses.
 
     ``counts_of(arm)`` gives an arm's (groups, ungrouped, total, events). Units when every
     segment of both arms came with unit groups and none without; otherwise requests (each
-    segment one group of the totals). The last item: trials judged without unit groups.
+    segment one group of the totals).
     """
     parts = [(counts_of(s.treatment), counts_of(s.control)) for s in segments]
     legacy = sum(t[1] + c[1] for t, c in parts)
     grouped = all(t[0] and c[0] for t, c in parts)
     if grouped and not legacy:
-        return "units", [list(t[0]) for t, _ in parts], [list(c[0]) for _, c in parts], 0
+        return "units", [list(t[0]) for t, _ in parts], [list(c[0]) for _, c in parts]
     treatment = unit_stats.legacy_segments([(t[2], t[3]) for t, _ in parts])
     control = unit_stats.legacy_segments([(c[2], c[3]) for _, c in parts])
-    return "requests", treatment, control, sum(t[2] for t, _ in parts)
+    return "requests", treatment, control
 
 
 def _unit_phrase(diff: unit_stats.UnitBounds) -> str:
@@ -692,7 +692,7 @@ def _evaluate_rate_comparison(rule: RuleSpec, obs: RuleObservation, levels: Leve
     n_c, e_c = _sum_arm(segments, "control")
     if n_t < rule.min_samples or n_c < rule.min_samples:
         return _insufficient(rule, n_t, e_t, n_c, e_c, "")
-    basis, treatment, control, _ = _judged_arms(segments, _rate_counts)
+    basis, treatment, control = _judged_arms(segments, _rate_counts)
     control_rate = e_c / n_c
     if rule.comparison == "vs_control_absolute":
         multiplier = 1.0
@@ -772,7 +772,7 @@ def _evaluate_latency_comparison(rule: RuleSpec, obs: RuleObservation, levels: L
         groups = tuple((sum(h), stats.slow_count(bounds, h, cutoff)) for h in arm.group_histograms)
         return groups, arm.ungrouped, sum(arm.histogram), stats.slow_count(bounds, arm.histogram, cutoff)
 
-    basis, treatment, control, _ = _judged_arms(segments, slow_counts)
+    basis, treatment, control = _judged_arms(segments, slow_counts)
     allowed = 1.0 - q
     mixing = rule.mixing_sd or allowed / 2.0
     control_slow = sum(e for s in control for _, e in s) / max(1, sum(n for s in control for n, _ in s))
