@@ -621,7 +621,7 @@ def _unit_phrase(diff: unit_stats.UnitBounds) -> str:
     if diff.basis == "requests":
         return (
             f"judged per request, conservatively (variance x{unit_stats.LEGACY_DESIGN_EFFECT:g}): "
-            "the SDKs sending this traffic report no unit groups (metrics wire format 1)"
+            "these counts carry no unit groups (SDKs of metrics wire format 1, or an external source)"
         )
     treatment, control = diff.effective_groups
     return (
