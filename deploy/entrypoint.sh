@@ -5,6 +5,7 @@
 #   beat     the Celery scheduler: run exactly one
 #   migrate  apply the database migrations, then exit
 set -eu
+here="$(dirname "$0")"
 
 if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
     # The metrics of this pod's processes; a restarted container starts from an empty directory.
@@ -17,8 +18,8 @@ role="${1:-web}"
 case "$role" in
     web)
         exec uvicorn controlplane.asgi:application \
-            --host 0.0.0.0 --port "${PORT:-8000}" --workers "${WEB_WORKERS:-2}" \
-            --log-config /app/deploy/logging.json --no-access-log \
+            --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" --workers "${WEB_WORKERS:-2}" \
+            --log-config "$here/logging.json" --no-access-log \
             --timeout-graceful-shutdown "${WEB_GRACEFUL_SHUTDOWN_S:-20}" "$@"
         ;;
     worker)

