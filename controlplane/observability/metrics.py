@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-SDK_POLL_OUTCOMES = ("ok", "not_modified", "unauthorized", "rate_limited", "error")
+SDK_POLL_OUTCOMES = ("ok", "not_modified", "unauthorized", "rate_limited", "overloaded", "unavailable")
 DOCUMENT_BUILD_OUTCOMES = ("published", "unchanged", "failed")
 METRIC_BATCH_OUTCOMES = ("ingested", "duplicate", "rejected")
 ROLLOUT_TICK_OUTCOMES = ("decided", "skipped")
