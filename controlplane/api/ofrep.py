@@ -22,11 +22,9 @@ from django.views.decorators.csrf import csrf_exempt
 from controlplane import ratelimit
 from controlplane.accounts.lockout import client_address
 from controlplane.api.etags import etag_matches
-from controlplane.ofrep import evaluation
+from controlplane.ofrep import cors, evaluation
 from controlplane.ofrep.access import Access, authenticate, origin_allowed_anywhere, presented_key
 from controlplane.ofrep.snapshots import snapshot_of
-
-ALLOWED_HEADERS = "Authorization, Content-Type, X-API-Key, If-None-Match"
 
 
 def _json(status: int, body: dict[str, Any] | None = None) -> HttpResponse:
@@ -54,15 +52,13 @@ def _failures_of(request: HttpRequest) -> str:
 
 
 def _preflight(request: HttpRequest) -> HttpResponse:
-    origin = request.headers.get("Origin", "")
-    if not origin or not origin_allowed_anywhere(origin):
+    origin = request.headers.get("Origin")
+    headers = cors.preflight_headers(origin, bool(origin) and origin_allowed_anywhere(origin))
+    if headers is None:
         return HttpResponse(status=403)  # no Access-Control-Allow-Origin: the browser refuses
     response = HttpResponse(status=204)
-    response["Access-Control-Allow-Origin"] = origin
-    response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-    response["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
-    response["Access-Control-Max-Age"] = "600"
-    response["Vary"] = "Origin"
+    for name, value in headers.items():
+        response[name] = value
     return response
 
 
@@ -91,16 +87,14 @@ def ofrep_view(methods: tuple[str, ...]) -> Callable[..., Any]:
                 response["WWW-Authenticate"] = 'Bearer realm="flagplane-ofrep"'
                 return response
             origin = request.headers.get("Origin")
-            if origin is not None and origin.lower() not in access.origins:
+            if cors.origin_refused(origin, access):
                 return _json(403, {"errorDetails": f"origin {origin} is not allowed for this key's environment"})
             wait_s = buckets.take(_bucket_of(request, access), settings.THROTTLE_OFREP)
             if wait_s > 0:
                 return _too_many(wait_s, "this key's rate limit is reached; retry later")
             response = view(request, access, **kwargs)
-            if origin is not None:
-                response["Access-Control-Allow-Origin"] = origin
-                response["Access-Control-Expose-Headers"] = "ETag, Retry-After"
-                response["Vary"] = "Origin"
+            for name, value in cors.response_headers(origin).items():
+                response[name] = value
             return response
 
         return wrapped
