@@ -28,6 +28,10 @@ class IssuedSecretAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def revoke_one(self, issued, actor: Actor) -> None:
         raise NotImplementedError
 
+    def may_revoke(self, request, issued) -> bool:
+        """Whether the person may revoke this one (``has_revoke_permission`` says: some)."""
+        return True
+
     def get_fields(self, request, obj=None):
         return self.add_fields if obj is None else self.readonly_fields  # never the digest
 
@@ -63,7 +67,7 @@ class IssuedSecretAdmin(AuditedAdminMixin, admin.ModelAdmin):
     @admin.action(description="Revoke selected %(verbose_name_plural)s", permissions=["revoke"])
     def revoke(self, request, queryset):
         actor = Actor.for_user(request.user)
-        active = [issued for issued in queryset if issued.revoked_at is None]
+        active = [issued for issued in queryset if issued.revoked_at is None and self.may_revoke(request, issued)]
         for issued in active:
             self.revoke_one(issued, actor)
         self.message_user(request, f"Revoked {len(active)} {self.opts.verbose_name}(s).", messages.SUCCESS)

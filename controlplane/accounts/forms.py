@@ -16,17 +16,18 @@ class ApiTokenForm(AuditedModelForm):
 
     class Meta:
         model = ApiToken
-        fields = ["user", "name", "scope"]
+        fields = ["user", "name", "scope", "project"]
         help_texts = {
-            "user": "The token acts as this person (the audit log names both).",
+            "user": "The token acts as this person, with this person's roles (the audit log names both).",
             "name": "What uses it, e.g. ci-deploy.",
-            "scope": "Read: GET only. Read and write: may change flags.",
+            "scope": "Read: reads only. Read and write: whatever the person's roles allow.",
+            "project": "Empty: every project the person has a role in. Otherwise this one only.",
         }
 
     def apply(self, actor: Actor, reason: str) -> ApiToken:
         data = self.cleaned_data
         token, plaintext = services.issue_api_token(
-            data["user"], actor, name=data["name"], scope=data["scope"], reason=reason
+            data["user"], actor, name=data["name"], scope=data["scope"], project=data.get("project"), reason=reason
         )
         token.plaintext = plaintext
         return token

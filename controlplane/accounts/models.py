@@ -12,6 +12,14 @@ class ApiToken(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=200)
     scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.READ)
+    project = models.ForeignKey(
+        "projects.Project",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty: the token acts in every project its user has a role in. Otherwise in this one only.",
+    )
     display_prefix = models.CharField(max_length=32)
     digest = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -9,14 +9,21 @@ from django.utils import timezone
 from controlplane.accounts.errors import TokenRefused
 from controlplane.accounts.models import ApiToken
 from controlplane.audit.services import Actor, record
+from controlplane.projects.models import Project
 from controlplane.secrets import API_TOKEN_PREFIX, find_active, issue_secret
 
 
 @transaction.atomic
 def issue_api_token(
-    user: AbstractBaseUser, actor: Actor, *, name: str, scope: str = ApiToken.Scope.READ, reason: str = ""
+    user: AbstractBaseUser,
+    actor: Actor,
+    *,
+    name: str,
+    scope: str = ApiToken.Scope.READ,
+    project: Project | None = None,
+    reason: str = "",
 ) -> tuple[ApiToken, str]:
-    """Create a token for ``user``; the plaintext is returned once and never stored.
+    """Create a token for ``user`` (for ``project`` only, if given); the plaintext is returned once and never stored.
 
     Only a superuser (or the system) may issue a token for someone else: the token acts as its
     user, so anyone else could otherwise get a token that acts as a superuser.
@@ -28,15 +35,10 @@ def issue_api_token(
         raise TokenRefused({"user": ["Only a superuser may issue a token for someone else."]})
     secret = issue_secret(API_TOKEN_PREFIX)
     token = ApiToken.objects.create(
-        user=user, name=name, scope=scope, display_prefix=secret.display_prefix, digest=secret.digest
+        user=user, name=name, scope=scope, project=project, display_prefix=secret.display_prefix, digest=secret.digest
     )
-    record(
-        actor,
-        "api_token.issue",
-        token,
-        after={"name": name, "scope": scope, "user": user.get_username()},
-        reason=reason,
-    )
+    after = {"name": name, "scope": scope, "user": user.get_username(), "project": project.key if project else None}
+    record(actor, "api_token.issue", token, after=after, reason=reason, project=project)
     return token, secret.plaintext
 
 
@@ -53,4 +55,4 @@ def revoke_api_token(token: ApiToken, actor: Actor, reason: str = "") -> ApiToke
 def authenticate_api_token(plaintext: str) -> ApiToken | None:
     if not plaintext.startswith(API_TOKEN_PREFIX):
         return None
-    return find_active(ApiToken.objects.select_related("user").filter(user__is_active=True), plaintext)
+    return find_active(ApiToken.objects.select_related("user", "project").filter(user__is_active=True), plaintext)

@@ -7,7 +7,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import ValidationError
 
-from controlplane.api.permissions import IsAuthenticatedWithScope
+from controlplane.access import policy
+from controlplane.api.permissions import HasRole, token_of
 from controlplane.audit.models import AuditEntry
 
 
@@ -35,7 +36,8 @@ class AuditEntryViewSet(viewsets.ReadOnlyModelViewSet):
     """The audit log, newest first. Read-only: entries are never changed or deleted."""
 
     serializer_class = AuditEntrySerializer
-    permission_classes = [IsAuthenticatedWithScope]
+    permission_classes = [HasRole]
+    access = {"list": None, "retrieve": None}  # only the entries of projects the caller may read
 
     @extend_schema(
         parameters=[
@@ -53,6 +55,9 @@ class AuditEntryViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         queryset = AuditEntry.objects.all()
+        user, token = self.request.user, token_of(self.request)
+        if not policy.sees_everything(user, token):
+            queryset = queryset.filter(project__in=policy.visible_projects(user, token))
         params = self.request.query_params
         if params.get("project"):
             queryset = queryset.filter(project__key=params["project"])

@@ -5,9 +5,11 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers
 
+from controlplane.access import policy
 from controlplane.accounts.models import ApiToken
+from controlplane.api.permissions import token_of
 from controlplane.audit.services import Actor
-from controlplane.projects.models import Project
+from controlplane.projects.models import Environment, Project
 
 
 def actor_of(request) -> Actor:
@@ -33,11 +35,25 @@ class ReasonField(serializers.CharField):
 
 
 class ProjectScopedMixin:
-    """Views under /projects/{project_key}/."""
+    """Views under /projects/{project_key}/: a project the caller cannot read is not found (404)."""
+
+    project_url_kwarg = "project_key"
 
     def get_project(self) -> Project | None:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no URL kwargs
             return None
         if not hasattr(self, "_project"):
-            self._project = get_object_or_404(Project, key=self.kwargs["project_key"])
+            readable = policy.visible_projects(self.request.user, token_of(self.request))
+            self._project = get_object_or_404(readable, key=self.kwargs[self.project_url_kwarg])
         return self._project
+
+    def get_environment(self) -> Environment | None:
+        """The environment named in the URL, if there is one."""
+        if getattr(self, "swagger_fake_view", False) or "environment_key" not in self.kwargs:
+            return None
+        return get_object_or_404(Environment, project=self.get_project(), key=self.kwargs["environment_key"])
+
+    def access_scope(self) -> tuple[Project | None, Environment | None]:
+        if self.project_url_kwarg not in self.kwargs:
+            return None, None
+        return self.get_project(), self.get_environment()

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from controlplane.api.common import ProjectScopedMixin, ReasonField, actor_of, reason_of, without_reason
 from controlplane.api.etags import listed_etags
-from controlplane.api.permissions import IsAuthenticatedWithScope
+from controlplane.api.permissions import HasRole
 from controlplane.flags import services
 from controlplane.flags.models import Flag, FlagState, Segment
 from controlplane.flags.serving import state_summary
@@ -150,7 +150,16 @@ class FlagViewSet(
     viewsets.GenericViewSet,
 ):
     serializer_class = FlagSerializer
-    permission_classes = [IsAuthenticatedWithScope]
+    permission_classes = [HasRole]
+    access = {
+        "list": "project.read",
+        "retrieve": "project.read",
+        "preview": "project.read",
+        "create": "flag.write",
+        "update": "flag.write",
+        "partial_update": "flag.write",
+        "destroy": "flag.write",
+    }
     lookup_field = "key"
 
     @extend_schema(
@@ -223,7 +232,8 @@ class FlagViewSet(
 class FlagStateView(ProjectScopedMixin, APIView):
     """A flag's targeting in one environment. Responses carry an ETag; send If-Match to update safely."""
 
-    permission_classes = [IsAuthenticatedWithScope]
+    permission_classes = [HasRole]
+    access = {"get": "project.read", "put": "targeting.write", "patch": "targeting.write"}
     serializer_class = FlagStateSerializer
 
     def get_state(self) -> FlagState:
@@ -280,12 +290,21 @@ class FlagToggleView(FlagStateView):
         )
         return self.respond(state)
 
-    get = put = patch = None  # type: ignore[assignment]
+    http_method_names = ["post", "options"]  # not FlagStateView's get, put and patch
+    access = {"post": "targeting.write"}
 
 
 class SegmentViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
     serializer_class = SegmentSerializer
-    permission_classes = [IsAuthenticatedWithScope]
+    permission_classes = [HasRole]
+    access = {
+        "list": "project.read",
+        "retrieve": "project.read",
+        "create": "flag.write",
+        "update": "flag.write",
+        "partial_update": "flag.write",
+        "destroy": "flag.write",
+    }
     lookup_field = "key"
 
     def get_queryset(self):

@@ -10,8 +10,9 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from controlplane.access import policy
 from controlplane.api.common import ProjectScopedMixin, ReasonField, actor_of, reason_of, without_reason
-from controlplane.api.permissions import IsAuthenticatedWithScope
+from controlplane.api.permissions import HasRole, token_of
 from controlplane.projects import services
 from controlplane.projects.models import ClientKey, Environment, Project, SdkKey
 
@@ -93,16 +94,29 @@ class RevokeSerializer(serializers.Serializer):
 
 
 class ProjectViewSet(
+    ProjectScopedMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    queryset = Project.objects.all()
+    """The projects the caller has a role in (every project, for a superuser)."""
+
     serializer_class = ProjectSerializer
-    permission_classes = [IsAuthenticatedWithScope]
+    permission_classes = [HasRole]
+    access = {
+        "list": None,
+        "retrieve": "project.read",
+        "create": "project.create",
+        "update": "project.manage",
+        "partial_update": "project.manage",
+    }
     lookup_field = "key"
+    project_url_kwarg = "key"
+
+    def get_queryset(self):
+        return policy.visible_projects(self.request.user, token_of(self.request))
 
     def perform_create(self, serializer) -> None:
         data = serializer.validated_data
@@ -132,7 +146,14 @@ class EnvironmentViewSet(
     viewsets.GenericViewSet,
 ):
     serializer_class = EnvironmentSerializer
-    permission_classes = [IsAuthenticatedWithScope]
+    permission_classes = [HasRole]
+    access = {
+        "list": "project.read",
+        "retrieve": "project.read",
+        "create": "project.manage",
+        "update": "project.manage",
+        "partial_update": "project.manage",
+    }
     lookup_field = "key"
 
     def get_queryset(self):
@@ -163,12 +184,8 @@ class SdkKeyViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.CreateMode
     """Server-side SDK keys of one environment. The key itself is shown once, when issued."""
 
     serializer_class = SdkKeySerializer
-    permission_classes = [IsAuthenticatedWithScope]
-
-    def get_environment(self) -> Environment | None:
-        if getattr(self, "swagger_fake_view", False):
-            return None
-        return get_object_or_404(Environment, project=self.get_project(), key=self.kwargs["environment_key"])
+    permission_classes = [HasRole]
+    access = {"list": "sdk_key.read", "create": "sdk_key.manage", "revoke": "sdk_key.manage"}
 
     def get_queryset(self):
         return SdkKey.objects.filter(environment=self.get_environment()).select_related("environment")

@@ -12,8 +12,9 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from controlplane.access import policy
 from controlplane.api.common import actor_of, reason_of
-from controlplane.api.permissions import IsAuthenticatedWithScope
+from controlplane.api.permissions import HasRole, require, token_of
 from controlplane.flags.models import Flag
 from controlplane.metrics.queries import arm_counts
 from controlplane.projects.models import Environment
@@ -149,12 +150,13 @@ def plan_action(name: str, transition, doc: str, reason_required: bool = False):
     """A POST action on one plan: ``transition(plan, actor, validated body, reason)`` returns the plan."""
 
     def view(self, request, pk=None):
+        plan = self.get_object()  # who may act on it is decided before what they sent is read
         payload = ActionSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         reason = reason_of(request)
         if reason_required and not reason:
             raise ValidationError({"reason": ["Say why: the reason goes to the audit log and the webhooks."]})
-        plan = transition(self.get_object(), actor_of(request), payload.validated_data, reason)
+        plan = transition(plan, actor_of(request), payload.validated_data, reason)
         return Response(RolloutPlanSerializer(self._fresh(plan)).data)
 
     view.__name__ = name
@@ -173,7 +175,25 @@ class RolloutPlanViewSet(
     viewsets.GenericViewSet,
 ):
     serializer_class = RolloutPlanSerializer
-    permission_classes = [IsAuthenticatedWithScope]
+    permission_classes = [HasRole]
+    access = {
+        "list": None,  # the plans of the projects the caller may read
+        "retrieve": "project.read",
+        "decisions": "project.read",
+        "metrics": "project.read",
+        "create": "rollout.write",
+        "update": "rollout.write",
+        "partial_update": "rollout.write",
+        "destroy": "rollout.write",
+        **{name: "rollout.write" for name in ("start", "pause", "resume", "promote", "rollback", "cancel")},
+        "approve": "rollout.approve",
+    }
+
+    def access_scope(self):
+        return None, None  # no project in the URL: the plan (or the body, to create one) names it
+
+    def object_scope(self, plan: RolloutPlan):
+        return plan.flag.project, plan.environment
 
     @extend_schema(parameters=[OpenApiParameter(name, str) for name in ("project", "flag", "environment", "status")])
     def list(self, request, *args, **kwargs):
@@ -183,6 +203,8 @@ class RolloutPlanViewSet(
         queryset = RolloutPlan.objects.select_related("flag__project", "environment").prefetch_related(
             Prefetch("stages", Stage.objects.order_by("position")), "rules"
         )
+        readable = policy.visible_projects(self.request.user, token_of(self.request))
+        queryset = queryset.filter(flag__project__in=readable)
         params = self.request.query_params
         filters = {
             "project": "flag__project__key",
@@ -202,8 +224,10 @@ class RolloutPlanViewSet(
         }
         if missing:
             raise ValidationError(missing)
-        flag = get_object_or_404(Flag, project__key=data["project"], key=data["flag"])
-        environment = get_object_or_404(Environment, project__key=data["project"], key=data["environment"])
+        readable = policy.visible_projects(request.user, token_of(request))
+        flag = get_object_or_404(Flag, project__in=readable, project__key=data["project"], key=data["flag"])
+        environment = get_object_or_404(Environment, project=flag.project, key=data["environment"])
+        require(request, "rollout.write", flag.project, environment)
         plan = services.create_plan(flag, environment, actor_of(request), _definition_of(data), reason_of(request))
         return Response(RolloutPlanSerializer(self._fresh(plan)).data, status=status.HTTP_201_CREATED)
 

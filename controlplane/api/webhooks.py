@@ -15,7 +15,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from controlplane.api.common import ProjectScopedMixin, ReasonField, actor_of, reason_of, without_reason
-from controlplane.api.permissions import IsAuthenticatedWithScope
+from controlplane.api.permissions import HasRole
 from controlplane.notifications import services
 from controlplane.notifications.models import Webhook, WebhookDelivery
 
@@ -68,7 +68,15 @@ class WebhookViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
     """Outbound webhooks of one project."""
 
     serializer_class = WebhookSerializer
-    permission_classes = [IsAuthenticatedWithScope]
+    permission_classes = [HasRole]
+    access = {
+        "list": "webhook.read",
+        "retrieve": "webhook.read",
+        "create": "project.manage",
+        "update": "project.manage",
+        "partial_update": "project.manage",
+        "destroy": "project.manage",
+    }
     lookup_value_converter = "int"
 
     def get_queryset(self):
@@ -104,7 +112,8 @@ class WebhookDeliveryViewSet(ProjectScopedMixin, viewsets.ReadOnlyModelViewSet):
     """Deliveries of the project's webhooks, newest first."""
 
     serializer_class = WebhookDeliverySerializer
-    permission_classes = [IsAuthenticatedWithScope]
+    permission_classes = [HasRole]
+    access = {"list": "webhook.read", "retrieve": "webhook.read", "retry": "project.manage"}
     lookup_value_converter = "int"
 
     @extend_schema(

@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
+from controlplane.access.admin_mixins import RoleAdminMixin
 from controlplane.audit.models import AuditEntry
 from controlplane.readonly_admin import ReadOnlyAdmin
 
@@ -26,11 +27,14 @@ def changed_lines(before: Any, after: Any) -> str:
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(ReadOnlyAdmin):
-    """Deleting is refused by a database trigger too."""
+class AuditEntryAdmin(RoleAdminMixin, ReadOnlyAdmin):
+    """Deleting is refused by a database trigger too. Entries of no project (API tokens): superusers only."""
 
     list_display = ["at", "actor", "action", "object_type", "object_repr", "project", "environment", "short_reason"]
-    list_filter = ["action", "object_type", "project", "environment"]
+    list_filter = [
+        "action", "object_type", ("project", admin.RelatedOnlyFieldListFilter),
+        ("environment", admin.RelatedOnlyFieldListFilter),
+    ]  # fmt: skip
     date_hierarchy = "at"
     search_fields = ["actor", "object_repr", "object_id", "reason"]
     list_select_related = ["project", "environment"]

@@ -7,14 +7,16 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
+from controlplane.access.admin_mixins import RoleAdminMixin
 from controlplane.documents.models import EnvironmentDocument
 from controlplane.readonly_admin import ReadOnlyAdmin
 
 
 @admin.register(EnvironmentDocument)
-class EnvironmentDocumentAdmin(ReadOnlyAdmin):
+class EnvironmentDocumentAdmin(RoleAdminMixin, ReadOnlyAdmin):
+    project_path = "environment__project"
     list_display = ["environment", "version", "etag", "built_at", "build_ms", "size"]
-    list_filter = ["environment__project"]
+    list_filter = [("environment", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["environment__project"]
     search_fields = ["environment__key", "environment__project__key", "etag"]
     fields = ["environment", "version", "etag", "built_at", "build_ms", "size", "content_digest", "document"]

@@ -16,6 +16,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from controlplane.access import policy
+from controlplane.access.admin_mixins import RoleAdminMixin
 from controlplane.audit.forms import AuditedAdminMixin
 from controlplane.audit.services import Actor
 from controlplane.flags import admin_views, services
@@ -35,7 +37,8 @@ class TagFilter(admin.SimpleListFilter):
     parameter_name = "tag"
 
     def lookups(self, request, model_admin):
-        tags = sorted({tag for tags in Flag.objects.values_list("tags", flat=True) for tag in tags})
+        readable = Flag.objects.filter(project__in=policy.visible_projects(request.user))
+        tags = sorted({tag for tags in readable.values_list("tags", flat=True) for tag in tags})
         return [(tag, tag) for tag in tags]
 
     def queryset(self, request, queryset):
@@ -45,10 +48,11 @@ class TagFilter(admin.SimpleListFilter):
 
 
 @admin.register(Flag)
-class FlagAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class FlagAdmin(RoleAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
+    write_action = "flag.write"
     form = FlagForm
     list_display = ["key", "name", "project", "environment_states", "tag_list", "archived", "updated_at"]
-    list_filter = ["project", TagFilter, "archived", "kind", "client_side"]
+    list_filter = [("project", admin.RelatedOnlyFieldListFilter), TagFilter, "archived", "kind", "client_side"]
     list_select_related = ["project"]
     search_fields = ["key", "name", "description"]
     actions = ["turn_on", "turn_off", "archive", "restore"]
@@ -147,16 +151,24 @@ class FlagAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     # --- actions -------------------------------------------------------------------------------
 
-    @admin.action(description="Turn ON in an environment…", permissions=["change"])
+    def has_targeting_permission(self, request) -> bool:
+        return policy.projects_where(request.user, "targeting.write").exists()
+
+    @admin.action(description="Turn ON in an environment…", permissions=["targeting"])
     def turn_on(self, request, queryset):
         return self._toggle_selected(request, queryset, on=True)
 
-    @admin.action(description="Turn OFF in an environment…", permissions=["change"])
+    @admin.action(description="Turn OFF in an environment…", permissions=["targeting"])
     def turn_off(self, request, queryset):
         return self._toggle_selected(request, queryset, on=False)
 
     def _toggle_selected(self, request, queryset, *, on: bool):
-        environments = list(Environment.objects.filter(project__flags__in=queryset).distinct())
+        environments = [
+            environment
+            for environment in Environment.objects.filter(project__flags__in=queryset).distinct()
+            if all(policy.can(request.user, "targeting.write", flag.project, environment)
+                   for flag in queryset if flag.project_id == environment.project_id)
+        ]  # fmt: skip
         form = BulkToggleForm(request.POST if "confirm" in request.POST else None, environments=environments)
         if form.is_bound and form.is_valid():
             actor = Actor.for_user(request.user)
@@ -191,7 +203,7 @@ class FlagAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     def _set_archived(self, request, queryset, archived: bool) -> None:
         actor = Actor.for_user(request.user)
-        flags = [flag for flag in queryset if flag.archived != archived]
+        flags = [flag for flag in queryset if flag.archived != archived and self.has_change_permission(request, flag)]
         for flag in flags:
             services.set_archived(
                 flag, actor, archived, reason="archived in the admin" if archived else "restored in the admin"
@@ -200,10 +212,11 @@ class FlagAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Segment)
-class SegmentAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class SegmentAdmin(RoleAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
+    write_action = "flag.write"
     form = SegmentForm
     list_display = ["key", "name", "project", "included_count", "excluded_count", "rule_count", "version", "updated_at"]
-    list_filter = ["project"]
+    list_filter = [("project", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["project"]
     search_fields = ["key", "name", "description"]
     fields = ["project", "key", "name", "description", "included", "excluded", "rules", "reason"]

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from controlplane.access import policy
 from controlplane.audit.services import Actor
 from controlplane.flags import services
 from controlplane.flags.errors import TargetingError, VersionConflict
@@ -27,14 +28,11 @@ def flag_change_url(flag: Flag) -> str:
     return reverse("admin:flags_flag_change", args=[flag.pk])
 
 
-def _flag(model_admin, request: HttpRequest, object_id: str, *, change: bool) -> Flag:
+def _flag(model_admin, request: HttpRequest, object_id: str) -> Flag:
     flag = model_admin.get_object(request, object_id)
     if flag is None:
         raise Http404("No such flag.")
-    allowed = (
-        model_admin.has_change_permission(request, flag) if change else model_admin.has_view_permission(request, flag)
-    )
-    if not allowed:
+    if not model_admin.has_view_permission(request, flag):
         raise PermissionDenied
     return flag
 
@@ -43,6 +41,14 @@ def _state(flag: Flag, environment_key: str) -> FlagState:
     return get_object_or_404(
         FlagState.objects.select_related("flag__project", "environment"), flag=flag, environment__key=environment_key
     )
+
+
+def _changeable_state(request: HttpRequest, flag: Flag, environment_key: str) -> FlagState:
+    """The flag's state in that environment, if the person may change targeting there."""
+    state = _state(flag, environment_key)
+    if not policy.can(request.user, "targeting.write", flag.project, state.environment):
+        raise PermissionDenied
+    return state
 
 
 def _context(model_admin, request: HttpRequest, flag: Flag, title: str, **extra) -> dict:
@@ -62,8 +68,8 @@ def _context(model_admin, request: HttpRequest, flag: Flag, title: str, **extra)
 
 def targeting_view(model_admin, request: HttpRequest, object_id: str, environment_key: str) -> HttpResponse:
     """Edit one environment's on/off, individual targets, rules and default serve."""
-    flag = _flag(model_admin, request, object_id, change=True)
-    state = _state(flag, environment_key)
+    flag = _flag(model_admin, request, object_id)
+    state = _changeable_state(request, flag, environment_key)
     conflict = None
     more_rules, more_clause_rows = ("_add_rule" in request.POST), ("_add_clause_row" in request.POST)
     if request.method != "POST":
@@ -117,8 +123,8 @@ def targeting_view(model_admin, request: HttpRequest, object_id: str, environmen
 
 def toggle_view(model_admin, request: HttpRequest, object_id: str, environment_key: str) -> HttpResponse:
     """Confirm turning a flag on or off in one environment, with a reason."""
-    flag = _flag(model_admin, request, object_id, change=True)
-    state = _state(flag, environment_key)
+    flag = _flag(model_admin, request, object_id)
+    state = _changeable_state(request, flag, environment_key)
     if request.method == "POST":
         form = ToggleForm(request.POST, environment=state.environment)
         if form.is_valid():
@@ -146,7 +152,7 @@ def toggle_view(model_admin, request: HttpRequest, object_id: str, environment_k
 
 def preview_view(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:
     """What the flag serves for a context in an environment, and why: the SDK's engine evaluates it."""
-    flag = _flag(model_admin, request, object_id, change=False)
+    flag = _flag(model_admin, request, object_id)
     environments = list(flag.project.environments.order_by("position", "key").values_list("key", flat=True))
     result = error = state = None
     form = PreviewForm(

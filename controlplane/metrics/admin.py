@@ -2,14 +2,16 @@
 
 from django.contrib import admin
 
+from controlplane.access.admin_mixins import RoleAdminMixin
 from controlplane.metrics.models import FlagActivity, MetricBatch, MetricBucket
 from controlplane.readonly_admin import ReadOnlyAdmin
 
 
 @admin.register(MetricBucket)
-class MetricBucketAdmin(ReadOnlyAdmin):
+class MetricBucketAdmin(RoleAdminMixin, ReadOnlyAdmin):
+    project_path = "environment__project"
     list_display = ["bucket_start", "environment", "flag_key", "variant", "evaluations", "successes", "errors"]
-    list_filter = ["environment", "flag_key", "variant"]
+    list_filter = [("environment", admin.RelatedOnlyFieldListFilter), "flag_key", "variant"]
     search_fields = ["flag_key", "variant"]
     date_hierarchy = "bucket_start"
     list_select_related = ["environment__project"]
@@ -18,17 +20,19 @@ class MetricBucketAdmin(ReadOnlyAdmin):
 
 
 @admin.register(MetricBatch)
-class MetricBatchAdmin(ReadOnlyAdmin):
+class MetricBatchAdmin(RoleAdminMixin, ReadOnlyAdmin):
+    project_path = "environment__project"
     list_display = ["received_at", "environment", "batch_id", "sdk_name", "sdk_version", "entries", "dropped"]
-    list_filter = ["environment", "sdk_name"]
+    list_filter = [("environment", admin.RelatedOnlyFieldListFilter), "sdk_name"]
     search_fields = ["batch_id"]
     list_select_related = ["environment__project"]
     show_full_result_count = False
 
 
 @admin.register(FlagActivity)
-class FlagActivityAdmin(ReadOnlyAdmin):
+class FlagActivityAdmin(RoleAdminMixin, ReadOnlyAdmin):
+    project_path = "environment__project"
     list_display = ["flag_key", "environment", "last_evaluated_at", "first_evaluated_at"]
-    list_filter = ["environment"]
+    list_filter = [("environment", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["flag_key"]
     list_select_related = ["environment__project"]

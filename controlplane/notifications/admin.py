@@ -15,6 +15,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from controlplane.access import policy
+from controlplane.access.admin_mixins import RoleAdminMixin
 from controlplane.audit.forms import ReasonField
 from controlplane.audit.services import Actor
 from controlplane.notifications import services
@@ -49,10 +51,12 @@ class WebhookForm(forms.ModelForm):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(admin.ModelAdmin):
+class WebhookAdmin(RoleAdminMixin, admin.ModelAdmin):
+    read_action = "webhook.read"
+    write_action = "project.manage"
     form = WebhookForm
     list_display = ["url", "project", "description", "active", "events", "secret_hint", "created_at"]
-    list_filter = ["project", "active"]
+    list_filter = [("project", admin.RelatedOnlyFieldListFilter), "active"]
     list_select_related = ["project"]
     search_fields = ["url", "description", "project__key"]
 
@@ -105,7 +109,7 @@ class WebhookAdmin(admin.ModelAdmin):
 
     def delete_queryset(self, request, queryset) -> None:
         actor = Actor.for_user(request.user)
-        for webhook in queryset:
+        for webhook in (webhook for webhook in queryset if self.has_delete_permission(request, webhook)):
             services.delete_webhook(webhook, actor, reason="deleted in the admin")
 
     def response_add(self, request, obj: Webhook, post_url_continue=None):
@@ -122,7 +126,10 @@ class WebhookAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
+class WebhookDeliveryAdmin(RoleAdminMixin, ReadOnlyAdmin):
+    project_path = "webhook__project"
+    read_action = "webhook.read"
+
     list_display = [
         "event_type",
         "webhook",
@@ -134,7 +141,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         "next_attempt_at",
         "delivered_at",
     ]
-    list_filter = ["status", "event_type", "webhook__project", "webhook"]
+    list_filter = ["status", "event_type", ("webhook", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["webhook__project"]
     search_fields = ["event_id", "event_type", "webhook__url"]
     date_hierarchy = "created_at"
@@ -155,8 +162,14 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     ]
     readonly_fields = fields
 
+    def has_add_permission(self, request, *args) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
     def has_retry_permission(self, request) -> bool:
-        return request.user.has_perm("notifications.change_webhookdelivery")
+        return self.allows(request, "project.manage")
 
     @admin.display(description="Project", ordering="webhook__project__key")
     def project(self, delivery: WebhookDelivery) -> str:
@@ -171,10 +184,11 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     def retry(self, request, queryset):
         actor = Actor.for_user(request.user)
         retried = 0
-        for delivery in queryset.exclude(status=WebhookDelivery.Status.SUCCEEDED):
+        allowed = [d for d in queryset if policy.can(request.user, "project.manage", d.webhook.project)]
+        for delivery in (d for d in allowed if d.status != WebhookDelivery.Status.SUCCEEDED):
             services.retry_now(delivery, actor, reason="retried in the admin")
             retried += 1
-        skipped = queryset.count() - retried
+        skipped = len(allowed) - retried
         message = f"Queued {retried} delivery attempt(s)."
         if skipped:
             message += f" Skipped {skipped} that already succeeded."

@@ -10,6 +10,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from controlplane.access import policy
+from controlplane.access.admin_mixins import RoleAdminMixin, environments_where
 from controlplane.audit.forms import AuditedAdminMixin
 from controlplane.audit.services import Actor
 from controlplane.projects import services
@@ -42,7 +44,10 @@ class EnvironmentInline(admin.TabularInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class ProjectAdmin(RoleAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
+    project_path = ""
+    write_action = "project.manage"
+    add_action = "project.create"
     form = ProjectForm
     list_display = ["key", "name", "environment_keys", "created_at"]
     search_fields = ["key", "name", "description"]
@@ -71,10 +76,11 @@ class ProjectAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Environment)
-class EnvironmentAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class EnvironmentAdmin(RoleAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
+    write_action = "project.manage"
     form = EnvironmentForm
     list_display = ["__str__", "name", "project", "position", "require_reason", "created_at"]
-    list_filter = ["project"]
+    list_filter = [("project", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["project"]
     search_fields = ["key", "name", "project__key"]
 
@@ -91,11 +97,15 @@ class EnvironmentAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(SdkKey)
-class SdkKeyAdmin(IssuedSecretAdmin):
+class SdkKeyAdmin(RoleAdminMixin, IssuedSecretAdmin):
+    project_path = "environment__project"
+    environment_path = "environment"
+    read_action = "sdk_key.read"
+    write_action = "sdk_key.manage"
     form = SdkKeyForm
     add_fields = ["environment", "name", "reason"]
     list_display = ["name", "environment", "display_prefix", "status", "created_by", "created_at", "last_used_at"]
-    list_filter = ["environment__project", "environment", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_filter = [("environment", admin.RelatedOnlyFieldListFilter), ("revoked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["environment__project", "created_by"]
     search_fields = ["name", "display_prefix"]
     readonly_fields = [
@@ -108,6 +118,22 @@ class SdkKeyAdmin(IssuedSecretAdmin):
         "revoked_at",
         "last_used_at",
     ]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # issued, then revoked: never edited
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_revoke_permission(self, request) -> bool:
+        return self.allows(request, self.write_action)
+
+    def may_revoke(self, request, sdk_key: SdkKey) -> bool:
+        return policy.can(request.user, self.write_action, *self.scope_of(sdk_key))
+
+    def get_queryset(self, request):
+        environments = environments_where(request.user, self.read_action)
+        return super().get_queryset(request).filter(environment__in=environments)
 
     def secret_name(self, sdk_key: SdkKey) -> str:
         return f"SDK key for {sdk_key.environment}"

@@ -24,6 +24,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from controlplane.access import policy
+from controlplane.access.admin_mixins import RoleAdminMixin, environments_where
 from controlplane.audit.services import Actor
 from controlplane.readonly_admin import ReadOnlyAdmin
 from controlplane.rollouts import charts, services
@@ -252,11 +254,14 @@ def plan_page_context(plan: RolloutPlan) -> dict[str, Any]:
 
 
 @admin.register(RolloutPlan)
-class RolloutPlanAdmin(admin.ModelAdmin):
+class RolloutPlanAdmin(RoleAdminMixin, admin.ModelAdmin):
+    project_path = "flag__project"
+    environment_path = "environment"
+    write_action = "rollout.write"
     list_display = ["flag_key", "environment_key", "status_badge", "stage", "percent_served", "waiting",
                     "updated_at"]  # fmt: skip
     list_display_links = ["flag_key"]
-    list_filter = ["status", "environment"]
+    list_filter = ["status", ("environment", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["flag__project", "environment__project"]
     search_fields = ["flag__key", "name"]
     ordering = ["-updated_at"]
@@ -284,7 +289,13 @@ class RolloutPlanAdmin(admin.ModelAdmin):
 
     def delete_queryset(self, request, queryset) -> None:
         for plan in queryset:
-            self.delete_model(request, plan)
+            if self.has_delete_permission(request, plan):
+                self.delete_model(request, plan)
+
+    def may_act(self, request: HttpRequest, plan: RolloutPlan, transition: str) -> bool:
+        """Approving is the approver's; every other action is the editor's."""
+        action = "rollout.approve" if transition == "approve" else self.write_action
+        return policy.can(request.user, action, *self.scope_of(plan))
 
     # --- changelist columns --------------------------------------------------------------------
 
@@ -358,8 +369,17 @@ class RolloutPlanAdmin(admin.ModelAdmin):
             raise PermissionDenied
         initial = {name: request.GET[name] for name in ("flag", "environment") if request.GET.get(name)}
         editor, save = self._editor(request, None, initial)
+        fields = editor.form.fields
+        fields["flag"].queryset = fields["flag"].queryset.filter(
+            project__in=policy.projects_where(request.user, self.write_action)
+        )
+        fields["environment"].queryset = fields["environment"].queryset.filter(
+            pk__in=environments_where(request.user, self.write_action)
+        )
         if save and editor.is_valid():
             flag, environment = editor.target()
+            if not policy.can(request.user, self.write_action, flag.project, environment):
+                raise PermissionDenied
             try:
                 plan = services.create_plan(flag, environment, Actor.for_user(request.user), editor.body(),
                                             editor.reason)  # fmt: skip
@@ -396,8 +416,8 @@ class RolloutPlanAdmin(admin.ModelAdmin):
         transitions = [
             {"name": name, "transition": TRANSITIONS[name],
              "form": ActionForm(plan=plan, initial={"stage": plan.stage_index + 1})}
-            for name in available_transitions(plan)
-        ] if can_change else []  # fmt: skip
+            for name in available_transitions(plan) if self.may_act(request, plan, name)
+        ]  # fmt: skip
         context = self._context(
             request,
             f"Rollout of {plan.flag.key} in {plan.environment}",
@@ -414,10 +434,10 @@ class RolloutPlanAdmin(admin.ModelAdmin):
     def transition_view(self, request: HttpRequest, object_id: str, transition: str) -> HttpResponse:
         """A person's action: POST with a reason; rollback and cancel ask for a confirmation first."""
         plan = self._plan(request, object_id)
-        if not self.has_change_permission(request, plan):
-            raise PermissionDenied
         if transition not in TRANSITIONS:
             raise Http404("No such action.")
+        if not self.may_act(request, plan, transition):
+            raise PermissionDenied
         spec = TRANSITIONS[transition]
         plan_url = reverse("admin:rollouts_rolloutplan_change", args=[plan.pk])
         if request.method != "POST":
@@ -470,12 +490,13 @@ class RolloutPlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(Decision)
-class DecisionAdmin(ReadOnlyAdmin):
+class DecisionAdmin(RoleAdminMixin, ReadOnlyAdmin):
+    project_path = "plan__flag__project"
     """The decision log of every plan, read-only: it is what happened."""
 
     list_display = ["at", "plan", "action", "stage_number", "percent", "status", "waiting_on", "repeats", "actor",
                     "reason"]  # fmt: skip
-    list_filter = ["action", "status", "plan__environment"]
+    list_filter = ["action", "status", ("plan__environment", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["plan__flag", "plan__environment__project"]
     search_fields = ["plan__flag__key", "reason", "actor"]
     date_hierarchy = "at"

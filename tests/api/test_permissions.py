@@ -63,12 +63,13 @@ def test_sdk_key_cannot_use_the_management_api(sdk_key, project):
     assert client_with(sdk_key).get(FLAGS).status_code == 401
 
 
-def test_non_staff_session_can_read_but_not_write(project):
-    user = get_user_model().objects.create_user("bob", password="x" * 12)
+def test_a_session_without_a_role_in_the_project_finds_nothing(project):
+    user = get_user_model().objects.create_user("bob", password="x" * 12, is_staff=True)
     client = APIClient()
     client.force_login(user)
-    assert client.get(FLAGS).status_code == 200
-    assert client.post(FLAGS, {"key": "x"}, format="json").status_code == 403
+    assert client.get(FLAGS).status_code == 404
+    assert client.post(FLAGS, {"key": "x"}, format="json").status_code == 404
+    assert client.get("/api/v1/projects/").json()["results"] == []
 
 
 def test_audit_log_cannot_be_written_through_the_api(api, project):

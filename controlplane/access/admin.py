@@ -1,0 +1,72 @@
+"""Roles in the admin: a project's admins grant and revoke them; each change is audited."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+
+from controlplane.access import services
+from controlplane.access.admin_mixins import RoleAdminMixin
+from controlplane.access.errors import RoleError
+from controlplane.access.models import RoleAssignment
+from controlplane.audit.forms import ReasonField
+from controlplane.audit.services import Actor
+
+
+class RoleAssignmentForm(forms.ModelForm):
+    reason = ReasonField()
+
+    class Meta:
+        model = RoleAssignment
+        fields = ["user", "project", "environment", "role"]
+
+    def clean(self):
+        data = super().clean()
+        project, environment = data.get("project"), data.get("environment")
+        if project and environment and environment.project_id != project.pk:
+            self.add_error("environment", f"{environment} is not an environment of {project.key}.")
+        return data
+
+
+@admin.register(RoleAssignment)
+class RoleAssignmentAdmin(RoleAdminMixin, admin.ModelAdmin):
+    """Who has which role where. Members of a project see its roles; its admins change them."""
+
+    write_action = "project.manage"
+    form = RoleAssignmentForm
+    list_display = ["user", "role", "project", "environment", "created_at"]
+    list_filter = ["role", ("project", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["user", "project", "environment"]
+    search_fields = ["user__username", "project__key"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # revoke and grant again: every change is one audit entry
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self.allows(request, self.write_action, obj)
+
+    def get_fields(self, request, obj=None):
+        shown = ["user", "project", "environment", "role"]
+        return [*shown, "reason"] if obj is None else shown
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["user", "project", "environment", "role"] if obj else []
+
+    def save_model(self, request, obj: RoleAssignment, form: RoleAssignmentForm, change: bool) -> None:
+        data = form.cleaned_data
+        try:
+            saved = services.grant_role(data["project"], data["user"], data["role"], Actor.for_user(request.user),
+                                        environment=data["environment"], reason=data["reason"])  # fmt: skip
+        except RoleError as exc:
+            messages.error(request, " ".join(message for errors in exc.errors.values() for message in errors))
+            return
+        obj.pk = saved.pk
+
+    def delete_model(self, request, obj: RoleAssignment) -> None:
+        services.revoke_role(obj, Actor.for_user(request.user), reason="revoked in the admin")
+
+    def delete_queryset(self, request, queryset) -> None:
+        actor = Actor.for_user(request.user)
+        for assignment in queryset:
+            if self.has_delete_permission(request, assignment):
+                services.revoke_role(assignment, actor, reason="revoked in the admin")
