@@ -46,6 +46,13 @@ def test_probes_answer_a_pod_ip_host_that_is_not_an_allowed_host(client):
     assert client.get("/admin/login/", HTTP_HOST="10.1.2.3:8000").status_code == 400
 
 
+def test_probes_are_answered_over_plain_http_when_https_is_enforced(client, settings):
+    settings.SECURE_SSL_REDIRECT = True  # kubelet probes a pod over HTTP; the ingress ends TLS
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/admin/login/").status_code == 301
+
+
 def test_readyz_is_ready_when_postgresql_redis_and_the_broker_answer(client, private_redis):
     response, _, _ = readyz(client, REDIS_URL=private_redis.url, CELERY_BROKER_URL=private_redis.url)
     assert response.status_code == 200
