@@ -143,13 +143,12 @@ class SdkKeyAdmin(RoleAdminMixin, IssuedSecretAdmin):
 
 
 @admin.register(ClientKey)
-class ClientKeyAdmin(IssuedSecretAdmin):
+class ClientKeyAdmin(SdkKeyAdmin):
+    """Client-side keys: the same roles (an environment's admins) and the same issue-once page."""
+
     form = ClientKeyForm
     add_fields = ["environment", "name", "client_side_flags_only", "reason"]
     list_display = ["name", "environment", "display_prefix", "client_side_flags_only", "status", "last_used_at"]
-    list_filter = ["environment__project", "environment", ("revoked_at", admin.EmptyFieldListFilter)]
-    list_select_related = ["environment__project", "created_by"]
-    search_fields = ["name", "display_prefix"]
     readonly_fields = [
         "name",
         "environment",

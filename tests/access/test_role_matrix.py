@@ -255,12 +255,18 @@ def test_a_session_refused_a_write_is_told_which_role_it_needs(world):
 # --- the admin gives the same answers --------------------------------------------------------------
 
 
+def agreed(*answers: bool) -> bool | None:
+    """One answer when the admins of server and client-side keys agree; None (never expected) if not."""
+    return answers[0] if len(set(answers)) == 1 else None
+
+
 def admin_answers(user, world) -> dict[str, bool]:
     """What the admin lets ``user`` do, need by need, asked of the very ModelAdmins the pages use."""
     request = RequestFactory().get("/admin/")
     request.user = user
     registry = admin.site._registry
     flag, plan, key = Flag.objects.get(), RolloutPlan.objects.get(), SdkKey.objects.get()
+    client_key = ClientKey.objects.get()
     browser = Client()
     browser.force_login(user)
     targeting = browser.get(f"/admin/flags/flag/{flag.pk}/targeting/production/")
@@ -271,8 +277,13 @@ def admin_answers(user, world) -> dict[str, bool]:
         "targeting": targeting.status_code == 200,
         "rollout": registry[RolloutPlan].may_act(request, plan, "pause"),
         "approve": registry[RolloutPlan].may_act(request, plan, "approve"),
-        "sdk_key.read": registry[SdkKey].has_view_permission(request, key),
-        "sdk_key.manage": registry[SdkKey].may_revoke(request, key),
+        "sdk_key.read": agreed(
+            registry[SdkKey].has_view_permission(request, key),
+            registry[ClientKey].has_view_permission(request, client_key),
+        ),
+        "sdk_key.manage": agreed(
+            registry[SdkKey].may_revoke(request, key), registry[ClientKey].may_revoke(request, client_key)
+        ),
         "webhook.read": registry[Webhook].has_view_permission(request, Webhook.objects.get()),
         "manage": registry[Project].has_change_permission(request, world["shop"]),
         "create-project": registry[Project].has_add_permission(request),
