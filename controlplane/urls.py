@@ -9,3 +9,8 @@ urlpatterns = [
     path("ofrep/v1/", include("controlplane.api.ofrep")),
     path("api-auth/", include("rest_framework.urls")),
 ]
+
+handler400 = "controlplane.errorpages.bad_request"
+handler403 = "controlplane.errorpages.permission_denied"
+handler404 = "controlplane.errorpages.page_not_found"
+handler500 = "controlplane.errorpages.server_error"

@@ -8,11 +8,12 @@ from rest_framework import serializers, viewsets
 from rest_framework.exceptions import ValidationError
 
 from controlplane.access import policy
+from controlplane.api.common import StrictFields
 from controlplane.api.permissions import HasRole, token_of
 from controlplane.audit.models import AuditEntry
 
 
-class AuditEntrySerializer(serializers.ModelSerializer):
+class AuditEntrySerializer(StrictFields, serializers.ModelSerializer):
     class Meta:
         model = AuditEntry
         fields = [

@@ -27,6 +27,22 @@ def without_reason(data: dict) -> dict:
     return {key: value for key, value in data.items() if key != "reason"}
 
 
+# A serializer that refuses fields it does not know (400), instead of ignoring them silently:
+# ``PATCH {"enabled": true}`` must not answer 200 and change nothing. Read-only fields (sent back
+# from a GET) are accepted and ignored. (A comment, not a docstring: drf-spectacular would show a
+# docstring as the description of every serializer without one.)
+class StrictFields:
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                known = ", ".join(name for name, field in self.fields.items() if not field.read_only)
+                raise serializers.ValidationError(
+                    {name: [f"Unknown field; this one takes: {known}."] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
 class ReasonField(serializers.CharField):
     """The optional "why" of a write; it goes to the audit log."""
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, Q
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from controlplane.api.common import ProjectScopedMixin, ReasonField, actor_of, reason_of, without_reason
+from controlplane.api.common import ProjectScopedMixin, ReasonField, StrictFields, actor_of, reason_of, without_reason
 from controlplane.api.etags import listed_etags
 from controlplane.api.permissions import HasRole
 from controlplane.flags import services
@@ -21,7 +21,7 @@ from controlplane.projects.models import Environment
 from flagplane.engine import InvalidDocument
 
 
-class FlagSerializer(serializers.ModelSerializer):
+class FlagSerializer(StrictFields, serializers.ModelSerializer):
     environments = serializers.SerializerMethodField()
     reason = ReasonField()
 
@@ -57,7 +57,7 @@ class FlagSerializer(serializers.ModelSerializer):
         }
 
 
-class FlagStateSerializer(serializers.ModelSerializer):
+class FlagStateSerializer(StrictFields, serializers.ModelSerializer):
     flag = serializers.CharField(source="flag.key", read_only=True)
     environment = serializers.CharField(source="environment.key", read_only=True)
     reason = ReasonField()
@@ -80,7 +80,7 @@ class FlagStateSerializer(serializers.ModelSerializer):
         extra_kwargs = {"on": {"required": False}, "default_serve": {"required": False}}
 
 
-class ToggleSerializer(serializers.Serializer):
+class ToggleSerializer(StrictFields, serializers.Serializer):
     on = serializers.BooleanField()
     reason = ReasonField()
 
@@ -88,7 +88,7 @@ class ToggleSerializer(serializers.Serializer):
 MAX_PREVIEW_CONTEXTS = 10_000
 
 
-class PreviewSerializer(serializers.Serializer):
+class PreviewSerializer(StrictFields, serializers.Serializer):
     environment = serializers.SlugField()
     context = serializers.JSONField(
         required=False, help_text='A context object like {"key": "user-42", "plan": "free"}, or a key.'
@@ -110,7 +110,7 @@ class PreviewSerializer(serializers.Serializer):
         return data
 
 
-class PreviewResultSerializer(serializers.Serializer):
+class PreviewResultSerializer(StrictFields, serializers.Serializer):
     value = serializers.JSONField()
     variant = serializers.CharField(allow_null=True)
     reason = serializers.CharField()
@@ -119,7 +119,18 @@ class PreviewResultSerializer(serializers.Serializer):
     flag_version = serializers.IntegerField()
 
 
-class SegmentSerializer(serializers.ModelSerializer):
+class PreviewResultsSerializer(serializers.Serializer):
+    results = PreviewResultSerializer(many=True)
+
+
+PREVIEW_ANSWER = PolymorphicProxySerializer(
+    component_name="PreviewAnswer",
+    serializers=[PreviewResultSerializer, PreviewResultsSerializer],
+    resource_type_field_name=None,
+)
+
+
+class SegmentSerializer(StrictFields, serializers.ModelSerializer):
     reason = ReasonField()
 
     class Meta:
@@ -207,7 +218,7 @@ class FlagViewSet(
         """DELETE archives: the flag leaves SDK documents but its history stays."""
         services.set_archived(instance, actor_of(self.request), True, reason_of(self.request, {}))
 
-    @extend_schema(request=PreviewSerializer, responses=PreviewResultSerializer)
+    @extend_schema(request=PreviewSerializer, responses=PREVIEW_ANSWER)
     @action(detail=True, methods=["post"])
     def preview(self, request, project_key: str, key: str):
         """What this flag serves for a context in an environment, and why (evaluated by the SDK's engine)."""

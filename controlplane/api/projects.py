@@ -11,13 +11,13 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from controlplane.access import policy
-from controlplane.api.common import ProjectScopedMixin, ReasonField, actor_of, reason_of, without_reason
+from controlplane.api.common import ProjectScopedMixin, ReasonField, StrictFields, actor_of, reason_of, without_reason
 from controlplane.api.permissions import HasRole, token_of
 from controlplane.projects import services
 from controlplane.projects.models import ClientKey, Environment, Project, SdkKey
 
 
-class ProjectSerializer(serializers.ModelSerializer):
+class ProjectSerializer(StrictFields, serializers.ModelSerializer):
     environments = serializers.ListField(
         child=serializers.SlugField(), write_only=True, required=False, help_text="Environments to create."
     )
@@ -30,7 +30,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         extra_kwargs = {"key": {"validators": []}, "name": {"required": False}}
 
 
-class EnvironmentSerializer(serializers.ModelSerializer):
+class EnvironmentSerializer(StrictFields, serializers.ModelSerializer):
     reason = ReasonField()
 
     class Meta:
@@ -45,7 +45,7 @@ class EnvironmentSerializer(serializers.ModelSerializer):
         }
 
 
-class SdkKeySerializer(serializers.ModelSerializer):
+class SdkKeySerializer(StrictFields, serializers.ModelSerializer):
     environment = serializers.CharField(source="environment.key", read_only=True)
     reason = ReasonField()
 
@@ -62,7 +62,7 @@ class IssuedSdkKeySerializer(SdkKeySerializer):
         fields = [*SdkKeySerializer.Meta.fields, "key"]
 
 
-class ClientKeySerializer(serializers.ModelSerializer):
+class ClientKeySerializer(StrictFields, serializers.ModelSerializer):
     environment = serializers.CharField(source="environment.key", read_only=True)
     reason = ReasonField()
 
@@ -89,7 +89,7 @@ class IssuedClientKeySerializer(ClientKeySerializer):
         fields = [*ClientKeySerializer.Meta.fields, "key"]
 
 
-class RevokeSerializer(serializers.Serializer):
+class RevokeSerializer(StrictFields, serializers.Serializer):
     reason = ReasonField()
 
 
@@ -190,7 +190,7 @@ class SdkKeyViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.CreateMode
     def get_queryset(self):
         return SdkKey.objects.filter(environment=self.get_environment()).select_related("environment")
 
-    lookup_value_converter = "int"
+    lookup_value_regex = r"[0-9]+"  # a non-numeric id is a 404, not a ValueError
 
     @extend_schema(responses={201: IssuedSdkKeySerializer})
     def create(self, request, *args, **kwargs):

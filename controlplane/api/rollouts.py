@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -13,7 +14,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from controlplane.access import policy
-from controlplane.api.common import actor_of, reason_of
+from controlplane.api.common import StrictFields, actor_of, reason_of
 from controlplane.api.permissions import HasRole, require, token_of
 from controlplane.flags.models import Flag
 from controlplane.metrics.queries import arm_counts
@@ -22,13 +23,13 @@ from controlplane.rollouts import services
 from controlplane.rollouts.models import Decision, RolloutPlan, Stage
 
 
-class StageSerializer(serializers.ModelSerializer):
+class StageSerializer(StrictFields, serializers.ModelSerializer):
     class Meta:
         model = Stage
         fields = ["percent", "min_dwell_s", "needs_approval", "external_check_url"]
 
 
-class RuleSerializer(serializers.Serializer):
+class RuleSerializer(StrictFields, serializers.Serializer):
     key = serializers.SlugField()
     name = serializers.CharField(required=False, allow_blank=True)
     metric = serializers.ChoiceField(["error_rate", "latency_p", "ratio"])
@@ -49,7 +50,7 @@ class RuleSerializer(serializers.Serializer):
     )
 
 
-class RolloutPlanSerializer(serializers.ModelSerializer):
+class RolloutPlanSerializer(StrictFields, serializers.ModelSerializer):
     """A plan with its stages and rules. Write the whole plan in one body; stage numbers are 1-based."""
 
     project = serializers.CharField(source="flag.project.key")
@@ -99,7 +100,7 @@ class RolloutPlanSerializer(serializers.ModelSerializer):
         return plan.stage_index + 1
 
 
-class DecisionSerializer(serializers.ModelSerializer):
+class DecisionSerializer(StrictFields, serializers.ModelSerializer):
     stage = serializers.SerializerMethodField()
 
     class Meta:
@@ -124,7 +125,7 @@ class DecisionSerializer(serializers.ModelSerializer):
         return decision.stage_index + 1
 
 
-class ActionSerializer(serializers.Serializer):
+class ActionSerializer(StrictFields, serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True)
     stage = serializers.IntegerField(required=False, min_value=1, help_text="approve: the stage (1-based).")
     from_stage = serializers.IntegerField(required=False, min_value=1, help_text="resume: restart here (1-based).")
@@ -176,6 +177,7 @@ class RolloutPlanViewSet(
 ):
     serializer_class = RolloutPlanSerializer
     permission_classes = [HasRole]
+    lookup_value_regex = r"[0-9]+"
     access = {
         "list": None,  # the plans of the projects the caller may read
         "retrieve": "project.read",
@@ -287,6 +289,7 @@ class RolloutPlanViewSet(
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(DecisionSerializer(page, many=True).data)
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["get"])
     def metrics(self, request, pk=None):
         """Health signals per variant since the current run started (or the plan was created)."""

@@ -14,13 +14,13 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from controlplane.api.common import ProjectScopedMixin, ReasonField, actor_of, reason_of, without_reason
+from controlplane.api.common import ProjectScopedMixin, ReasonField, StrictFields, actor_of, reason_of, without_reason
 from controlplane.api.permissions import HasRole
 from controlplane.notifications import services
 from controlplane.notifications.models import Webhook, WebhookDelivery
 
 
-class WebhookSerializer(serializers.ModelSerializer):
+class WebhookSerializer(StrictFields, serializers.ModelSerializer):
     event_types = serializers.ListField(
         child=serializers.CharField(max_length=64), required=False, help_text="Empty: every event."
     )
@@ -40,7 +40,7 @@ class CreatedWebhookSerializer(WebhookSerializer):
         fields = [*WebhookSerializer.Meta.fields, "secret"]
 
 
-class WebhookDeliverySerializer(serializers.ModelSerializer):
+class WebhookDeliverySerializer(StrictFields, serializers.ModelSerializer):
     class Meta:
         model = WebhookDelivery
         fields = [
@@ -60,7 +60,7 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RetrySerializer(serializers.Serializer):
+class RetrySerializer(StrictFields, serializers.Serializer):
     reason = ReasonField()
 
 
@@ -77,7 +77,7 @@ class WebhookViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
         "partial_update": "project.manage",
         "destroy": "project.manage",
     }
-    lookup_value_converter = "int"
+    lookup_value_regex = r"[0-9]+"  # a non-numeric id is a 404, not a ValueError
 
     def get_queryset(self):
         return Webhook.objects.filter(project=self.get_project()).select_related("project")
@@ -114,7 +114,7 @@ class WebhookDeliveryViewSet(ProjectScopedMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = WebhookDeliverySerializer
     permission_classes = [HasRole]
     access = {"list": "webhook.read", "retrieve": "webhook.read", "retry": "project.manage"}
-    lookup_value_converter = "int"
+    lookup_value_regex = r"[0-9]+"  # a non-numeric id is a 404, not a ValueError
 
     @extend_schema(
         parameters=[

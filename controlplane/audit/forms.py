@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from django import forms
 from django.db import models, transaction
 
+from controlplane import jsonlimits
 from controlplane.audit.services import Actor
 
 
@@ -26,6 +27,24 @@ class PrettyJSONField(forms.JSONField):
     def __init__(self, **kwargs: Any):
         kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 8, "cols": 90, "class": "vLargeTextField"}))
         super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> Any:
+        """Like JSONField's, with nesting bounded (jsonlimits): a deep value is a field error, not a 500."""
+        try:
+            converted = super().to_python(value)
+        except RecursionError:
+            raise forms.ValidationError(
+                f"Nested more than {jsonlimits.MAX_DEPTH} levels deep.", code="invalid"
+            ) from None
+        if jsonlimits.depth(converted) > jsonlimits.MAX_DEPTH:
+            raise forms.ValidationError(f"Nested more than {jsonlimits.MAX_DEPTH} levels deep.", code="invalid")
+        return converted
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:
+            return forms.fields.InvalidJSONInput(data)
 
     def prepare_value(self, value: Any) -> str:
         if isinstance(value, forms.fields.InvalidJSONInput):

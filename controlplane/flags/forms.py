@@ -18,6 +18,7 @@ from typing import Any
 
 from django import forms
 
+from controlplane import jsonlimits
 from controlplane.audit.forms import AuditedModelForm, KeyListField, PrettyJSONField, ReasonField
 from controlplane.audit.services import Actor
 from controlplane.flags import services
@@ -179,8 +180,8 @@ class PreviewForm(forms.Form):
     def clean_context(self) -> dict[str, Any]:
         text = self.cleaned_data["context"].strip()
         try:
-            context = json.loads(text)
-        except json.JSONDecodeError as exc:
+            context = jsonlimits.loads(text)
+        except ValueError as exc:
             if text.startswith(("{", "[", '"')):
                 raise forms.ValidationError(f"Not valid JSON: {exc}.") from exc
             context = text  # a bare key

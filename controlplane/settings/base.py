@@ -185,6 +185,8 @@ THROTTLE_SDK_METRICS = Limit.parse(env("THROTTLE_SDK_METRICS", "1200/min"))
 # OFREP evaluations (/ofrep/v1/) per SDK or client-side key; wrong keys count in THROTTLE_AUTH_FAILURES.
 THROTTLE_OFREP = Limit.parse(env("THROTTLE_OFREP", "3000/min"))
 RATELIMIT_KEY_PREFIX = "flagplane:ratelimit:"
+# The largest JSON body the REST API reads (a larger one is a 413), e.g. a full SDK metrics batch.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 10 * 1024 * 1024)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -197,6 +199,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "controlplane.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["controlplane.api.throttling.RequestRateThrottle"],
+    "DEFAULT_PARSER_CLASSES": ["controlplane.api.parsers.BoundedJSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -211,6 +215,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "controlplane.api.schema.add_error_responses",
+    ],
 }
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)

@@ -61,7 +61,7 @@ def test_a_bad_time_filter_is_a_400_naming_its_parameter(api, project):
     for param in ("since", "until"):
         response = api.get("/api/v1/audit/", {param: "yesterday-ish"})
         assert response.status_code == 400
-        assert list(response.json()) == [param]
+        assert set(response.json()) == {"detail", "code", param}
 
 
 def test_database_refuses_to_update_or_delete_audit_entries(checkout_flag):

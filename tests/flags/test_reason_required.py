@@ -32,7 +32,9 @@ def test_the_api_refuses_a_change_without_a_reason_in_production_and_saves_nothi
     ]:
         response = getattr(api, method)(FLAG + path, body, format="json")
         assert response.status_code == 400
-        assert response.json() == {"reason": [REQUIRED]}
+        body = response.json()
+        assert (body["reason"], body["code"]) == ([REQUIRED], "invalid")
+        assert set(body) == {"detail", "code", "reason"}
     state = api.get(FLAG + "environments/production/").json()
     assert (state["on"], state["targets"], state["version"]) == (False, [], 1)
     assert not AuditEntry.objects.filter(object_type="flagstate").exists()
