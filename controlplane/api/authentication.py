@@ -8,7 +8,7 @@ from rest_framework.request import Request
 
 from controlplane.accounts.services import authenticate_api_token
 from controlplane.api.throttling import count_failure, refuse_while_failing
-from controlplane.projects.services import authenticate_sdk_key
+from controlplane.projects import sdk_keys
 from controlplane.secrets import API_TOKEN_PREFIX, SDK_SERVER_KEY_PREFIX
 
 
@@ -48,7 +48,7 @@ class SdkKeyAuthentication(authentication.BaseAuthentication):
         if not credentials.startswith(SDK_SERVER_KEY_PREFIX):
             raise exceptions.AuthenticationFailed("This endpoint takes a server-side SDK key (fp_srv_…).")
         refuse_while_failing(request)
-        sdk_key = authenticate_sdk_key(credentials)
+        sdk_key = sdk_keys.authenticate(credentials)
         if sdk_key is None:
             count_failure(request)
             raise exceptions.AuthenticationFailed("Invalid or revoked SDK key.")

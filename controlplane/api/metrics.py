@@ -226,7 +226,7 @@ class MetricsIngestView(APIView):
             if not batch.is_valid():
                 raise ValidationError(batch.errors)
             # The environment is the key's, never one named in the body.
-            result = ingest_batch(request.auth.environment, batch.validated_data)
+            result = ingest_batch(request.auth.environment_id, batch.validated_data)
         except (ValidationError, BatchError):
             METRIC_BATCHES.labels("rejected").inc()
             raise

@@ -7,7 +7,7 @@ from rest_framework import exceptions, permissions
 
 from controlplane.access import policy
 from controlplane.accounts.models import ApiToken
-from controlplane.projects.models import SdkKey
+from controlplane.projects.sdk_keys import KeyInfo
 
 
 def token_of(request) -> ApiToken | None:
@@ -70,4 +70,4 @@ class HasSdkKey(permissions.BasePermission):
     message = "An SDK key is required (Authorization: Bearer fp_srv_…)."
 
     def has_permission(self, request, view) -> bool:
-        return isinstance(request.auth, SdkKey)
+        return isinstance(request.auth, KeyInfo)

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from controlplane.api.authentication import SdkKeyAuthentication
 from controlplane.api.etags import etag_matches
 from controlplane.api.permissions import HasSdkKey
+from controlplane.documents import cache
 from controlplane.documents.services import served_document
 
 
@@ -26,7 +27,8 @@ class SdkConfigView(APIView):
         },
     )
     def get(self, request):
-        etag, body = served_document(request.auth.environment)
+        document = cache.get(request.auth.environment_uid) or served_document(request.auth.environment_id)
+        etag, body = document.etag, document.body
         if etag_matches(request.headers.get("If-None-Match"), etag):
             response = HttpResponse(status=304)
         else:

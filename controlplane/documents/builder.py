@@ -1,14 +1,18 @@
-"""Compile one environment's flags and segments into the SDK document (docs/sdk-document.md)."""
+"""Turn flags and segments into their SDK document entries (docs/sdk-document.md).
+
+Each entry is serialised once, as a fragment; ``documents.assembly`` puts the fragments of an
+environment together into the document SDKs download.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from controlplane.flags.models import Flag, FlagState, Segment
 from controlplane.projects.models import Environment
-from flagplane.engine import SCHEMA_VERSION
 
 
 def flag_entry(flag: Flag, state: FlagState) -> dict[str, Any]:
@@ -45,26 +49,37 @@ def segments_of(environment: Environment) -> dict[str, dict[str, Any]]:
     }
 
 
-def build_content(environment: Environment) -> dict[str, Any]:
-    """The document without its version: flags (archived ones left out) and segments."""
-    states = (
-        FlagState.objects.filter(environment=environment, flag__archived=False)
-        .select_related("flag")
-        .order_by("flag__key")
-    )
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "project": environment.project.key,
-        "environment": environment.key,
-        "flags": {state.flag.key: flag_entry(state.flag, state) for state in states},
-        "segments": segments_of(environment),
-    }
+def flag_entries(environment: Environment, keys: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+    """The entries of the environment's flags (all, or those with these keys); archived ones
+    are left out, as SDK documents never carry them."""
+    states = FlagState.objects.filter(environment=environment, flag__archived=False).select_related("flag")
+    if keys is not None:
+        states = states.filter(flag__key__in=list(keys))
+    return {state.flag.key: flag_entry(state.flag, state) for state in states}
 
 
-def canonical_json(document: dict[str, Any]) -> str:
+def segment_entries(environment: Environment, keys: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+    segments = Segment.objects.filter(project_id=environment.project_id)
+    if keys is not None:
+        segments = segments.filter(key__in=list(keys))
+    return {segment.key: segment_entry(segment) for segment in segments}
+
+
+def canonical_json(document: Any) -> str:
     """Deterministic serialisation: the same content always gives the same bytes and ETag."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+def digest(text: str | bytes) -> str:
+    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
+
+
+def segment_references(rules: Iterable[dict[str, Any]]) -> set[str]:
+    """The segment keys a list of rules refers to with ``in_segment``."""
+    return {
+        key
+        for rule in rules
+        for clause in rule.get("clauses", ())
+        if clause.get("op") == "in_segment"
+        for key in clause.get("values", ())
+    }

@@ -13,7 +13,7 @@ from typing import Any
 from django.db import transaction
 
 from controlplane.audit.services import Actor, record
-from controlplane.documents.builder import flag_entry, segments_of
+from controlplane.documents.builder import flag_entry, segment_references, segments_of
 from controlplane.documents.services import schedule_rebuild
 from controlplane.flags.errors import TargetingError, VersionConflict
 from controlplane.flags.models import Flag, FlagState, Segment
@@ -115,7 +115,7 @@ def create_flag(
     )
     create_initial_states(flag, project.environments.all())
     record(actor, "flag.create", flag, after=flag_snapshot(flag), reason=reason, project=project)
-    schedule_rebuild(_environment_ids(project))
+    schedule_rebuild(_environment_ids(project), flags=[flag.key])
     return flag
 
 
@@ -167,7 +167,7 @@ def update_flag(flag: Flag, actor: Actor, changes: dict[str, Any], reason: str =
         record(
             actor, "flag.update", flag, before=before, after=flag_snapshot(flag), reason=reason, project=flag.project
         )
-        schedule_rebuild(_environment_ids(flag.project))
+        schedule_rebuild(_environment_ids(flag.project), flags=[flag.key])
     if "archived" in changes and changes["archived"] != flag.archived:
         flag = set_archived(flag, actor, bool(changes["archived"]), reason)  # audited as flag.archive/restore
     return flag
@@ -202,7 +202,7 @@ def set_archived(flag: Flag, actor: Actor, archived: bool, reason: str = "") -> 
     flag.save(update_fields=["archived", "updated_at"])
     action = "flag.archive" if archived else "flag.restore"
     record(actor, action, flag, before=before, after=flag_snapshot(flag), reason=reason, project=flag.project)
-    schedule_rebuild(_environment_ids(flag.project))
+    schedule_rebuild(_environment_ids(flag.project), flags=[flag.key])
     return flag
 
 
@@ -264,7 +264,7 @@ def update_flag_state(
         project=state.flag.project,
         environment=state.environment,
     )
-    schedule_rebuild([state.environment_id])
+    schedule_rebuild([state.environment_id], flags=[state.flag.key])
     return state
 
 
@@ -316,14 +316,8 @@ def create_segment(
         rules=_validated_segment_rules(project, key, rules or []),
     )
     record(actor, "segment.create", segment, after=segment_snapshot(segment), reason=reason, project=project)
-    schedule_rebuild(_environment_ids(project))
+    schedule_rebuild(_environment_ids(project), segments=[segment.key])
     return segment
-
-
-def segment_references(rules: list[dict]) -> set[str]:
-    return {
-        key for rule in rules for clause in rule["clauses"] if clause["op"] == "in_segment" for key in clause["values"]
-    }
 
 
 def _validated_segment_rules(project: Project, key: str, rules: Any) -> list[dict]:
@@ -370,7 +364,7 @@ def update_segment(segment: Segment, actor: Actor, changes: dict[str, Any], reas
         reason=reason,
         project=segment.project,
     )
-    schedule_rebuild(_environment_ids(segment.project))
+    schedule_rebuild(_environment_ids(segment.project), segments=[segment.key])
     return segment
 
 
@@ -403,6 +397,6 @@ def delete_segment(segment: Segment, actor: Actor, reason: str = "") -> None:
     if users:
         raise TargetingError({"key": [f"Segment {segment.key!r} is used by: {', '.join(users)}."]})
     record(actor, "segment.delete", segment, before=segment_snapshot(segment), reason=reason, project=segment.project)
-    project = segment.project
+    project, key = segment.project, segment.key
     segment.delete()
-    schedule_rebuild(_environment_ids(project))
+    schedule_rebuild(_environment_ids(project), segments=[key])

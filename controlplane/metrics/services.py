@@ -22,7 +22,6 @@ from controlplane.metrics.models import (
 )
 from controlplane.metrics.validation import checked_latencies, checked_units
 from controlplane.observability.metrics import METRIC_BATCHES
-from controlplane.projects.models import Environment
 
 
 @dataclass(frozen=True)
@@ -38,8 +37,8 @@ def bucket_start(moment: datetime, width_s: int | None = None) -> datetime:
     return datetime.fromtimestamp(math.floor(moment.timestamp() / width) * width, tz=UTC)
 
 
-def ingest_batch(environment: Environment, batch: dict[str, Any], now: datetime | None = None) -> IngestResult:
-    """Count a batch for ``environment``: the wire format's fields with their types checked (as
+def ingest_batch(environment_id: int, batch: dict[str, Any], now: datetime | None = None) -> IngestResult:
+    """Count a batch for an environment: the wire format's fields with their types checked (as
     the API's ``MetricsBatchSerializer`` does), timestamps as aware datetimes.
 
     The batch must follow ``validation``'s rules (``BatchError`` otherwise, nothing stored). All of
@@ -65,7 +64,7 @@ def ingest_batch(environment: Environment, batch: dict[str, Any], now: datetime 
             RETURNING id
             """,
             [
-                environment.id,
+                environment_id,
                 batch["batch_id"],
                 now,
                 period["start"],
@@ -81,12 +80,12 @@ def ingest_batch(environment: Environment, batch: dict[str, Any], now: datetime 
             METRIC_BATCHES.labels("duplicate").inc()
             return IngestResult(accepted=0, duplicate=True)
         if rows:
-            _add_to_bucket(cursor, environment.id, bucket_start(counted_at), rows)
+            _add_to_bucket(cursor, environment_id, bucket_start(counted_at), rows)
             if unit_rows:
-                _add_to_unit_bucket(cursor, environment.id, bucket_start(counted_at), unit_rows)
+                _add_to_unit_bucket(cursor, environment_id, bucket_start(counted_at), unit_rows)
             evaluated = sorted({row["flag"] for row in rows if row["evaluations"] > 0})
             if evaluated:
-                _mark_evaluated(cursor, environment.id, evaluated, counted_at)
+                _mark_evaluated(cursor, environment_id, evaluated, counted_at)
     METRIC_BATCHES.labels("ingested").inc()
     return IngestResult(accepted=len(batch["flags"]), duplicate=False)
 

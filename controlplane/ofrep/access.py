@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest
 
+from controlplane.projects import sdk_keys
 from controlplane.projects.models import Environment
-from controlplane.projects.services import authenticate_client_key, authenticate_sdk_key
+from controlplane.projects.services import authenticate_client_key
 from controlplane.secrets import SDK_CLIENT_KEY_PREFIX
 
 
@@ -47,10 +48,11 @@ def authenticate(plaintext: str) -> Access | None:
             client_key.client_side_flags_only,
             frozenset(environment.client_side_origins),
         )
-    sdk_key = authenticate_sdk_key(plaintext)
+    sdk_key = sdk_keys.authenticate(plaintext)
     if sdk_key is None:
         return None
-    return Access(sdk_key.environment, f"srv-{sdk_key.pk}", False, frozenset())
+    environment = Environment.objects.select_related("project").get(pk=sdk_key.environment_id)
+    return Access(environment, f"srv-{sdk_key.id}", False, frozenset())
 
 
 def origin_allowed_anywhere(origin: str) -> bool:

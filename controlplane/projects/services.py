@@ -13,6 +13,7 @@ from controlplane.documents.services import schedule_rebuild
 from controlplane.errors import FieldErrors
 from controlplane.flags.models import Flag
 from controlplane.flags.services import create_initial_states
+from controlplane.projects import sdk_keys
 from controlplane.projects.errors import DuplicateKey
 from controlplane.projects.models import ClientKey, Environment, Project, SdkKey
 from controlplane.secrets import SDK_CLIENT_KEY_PREFIX, SDK_SERVER_KEY_PREFIX, find_active, issue_secret
@@ -192,6 +193,7 @@ def issue_sdk_key(environment: Environment, actor: Actor, name: str, reason: str
         project=environment.project,
         environment=environment,
     )
+    sdk_keys.announce_issued(sdk_key)
     return sdk_key, secret.plaintext
 
 
@@ -211,6 +213,7 @@ def revoke_sdk_key(sdk_key: SdkKey, actor: Actor, reason: str = "") -> SdkKey:
             project=sdk_key.environment.project,
             environment=sdk_key.environment,
         )
+        sdk_keys.announce_revoked(sdk_key)
     return sdk_key
 
 
@@ -264,10 +267,3 @@ def authenticate_client_key(plaintext: str) -> ClientKey | None:
     if not plaintext.startswith(SDK_CLIENT_KEY_PREFIX):
         return None
     return find_active(ClientKey.objects.select_related("environment__project"), plaintext)
-
-
-def authenticate_sdk_key(plaintext: str) -> SdkKey | None:
-    """The active SDK key with this plaintext, or None."""
-    if not plaintext.startswith(SDK_SERVER_KEY_PREFIX):
-        return None
-    return find_active(SdkKey.objects.select_related("environment__project"), plaintext)

@@ -138,6 +138,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Seconds to wait for Redis before falling back to PostgreSQL when serving SDK documents.
 REDIS_TIMEOUT_S = env_float("REDIS_TIMEOUT_S", 0.25)
+# Every Redis key and channel Flagplane uses starts with this (several installations can share a Redis).
+REDIS_PREFIX = env("REDIS_PREFIX", "flagplane")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -229,6 +231,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "flagplane")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A request that queues a task (a document build after a write) never waits longer than this for
+# the broker; what it could not queue is published by the reconciler.
+BROKER_TIMEOUT_S = env_float("BROKER_TIMEOUT_S", 1.0)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": BROKER_TIMEOUT_S, "socket_connect_timeout": BROKER_TIMEOUT_S}
+# How often the reconciler publishes environments whose document is behind and repairs Redis copies.
+DOCUMENTS_RECONCILE_SECONDS = env_float("DOCUMENTS_RECONCILE_SECONDS", 5.0)
 # How often the rollout engine evaluates every active plan.
 ROLLOUTS_TICK_SECONDS = env_float("ROLLOUTS_TICK_SECONDS", 15.0)
 # The Prometheus that health rules with source "prometheus" query when they name no URL of their own.
@@ -239,6 +247,11 @@ ROLLOUTS_EXTERNAL_CHECK_TIMEOUT_S = env_float("ROLLOUTS_EXTERNAL_CHECK_TIMEOUT_S
 # split until their next poll or stream event picks up the new one.
 ROLLOUTS_SAMPLE_RATIO_SETTLE_S = env_float("ROLLOUTS_SAMPLE_RATIO_SETTLE_S", 60.0)
 CELERY_BEAT_SCHEDULE: dict = {
+    "documents-reconcile": {
+        "task": "documents.reconcile",
+        "schedule": DOCUMENTS_RECONCILE_SECONDS,
+        "options": {"expires": DOCUMENTS_RECONCILE_SECONDS},  # a stale one is replaced by the next
+    },
     "rollouts-tick": {"task": "rollouts.tick", "schedule": ROLLOUTS_TICK_SECONDS},
     "metrics-prune": {"task": "metrics.prune", "schedule": 3600.0},
 }

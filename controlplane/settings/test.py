@@ -16,6 +16,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}  # noqa: F405
 REDIS_URL = env("TEST_REDIS_URL", redis_url_with_db(REDIS_URL, 15))  # noqa: F405
 CELERY_BROKER_URL = REDIS_URL
+REDIS_PREFIX = f"flagplane-test-{os.getpid()}"
 CELERY_TASK_DEFAULT_QUEUE = f"flagplane-test-{os.getpid()}"
 RATELIMIT_KEY_PREFIX = f"flagplane-test-{os.getpid()}:ratelimit:"
 # The tests' webhook receivers and metric sources listen on 127.0.0.1; tests/test_outbound.py

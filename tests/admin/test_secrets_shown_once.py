@@ -3,8 +3,8 @@
 from controlplane.accounts.models import ApiToken
 from controlplane.accounts.services import authenticate_api_token
 from controlplane.audit.models import AuditEntry
+from controlplane.projects import sdk_keys
 from controlplane.projects.models import SdkKey
-from controlplane.projects.services import authenticate_sdk_key
 
 SDK_KEYS = "/admin/projects/sdkkey/"
 TOKENS = "/admin/accounts/apitoken/"
@@ -19,7 +19,7 @@ def test_issuing_an_sdk_key_shows_the_plaintext_once(admin_client, production):
     sdk_key = SdkKey.objects.get()
     plaintext = html.split('<code style="font-size: 14px; user-select: all">')[1].split("</code>")[0]
     assert plaintext.startswith("fp_srv_")
-    assert authenticate_sdk_key(plaintext) == sdk_key
+    assert sdk_keys.authenticate(plaintext).id == sdk_key.id
     assert AuditEntry.objects.filter(action="sdk_key.issue", reason="new service").exists()
 
     for page in (SDK_KEYS, f"{SDK_KEYS}{sdk_key.pk}/change/"):

@@ -59,7 +59,7 @@ def test_a_segment_is_not_deleted_while_a_rule_starts_using_it(checkout_flag, mo
     from controlplane.flags.errors import TargetingError
     from controlplane.flags.models import FlagState, Segment
 
-    monkeypatch.setattr(services, "schedule_rebuild", lambda environment_ids: None)  # no worker in this test
+    monkeypatch.setattr(services, "schedule_rebuild", lambda *args, **kwargs: None)  # no worker in this test
     segment = services.create_segment(checkout_flag.project, SYSTEM, key="beta", included=["u1"])
     state = FlagState.objects.get(flag=checkout_flag, environment__key="production")
     rule = {"clauses": [{"attribute": "key", "op": "in_segment", "values": ["beta"]}], "serve": {"variant": "on"}}

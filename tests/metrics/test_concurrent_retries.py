@@ -23,7 +23,7 @@ def test_concurrent_deliveries_of_one_batch_count_once(production, make_batch):
     def deliver(_):
         try:
             start.wait()
-            return ingest_batch(production, serializer.validated_data)
+            return ingest_batch(production.id, serializer.validated_data)
         finally:
             connection.close()
 
@@ -47,7 +47,7 @@ def test_concurrent_batches_for_the_same_bucket_all_add_up(production, make_batc
     def deliver(batch):
         try:
             start.wait()
-            return ingest_batch(production, batch)
+            return ingest_batch(production.id, batch)
         finally:
             connection.close()
 

@@ -20,7 +20,7 @@ def report(make_batch):
     def report(environment, end, *entries):
         serializer = MetricsBatchSerializer(data=make_batch(*entries, end=end))
         serializer.is_valid(raise_exception=True)
-        return ingest_batch(environment, serializer.validated_data, now=end + timedelta(seconds=1))
+        return ingest_batch(environment.id, serializer.validated_data, now=end + timedelta(seconds=1))
 
     return report
 

@@ -24,8 +24,9 @@ from controlplane.audit.services import Actor
 from controlplane.documents.services import rebuild
 from controlplane.flags.models import Flag, Segment
 from controlplane.flags.services import create_flag, create_segment, get_state, update_flag_state
+from controlplane.projects import sdk_keys
 from controlplane.projects.models import Environment, Project, SdkKey
-from controlplane.projects.services import authenticate_sdk_key, create_project, issue_sdk_key, revoke_sdk_key
+from controlplane.projects.services import create_project, issue_sdk_key, revoke_sdk_key
 
 SEED = Actor.system("seed_demo")
 PROJECT_KEY = "demo"
@@ -198,7 +199,7 @@ def demo_api_token(user, stored: str) -> tuple[str, str]:
 
 def demo_sdk_key(environment: Environment, stored: str) -> tuple[str, str]:
     """The stored SDK key if it still reads ``environment``; otherwise a new one (the lost ones revoked)."""
-    sdk_key = authenticate_sdk_key(stored) if stored else None
+    sdk_key = sdk_keys.authenticate(stored) if stored else None
     if sdk_key is not None and sdk_key.environment_id == environment.pk:
         return stored, "unchanged"
     lost = SdkKey.objects.filter(environment=environment, name=SDK_KEY_NAME, revoked_at__isnull=True)
