@@ -138,6 +138,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Seconds to wait for Redis before falling back to PostgreSQL when serving SDK documents.
 REDIS_TIMEOUT_S = env_float("REDIS_TIMEOUT_S", 0.25)
+# The web edge (controlplane/edge, docs/delivery.md): threads running Django's views per web
+# process; threads for the edge's own database reads; how often a served document or SDK key is
+# checked again against Redis when no event came; load-shedding limits per process; the SSE
+# heartbeat.
+WEB_THREADS = env_int("WEB_THREADS", 8)
+EDGE_DB_THREADS = env_int("EDGE_DB_THREADS", 4)
+EDGE_VERIFY_SECONDS = env_float("EDGE_VERIFY_SECONDS", 2.0)
+EDGE_MAX_INFLIGHT = env_int("EDGE_MAX_INFLIGHT", 256)
+EDGE_MAX_STREAMS = env_int("EDGE_MAX_STREAMS", 20_000)
+EDGE_MAX_LAG_MS = env_float("EDGE_MAX_LAG_MS", 100.0)
+SDK_STREAM_HEARTBEAT_S = env_float("SDK_STREAM_HEARTBEAT_S", 15.0)
 # Every Redis key and channel Flagplane uses starts with this (several installations can share a Redis).
 REDIS_PREFIX = env("REDIS_PREFIX", "flagplane")
 

@@ -76,7 +76,7 @@ def test_the_assembled_document_is_the_canonical_json_of_every_entry(populated, 
     assert set(json.loads(assembled.body)["flags"]) == {"new-checkout", "checkout-layout"}
 
 
-def test_a_write_is_pending_until_published_and_a_rolled_back_write_leaves_nothing(populated, production, checkout_flag):
+def test_a_write_is_pending_until_published_and_a_rolled_back_one_leaves_nothing(populated, production, checkout_flag):
     assert publication_of([production.id])[production.id].behind is False
     with pytest.raises(RuntimeError), transaction.atomic():
         toggle_flag(get_state(checkout_flag, production), SYSTEM, True, "oops")

@@ -1,0 +1,21 @@
+"""ASGI entry point, the production web server: ``uvicorn controlplane.asgi:application``.
+
+The edge (``controlplane.edge``) answers the SDK paths from process memory and Redis; every
+other request (admin, REST API, static files) goes to Django's WSGI application, run in a
+pool of ``WEB_THREADS`` threads whose database connections persist.
+"""
+
+import os
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings.base")
+django.setup()
+
+from a2wsgi import WSGIMiddleware  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.core.wsgi import get_wsgi_application  # noqa: E402
+
+from controlplane.edge.app import EdgeApplication  # noqa: E402
+
+application = EdgeApplication(WSGIMiddleware(get_wsgi_application(), workers=settings.WEB_THREADS))

@@ -1,0 +1,302 @@
+"""The edge ASGI application: the SDK paths here, everything else to Django."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as aioredis
+from django.conf import settings
+from django.db import DatabaseError
+from redis.exceptions import RedisError
+
+from controlplane.documents import assembly, cache, events
+from controlplane.edge import workers
+from controlplane.edge.admission import Admission
+from controlplane.edge.feeds import HEARTBEAT, HEARTBEAT_DEFLATED, DocumentStore, Stream
+from controlplane.edge.http import (
+    Receive,
+    Scope,
+    Send,
+    accepts_gzip,
+    bearer,
+    etag_matches,
+    header,
+    respond,
+    respond_json,
+)
+from controlplane.edge.keys import INVALID, KeyCache
+from controlplane.projects import sdk_keys
+
+logger = logging.getLogger(__name__)
+
+CONFIG_PATH = "/api/v1/sdk/config"
+STREAM_PATH = "/api/v1/sdk/stream"
+TOUCH_EVERY_S = 60.0
+
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class EdgeApplication:
+    def __init__(self, django: ASGIApp) -> None:
+        self.django = django
+        self.admission = Admission(
+            settings.EDGE_MAX_INFLIGHT, settings.EDGE_MAX_STREAMS, settings.EDGE_MAX_LAG_MS / 1000
+        )
+        self._started = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._refreshing: set[asyncio.Future[object]] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] == "http" and scope["path"] in (CONFIG_PATH, STREAM_PATH):
+            self._start()
+            if scope["method"] not in ("GET", "HEAD"):
+                detail = {"detail": f'Method "{scope["method"]}" not allowed.'}
+                await respond_json(send, 405, detail, [(b"allow", b"GET")])
+            elif scope["path"] == CONFIG_PATH:
+                await self._config(scope, send)
+            else:
+                await self._stream(scope, receive, send)
+            return
+        await self.django(scope, receive, send)
+
+    # -----------------------------------------------------------------------------------------
+    # Lifecycle
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self._stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        timeout = settings.REDIS_TIMEOUT_S
+        self.redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self.keys = KeyCache(self.redis, settings.EDGE_VERIFY_SECONDS)
+        self.store = DocumentStore(self.redis)
+        self._tasks = [
+            asyncio.ensure_future(coroutine)
+            for coroutine in (self._listen(), self._verify(), self.admission.watch_lag(), self._touch())
+        ]
+
+    async def _stop(self) -> None:
+        for feed in self.store.feeds.values() if self._started else ():
+            for stream in list(feed.streams):
+                stream.close()
+        for task in self._tasks:
+            task.cancel()
+        self._tasks = []
+
+    # -----------------------------------------------------------------------------------------
+    # GET /api/v1/sdk/config
+
+    async def _config(self, scope: Scope, send: Send) -> None:
+        if not self.admission.admit_request():
+            await self._overloaded(send)
+            return
+        self.admission.inflight += 1
+        try:
+            checked = await self.keys.check(bearer(scope))
+            if not isinstance(checked, tuple):
+                await self._refuse_key(send, checked is INVALID)
+                return
+            served = await self.store.current(self.store.feed(checked[1]))
+            if served is None:
+                await self._unavailable(send)
+                return
+            headers = [(b"etag", served.etag.encode()), (b"cache-control", b"no-cache"), (b"vary", b"Accept-Encoding")]
+            if etag_matches(header(scope, b"if-none-match"), served.etag):
+                await respond(send, 304, b"", headers)
+            elif accepts_gzip(scope):
+                headers += [(b"content-type", b"application/json"), (b"content-encoding", b"gzip")]
+                await respond(send, 200, b"" if scope["method"] == "HEAD" else served.gzip(), headers)
+            else:
+                headers.append((b"content-type", b"application/json"))
+                await respond(send, 200, b"" if scope["method"] == "HEAD" else served.body, headers)
+        finally:
+            self.admission.inflight -= 1
+
+    # -----------------------------------------------------------------------------------------
+    # GET /api/v1/sdk/stream (docs/streaming.md)
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.admission.admit_stream():
+            await self._overloaded(send)
+            return
+        checked = await self.keys.check(bearer(scope))
+        if not isinstance(checked, tuple):
+            await self._refuse_key(send, checked is INVALID)
+            return
+        digest, key = checked
+        feed = self.store.feed(key)
+        served = await self.store.current(feed)
+        if served is None:
+            await self._unavailable(send)
+            return
+        await self.store.load_history(feed)
+        stream = Stream(digest, accepts_gzip(scope), _last_event_id(scope))
+        if stream.version is None:
+            stream.push(served.put())
+            for event in feed.chain(served.version) or ():
+                stream.push(event)
+        else:  # resuming: the patches since that version, or the whole document
+            feed.catch_up(stream)
+        headers = [
+            (b"content-type", b"text/event-stream"),
+            (b"cache-control", b"no-cache"),
+            (b"x-accel-buffering", b"no"),
+        ]
+        if stream.gzip:
+            headers.append((b"content-encoding", b"gzip"))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        heartbeat = HEARTBEAT_DEFLATED if stream.gzip else HEARTBEAT
+        first = (assembly.GZIP_HEADER if stream.gzip else b"") + heartbeat
+        feed.streams.add(stream)
+        self.admission.streams += 1
+        watcher = asyncio.ensure_future(_close_on_disconnect(receive, stream))
+        try:
+            await send({"type": "http.response.body", "body": first, "more_body": True})
+            while not stream.closed:
+                if stream.queue:
+                    chunk, stream.queue = b"".join(stream.queue), []
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    continue
+                stream.wake.clear()
+                try:
+                    await asyncio.wait_for(stream.wake.wait(), settings.SDK_STREAM_HEARTBEAT_S)
+                except TimeoutError:
+                    await send({"type": "http.response.body", "body": heartbeat, "more_body": True})
+        finally:
+            feed.streams.discard(stream)
+            self.admission.streams -= 1
+            watcher.cancel()
+            with contextlib.suppress(Exception):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    # -----------------------------------------------------------------------------------------
+    # Refusals
+
+    async def _overloaded(self, send: Send) -> None:
+        await respond_json(
+            send,
+            503,
+            {"detail": "This server is at capacity; retry after the time in Retry-After."},
+            [(b"retry-after", self.admission.retry_after())],
+        )
+
+    async def _unavailable(self, send: Send) -> None:
+        await respond_json(
+            send,
+            503,
+            {"detail": "The SDK document cannot be read right now (Redis and PostgreSQL unreachable)."},
+            [(b"retry-after", self.admission.retry_after())],
+        )
+
+    async def _refuse_key(self, send: Send, invalid: bool) -> None:
+        if invalid:
+            await respond_json(
+                send,
+                401,
+                {"detail": "Invalid or revoked SDK key (Authorization: Bearer fp_srv_…)."},
+                [(b"www-authenticate", b'Bearer realm="flagplane-sdk"')],
+            )
+        else:
+            await respond_json(
+                send,
+                503,
+                {"detail": "The SDK key cannot be verified right now."},
+                [(b"retry-after", self.admission.retry_after())],
+            )
+
+    # -----------------------------------------------------------------------------------------
+    # Background
+
+    async def _listen(self) -> None:
+        """One subscription to the events channel per process, for as long as it runs."""
+        delay = 0.1
+        while True:
+            subscriber = aioredis.Redis.from_url(
+                settings.REDIS_URL, socket_connect_timeout=settings.REDIS_TIMEOUT_S, socket_keepalive=True
+            )
+            pubsub = subscriber.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(cache.events_channel())
+                # Whatever was announced while unsubscribed is found by checking again.
+                self.keys.expire_all()
+                self.store.expire_all()
+                delay = 0.1
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self._dispatch(message["data"])
+            except (RedisError, OSError) as exc:
+                logger.warning("Events subscription lost (%s); resubscribing in %.1f s", exc, delay)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                    await subscriber.aclose()
+            await asyncio.sleep(delay)
+            delay = min(2.0, delay * 2)
+
+    def _dispatch(self, message: bytes) -> None:
+        event = events.decode(message)
+        if event is None:
+            return
+        if event.type == events.SDK_KEY_REVOKED:
+            digest = str(event.header.get("digest"))
+            self.keys.revoked(digest)
+            for feed in self.store.feeds.values():
+                for stream in list(feed.streams):
+                    if stream.digest == digest:
+                        stream.close()
+            return
+        feed = self.store.on_event(event)
+        if feed is not None:
+            refresh = asyncio.ensure_future(self.store.refresh(feed))
+            self._refreshing.add(refresh)  # keep a reference until it is done
+            refresh.add_done_callback(self._refreshing.discard)
+
+    async def _verify(self) -> None:
+        while True:
+            await asyncio.sleep(settings.EDGE_VERIFY_SECONDS)
+            try:
+                await self.store.verify()
+            except Exception:
+                logger.exception("Verifying served documents failed")
+
+    async def _touch(self) -> None:
+        while True:
+            await asyncio.sleep(TOUCH_EVERY_S)
+            used = self.keys.take_used()
+            try:
+                await workers.run(sdk_keys.touch, used)
+            except DatabaseError:
+                self.keys.used |= used
+
+
+def _last_event_id(scope: Scope) -> int | None:
+    value = header(scope, b"last-event-id")
+    if value is None:
+        return None
+    text = value.decode("latin-1").strip()
+    return int(text) if text.isdecimal() and len(text) < 12 else None
+
+
+async def _close_on_disconnect(receive: Receive, stream: Stream) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            stream.close()
+            return

@@ -1,0 +1,120 @@
+"""SDK keys checked in process memory, backed by Redis, then PostgreSQL (``projects.sdk_keys``).
+
+A key seen recently is answered from memory. Every ``EDGE_VERIFY_SECONDS`` it is checked again
+against Redis (one HGET); a revocation is also announced on the events channel, which drops it
+from every process at once. When Redis does not know a digest, PostgreSQL is asked (in a
+thread) and Redis is told. When neither can be reached, a key this process has seen keeps
+working; one it has never seen cannot be verified (``UNVERIFIABLE``: the edge answers 503).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+
+import redis.asyncio as aioredis
+from django.db import DatabaseError
+from redis.exceptions import RedisError
+
+from controlplane.edge import workers
+from controlplane.projects import sdk_keys
+from controlplane.projects.sdk_keys import KeyInfo
+from controlplane.secrets import SDK_SERVER_KEY_PREFIX
+
+logger = logging.getLogger(__name__)
+
+
+class Refused(enum.Enum):
+    INVALID = "invalid"
+    UNVERIFIABLE = "unverifiable"
+
+
+INVALID = Refused.INVALID
+UNVERIFIABLE = Refused.UNVERIFIABLE
+NEGATIVE_TTL_S = 10.0
+MAX_NEGATIVE = 10_000
+
+
+class KeyCache:
+    def __init__(self, redis: aioredis.Redis, verify_seconds: float) -> None:
+        self._redis = redis
+        self._verify_seconds = verify_seconds
+        self._known: dict[str, tuple[KeyInfo, float]] = {}
+        self._unknown: OrderedDict[str, float] = OrderedDict()
+        self._revocations = 0
+        self.used: set[int] = set()
+        """Ids of keys used since the last ``touch`` flush (for ``last_used_at``)."""
+
+    async def check(self, plaintext: str | None) -> tuple[str, KeyInfo] | Refused:
+        """(digest, key) for an active server-side SDK key, or why it is refused."""
+        if not plaintext or not plaintext.startswith(SDK_SERVER_KEY_PREFIX) or len(plaintext) > 200:
+            return INVALID
+        digest = hashlib.sha256(plaintext.encode()).hexdigest()
+        now = time.monotonic()
+        known = self._known.get(digest)
+        if known is not None and now - known[1] < self._verify_seconds:
+            self.used.add(known[0].id)
+            return digest, known[0]
+        negative = self._unknown.get(digest)
+        if negative is not None and negative > now:
+            return INVALID
+        found = await self._verify(digest, known[0] if known else None)
+        if isinstance(found, KeyInfo):
+            self.used.add(found.id)
+            return digest, found
+        return found
+
+    async def _verify(self, digest: str, remembered: KeyInfo | None) -> KeyInfo | Refused:
+        revocations = self._revocations
+        try:
+            raw = await self._redis.hget(sdk_keys.hash_key(), digest)
+        except (RedisError, OSError):
+            if remembered is not None:  # Redis is down: trust what this process already knew
+                return remembered
+            raw = None
+        if raw == sdk_keys.REVOKED:
+            return self._forget(digest)
+        info = KeyInfo.from_json(raw) if raw is not None else None
+        if info is None:
+            try:
+                info = await workers.run(sdk_keys.from_postgres, digest)
+            except DatabaseError:
+                return remembered if remembered is not None else UNVERIFIABLE
+            if info is None:
+                return self._forget(digest)
+            await self._remember_in_redis(digest, info)
+        if revocations != self._revocations and digest in self._unknown:
+            return INVALID  # revoked while we were asking: the announcement wins
+        self._known[digest] = (info, time.monotonic())
+        return info
+
+    def _forget(self, digest: str) -> Refused:
+        self._known.pop(digest, None)
+        self._unknown[digest] = time.monotonic() + NEGATIVE_TTL_S
+        self._unknown.move_to_end(digest)
+        while len(self._unknown) > MAX_NEGATIVE:
+            self._unknown.popitem(last=False)
+        return INVALID
+
+    async def _remember_in_redis(self, digest: str, info: KeyInfo) -> None:
+        try:
+            await self._redis.hset(sdk_keys.hash_key(), digest, info.to_json())
+        except (RedisError, OSError) as exc:
+            logger.warning("Could not cache an SDK key in Redis: %s", exc)
+
+    def revoked(self, digest: str) -> None:
+        """A revocation was announced: refuse the key from now on."""
+        self._revocations += 1
+        self._forget(digest)
+
+    def expire_all(self) -> None:
+        """Check every key against Redis on its next use (after missed announcements)."""
+        self._known = {digest: (info, 0.0) for digest, (info, _) in self._known.items()}
+        self._unknown.clear()
+
+    def take_used(self) -> set[int]:
+        used, self.used = self.used, set()
+        return used
