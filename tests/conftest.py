@@ -120,6 +120,25 @@ def session_celery_worker(django_db_setup, django_db_blocker):
         yield worker
 
 
+@pytest.fixture(scope="session")
+def edge_server(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The production web server (uvicorn + edge + Django) on the test database, for the whole
+    session; tests that use it must commit their data (``edge`` does)."""
+    from tests.edge.helpers import WebServer
+
+    server = WebServer(tmp_path_factory.mktemp("edge") / "uvicorn.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def edge(edge_server, transactional_db):
+    """Mark the test ``django_db(transaction=True)`` too: then the database is flushed only after
+    ``drained_celery_worker`` has waited for the builds the test queued."""
+    return edge_server
+
+
 @pytest.fixture
 def celery_worker(session_celery_worker):
     return session_celery_worker

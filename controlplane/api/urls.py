@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter, SimpleRouter
 
-from controlplane.api import audit, flags, metrics, projects, rollouts, sdk_views, webhooks
+from controlplane.api import audit, flags, metrics, projects, rollouts, webhooks
 
 root = DefaultRouter()
 root.register("projects", projects.ProjectViewSet, basename="project")
@@ -25,7 +25,6 @@ environment.register("client-keys", projects.ClientKeyViewSet, basename="client-
 state = "projects/<slug:project_key>/flags/<slug:flag_key>/environments/<slug:environment_key>/"
 
 v1 = [
-    path("sdk/config", sdk_views.SdkConfigView.as_view(), name="sdk-config"),
     path("metrics", metrics.MetricsIngestView.as_view(), name="sdk-metrics"),
     path(state, flags.FlagStateView.as_view(), name="flag-state"),
     path(state + "toggle", flags.FlagToggleView.as_view(), name="flag-toggle"),

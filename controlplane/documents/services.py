@@ -356,6 +356,14 @@ def served_document(environment_id: int) -> assembly.Assembled | None:
     return assembled
 
 
+def published_version(environment_id: int) -> int | None:
+    return (
+        EnvironmentDocument.objects.filter(environment_id=environment_id, version__gt=0)
+        .values_list("version", flat=True)
+        .first()
+    )
+
+
 @dataclass(frozen=True)
 class Publication:
     """Where an environment's published SDK document stands."""

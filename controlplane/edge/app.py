@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 CONFIG_PATH = "/api/v1/sdk/config"
 STREAM_PATH = "/api/v1/sdk/stream"
-TOUCH_EVERY_S = 60.0
+TOUCH_EVERY_S = 5.0  # sdk_keys.touch writes a key at most once a minute
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 

@@ -203,10 +203,21 @@ class DocumentStore:
             if version is not None:
                 values = await self._redis.hmget(cache.document_key(feed.uid), cache.FIELDS)
                 copy = await workers.compute(cache.decode, values)
-                if copy is not None:
+                if copy is not None and not await self._postgres_is_newer(feed, copy.version):
                     return self._install(feed, Served(copy.version, copy.etag, copy.body, copy.deflate, copy.crc))
-                logger.warning("The Redis copy of SDK document %s is corrupt; serving PostgreSQL's", feed.uid)
+                if copy is None:
+                    logger.warning("The Redis copy of SDK document %s is corrupt; serving PostgreSQL's", feed.uid)
         return await self._from_postgres(feed)
+
+    @staticmethod
+    async def _postgres_is_newer(feed: Feed, version: int) -> bool:
+        """Whether PostgreSQL has published a newer version than a copy about to be served (a
+        Redis restored from an older snapshot). Unknown (PostgreSQL down): no."""
+        try:
+            published = await workers.run(documents.published_version, feed.environment_id)
+        except DatabaseError:
+            return False
+        return published is not None and published > version
 
     async def _from_postgres(self, feed: Feed) -> Served | None:
         try:

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import OperationalError, close_old_connections
 
 T = TypeVar("T")
 
@@ -36,9 +36,15 @@ def _as_request(function: Callable[..., T], *args: Any) -> T:
 
 
 async def run(function: Callable[..., T], *args: Any) -> T:
-    """Run a blocking function (that may use the ORM) in the edge's thread pool."""
+    """Run a blocking function (that may use the ORM) in the edge's thread pool. Raises
+    OperationalError after ``EDGE_DB_TIMEOUT_S`` (a PostgreSQL that hangs rather than fails must
+    not hold requests that memory or Redis can answer)."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_pool(), functools.partial(_as_request, function, *args))
+    future = loop.run_in_executor(_pool(), functools.partial(_as_request, function, *args))
+    try:
+        return await asyncio.wait_for(future, settings.EDGE_DB_TIMEOUT_S)
+    except TimeoutError:
+        raise OperationalError(f"no answer from the database within {settings.EDGE_DB_TIMEOUT_S} s") from None
 
 
 async def compute(function: Callable[..., T], *args: Any) -> T:

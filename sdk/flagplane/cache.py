@@ -1,4 +1,6 @@
-"""The last known good document on disk, written atomically (temp file + os.replace)."""
+"""The last known good document on disk: the document, written atomically (temp file +
+os.replace), and beside it the stream patches applied since, one JSON line each
+(``<path>.patches``), so that a patch costs an append rather than rewriting the document."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import contextlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,13 @@ class CachedDocument:
     document: dict[str, Any]
     etag: str | None
     fetched_at: float  # epoch seconds of the fetch that produced it
+    patches: list[Any] = field(default_factory=list)
+    """Patches received after the document, oldest first (a torn last line is left out)."""
+
+
+def patches_path(path: str | os.PathLike[str]) -> Path:
+    target = Path(path)
+    return target.with_name(target.name + ".patches")
 
 
 def write_cache(
@@ -38,6 +47,16 @@ def write_cache(
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(patches_path(target))  # they are part of the document now
+
+
+def append_patch(path: str | os.PathLike[str], patch: bytes) -> None:
+    """Record a patch applied on top of the cached document."""
+    with open(patches_path(path), "ab") as handle:
+        handle.write(patch.replace(b"\n", b" ") + b"\n")
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def read_cache(path: str | os.PathLike[str]) -> CachedDocument | None:
@@ -54,5 +73,24 @@ def read_cache(path: str | os.PathLike[str]) -> CachedDocument | None:
         raise ValueError("cache file has no document")
     etag = data.get("etag")
     return CachedDocument(
-        document, etag if isinstance(etag, str) else None, float(data.get("fetched_at") or 0.0)
+        document,
+        etag if isinstance(etag, str) else None,
+        float(data.get("fetched_at") or 0.0),
+        _read_patches(path),
     )
+
+
+def _read_patches(path: str | os.PathLike[str]) -> list[Any]:
+    try:
+        lines = patches_path(path).read_bytes().split(b"\n")
+    except FileNotFoundError:
+        return []
+    patches = []
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            patches.append(json.loads(line))
+        except ValueError:
+            break  # a line cut short by a crash: what follows it cannot apply
+    return patches

@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import os
-import random
 import threading
 import time
 import weakref
@@ -26,11 +25,9 @@ from typing import Any
 import mmh3
 
 from flagplane._warnings import WarnOnce
-from flagplane.backoff import Backoff
 from flagplane.bucketing import BUCKET_SPACE
-from flagplane.cache import read_cache, write_cache
+from flagplane.cache import read_cache
 from flagplane.engine import (
-    SCHEMA_VERSION,
     CompiledFlag,
     Evaluation,
     InvalidDocument,
@@ -42,6 +39,8 @@ from flagplane.engine import (
     resolve,
 )
 from flagplane.metrics import MetricsBuffer, MetricsSender
+from flagplane.patching import PatchMismatch, apply_patch
+from flagplane.sync import Sync
 
 logger = logging.getLogger("flagplane")
 
@@ -72,6 +71,11 @@ class Status:
     sync_state: str | None = None
     """How the last attempt to sync with the control plane went (a ``SyncState``), None before
     the first attempt and for offline clients."""
+    connection: str | None = None
+    """How the document is kept current: "streaming", "polling", or None (offline, closed)."""
+    refused_version: int | None = None
+    """The last document version refused because it was older than the one served (a
+    control plane restored from an older state, say); None if that never happened."""
 
 
 class SyncState(StrEnum):
@@ -132,16 +136,19 @@ _live_clients: weakref.WeakSet[Client] = weakref.WeakSet()
 class Client:
     """Evaluate Flagplane flags locally.
 
-    ``Client(sdk_key, base_url)`` starts a daemon thread that polls
-    ``GET {base_url}/api/v1/sdk/config`` every ``poll_interval`` seconds (conditional on the
-    ETag) and a daemon thread that flushes metrics every ``metrics_flush_interval`` seconds.
+    ``Client(sdk_key, base_url)`` starts a daemon thread that keeps the document current (a
+    stream of changes from ``GET {base_url}/api/v1/sdk/stream``; with ``stream=False``, or
+    while the stream cannot be had, polls of ``GET {base_url}/api/v1/sdk/config`` every
+    ``poll_interval`` seconds, conditional on the ETag; see ``flagplane.sync``) and a daemon
+    thread that flushes metrics every ``metrics_flush_interval`` seconds.
     Evaluation is synchronous, lock-free and does no I/O, so it is safe in threads and in async
     code alike.
 
     Keyword options: ``cache_path`` (last known good document on disk), ``bootstrap`` (a
     document dict or the path of a JSON file, served until the network answers),
     ``request_timeout``, ``send_metrics``, ``offline`` (no network at all), ``backoff_base``,
-    ``backoff_max``, ``max_metrics_series``.
+    ``backoff_max``, ``max_metrics_series``, ``stream``, ``stream_read_timeout`` (reconnect
+    when not even a heartbeat came for that long).
     """
 
     def __init__(
@@ -159,6 +166,8 @@ class Client:
         backoff_base: float = 1.0,
         backoff_max: float = 60.0,
         max_metrics_series: int = 10_000,
+        stream: bool = True,
+        stream_read_timeout: float = 45.0,
     ) -> None:
         # Hot-path state: evaluators read self._flags once per call; refreshes replace it
         # with a single attribute assignment.
@@ -176,6 +185,9 @@ class Client:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._max_metrics_series = max_metrics_series
+        self._stream = stream
+        self._stream_read_timeout = stream_read_timeout
+        self._refused_version: int | None = None
 
         self._source: str | None = None
         self._etag: str | None = None
@@ -206,7 +218,7 @@ class Client:
         self._settled = threading.Event()
         if self._snapshot is not None and (self._offline or self._last_success is not None):
             self._settled.set()
-        self._backoff = Backoff(self._backoff_base, self._backoff_max)
+        self._sync: Sync | None = None
         self._metrics = MetricsBuffer(max_series=self._max_metrics_series)
         self._sender = MetricsSender(self._post_batch, self._metrics)
 
@@ -231,9 +243,13 @@ class Client:
             try:
                 cached = read_cache(self._cache_path)
                 if cached is not None:
-                    candidates.append(
-                        (compile_document(cached.document), "cache", cached.etag, cached.fetched_at)
-                    )
+                    snapshot, etag = compile_document(cached.document), cached.etag
+                    for patch in cached.patches:
+                        try:
+                            snapshot, etag = apply_patch(snapshot, patch), None
+                        except (PatchMismatch, InvalidDocument):
+                            break
+                    candidates.append((snapshot, "cache", etag, cached.fetched_at))
             except Exception as exc:  # corrupt or outdated cache: ignore it, say so
                 logger.warning("flagplane: ignoring cache file %s: %s", self._cache_path, exc)
         if bootstrap is not None:
@@ -501,6 +517,8 @@ class Client:
             environment=snapshot.environment if snapshot else None,
             closed=self._closed,
             sync_state=self._sync_state,
+            connection=None if self._sync is None or self._closed else self._sync.mode,
+            refused_version=self._refused_version,
         )
 
     def add_listener(self, listener: Callable[[ChangeEvent], None]) -> None:
@@ -549,6 +567,8 @@ class Client:
             return
         self._closed = True
         self._stop.set()
+        if self._sync is not None:
+            self._sync.abort()
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=self._request_timeout + 1.0)
@@ -576,10 +596,9 @@ class Client:
 
     def _start_threads(self) -> None:
         stop = self._stop
+        self._sync = Sync(self, stop)
         self._threads = [
-            threading.Thread(
-                target=self._refresh_loop, args=(stop,), name="flagplane-refresh", daemon=True
-            ),
+            threading.Thread(target=self._sync.run, name="flagplane-refresh", daemon=True),
         ]
         if self._send_metrics:
             self._threads.append(
@@ -590,15 +609,6 @@ class Client:
         for thread in self._threads:
             thread.start()
 
-    def _refresh_loop(self, stop: threading.Event) -> None:
-        delay = 0.0
-        while not stop.wait(delay):
-            try:
-                delay = self._refresh_once()
-            except Exception as exc:  # defensive: the loop must survive anything
-                logger.exception("flagplane: unexpected refresh failure")
-                delay = self._failed(f"unexpected: {exc!r}", None, SyncState.UNREACHABLE)
-
     def _metrics_loop(self, stop: threading.Event) -> None:
         while not stop.wait(self._metrics_flush_interval):
             try:
@@ -606,66 +616,16 @@ class Client:
             except Exception:
                 logger.exception("flagplane: unexpected metrics flush failure")
 
-    def _refresh_once(self) -> float:
-        """One poll. Returns the delay before the next one."""
-        from flagplane.transport import fetch_config  # lazily: urllib is heavy to import
-
-        try:
-            response = fetch_config(
-                self._base_url, self._sdk_key, self._etag, self._request_timeout
-            )
-        except Exception as exc:
-            return self._failed(
-                f"cannot reach the control plane: {exc}", None, SyncState.UNREACHABLE
-            )
-        if response.status == 304:
-            if self._snapshot is not None:
-                self._source = "network"  # the cached document is confirmed current
-            self._succeeded()
-            return self._next_poll()
-        if response.status != 200:
-            refused = response.status in (401, 403)
-            hint = " (check the sdk_key)" if refused else ""
-            state = SyncState.REFUSED if refused else SyncState.UNREACHABLE
-            return self._failed(f"HTTP {response.status}{hint}", response.retry_after, state)
-        if response.etag is not None and response.etag == self._etag and self._snapshot:
-            self._succeeded()
-            return self._next_poll()
-        try:
-            document = json.loads(response.body)
-            version = document.get("schema_version") if isinstance(document, dict) else None
-            if version != SCHEMA_VERSION:
-                raise InvalidDocument("schema_version", f"unsupported {version!r}")
-            snapshot = compile_document(document)
-        except (ValueError, InvalidDocument) as exc:
-            delay = self._failed(
-                f"rejected document, keeping the last good one: {exc}", None, SyncState.REJECTED
-            )
-            return max(delay, self._next_poll())
-        self._install(snapshot, "network")
-        self._etag = response.etag
-        self._succeeded()
-        if self._cache_path is not None:
-            try:
-                write_cache(self._cache_path, response.body, response.etag, time.time())
-            except Exception as exc:
-                logger.warning("flagplane: cannot write cache %s: %s", self._cache_path, exc)
-        return self._next_poll()
-
-    def _next_poll(self) -> float:
-        return self._poll_interval * random.uniform(0.9, 1.1)
-
     def _succeeded(self) -> None:
         if self._last_error is not None:
             logger.info("flagplane: refresh recovered")
         self._last_error = None
         self._stale_since = None
         self._last_success = time.time()
-        self._backoff.reset()
         self._settled.set()
         self._notify_sync(SyncState.OK, None)
 
-    def _failed(self, error: str, retry_after: float | None, state: SyncState) -> float:
+    def _failed(self, error: str, state: str) -> None:
         if self._last_error is None:
             logger.warning("flagplane: refresh failed: %s", error)
         else:
@@ -673,15 +633,30 @@ class Client:
         self._last_error = error
         if self._stale_since is None:
             self._stale_since = self._last_success or self._started_at
-        if self._snapshot is not None or state is SyncState.REFUSED:
+        if self._snapshot is not None or state == SyncState.REFUSED:
             self._settled.set()  # a refused key will not get better by waiting
-        self._notify_sync(state, error)
-        return self._backoff.next_delay(retry_after)
+        self._notify_sync(SyncState(state), error)
 
-    def _install(self, snapshot: Snapshot, source: str) -> None:
-        """Swap in a new snapshot: one attribute assignment that evaluators pick up atomically."""
+    def _install(self, snapshot: Snapshot, source: str) -> bool:
+        """Swap in a new snapshot: one attribute assignment that evaluators pick up atomically.
+
+        A document from the network older than the one served, for the same environment, is
+        refused (False): a control plane or cache restored from an older state must never
+        move SDKs back a version. The same version again is already served (False).
+        """
         with self._lock:
             previous = self._snapshot
+            if (
+                source == "network"
+                and previous is not None
+                and (previous.project, previous.environment)
+                == (snapshot.project, snapshot.environment)
+                and snapshot.version <= previous.version
+            ):
+                self._source = "network"
+                if snapshot.version < previous.version:
+                    self._refuse_older(snapshot.version, previous.version)
+                return False
             self._snapshot = snapshot
             self._flags = snapshot.flags
             self._source = source
@@ -699,6 +674,16 @@ class Client:
                     listener(event)
                 except Exception:
                     logger.exception("flagplane: change listener failed")
+        return True
+
+    def _refuse_older(self, refused: int, served: int) -> None:
+        if self._refused_version != refused:
+            logger.warning(
+                "flagplane: refused document version %s: older than version %s, which is served",
+                refused,
+                served,
+            )
+        self._refused_version = refused
 
     def _post_batch(self, batch: dict[str, Any]) -> int:
         from flagplane.transport import post_metrics

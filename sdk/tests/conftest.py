@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import queue
 import sys
 import threading
 import time
@@ -90,6 +91,10 @@ class FakeControlPlane:
         self.metrics_statuses: list[int] = []  # served first, then 202
         self.gzip_responses = False
         self.config_requests: list[tuple[float, dict[str, str]]] = []
+        self.stream_requests: list[tuple[float, dict[str, str]]] = []
+        self.streaming = False  # while False, the stream path answers 404 (an older server)
+        self.stream_failures: list[tuple[int, dict[str, str]]] = []  # served first, in order
+        self._streams: list[queue.Queue[bytes | None]] = []
         self.metrics_batches: list[dict[str, Any]] = []
         self.outage = False  # while True, every config poll answers 503
         self.lock = threading.Lock()
@@ -110,6 +115,23 @@ class FakeControlPlane:
             self.raw_body = None
             self._etag_counter += 1
             self.etag = f'"doc-{self._etag_counter}"'
+
+    def send_event(self, kind: str, version: int, data: bytes) -> None:
+        """An SSE event to every open stream."""
+        event = f"event: {kind}\nid: {version}\ndata: ".encode() + data + b"\n\n"
+        with self.lock:
+            for stream in self._streams:
+                stream.put(event)
+
+    def end_streams(self) -> None:
+        with self.lock:
+            for stream in self._streams:
+                stream.put(None)
+
+    @property
+    def open_streams(self) -> int:
+        with self.lock:
+            return len(self._streams)
 
     def publish_raw(self, body: bytes) -> None:
         with self.lock:
@@ -133,6 +155,8 @@ class FakeControlPlane:
                 self.wfile.write(body)
 
             def do_GET(self) -> None:
+                if self.path == "/api/v1/sdk/stream":
+                    return self._stream()
                 with plane.lock:
                     plane.config_requests.append((time.monotonic(), dict(self.headers.items())))
                     if self.path != "/api/v1/sdk/config":
@@ -155,6 +179,37 @@ class FakeControlPlane:
                         headers["Content-Encoding"] = "gzip"
                     return self._send(200, body, headers)
 
+            def _stream(self) -> None:
+                with plane.lock:
+                    plane.stream_requests.append((time.monotonic(), dict(self.headers.items())))
+                    if not plane.streaming:
+                        return self._send(404)
+                    if self.headers.get("Authorization") != f"Bearer {plane.sdk_key}":
+                        return self._send(401)
+                    if plane.stream_failures:
+                        status, headers = plane.stream_failures.pop(0)
+                        return self._send(status, b"{}", headers)
+                    events: queue.Queue[bytes | None] = queue.Queue()
+                    if plane.document is not None:
+                        body = json.dumps(plane.document).encode()
+                        version = plane.document["version"]
+                        events.put(f"event: put\nid: {version}\ndata: ".encode() + body + b"\n\n")
+                    plane._streams.append(events)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                try:
+                    self.wfile.write(b": hello\n\n")
+                    self.wfile.flush()
+                    while (event := events.get()) is not None:
+                        self.wfile.write(event)
+                        self.wfile.flush()
+                except OSError:
+                    pass
+                finally:
+                    with plane.lock:
+                        plane._streams.remove(events)
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
@@ -175,6 +230,7 @@ class FakeControlPlane:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.end_streams()
         self.server.shutdown()
         self.server.server_close()
 
@@ -199,6 +255,7 @@ def make_client(control_plane: FakeControlPlane) -> Iterator[Callable[..., Clien
             "backoff_base": 0.05,
             "backoff_max": 0.2,
             "request_timeout": 2.0,
+            "stream": False,  # polling, unless a test asks for the stream
         }
         settings.update(options)
         client = Client(**settings)

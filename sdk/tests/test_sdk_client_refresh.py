@@ -138,7 +138,7 @@ def test_failures_back_off_exponentially(
 ) -> None:
     control_plane.publish(document_factory(flag_factory("checkout")))
     control_plane.config_failures.extend([(500, {})] * 5)
-    client = make_client(backoff_base=0.04, backoff_max=10.0)
+    client = make_client(backoff_base=0.04, backoff_max=10.0, poll_interval=5.0)
     assert client.wait_until_ready(timeout=10)
     times = [t for t, _ in control_plane.config_requests[:6]]
     gaps = [b - a for a, b in itertools.pairwise(times)]
@@ -146,6 +146,20 @@ def test_failures_back_off_exponentially(
     for n, gap in enumerate(gaps[:5]):
         assert gap >= 0.04 * 2**n / 2 * 0.9
     assert gaps[4] > gaps[0]
+
+
+def test_failures_never_wait_longer_than_the_poll_interval(
+    control_plane: Any, make_client: Any, flag_factory: Any, document_factory: Any
+) -> None:
+    """After an outage the document is current again within one interval, whatever the backoff."""
+    control_plane.publish(document_factory(flag_factory("checkout")))
+    control_plane.config_failures.extend([(500, {})] * 8)
+    client = make_client(backoff_base=1.0, backoff_max=60.0, poll_interval=0.1)
+    assert client.wait_until_ready(timeout=10)
+    times = [t for t, _ in control_plane.config_requests[:9]]
+    assert (
+        max(b - a for a, b in itertools.pairwise(times)) < 0.1 + 0.5
+    )  # the interval, plus scheduling
 
 
 def test_unreachable_control_plane_serves_defaults_without_raising(make_client: Any) -> None:

@@ -36,10 +36,11 @@ def checkout_on_in_production(project, checkout_flag, production):
 
 
 @pytest.fixture
-def sdk_client(live_server, sdk_key, tmp_path):
+def sdk_client(edge, sdk_key, tmp_path):
+    """A client of the production web server, which serves SDKs (live_server serves the admin)."""
     client = flagplane.Client(
         sdk_key=sdk_key,
-        base_url=live_server.url,
+        base_url=edge.url,
         poll_interval=0.2,
         send_metrics=False,
         cache_path=tmp_path / "flags.json",

@@ -4,7 +4,6 @@ import json
 import time
 
 import pytest
-from rest_framework.test import APIClient
 
 pytestmark = pytest.mark.integration
 
@@ -20,13 +19,11 @@ def poll_until(predicate, timeout: float = 15.0):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_toggle_via_api_is_published_by_the_worker(celery_worker, api, sdk_key, project):
-    sdk = APIClient()
-    sdk.credentials(HTTP_AUTHORIZATION=f"Bearer {sdk_key}")
+def test_toggle_via_api_is_published_by_the_worker(celery_worker, edge, api, sdk_key, project):
     assert api.post("/api/v1/projects/shop/flags/", {"key": "new-search"}, format="json").status_code == 201
 
     def document():
-        return json.loads(sdk.get("/api/v1/sdk/config").content)
+        return json.loads(edge.get("/api/v1/sdk/config", sdk_key).body)
 
     before = poll_until(lambda: "new-search" in document()["flags"] and document())
     assert before["flags"]["new-search"]["on"] is False

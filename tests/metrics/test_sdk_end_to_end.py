@@ -1,4 +1,4 @@
-"""The real SDK against a live server: what it records reaches arm_counts."""
+"""The real SDK against the production web server: what it records reaches arm_counts."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from controlplane.metrics.queries import arm_counts
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_the_sdk_reports_what_it_records(live_server, sdk_key, production, checkout_flag):
+def test_the_sdk_reports_what_it_records(edge, sdk_key, production, checkout_flag):
     update_flag_state(get_state(checkout_flag, production), SYSTEM, {"on": True, "default_serve": {"variant": "on"}})
     rebuild(production.id)
     since = datetime.now(UTC) - timedelta(minutes=1)
     client = flagplane.Client(
-        sdk_key=sdk_key, base_url=live_server.url, poll_interval=60, metrics_flush_interval=60, request_timeout=5
+        sdk_key=sdk_key, base_url=edge.url, poll_interval=60, metrics_flush_interval=60, request_timeout=5
     )
     try:
         assert client.wait_until_ready(5)

@@ -14,7 +14,9 @@ from rest_framework.test import APIClient
 from controlplane.accounts.models import ApiToken
 from controlplane.audit.models import AuditEntry
 from controlplane.flags.models import Flag, FlagState
+from controlplane.projects import sdk_keys
 from controlplane.projects.models import SdkKey
+from tests.documents.helpers import published_document
 
 
 @pytest.fixture(autouse=True)
@@ -50,9 +52,8 @@ def test_seed_demo_is_idempotent_and_prints_working_credentials(db):
     }
     assert api.post("/api/v1/projects/demo/flags/", {"key": "written-by-seed-token"}, format="json").status_code == 201
 
-    sdk = APIClient()
-    sdk.credentials(HTTP_AUTHORIZATION=f"Bearer {credentials['sdk_key']}")
-    document = sdk.get("/api/v1/sdk/config").json()
+    key = sdk_keys.authenticate(credentials["sdk_key"])
+    document = published_document(key.environment_id)
     assert document["environment"] == "production"
     assert document["flags"]["new-checkout"]["default"]["split"][0] == {"variant": "on", "weight": 10_000}
 

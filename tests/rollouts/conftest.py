@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from datetime import UTC, datetime
@@ -11,6 +10,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from controlplane.rollouts.models import RolloutPlan
+from tests.documents.helpers import published_document
 
 ERROR_RULE = {
     "key": "errors",
@@ -101,6 +101,7 @@ def plan_status(plan_id: int) -> RolloutPlan:
     return RolloutPlan.objects.get(pk=plan_id)
 
 
-def served_split(sdk) -> list[dict]:
-    """The split SDKs get for new-checkout's fallthrough (empty while it serves a single variant)."""
-    return json.loads(sdk.get("/api/v1/sdk/config").content)["flags"]["new-checkout"]["default"].get("split", [{}])
+def served_split(flag) -> list[dict]:
+    """The split SDKs in production get for the flag's fallthrough ([{}] while it serves one variant)."""
+    environment_id = flag.states.get(environment__key="production").environment_id
+    return published_document(environment_id)["flags"][flag.key]["default"].get("split", [{}])

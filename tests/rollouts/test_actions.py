@@ -80,7 +80,7 @@ def test_starting_turns_the_flag_on_with_the_first_stage_and_audits_it(api, sdk,
     started = act(api, plan["id"], "start", reason="release 4.2")
     assert (started["status"], started["stage"], started["percent"]) == ("running", 1, "1.000")
     rebuild(checkout_flag.states.get(environment__key="production").environment_id)
-    assert served_split(sdk) == [{"variant": "on", "weight": 1000}, {"variant": "off", "weight": 99_000}]
+    assert served_split(checkout_flag) == [{"variant": "on", "weight": 1000}, {"variant": "off", "weight": 99_000}]
     entry = AuditEntry.objects.get(action="rollout.start")
     assert entry.actor.startswith("token:ci") and entry.reason == "release 4.2"
 

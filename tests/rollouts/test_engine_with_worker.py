@@ -24,7 +24,7 @@ def test_plan_advances_through_its_stages_and_completes(celery_worker, fine_metr
     stages = [{"percent": 10, "min_dwell_s": 1}, {"percent": 50, "min_dwell_s": 1}, {"percent": 100, "min_dwell_s": 1}]
     plan = create_plan(api, stages)
     act(api, plan["id"], "start")
-    wait_for(lambda: served_split(sdk)[0] == {"variant": "on", "weight": 10_000})
+    wait_for(lambda: served_split(checkout_flag)[0] == {"variant": "on", "weight": 10_000})
 
     def healthy_traffic_and_beat():
         report(sdk, HEALTHY)
@@ -40,7 +40,7 @@ def test_plan_advances_through_its_stages_and_completes(celery_worker, fine_metr
     assert actions[0] == "start"
     assert actions.count("advance") == 2
     assert actions[-1] == "complete"
-    wait_for(lambda: served_split(sdk)[0] == {"variant": "on", "weight": 100_000})
+    wait_for(lambda: served_split(checkout_flag)[0] == {"variant": "on", "weight": 100_000})
 
 
 def test_breached_rule_rolls_back_on_the_next_tick_and_everyone_gets_control(
@@ -58,7 +58,7 @@ def test_breached_rule_rolls_back_on_the_next_tick_and_everyone_gets_control(
     assert outcome["verdict"] == "fail"
     assert outcome["treatment_n"] == 600 and outcome["control_n"] == 6000
     assert outcome["lower"] > 0.02
-    wait_for(lambda: served_split(sdk)[0] == {"variant": "on", "weight": 0})
+    wait_for(lambda: served_split(checkout_flag)[0] == {"variant": "on", "weight": 0})
 
 
 def test_approval_gate_holds_until_a_person_approves(celery_worker, fine_metrics, api, sdk, checkout_flag):

@@ -1,4 +1,4 @@
-"""The real SDK against a real control plane (gunicorn, PostgreSQL, Redis, a Celery worker)."""
+"""The real SDK against a real control plane (uvicorn with the edge, PostgreSQL, Redis, a Celery worker)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ POLL_S = 0.5
 
 def published_etag(environment) -> str | None:
     cached = cache.get(environment.uid)
-    return cached[0] if cached else None
+    return cached.etag if cached else None
 
 
 def toggle_and_wait_for_publication(flag, environment, on: bool) -> float:
@@ -43,14 +43,20 @@ def sdk_client(control_plane, celery_worker, checkout_flag, production, sdk_key,
 
     def published_with_default_on() -> bool:
         cached = cache.get(production.uid)
-        flag = json.loads(cached[1])["flags"].get("new-checkout", {}) if cached else {}
+        flag = json.loads(cached.body)["flags"].get("new-checkout", {}) if cached else {}
         return flag.get("default") == {"variant": "on"}
 
     wait_for(published_with_default_on)
     clients = []
 
     def make(**options):
-        options = {"poll_interval": POLL_S, "send_metrics": False, "cache_path": tmp_path / "flags.json", **options}
+        options = {
+            "poll_interval": POLL_S,
+            "send_metrics": False,
+            "cache_path": tmp_path / "flags.json",
+            "stream": False,
+            **options,
+        }
         client = flagplane.Client(sdk_key=sdk_key, base_url=control_plane.url, **options)
         clients.append(client)
         return client
@@ -58,6 +64,18 @@ def sdk_client(control_plane, celery_worker, checkout_flag, production, sdk_key,
     yield make
     for client in clients:
         client.close()
+
+
+def test_on_a_stream_a_change_is_seen_without_any_poll(sdk_client, control_plane, checkout_flag, production):
+    client = sdk_client(stream=True)
+    assert client.wait_until_ready(5)
+    assert client.status().connection == "streaming"
+    assert client.is_enabled("new-checkout", "user-1") is False
+    published_at = toggle_and_wait_for_publication(checkout_flag, production, True)
+    wait_for(lambda: client.is_enabled("new-checkout", "user-1"), timeout=5, interval=0.005)
+    assert time.monotonic() - published_at < POLL_S
+    assert control_plane.responses(200) == 0 and control_plane.responses(304) == 0  # no poll at all
+    assert control_plane.responses(200, "/api/v1/sdk/stream") == 1
 
 
 def test_a_flag_change_is_seen_within_one_poll_interval(sdk_client, checkout_flag, production):
@@ -122,15 +140,22 @@ def test_a_forked_child_gets_its_own_refresher_and_sees_updates(sdk_client, chec
     assert answer == b"1", "the forked child never saw the change"
 
 
-def test_a_corrupt_document_is_rejected_and_the_last_good_one_kept(sdk_client, production):
+def test_a_corrupt_copy_in_redis_never_reaches_an_sdk(sdk_client, production, checkout_flag, celery_worker):
+    """A copy broken in Redis (a bad write, a flipped bit) is never served: a running SDK keeps its
+    document and a new SDK process starts with the right one, not with defaults."""
     client = sdk_client()
     assert client.wait_until_ready(5)
+    toggle_and_wait_for_publication(checkout_flag, production, True)
+    wait_for(lambda: client.is_enabled("new-checkout", "user-1"), timeout=5)
+    wait_until_worker_idle()  # no queued build may rewrite the copy after we break it
     version = client.status().document_version
-    wait_until_worker_idle()  # a build queued earlier would put the good document back over the bad one
-    cache.put(production.uid, '"corrupt"', '{"schema_version": 1, "flags": {"new-checkout": {"key": 5}}}')
-    wait_for(lambda: "rejected" in (client.status().last_error or ""), timeout=5)
-    assert client.status().document_version == version
-    assert client.evaluate("new-checkout", "user-1").reason == "OFF"  # the last good document: flag off
+    cache.client().hset(cache.document_key(production.uid), "deflate", b"\x00broken")
+
+    fresh = sdk_client(cache_path=None)
+    assert fresh.wait_until_ready(5)
+    assert fresh.status().document_version == version
+    assert fresh.is_enabled("new-checkout", "user-1") is True
+    assert client.status().document_version == version and client.status().last_error is None
 
 
 def random_context(rng: random.Random) -> dict:

@@ -1,0 +1,107 @@
+"""The production web server (uvicorn with the edge in front of Django) as a subprocess of the
+tests, on the test database and Redis, and a small HTTP client for it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def database_url(database: dict) -> str:
+    credentials = quote(database["USER"]) + (f":{quote(database['PASSWORD'])}" if database["PASSWORD"] else "")
+    return f"postgres://{credentials}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
+
+
+def server_environment(**overrides: str) -> dict[str, str]:
+    """The environment of a control-plane process on the test database, Redis and queue."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "controlplane.settings.base",
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "REDIS_URL": settings.REDIS_URL,
+        "REDIS_PREFIX": settings.REDIS_PREFIX,
+        "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+        "EDGE_VERIFY_SECONDS": "0.5",
+        **overrides,
+    }
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: Message  # case-insensitive, like HTTP
+    body: bytes
+
+
+class WebServer:
+    """``uvicorn controlplane.asgi:application`` as deploy/Procfile runs it, on a free port."""
+
+    def __init__(self, log_path: Path, workers: int = 2, **environment: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.workers = workers
+        self.environment = environment
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "controlplane.asgi:application", "--host", "127.0.0.1",
+             "--port", str(self.port), "--workers", str(self.workers), "--loop", "uvloop", "--http", "httptools",
+             "--timeout-graceful-shutdown", "2"],
+            cwd=ROOT, env=server_environment(**self.environment), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"uvicorn exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(f"{self.url}/admin/login/", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("uvicorn did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def get(self, path: str, key: str | None = None, **headers: str) -> Reply:
+        if key is not None:
+            headers["Authorization"] = f"Bearer {key}"
+        request = urllib.request.Request(self.url + path, headers={k.replace("_", "-"): v for k, v in headers.items()})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return Reply(response.status, response.headers, response.read())
+        except urllib.error.HTTPError as error:
+            return Reply(error.code, error.headers, error.read())
+
+    def log_lines(self, needle: str) -> list[str]:
+        return [line for line in self.log_path.read_text().splitlines() if needle in line]
