@@ -2,7 +2,7 @@
 
 1. Seeds the demo project (``manage.py seed_demo``; its last line has the credentials, the same
    ones every run).
-2. Starts the control plane from deploy/Procfile (gunicorn, a Celery worker, Celery beat) in its
+2. Starts the control plane from deploy/Procfile (uvicorn, a Celery worker, Celery beat) in its
    own process group, with demo-friendly settings: the engine ticks every 2 s, metrics are
    bucketed per second.
 3. Creates a fresh flag (``checkout-v2-<timestamp>``) and a rollout plan for it through the REST
@@ -477,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_stack:
             log_path = Path(tempfile.gettempdir()) / f"flagplane-demo-{args.port}.log"
             stack = Stack(args.port, log_path)
-            say(f"Starting the control plane (gunicorn, Celery worker, Celery beat; engine tick 2 s) "
+            say(f"Starting the control plane (uvicorn, Celery worker, Celery beat; engine tick 2 s) "
                 f"on {base_url}; logs: {log_path}")  # fmt: skip
             stack.start()
             stack.wait_until_serving(api)
