@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from controlplane.documents import assembly
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "sdk-document.schema.json").read_text())
+"""The SDK document's JSON Schema (docs/sdk-document.schema.json)."""
 
 
 def published_document(environment_id: int) -> dict[str, Any]:

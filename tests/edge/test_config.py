@@ -4,7 +4,6 @@ key's environment, with ETags, gzip, and never a stale or broken copy."""
 import gzip
 import json
 import zlib
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -15,12 +14,12 @@ from controlplane.documents.services import rebuild
 from controlplane.flags.services import get_state, set_archived, toggle_flag, update_flag_state
 from controlplane.projects.models import SdkKey
 from controlplane.projects.services import issue_sdk_key, revoke_sdk_key
+from tests.documents.helpers import SCHEMA
 from tests.edge.helpers import WebServer
 from tests.rollouts.conftest import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "sdk-document.schema.json").read_text())
 CONFIG = "/api/v1/sdk/config"
 
 

@@ -7,9 +7,9 @@ import jsonschema
 import pytest
 
 from controlplane.audit.models import AuditEntry
-from controlplane.documents.builder import build_content
+from controlplane.documents.services import rebuild
 from controlplane.flags.models import Flag
-from tests.documents.test_sdk_config import SCHEMA
+from tests.documents.helpers import SCHEMA, published_document
 
 FLAG_URL = "/api/v1/projects/shop/flags/new-checkout/"
 
@@ -21,14 +21,16 @@ def test_metadata_set_through_the_api_is_audited_and_published(api, checkout_fla
     assert (response.json()["metadata"], response.json()["client_side"]) == (metadata, True)
     entry = AuditEntry.objects.filter(action="flag.update").latest("at")
     assert entry.after["metadata"] == metadata and entry.after["client_side"] is True
-    document = {**build_content(production), "version": 1}
+    rebuild(production.id)
+    document = published_document(production.id)
     jsonschema.validate(document, SCHEMA)
     flag = document["flags"]["new-checkout"]
     assert (flag["metadata"], flag["client_side"]) == (metadata, True)
 
 
 def test_a_flag_without_metadata_keeps_its_document_form(checkout_flag, production):
-    flag = build_content(production)["flags"]["new-checkout"]
+    rebuild(production.id)
+    flag = published_document(production.id)["flags"]["new-checkout"]
     assert "metadata" not in flag and "client_side" not in flag
 
 
