@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from controlplane import ratelimit
 from controlplane.accounts.lockout import client_address
 from controlplane.accounts.models import ApiToken
-from controlplane.projects.models import SdkKey
+from controlplane.projects.sdk_keys import KeyInfo
 
 
 class RequestRateThrottle(throttling.BaseThrottle):
@@ -30,10 +30,10 @@ class RequestRateThrottle(throttling.BaseThrottle):
 
     def bucket_of(self, request: Request) -> tuple[str, ratelimit.Limit] | None:
         auth, user = request.auth, request.user
-        if isinstance(auth, SdkKey):
+        if isinstance(auth, KeyInfo):
             if request.method == "GET":
                 return None
-            return f"sdk-key:{auth.pk}", settings.THROTTLE_SDK_METRICS
+            return f"sdk-key:{auth.id}", settings.THROTTLE_SDK_METRICS
         if isinstance(auth, ApiToken):
             return f"api-token:{auth.pk}", settings.THROTTLE_API
         if user is not None and user.is_authenticated:
