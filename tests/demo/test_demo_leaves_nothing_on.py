@@ -40,9 +40,9 @@ def own_signal_handlers():
 
 
 def test_a_demo_run_turns_its_flag_off_in_production_and_archives_it(
-    live_server, celery_worker, seeded_in_process, own_signal_handlers
+    edge, celery_worker, seeded_in_process, own_signal_handlers
 ):
-    argv = ["--no-stack", "--base-url", live_server.url, "--timeout", "2", "--rps", "40", "--threads", "2"]
+    argv = ["--no-stack", "--base-url", edge.url, "--timeout", "2", "--rps", "40", "--threads", "2"]
     assert run_demo.main([*argv, "--users", "50"]) == 3  # stopped by its timeout, with its plan running
 
     flag = Flag.objects.get(project__key="demo", key__startswith="checkout-v2-")

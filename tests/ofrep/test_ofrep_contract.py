@@ -126,10 +126,12 @@ def test_the_x_api_key_header_is_accepted_too(world):
     assert response.status_code == 200
 
 
-def test_a_client_key_never_reads_the_sdk_document(world):
-    response = Client().get("/api/v1/sdk/config", HTTP_AUTHORIZATION=f"Bearer {world.client_key}")
-    assert response.status_code in (401, 403)
-    assert b"new-checkout" not in response.content
+@pytest.mark.django_db(transaction=True)
+def test_a_client_key_never_reads_the_sdk_document(world, edge):
+    for path in ("/api/v1/sdk/config", "/api/v1/sdk/stream"):
+        response = edge.get(path, world.client_key)
+        assert response.status in (401, 403)
+        assert b"new-checkout" not in response.body
 
 
 def test_cors_allows_the_environments_origins_and_refuses_others(world):
