@@ -94,7 +94,7 @@ NEEDS = {
     "v1_rollouts_cancel_create": "rollout",
     "v1_rollouts_approve_create": "approve",
 }
-SDK_OPERATIONS = {"v1_metrics_create", "v1_sdk_config_retrieve"}
+SDK_OPERATIONS = {"v1_metrics_create"}  # config and stream are the edge's, not in the schema
 
 EVERYTHING = {"list", "read", "flag", "targeting", "rollout", "approve", "sdk_key.read", "sdk_key.manage",
               "webhook.read", "manage", "create-project"}  # fmt: skip
