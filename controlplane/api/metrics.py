@@ -28,7 +28,7 @@ from controlplane.api.authentication import SdkKeyAuthentication
 from controlplane.api.permissions import HasSdkKey
 from controlplane.metrics import validation
 from controlplane.metrics.errors import BatchError
-from controlplane.metrics.services import ingest_batch
+from controlplane.metrics.inbox import InboxFull, ingest_or_park
 from controlplane.observability.metrics import METRIC_BATCHES
 from flagplane.metrics import UNIT_GROUPS
 
@@ -215,9 +215,14 @@ class MetricsIngestView(APIView):
         responses={
             202: inline_serializer(
                 "MetricsAccepted",
-                {"accepted": serializers.IntegerField(), "duplicate": serializers.BooleanField()},
+                {
+                    "accepted": serializers.IntegerField(),
+                    "duplicate": serializers.BooleanField(),
+                    "queued": serializers.BooleanField(),
+                },
             ),
             400: OpenApiResponse(description="Field-level validation errors; nothing was stored"),
+            503: OpenApiResponse(description="Neither PostgreSQL nor the Redis inbox took the batch (Retry-After)"),
         },
     )
     def post(self, request):
@@ -226,8 +231,17 @@ class MetricsIngestView(APIView):
             if not batch.is_valid():
                 raise ValidationError(batch.errors)
             # The environment is the key's, never one named in the body.
-            result = ingest_batch(request.auth.environment_id, batch.validated_data)
+            result = ingest_or_park(request.auth.environment_id, batch.validated_data)
         except (ValidationError, BatchError):
             METRIC_BATCHES.labels("rejected").inc()
             raise
-        return Response({"accepted": result.accepted, "duplicate": result.duplicate}, status=status.HTTP_202_ACCEPTED)
+        except InboxFull:
+            return Response(
+                {"detail": "Metrics storage is unavailable; retry this batch later."},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": "5"},
+            )
+        return Response(
+            {"accepted": result.accepted, "duplicate": result.duplicate, "queued": result.queued},
+            status=status.HTTP_202_ACCEPTED,
+        )

@@ -29,6 +29,8 @@ class IngestResult:
     accepted: int
     """Entries counted by this request (0 for a retry of a batch already counted)."""
     duplicate: bool
+    queued: bool = False
+    """Parked in Redis while PostgreSQL is unavailable (``inbox``), to be counted when it is back."""
 
 
 def bucket_start(moment: datetime, width_s: int | None = None) -> datetime:

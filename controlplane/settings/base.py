@@ -286,6 +286,15 @@ METRICS_RETENTION_DAYS = env_int("METRICS_RETENTION_DAYS", 14)
 METRICS_BATCH_RETENTION_HOURS = env_int("METRICS_BATCH_RETENTION_HOURS", 48)
 METRICS_MAX_ENTRIES = env_int("METRICS_MAX_ENTRIES", 10_000)
 METRICS_MAX_CLOCK_SKEW_SECONDS = env_int("METRICS_MAX_CLOCK_SKEW_SECONDS", 300)
+# Batches parked in Redis while PostgreSQL is unavailable (controlplane/metrics/inbox.py), and how
+# often they are drained into it.
+METRICS_INBOX_MAX = env_int("METRICS_INBOX_MAX", 100_000)
+METRICS_INBOX_DRAIN_SECONDS = env_float("METRICS_INBOX_DRAIN_SECONDS", 5.0)
+CELERY_BEAT_SCHEDULE["metrics-drain-inbox"] = {
+    "task": "metrics.drain_inbox",
+    "schedule": METRICS_INBOX_DRAIN_SECONDS,
+    "options": {"expires": METRICS_INBOX_DRAIN_SECONDS},
+}
 
 # Readiness (/readyz): how long each check waits for PostgreSQL, Redis or the broker to answer.
 HEALTH_CHECK_TIMEOUT_S = env_float("HEALTH_CHECK_TIMEOUT_S", 1.0)

@@ -26,7 +26,7 @@ def test_a_valid_batch_is_stored_and_summed(post, production, entry, make_batch)
     response = post(batch)
 
     assert response.status_code == 202, response.content
-    assert response.json() == {"accepted": 2, "duplicate": False}
+    assert response.json() == {"accepted": 2, "duplicate": False, "queued": False}
     since = datetime.now(UTC) - HOUR_AGO
     on = arm_counts(production.id, "new-checkout", ["on"], since)
     assert (on.requests, on.errors, on.evaluations) == (10, 2, 10)
@@ -65,10 +65,10 @@ def test_two_batches_add_up_in_one_bucket_elementwise(post, production, entry, m
 
 def test_a_retried_batch_is_acknowledged_but_not_counted_twice(post, production, make_batch):
     batch = make_batch()
-    assert post(batch).json() == {"accepted": 1, "duplicate": False}
+    assert post(batch).json() == {"accepted": 1, "duplicate": False, "queued": False}
     retry = post(batch)
     assert retry.status_code == 202
-    assert retry.json() == {"accepted": 0, "duplicate": True}
+    assert retry.json() == {"accepted": 0, "duplicate": True, "queued": False}
     totals = arm_counts(production.id, "new-checkout", ["on"], datetime.now(UTC) - HOUR_AGO)
     assert (totals.requests, totals.evaluations) == (10, 10)
     assert MetricBatch.objects.count() == 1
@@ -97,14 +97,14 @@ def test_metrics_for_unknown_flags_are_kept(post, production, entry, make_batch)
 
 def test_repeated_entries_for_one_variant_are_merged(post, production, entry, make_batch):
     response = post(make_batch(entry(), entry()))
-    assert response.json() == {"accepted": 2, "duplicate": False}
+    assert response.json() == {"accepted": 2, "duplicate": False, "queued": False}
     assert arm_counts(production.id, "new-checkout", ["on"], datetime.now(UTC) - HOUR_AGO).requests == 20
 
 
 def test_a_batch_with_only_dropped_counts_is_accepted(post, make_batch):
     batch = make_batch(dropped=12)
     batch["flags"] = []
-    assert post(batch).json() == {"accepted": 0, "duplicate": False}
+    assert post(batch).json() == {"accepted": 0, "duplicate": False, "queued": False}
     assert MetricBatch.objects.get().dropped == 12
     assert not MetricBucket.objects.exists()
 
@@ -134,7 +134,7 @@ def test_ten_thousand_entries_are_one_upsert(post, production, entry, make_batch
     with django_assert_max_num_queries(8):  # key lookup, batch id, buckets, flag activity, savepoints
         response = post(batch)
     assert response.status_code == 202
-    assert response.json() == {"accepted": 10_000, "duplicate": False}
+    assert response.json() == {"accepted": 10_000, "duplicate": False, "queued": False}
     assert MetricBucket.objects.filter(environment=production).count() == 10_000
     since = datetime.now(UTC) - HOUR_AGO
     assert arm_counts(production.id, "flag-4999", ["on", "off"], since).requests == 20

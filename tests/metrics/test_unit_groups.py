@@ -58,7 +58,7 @@ def test_unit_groups_of_two_batches_and_two_sdks_add_up_per_group(post, producti
 def test_a_retried_batch_adds_its_unit_groups_once(post, production, entry, make_batch):
     batch = {**make_batch(grouped_entry(entry, {3: (4, 1)})), "format": 2}
     assert post(batch).status_code == 202
-    assert post(batch).json() == {"accepted": 0, "duplicate": True}
+    assert post(batch).json() == {"accepted": 0, "duplicate": True, "queued": False}
     counts = arm_counts(production.id, "new-checkout", ["on"], since())
     assert counts.unit_requests[3] == 5
 

@@ -1,0 +1,110 @@
+"""Metrics batches parked in Redis while PostgreSQL is unavailable, drained into it later.
+
+A batch the API has validated (which needs no database: the SDK key comes from Redis) is counted
+by ``services.ingest_batch``. When PostgreSQL cannot be reached, ``ingest_or_park`` appends it to
+``<prefix>:metrics:inbox`` (at most METRICS_INBOX_MAX batches) and the SDK is told it is queued.
+``drain`` (Celery beat, ``metrics.drain_inbox``) moves one batch at a time to a processing list,
+counts it through the same ``ingest_batch`` and then removes it. The batch id is recorded in the
+counting transaction, so a batch whose drain crashed after the commit is counted once: the next
+drain puts it back in the inbox and ``ingest_batch`` reports it as a duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.utils import timezone
+
+from controlplane.documents import cache
+from controlplane.metrics.errors import BatchError
+from controlplane.metrics.services import IngestResult, ingest_batch
+
+logger = logging.getLogger(__name__)
+
+DATABASE_DOWN = (OperationalError, InterfaceError)
+
+
+class InboxFull(Exception):
+    """Neither PostgreSQL nor the Redis inbox took the batch: the SDK should retry later."""
+
+
+def inbox_key() -> str:
+    return f"{settings.REDIS_PREFIX}:metrics:inbox"
+
+
+def processing_key() -> str:
+    return f"{settings.REDIS_PREFIX}:metrics:inbox:processing"
+
+
+def ingest_or_park(environment_id: int, batch: dict[str, Any]) -> IngestResult:
+    """Count a validated batch now, or park it in Redis when PostgreSQL is unavailable
+    (``queued=True``). Raises ``InboxFull`` when neither takes it."""
+    received_at = timezone.now()
+    try:
+        return ingest_batch(environment_id, batch, received_at)
+    except DATABASE_DOWN as exc:
+        logger.warning("PostgreSQL unavailable, parking a metrics batch in Redis: %s", exc)
+    park(environment_id, batch, received_at)
+    return IngestResult(accepted=len(batch["flags"]), duplicate=False, queued=True)
+
+
+def park(environment_id: int, batch: dict[str, Any], received_at: datetime) -> None:
+    entry = json.dumps(
+        {"environment_id": environment_id, "received_at": received_at.isoformat(), "batch": batch},
+        default=datetime.isoformat,
+    )
+    try:
+        client = cache.client()
+        if client.llen(inbox_key()) >= settings.METRICS_INBOX_MAX:
+            raise InboxFull("The metrics inbox is full.")
+        client.rpush(inbox_key(), entry)
+    except redis.RedisError as exc:
+        raise InboxFull(f"Redis did not take the batch: {exc}") from exc
+
+
+def parked() -> int:
+    """Batches waiting in the inbox (including one being drained)."""
+    client = cache.client()
+    return client.llen(inbox_key()) + client.llen(processing_key())
+
+
+def drain(limit: int = 1000) -> dict[str, int]:
+    """Count up to ``limit`` parked batches into PostgreSQL, oldest first; stop (leaving the batch
+    parked) when PostgreSQL is still unavailable. Run by one beat task at a time."""
+    client = cache.client()
+    while client.lmove(processing_key(), inbox_key(), "RIGHT", "LEFT") is not None:
+        pass  # a drain that stopped half-way: its batch goes back first in line
+    counted = duplicates = rejected = 0
+    for _ in range(limit):
+        raw = client.lmove(inbox_key(), processing_key(), "LEFT", "RIGHT")
+        if raw is None:
+            break
+        entry = json.loads(raw)
+        try:
+            result = ingest_batch(entry["environment_id"], _batch(entry["batch"]), _moment(entry["received_at"]))
+        except DATABASE_DOWN:
+            client.lmove(processing_key(), inbox_key(), "RIGHT", "LEFT")
+            break
+        except BatchError as exc:
+            logger.warning("Discarding a parked metrics batch the rules refuse: %s", exc.errors)
+            rejected += 1
+        else:
+            duplicates += result.duplicate
+            counted += not result.duplicate
+        client.lrem(processing_key(), 1, raw)
+    return {"counted": counted, "duplicates": duplicates, "rejected": rejected, "left": parked()}
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _batch(stored: dict[str, Any]) -> dict[str, Any]:
+    period = stored["period"]
+    return {**stored, "period": {"start": _moment(period["start"]), "end": _moment(period["end"])}}
