@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 import redis
+import redis.asyncio as aioredis
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,48 @@ class Buckets:
             logger.warning("Rate limit %s not applied, Redis failed: %s", key, exc)
             return 0.0
         return float(answer)
+
+
+class AsyncBuckets:
+    """The same buckets for an asyncio caller (the SDK edge), with the same names and script."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        self._prefix = prefix
+        self._script = client.register_script(_BUCKET)
+
+    async def take(self, key: str, limit: Limit, cost: int = 1) -> float:
+        return await self._run(key, limit, cost)
+
+    async def wait(self, key: str, limit: Limit) -> float:
+        return await self._run(key, limit, 0)
+
+    async def _run(self, key: str, limit: Limit, cost: int) -> float:
+        try:
+            answer = await self._script(keys=[self._prefix + key], args=[limit.capacity, limit.per_second, cost])
+        except (redis.RedisError, OSError) as exc:
+            logger.warning("Rate limit %s not applied, Redis failed: %s", key, exc)
+            return 0.0
+        return float(answer)
+
+
+class LocalBucket:
+    """A token bucket in process memory, for limits checked on every request of a hot path
+    (where a Redis round trip per request would cost more than what it protects)."""
+
+    __slots__ = ("at", "tokens")
+
+    def __init__(self, limit: Limit, now: float) -> None:
+        self.tokens = float(limit.capacity)
+        self.at = now
+
+    def take(self, limit: Limit, now: float) -> float:
+        """Spend one token: 0.0 if allowed, else the seconds until one is there."""
+        self.tokens = min(limit.capacity, self.tokens + (now - self.at) * limit.per_second)
+        self.at = now
+        if self.tokens < 1:
+            return (1 - self.tokens) / limit.per_second
+        self.tokens -= 1
+        return 0.0
 
 
 _shared: Buckets | None = None

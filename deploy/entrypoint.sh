@@ -27,7 +27,7 @@ case "$role" in
             --without-gossip --without-mingle "$@"
         ;;
     beat)
-        exec celery -A controlplane --quiet beat --schedule /tmp/celerybeat-schedule "$@"
+        exec celery -A controlplane --quiet beat --schedule "${BEAT_SCHEDULE:-$(mktemp -d)/celerybeat-schedule}" "$@"
         ;;
     migrate)
         exec python manage.py migrate --no-input "$@"

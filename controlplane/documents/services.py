@@ -31,6 +31,12 @@ from controlplane.documents import assembly, cache, events
 from controlplane.documents.builder import canonical_json, digest, flag_entries, segment_entries, segment_references
 from controlplane.documents.models import EnvironmentDocument, Fragment, PendingChange
 from controlplane.flags.models import FlagState, Segment
+from controlplane.observability.metrics import (
+    DOCUMENT_BUILD_SECONDS,
+    DOCUMENT_BUILDS,
+    PUBLICATION_LAG,
+    RECONCILER_REPAIRS,
+)
 from controlplane.projects.models import Environment
 
 logger = logging.getLogger(__name__)
@@ -119,6 +125,8 @@ class Built:
     previous_version: int
     patch: bytes | None
     """The changed entries as the SSE patch payload; None if unchanged or too big to send."""
+    oldest_change: datetime | None
+    """When the oldest change this build published was committed."""
 
     @property
     def changed(self) -> bool:
@@ -134,15 +142,24 @@ def rebuild(environment_id: int, wait: bool = True) -> EnvironmentDocument | Non
     with publication_lock(environment_id, wait) as acquired:
         if not acquired:
             return None
-        built = _build(environment_id)
+        started = time.perf_counter()
+        try:
+            built = _build(environment_id)
+        except Exception:
+            DOCUMENT_BUILDS.labels("failed").inc()
+            raise
         if built is None:
             return None
+        DOCUMENT_BUILD_SECONDS.observe(time.perf_counter() - started)
+        DOCUMENT_BUILDS.labels("published" if built.changed else "unchanged").inc()
         document, uid = built.document, str(built.environment.uid)
         if built.changed:
             patch = events.patch_event(uid, built.previous_version, document.version, document.etag, built.patch)
             cache.publish_patch(uid, patch)
         if built.changed or cache.header(uid) != (document.version, document.etag):
             _store_copy(built.environment, force=not built.changed)
+        if built.changed and built.oldest_change is not None:
+            PUBLICATION_LAG.observe(max(0.0, (timezone.now() - built.oldest_change).total_seconds()))
     return document
 
 
@@ -155,11 +172,13 @@ def _build(environment_id: int) -> Built | None:
         document, _ = EnvironmentDocument.objects.select_for_update().get_or_create(
             environment=environment, defaults={"etag": "", "built_at": timezone.now(), "content_digest": "0" * 64}
         )
-        pending = list(PendingChange.objects.filter(environment=environment).values_list("id", "kind", "key"))
-        everything = document.version == 0 or any(kind == PendingChange.Kind.ALL for _, kind, _ in pending)
+        pending = list(
+            PendingChange.objects.filter(environment=environment).values_list("id", "kind", "key", "created_at")
+        )
+        everything = document.version == 0 or any(kind == PendingChange.Kind.ALL for _, kind, _, _ in pending)
         scope: dict[str, set[str] | None] = {
-            Fragment.Kind.FLAG: None if everything else {key for _, kind, key in pending if kind == "flag"},
-            Fragment.Kind.SEGMENT: None if everything else {key for _, kind, key in pending if kind == "segment"},
+            Fragment.Kind.FLAG: None if everything else {key for _, kind, key, _ in pending if kind == "flag"},
+            Fragment.Kind.SEGMENT: None if everything else {key for _, kind, key, _ in pending if kind == "segment"},
         }
         changes = _apply_fragments(environment, scope)
         previous_version = document.version
@@ -174,7 +193,8 @@ def _build(environment_id: int) -> Built | None:
             patch = _patch_payload(environment, previous_version, document.version, changes)
         if pending:
             PendingChange.objects.filter(id__in=[row[0] for row in pending]).delete()
-    return Built(document, environment, previous_version, patch)
+    oldest_change = min((created_at for _, _, _, created_at in pending), default=None)
+    return Built(document, environment, previous_version, patch, oldest_change)
 
 
 @dataclass(frozen=True)
@@ -435,6 +455,7 @@ def reconcile() -> Reconciled:
     than PostgreSQL's published version, or different from it."""
     behind = sorted(set(PendingChange.objects.values_list("environment_id", flat=True)))
     built = sum(1 for environment_id in behind if rebuild(environment_id, wait=False) is not None)
+    RECONCILER_REPAIRS.labels("published_behind").inc(built)
     published = list(
         EnvironmentDocument.objects.filter(version__gt=0).values_list(
             "environment_id", "environment__uid", "version", "etag"
@@ -449,4 +470,5 @@ def reconcile() -> Reconciled:
     for environment_id, uid, version, etag in published:
         if copies.get(str(uid)) != (version, etag) and repair_copy(environment_id, wait=False):
             repaired += 1
+    RECONCILER_REPAIRS.labels("redis_copy").inc(repaired)
     return Reconciled(built, repaired, redis_available=True)

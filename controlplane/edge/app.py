@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
@@ -12,6 +13,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
+from controlplane import ratelimit
 from controlplane.documents import assembly, cache, events
 from controlplane.edge import workers
 from controlplane.edge.admission import Admission
@@ -27,14 +29,17 @@ from controlplane.edge.http import (
     respond,
     respond_json,
 )
-from controlplane.edge.keys import INVALID, KeyCache
+from controlplane.edge.keys import INVALID, THROTTLED, UNVERIFIABLE, KeyCache, Refused
+from controlplane.observability.metrics import SDK_CONNECTIONS, SDK_POLLS
 from controlplane.projects import sdk_keys
+from controlplane.projects.sdk_keys import KeyInfo
 
 logger = logging.getLogger(__name__)
 
 CONFIG_PATH = "/api/v1/sdk/config"
 STREAM_PATH = "/api/v1/sdk/stream"
 TOUCH_EVERY_S = 5.0  # sdk_keys.touch writes a key at most once a minute
+POLL_OUTCOME_OF_REFUSAL = {INVALID: "unauthorized", THROTTLED: "rate_limited", UNVERIFIABLE: "unavailable"}
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
@@ -46,6 +51,7 @@ class EdgeApplication:
             settings.EDGE_MAX_INFLIGHT, settings.EDGE_MAX_STREAMS, settings.EDGE_MAX_LAG_MS / 1000
         )
         self._started = False
+        self._poll_buckets: dict[int, ratelimit.LocalBucket] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._refreshing: set[asyncio.Future[object]] = set()
 
@@ -86,6 +92,7 @@ class EdgeApplication:
         timeout = settings.REDIS_TIMEOUT_S
         self.redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout)
         self.keys = KeyCache(self.redis, settings.EDGE_VERIFY_SECONDS)
+        self.buckets = ratelimit.AsyncBuckets(self.redis, settings.RATELIMIT_KEY_PREFIX)
         self.store = DocumentStore(self.redis)
         self._tasks = [
             asyncio.ensure_future(coroutine)
@@ -105,20 +112,30 @@ class EdgeApplication:
 
     async def _config(self, scope: Scope, send: Send) -> None:
         if not self.admission.admit_request():
+            SDK_POLLS.labels("overloaded").inc()
             await self._overloaded(send)
             return
         self.admission.inflight += 1
         try:
-            checked = await self.keys.check(bearer(scope))
-            if not isinstance(checked, tuple):
-                await self._refuse_key(send, checked is INVALID)
+            checked = await self._authenticate(scope)
+            if isinstance(checked, Refused):
+                SDK_POLLS.labels(POLL_OUTCOME_OF_REFUSAL[checked]).inc()
+                await self._refuse_key(scope, send, checked)
+                return
+            wait_s = self._poll_bucket(checked[1].id).take(settings.THROTTLE_SDK_POLLS, time.monotonic())
+            if wait_s > 0:
+                SDK_POLLS.labels("rate_limited").inc()
+                await self._throttled(send, wait_s, "Too many document requests with this SDK key.")
                 return
             served = await self.store.current(self.store.feed(checked[1]))
             if served is None:
+                SDK_POLLS.labels("unavailable").inc()
                 await self._unavailable(send)
                 return
             headers = [(b"etag", served.etag.encode()), (b"cache-control", b"no-cache"), (b"vary", b"Accept-Encoding")]
-            if etag_matches(header(scope, b"if-none-match"), served.etag):
+            not_modified = etag_matches(header(scope, b"if-none-match"), served.etag)
+            SDK_POLLS.labels("not_modified" if not_modified else "ok").inc()
+            if not_modified:
                 await respond(send, 304, b"", headers)
             elif accepts_gzip(scope):
                 headers += [(b"content-type", b"application/json"), (b"content-encoding", b"gzip")]
@@ -136,9 +153,9 @@ class EdgeApplication:
         if not self.admission.admit_stream():
             await self._overloaded(send)
             return
-        checked = await self.keys.check(bearer(scope))
-        if not isinstance(checked, tuple):
-            await self._refuse_key(send, checked is INVALID)
+        checked = await self._authenticate(scope)
+        if isinstance(checked, Refused):
+            await self._refuse_key(scope, send, checked)
             return
         digest, key = checked
         feed = self.store.feed(key)
@@ -166,6 +183,7 @@ class EdgeApplication:
         first = (assembly.GZIP_HEADER if stream.gzip else b"") + heartbeat
         feed.streams.add(stream)
         self.admission.streams += 1
+        SDK_CONNECTIONS.inc()
         watcher = asyncio.ensure_future(_close_on_disconnect(receive, stream))
         try:
             await send({"type": "http.response.body", "body": first, "more_body": True})
@@ -182,9 +200,42 @@ class EdgeApplication:
         finally:
             feed.streams.discard(stream)
             self.admission.streams -= 1
+            SDK_CONNECTIONS.dec()
             watcher.cancel()
             with contextlib.suppress(Exception):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    # -----------------------------------------------------------------------------------------
+    # Keys and limits
+
+    async def _authenticate(self, scope: Scope) -> tuple[str, KeyInfo] | Refused:
+        """The request's SDK key; wrong keys count against the client address's failure bucket
+        (the REST API's, THROTTLE_AUTH_FAILURES), and an address that used it up gets no new
+        key looked up until it refills."""
+        failures = self._failures_bucket(scope)
+
+        async def may_look_up() -> bool:
+            return await self.buckets.wait(failures, settings.THROTTLE_AUTH_FAILURES) == 0
+
+        checked = await self.keys.check(bearer(scope), may_look_up)
+        if checked is INVALID:
+            await self.buckets.take(failures, settings.THROTTLE_AUTH_FAILURES)
+        return checked
+
+    @staticmethod
+    def _failures_bucket(scope: Scope) -> str:
+        peer = scope.get("client") or ("", 0)
+        forwarded = header(scope, b"x-forwarded-for")
+        address = ratelimit.client_address(
+            peer[0], forwarded.decode("latin-1") if forwarded else None, settings.TRUSTED_PROXY_COUNT
+        )
+        return f"auth-failures:{address or 'unknown'}"  # the REST API's bucket (api/throttling.py)
+
+    def _poll_bucket(self, key_id: int) -> ratelimit.LocalBucket:
+        bucket = self._poll_buckets.get(key_id)
+        if bucket is None:
+            bucket = self._poll_buckets[key_id] = ratelimit.LocalBucket(settings.THROTTLE_SDK_POLLS, time.monotonic())
+        return bucket
 
     # -----------------------------------------------------------------------------------------
     # Refusals
@@ -205,8 +256,15 @@ class EdgeApplication:
             [(b"retry-after", self.admission.retry_after())],
         )
 
-    async def _refuse_key(self, send: Send, invalid: bool) -> None:
-        if invalid:
+    async def _throttled(self, send: Send, wait_s: float, detail: str) -> None:
+        retry_after = str(ratelimit.retry_after(wait_s)).encode()
+        await respond_json(send, 429, {"detail": detail}, [(b"retry-after", retry_after)])
+
+    async def _refuse_key(self, scope: Scope, send: Send, refused: Refused) -> None:
+        if refused is THROTTLED:
+            wait_s = await self.buckets.wait(self._failures_bucket(scope), settings.THROTTLE_AUTH_FAILURES)
+            await self._throttled(send, wait_s, "Too many wrong credentials from your address.")
+        elif refused is INVALID:
             await respond_json(
                 send,
                 401,

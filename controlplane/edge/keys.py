@@ -14,6 +14,7 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 from django.db import DatabaseError
@@ -30,10 +31,12 @@ logger = logging.getLogger(__name__)
 class Refused(enum.Enum):
     INVALID = "invalid"
     UNVERIFIABLE = "unverifiable"
+    THROTTLED = "throttled"
 
 
 INVALID = Refused.INVALID
 UNVERIFIABLE = Refused.UNVERIFIABLE
+THROTTLED = Refused.THROTTLED
 NEGATIVE_TTL_S = 10.0
 MAX_NEGATIVE = 10_000
 
@@ -48,16 +51,23 @@ class KeyCache:
         self.used: set[int] = set()
         """Ids of keys used since the last ``touch`` flush (for ``last_used_at``)."""
 
-    async def check(self, plaintext: str | None) -> tuple[str, KeyInfo] | Refused:
-        """(digest, key) for an active server-side SDK key, or why it is refused."""
-        if not plaintext or not plaintext.startswith(SDK_SERVER_KEY_PREFIX) or len(plaintext) > 200:
-            return INVALID
-        digest = hashlib.sha256(plaintext.encode()).hexdigest()
+    async def check(
+        self, plaintext: str | None, may_look_up: Callable[[], Awaitable[bool]]
+    ) -> tuple[str, KeyInfo] | Refused:
+        """(digest, key) for an active server-side SDK key, or why it is refused.
+
+        A key this process does not know is looked up only if ``may_look_up()`` agrees (it is
+        where guessing is throttled); one it verified recently is answered from memory."""
+        digest = hashlib.sha256(plaintext.encode()).hexdigest() if plaintext else ""
         now = time.monotonic()
         known = self._known.get(digest)
         if known is not None and now - known[1] < self._verify_seconds:
             self.used.add(known[0].id)
             return digest, known[0]
+        if known is None and not await may_look_up():
+            return THROTTLED
+        if not plaintext or not plaintext.startswith(SDK_SERVER_KEY_PREFIX) or len(plaintext) > 200:
+            return INVALID
         negative = self._unknown.get(digest)
         if negative is not None and negative > now:
             return INVALID

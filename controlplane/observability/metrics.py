@@ -16,6 +16,7 @@ DOCUMENT_BUILD_OUTCOMES = ("published", "unchanged", "failed")
 METRIC_BATCH_OUTCOMES = ("ingested", "duplicate", "rejected")
 ROLLOUT_TICK_OUTCOMES = ("decided", "skipped")
 WEBHOOK_DELIVERY_OUTCOMES = ("succeeded", "retrying", "failed")
+RECONCILER_REPAIR_KINDS = ("published_behind", "redis_copy")
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 LAG_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -47,7 +48,8 @@ PUBLICATION_LAG = Histogram(
 )
 RECONCILER_REPAIRS = Counter(
     "flagplane_reconciler_repairs",
-    "Documents the reconciler found stale or missing and published again, by what was wrong.",
+    "What the reconciler had to do: publish an environment whose build had not happened"
+    " (published_behind), or rewrite a Redis copy that was missing, older or different (redis_copy).",
     ["kind"],
 )
 # --- SDK health metrics (web) -----------------------------------------------------------------
@@ -85,6 +87,7 @@ for _counter, _values in (
     (METRIC_BATCHES, METRIC_BATCH_OUTCOMES),
     (ROLLOUT_TICKS, ROLLOUT_TICK_OUTCOMES),
     (WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_OUTCOMES),
+    (RECONCILER_REPAIRS, RECONCILER_REPAIR_KINDS),
 ):
     for _value in _values:
         _counter.labels(_value)

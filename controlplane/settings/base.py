@@ -196,9 +196,11 @@ THROTTLE_AUTH_FAILURES = Limit.parse(env("THROTTLE_AUTH_FAILURES", "20/min"))
 THROTTLE_API = Limit.parse(env("THROTTLE_API", "1200/min"))
 THROTTLE_ANONYMOUS = Limit.parse(env("THROTTLE_ANONYMOUS", "120/min"))
 THROTTLE_SDK_METRICS = Limit.parse(env("THROTTLE_SDK_METRICS", "1200/min"))
+# SDK document polls (GET /api/v1/sdk/config) per SDK key, counted in each web process's memory.
+THROTTLE_SDK_POLLS = Limit.parse(env("THROTTLE_SDK_POLLS", "3000/min"))
 # OFREP evaluations (/ofrep/v1/) per SDK or client-side key; wrong keys count in THROTTLE_AUTH_FAILURES.
 THROTTLE_OFREP = Limit.parse(env("THROTTLE_OFREP", "3000/min"))
-RATELIMIT_KEY_PREFIX = "flagplane:ratelimit:"
+RATELIMIT_KEY_PREFIX = f"{REDIS_PREFIX}:ratelimit:"
 # The largest JSON body the REST API reads (a larger one is a 413), e.g. a full SDK metrics batch.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 10 * 1024 * 1024)
 

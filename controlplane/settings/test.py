@@ -18,7 +18,7 @@ REDIS_URL = env("TEST_REDIS_URL", redis_url_with_db(REDIS_URL, 15))  # noqa: F40
 CELERY_BROKER_URL = REDIS_URL
 REDIS_PREFIX = f"flagplane-test-{os.getpid()}"
 CELERY_TASK_DEFAULT_QUEUE = f"flagplane-test-{os.getpid()}"
-RATELIMIT_KEY_PREFIX = f"flagplane-test-{os.getpid()}:ratelimit:"
+RATELIMIT_KEY_PREFIX = f"{REDIS_PREFIX}:ratelimit:"
 # The tests' webhook receivers and metric sources listen on 127.0.0.1; tests/test_outbound.py
 # checks the default (nothing internal) with the setting emptied.
 OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]

@@ -42,6 +42,8 @@ def server_environment(**overrides: str) -> dict[str, str]:
         "REDIS_PREFIX": settings.REDIS_PREFIX,
         "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
         "EDGE_VERIFY_SECONDS": "0.5",
+        # Tests send wrong keys on purpose, all from 127.0.0.1; test_config.py checks the limit.
+        "THROTTLE_AUTH_FAILURES": "100000/min",
         **overrides,
     }
 

@@ -183,6 +183,37 @@ def test_with_redis_down_the_document_and_keys_come_from_postgresql(published, e
         no_redis.stop()
 
 
+def test_an_address_guessing_keys_gets_429_and_known_keys_keep_working(published, sdk_key, production, tmp_path):
+    """Wrong keys count per client address (the REST API's bucket); once it is used up, no new
+    key is looked up for that address until it refills, while keys the process already
+    verified are still served."""
+    limited = WebServer(tmp_path / "limited.log", workers=1, THROTTLE_AUTH_FAILURES="3/min")
+    limited.start()
+    try:
+        assert limited.get(CONFIG, sdk_key).status == 200
+        assert [limited.get(CONFIG, f"fp_srv_guess-{n}").status for n in range(3)] == [401] * 3
+        refused = limited.get(CONFIG, "fp_srv_guess-4")
+        assert refused.status == 429 and 1 <= int(refused.headers["Retry-After"]) <= 20
+        assert json.loads(refused.body)["detail"] == "Too many wrong credentials from your address."
+        _, other_key = issue_sdk_key(production, SYSTEM, "another-service")
+        assert limited.get(CONFIG, other_key).status == 429  # not looked up while guessing
+        assert limited.get(CONFIG, sdk_key).status == 200
+    finally:
+        limited.stop()
+
+
+def test_document_requests_are_limited_per_key_with_retry_after(published, sdk_key, tmp_path):
+    limited = WebServer(tmp_path / "limited.log", workers=1, THROTTLE_SDK_POLLS="3/min")
+    limited.start()
+    try:
+        assert [limited.get(CONFIG, sdk_key).status for _ in range(3)] == [200] * 3
+        refused = limited.get(CONFIG, sdk_key)
+        assert refused.status == 429 and 1 <= int(refused.headers["Retry-After"]) <= 20
+        assert "with this SDK key" in json.loads(refused.body)["detail"]
+    finally:
+        limited.stop()
+
+
 def test_past_capacity_requests_are_shed_with_retry_after(published, sdk_key, tmp_path):
     full = WebServer(tmp_path / "full.log", workers=1, EDGE_MAX_INFLIGHT="0")
     full.start()

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -93,11 +94,13 @@ def start(command: list[str], environment: dict[str, str], directory: Path, url:
 
 @pytest.fixture
 def web(environment, tmp_path):
+    """The container's web role: ``deploy/entrypoint.sh web`` (uvicorn, the edge, Django)."""
     port = free_port()
     process = start(
-        [sys.executable, "-m", "gunicorn", "controlplane.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-         "--no-control-socket", "--log-config-json", str(ROOT / "deploy" / "logging.json")],
-        environment, tmp_path / "web", f"http://127.0.0.1:{port}",
+        ["sh", str(ROOT / "deploy" / "entrypoint.sh"), "web"],
+        {**environment, "HOST": "127.0.0.1", "PORT": str(port), "WEB_WORKERS": "2",
+         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
+        tmp_path / "web", f"http://127.0.0.1:{port}",
     )  # fmt: skip
     yield process
     process.stop()
@@ -126,8 +129,8 @@ def shop(transactional_db):
     return {"token": token, "sdk_key": sdk_key}
 
 
-def call(url: str, credential: str, body: dict | None = None, request_id: str = "") -> tuple[int, dict, dict]:
-    """(status, headers, JSON body) of a request to a process."""
+def call(url: str, credential: str, body: dict | None = None, request_id: str = "") -> tuple[int, Message, dict]:
+    """(status, headers (case-insensitive, like HTTP), JSON body) of a request to a process."""
     headers = {"Authorization": f"Bearer {credential}", "Content-Type": "application/json"}
     if request_id:
         headers["X-Request-ID"] = request_id
@@ -135,9 +138,9 @@ def call(url: str, credential: str, body: dict | None = None, request_id: str = 
     request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), json.loads(response.read() or b"null")
+            return response.status, response.headers, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), json.loads(error.read() or b"null")
+        return error.code, error.headers, json.loads(error.read() or b"null")
 
 
 def test_a_scrape_counts_the_requests_of_every_web_process(web, shop):
@@ -158,6 +161,46 @@ def test_a_scrape_counts_the_requests_of_every_web_process(web, shop):
     with pytest.raises(urllib.error.HTTPError) as refused:
         scrape_url(f"{web.url}/metrics")
     assert refused.value.code == 403
+
+
+def test_sdk_requests_streams_and_publications_are_counted(web, worker, shop):
+    config = f"{web.url}/api/v1/sdk/config"
+    status, headers, _ = call(config, shop["sdk_key"])
+    assert status == 200
+    etag = headers["ETag"]
+    request = urllib.request.Request(
+        config, headers={"Authorization": f"Bearer {shop['sdk_key']}", "If-None-Match": etag}
+    )
+    with pytest.raises(urllib.error.HTTPError) as unchanged:
+        urllib.request.urlopen(request, timeout=10)
+    assert unchanged.value.code == 304
+    assert call(config, "fp_srv_made-up")[0] == 401
+
+    stream = urllib.request.urlopen(
+        urllib.request.Request(f"{web.url}/api/v1/sdk/stream", headers={"Authorization": f"Bearer {shop['sdk_key']}"}),
+        timeout=10,
+    )
+    try:
+        assert stream.status == 200
+        wait_for(lambda: value(scrape_url(f"{web.url}/metrics", token=TOKEN), "flagplane_sdk_connections") == 1)
+    finally:
+        stream.close()
+    wait_for(lambda: value(scrape_url(f"{web.url}/metrics", token=TOKEN), "flagplane_sdk_connections") == 0)
+    samples = scrape_url(f"{web.url}/metrics", token=TOKEN)
+    for outcome in ("ok", "not_modified", "unauthorized"):
+        assert value(samples, "flagplane_sdk_polls_total", outcome=outcome) >= 1, outcome
+
+    toggle = f"{web.url}/api/v1/projects/shop/flags/new-checkout/environments/production/toggle"
+    assert call(toggle, shop["token"], {"on": True, "reason": "launch"})[0] == 200
+
+    def published() -> bool:
+        samples = scrape_url(f"{worker.url}/metrics", token=TOKEN)
+        return value(samples, "flagplane_document_builds_total", outcome="published") >= 1
+
+    wait_for(published, timeout=30)
+    samples = scrape_url(f"{worker.url}/metrics", token=TOKEN)
+    assert value(samples, "flagplane_document_publication_lag_seconds_count") >= 1
+    assert value(samples, "flagplane_document_build_seconds_count") >= 1
 
 
 def test_a_request_id_follows_a_write_into_the_worker_and_every_line_is_json(web, worker, shop):
