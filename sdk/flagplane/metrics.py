@@ -1,8 +1,9 @@
 """Health signals and evaluation counts, aggregated in memory and shipped in batches.
 
 Wire format: docs/metrics-wire-format.md (version ``WIRE_FORMAT``). Everything here is bounded: at
-most ``max_series`` (flag, variant) series are kept between flushes and at most ``max_unsent``
-batches wait for a retry; whatever does not fit is counted in ``dropped``.
+most ``max_series`` (flag, variant) series are kept between flushes, and unsent batches wait for a
+retry for ``max_unsent_age_s`` (15 minutes: a control-plane outage that long loses nothing at a 1-s
+flush) and at most ``max_unsent`` of them; whatever does not fit is counted in ``dropped``.
 
 Health signals of a variant served by a percentage split are also counted per *unit group*:
 ``unit_group(bucket)`` of the unit's bucket, so that a unit (a user) is in the same group on every
@@ -221,18 +222,23 @@ def batch_size(batch: dict[str, Any]) -> int:
 
 
 class MetricsSender:
-    """Sends batches in order; keeps failed ones (bounded) for the next flush."""
+    """Sends batches in order; keeps failed ones for the next flush, bounded by age and count."""
 
     def __init__(
         self,
         post: Callable[[dict[str, Any]], int],
         buffer: MetricsBuffer,
-        max_unsent: int = 20,
+        max_unsent: int = 2_000,
+        max_unsent_age_s: float = 900.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._post = post
         self._buffer = buffer
         self._max_unsent = max_unsent
+        self._max_unsent_age_s = max_unsent_age_s
+        self._clock = clock
         self._unsent: list[dict[str, Any]] = []
+        self._queued_at: list[float] = []
         self._lock = threading.Lock()
 
     @property
@@ -241,10 +247,19 @@ class MetricsSender:
 
     def enqueue(self, batch: dict[str, Any]) -> None:
         with self._lock:
+            now = self._clock()
             self._unsent.append(batch)
-            while len(self._unsent) > self._max_unsent:
-                lost = self._unsent.pop(0)
+            self._queued_at.append(now)
+            while len(self._unsent) > self._max_unsent or self._too_old(now):
+                lost = self._pop()
                 self._buffer.add_dropped(batch_size(lost) + lost["dropped"])
+
+    def _too_old(self, now: float) -> bool:
+        return now - self._queued_at[0] > self._max_unsent_age_s
+
+    def _pop(self) -> dict[str, Any]:
+        self._queued_at.pop(0)
+        return self._unsent.pop(0)
 
     def send_all(self) -> bool:
         """POST queued batches oldest first; stop at the first retryable failure.
@@ -260,7 +275,7 @@ class MetricsSender:
                 except Exception:
                     return False
                 if 200 <= status < 300 or (400 <= status < 500 and status not in (408, 429)):
-                    self._unsent.pop(0)
+                    self._pop()
                     continue
                 return False
             return True
@@ -268,3 +283,4 @@ class MetricsSender:
     def clear(self) -> None:
         with self._lock:
             self._unsent.clear()
+            self._queued_at.clear()

@@ -18,7 +18,7 @@ import pytest
 
 from flagplane import LATENCY_BOUNDS_MS, Client
 from flagplane.bucketing import bucket
-from flagplane.metrics import UNIT_GROUPS, MetricsBuffer, unit_group
+from flagplane.metrics import UNIT_GROUPS, MetricsBuffer, MetricsSender, unit_group
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
@@ -317,3 +317,21 @@ def test_signals_of_a_variant_not_served_by_a_split_carry_no_unit_groups(
     grouped = [entry for entry in by_variant.values() if "units" in entry]
     assert len(grouped) == 1 and sum(grouped[0]["units"]["successes"]) == 1
     assert by_variant["on"]["errors"] == 1
+
+
+def test_unsent_batches_are_kept_for_fifteen_minutes_then_dropped_as_counted() -> None:
+    now = [0.0]
+    buffer = MetricsBuffer()
+    sender = MetricsSender(lambda batch: 503, buffer, clock=lambda: now[0])
+    for _ in range(900):  # a 15-minute outage at a 1-s flush
+        buffer.record("checkout", "on", ok=True, latency_ms=None)
+        sender.enqueue(buffer.drain())
+        assert sender.send_all() is False
+        now[0] += 1.0
+    assert sender.unsent == 900
+
+    now[0] += 0.5
+    buffer.record("checkout", "on", ok=True, latency_ms=None)
+    sender.enqueue(buffer.drain())
+    assert sender.unsent == 900  # the oldest, now older than 900 s, is dropped and counted
+    assert buffer.drain()["dropped"] == 1
