@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, Q
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from controlplane.api.common import ProjectScopedMixin, ReasonField, StrictFields, actor_of, reason_of, without_reason
 from controlplane.api.etags import listed_etags
 from controlplane.api.permissions import HasRole
+from controlplane.api.publication import PublicationSerializer, publication_data
 from controlplane.flags import services
 from controlplane.flags.models import Flag, FlagState, Segment
 from controlplane.flags.serving import state_summary
@@ -60,6 +61,7 @@ class FlagSerializer(StrictFields, serializers.ModelSerializer):
 class FlagStateSerializer(StrictFields, serializers.ModelSerializer):
     flag = serializers.CharField(source="flag.key", read_only=True)
     environment = serializers.CharField(source="environment.key", read_only=True)
+    publication = serializers.SerializerMethodField()
     reason = ReasonField()
 
     class Meta:
@@ -74,10 +76,16 @@ class FlagStateSerializer(StrictFields, serializers.ModelSerializer):
             "bucket_by",
             "version",
             "updated_at",
+            "publication",
             "reason",
         ]
         read_only_fields = ["version", "updated_at"]
         extra_kwargs = {"on": {"required": False}, "default_serve": {"required": False}}
+
+    @extend_schema_field(PublicationSerializer)
+    def get_publication(self, state: FlagState) -> dict:
+        """Whether SDKs have this environment's committed changes yet (behind until the build)."""
+        return publication_data(state.environment_id)
 
 
 class ToggleSerializer(StrictFields, serializers.Serializer):

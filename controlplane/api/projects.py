@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from controlplane.access import policy
 from controlplane.api.common import ProjectScopedMixin, ReasonField, StrictFields, actor_of, reason_of, without_reason
 from controlplane.api.permissions import HasRole, token_of
+from controlplane.api.publication import PublicationSerializer, publication_data
 from controlplane.projects import services
 from controlplane.projects.models import ClientKey, Environment, Project, SdkKey
 
@@ -31,11 +32,21 @@ class ProjectSerializer(StrictFields, serializers.ModelSerializer):
 
 
 class EnvironmentSerializer(StrictFields, serializers.ModelSerializer):
+    publication = serializers.SerializerMethodField()
     reason = ReasonField()
 
     class Meta:
         model = Environment
-        fields = ["key", "name", "position", "require_reason", "client_side_origins", "created_at", "reason"]
+        fields = [
+            "key",
+            "name",
+            "position",
+            "require_reason",
+            "client_side_origins",
+            "created_at",
+            "publication",
+            "reason",
+        ]
         read_only_fields = ["created_at"]
         extra_kwargs = {
             "name": {"required": False},
@@ -43,6 +54,11 @@ class EnvironmentSerializer(StrictFields, serializers.ModelSerializer):
             "require_reason": {"required": False},
             "client_side_origins": {"required": False},
         }
+
+    @extend_schema_field(PublicationSerializer)
+    def get_publication(self, environment: Environment) -> dict:
+        """The SDK document version SDKs have, since when, and whether publication is behind."""
+        return publication_data(environment.id)
 
 
 class SdkKeySerializer(StrictFields, serializers.ModelSerializer):

@@ -400,16 +400,6 @@ class Publication:
     def behind(self) -> bool:
         return self.pending_changes > 0
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "published_version": self.version,
-            "published_at": self.published_at,
-            "behind": self.behind,
-            "behind_since": self.behind_since,
-            "pending_changes": self.pending_changes,
-            "queued": self.queued,
-        }
-
 
 def publication_of(environment_ids: Iterable[int]) -> dict[int, Publication]:
     environment_ids = list(environment_ids)
