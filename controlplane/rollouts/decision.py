@@ -55,7 +55,6 @@ SAMPLE_RATIO_ALPHA = 0.001
 SAMPLE_RATIO_MIN_EXPECTED = 100.0
 """Treatment signals the split must predict before the sample-ratio check says anything."""
 ACTIVE_STATUSES: frozenset[str] = frozenset({"running", "paused"})
-TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "cancelled"})
 
 _METRICS = ("error_rate", "latency_p", "ratio")
 _COMPARISONS = ("vs_control_absolute", "vs_control_relative", "absolute_threshold")

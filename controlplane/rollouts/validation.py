@@ -41,7 +41,7 @@ MAX_STAGES = 20
 MAX_RULES = 20
 
 
-def _positive_int(value: Any, path: str, errors: ErrorCollector, minimum: int = 1) -> int | None:
+def _positive_int(value: Any, path: str, errors: ErrorCollector, minimum: int = 1, unit: str = "seconds") -> int | None:
     """A whole number from ``minimum`` up to what the database column holds."""
     if (
         isinstance(value, bool)
@@ -50,7 +50,7 @@ def _positive_int(value: Any, path: str, errors: ErrorCollector, minimum: int = 
         or value != int(value)
         or value < minimum
     ):
-        errors.add(path, f"A whole number of seconds, at least {minimum}.")
+        errors.add(path, f"A whole number of {unit}, at least {minimum}.")
         return None
     if value > MAX_COLUMN_INT:
         errors.add(path, f"At most {MAX_COLUMN_INT}.")
@@ -201,7 +201,7 @@ def _validate_rules(rules: Any, errors: ErrorCollector) -> list[dict]:
                     join_path(path, "percentile"), "A latency rule needs a percentile between 0 and 1, e.g. 0.95."
                 )
         item["window_s"] = _positive_int(item["window_s"], join_path(path, "window_s"), errors)
-        item["min_samples"] = _positive_int(item["min_samples"], join_path(path, "min_samples"), errors)
+        item["min_samples"] = _positive_int(item["min_samples"], join_path(path, "min_samples"), errors, unit="samples")
         if item["source"] == HealthRule.Source.HTTP:
             _validate_http_source(item, path, errors)
         elif item["source"] == HealthRule.Source.PROMETHEUS:

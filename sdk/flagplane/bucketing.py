@@ -51,11 +51,3 @@ def cumulative_thresholds(weights: Sequence[int]) -> tuple[int, ...]:
         total += weight
         out.append(total)
     return tuple(out)
-
-
-def pick_slice(thresholds: Sequence[int], bucket_value: int) -> int:
-    """Index of the first slice whose cumulative threshold exceeds ``bucket_value``."""
-    for index, threshold in enumerate(thresholds):
-        if bucket_value < threshold:
-            return index
-    return len(thresholds) - 1

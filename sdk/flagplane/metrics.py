@@ -189,13 +189,6 @@ class MetricsBuffer:
             "dropped": dropped,
         }
 
-    def clear(self) -> None:
-        """Forget everything (used in a forked child: the parent reports its own numbers)."""
-        with self._lock:
-            self._series = {}
-            self._dropped = 0
-            self._period_start = self._clock()
-
 
 def _entry(flag_key: str, variant: str, series: _Series) -> dict[str, Any]:
     entry: dict[str, Any] = {
@@ -279,8 +272,3 @@ class MetricsSender:
                     continue
                 return False
             return True
-
-    def clear(self) -> None:
-        with self._lock:
-            self._unsent.clear()
-            self._queued_at.clear()

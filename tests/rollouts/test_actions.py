@@ -57,6 +57,16 @@ def test_numbers_a_plan_cannot_hold_get_400(api, checkout_flag):
     assert RolloutPlan.objects.count() == 0
 
 
+def test_a_rule_without_enough_samples_is_told_in_samples_and_its_window_in_seconds(api, checkout_flag):
+    body = {"project": "shop", "flag": "new-checkout", "environment": "production", "stages": STAGES}
+    rules = [{**ERROR_RULE, "window_s": 0, "min_samples": 0}]
+    response = api.post("/api/v1/rollouts/", {**body, "rules": rules}, format="json")
+    assert response.status_code == 400
+    errors = response.json()
+    assert errors["rules.0.min_samples"][0] == "A whole number of samples, at least 1."
+    assert errors["rules.0.window_s"][0] == "A whole number of seconds, at least 1."
+
+
 def test_an_http_rule_with_a_json_path_that_cannot_be_read_gets_400(api, checkout_flag):
     rule = {
         "key": "apm",
