@@ -14,6 +14,8 @@ from controlplane.access import policy
 from controlplane.access.admin_mixins import RoleAdminMixin, environments_where
 from controlplane.audit.forms import AuditedAdminMixin
 from controlplane.audit.services import Actor
+from controlplane.documents.admin import publication_summary
+from controlplane.documents.services import publication_of
 from controlplane.projects import services
 from controlplane.projects.forms import ClientKeyForm, EnvironmentForm, ProjectForm, SdkKeyForm
 from controlplane.projects.models import ClientKey, Environment, Project, SdkKey
@@ -79,10 +81,14 @@ class ProjectAdmin(RoleAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
 class EnvironmentAdmin(RoleAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
     write_action = "project.manage"
     form = EnvironmentForm
-    list_display = ["__str__", "name", "project", "position", "require_reason", "created_at"]
+    list_display = ["__str__", "name", "project", "position", "require_reason", "sdks_have", "created_at"]
     list_filter = [("project", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["project"]
     search_fields = ["key", "name", "project__key"]
+
+    @admin.display(description="SDKs have")
+    def sdks_have(self, environment: Environment) -> str:
+        return publication_summary(publication_of([environment.id])[environment.id])
 
     def get_fields(self, request, obj=None):
         if obj is None:

@@ -2,8 +2,10 @@
 
 from django.contrib import admin
 
+from controlplane.audit.services import SYSTEM
 from controlplane.documents.models import EnvironmentDocument
 from controlplane.documents.services import rebuild
+from controlplane.flags.services import get_state, toggle_flag
 
 URL = "/admin/documents/environmentdocument/"
 
@@ -23,3 +25,15 @@ def test_documents_are_listed_and_shown_read_only(admin_client, admin_user, rf, 
     assert not model_admin.has_add_permission(request)
     assert not model_admin.has_change_permission(request, document)
     assert not model_admin.has_delete_permission(request, document)
+
+
+def test_the_environment_list_says_what_sdks_have_and_when_they_are_behind(admin_client, checkout, production):
+    document = rebuild(production.pk)
+    url = "/admin/projects/environment/"
+    assert f"v{document.version}, up to date" in admin_client.get(url).content.decode()
+
+    toggle_flag(get_state(checkout, production), SYSTEM, True, "launch")
+    assert f"v{document.version}, 1 change waiting since" in admin_client.get(url).content.decode()
+
+    rebuild(production.pk)
+    assert f"v{document.version + 1}, up to date" in admin_client.get(url).content.decode()
