@@ -1148,8 +1148,13 @@ def _clause(rule_id: str, outcomes: Sequence[RuleOutcome]) -> str:
 def _health_phrase(outcomes: Sequence[RuleOutcome]) -> str:
     if not outcomes:
         return "dwell time elapsed and no health rules are configured"
-    passed = sum(1 for o in outcomes if o.verdict == "pass")
-    return f"dwell time elapsed, every gate passed and no health rule failed ({passed} of {len(outcomes)} passing)"
+    counts = {verdict: sum(1 for o in outcomes if o.verdict == verdict) for verdict in _VERDICT_WORDS}
+    tally = ", ".join(f"{counts[verdict]} {word}" for verdict, word in _VERDICT_WORDS.items() if counts[verdict])
+    rules = "rule" if len(outcomes) == 1 else "rules"
+    return f"dwell time elapsed, every gate passed and no health rule failed (of {len(outcomes)} {rules}: {tally})"
+
+
+_VERDICT_WORDS = {"pass": "passed", "inconclusive": "inconclusive", "insufficient_data": "short of samples"}
 
 
 def _enter_stage(runtime: PlanRuntime, index: int, now: float, new_run: bool) -> PlanRuntime:

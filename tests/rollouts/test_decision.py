@@ -251,6 +251,21 @@ def test_time_mode_does_not_wait_for_evidence() -> None:
     assert decide(plan, started(plan), 600.0, weak_at(600.0)).action == "advance"
 
 
+def test_an_advance_on_an_inconclusive_rule_says_so_rather_than_passing() -> None:
+    plan = make_plan()
+    advanced = decide(plan, started(plan), 600.0, weak_at(600.0))
+    assert advanced.action == "advance" and advanced.outcomes[0].verdict == "inconclusive"
+    assert advanced.reason.endswith("no health rule failed (of 1 rule: 1 inconclusive).")
+    assert "passing" not in advanced.reason
+
+
+def test_an_advance_on_passing_rules_counts_them() -> None:
+    plan = make_plan()
+    advanced = decide(plan, started(plan), 600.0, healthy_at(600.0))
+    assert advanced.outcomes[0].verdict == "pass"
+    assert advanced.reason.endswith("no health rule failed (of 1 rule: 1 passed).")
+
+
 def test_resume_after_rollback_works_twice_in_a_row() -> None:
     plan = make_plan()
     runtime = started(plan)
