@@ -37,7 +37,7 @@ class AuditEntryAdmin(RoleAdminMixin, ReadOnlyAdmin):
     ]  # fmt: skip
     date_hierarchy = "at"
     search_fields = ["actor", "object_repr", "object_id", "reason"]
-    list_select_related = ["project", "environment"]
+    list_select_related = ["project", "environment__project"]
     fieldsets = [
         (
             None,

@@ -51,3 +51,12 @@ def test_a_changed_list_is_shown_as_a_line_diff(admin_client, checkout_in_produc
     entry = AuditEntry.objects.filter(action="flag_state.update").first()  # newest first
     html = admin_client.get(f"{URL}{entry.pk}/change/").content.decode()
     assert "+      &quot;b&quot;" in html
+
+
+def test_the_list_page_does_not_read_a_project_per_entry(
+    admin_client, checkout_in_production, django_assert_max_num_queries
+):
+    for on in (True, False) * 6:
+        update_flag_state(checkout_in_production, SYSTEM, {"on": on}, reason="query count")
+    with django_assert_max_num_queries(15):
+        assert admin_client.get(URL).status_code == 200
