@@ -38,6 +38,7 @@ class AuditEntryAdmin(RoleAdminMixin, ReadOnlyAdmin):
     date_hierarchy = "at"
     search_fields = ["actor", "object_repr", "object_id", "reason"]
     list_select_related = ["project", "environment__project"]
+    show_full_result_count = False
     fieldsets = [
         (
             None,
