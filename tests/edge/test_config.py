@@ -183,6 +183,33 @@ def test_with_redis_down_the_document_and_keys_come_from_postgresql(published, e
         no_redis.stop()
 
 
+def test_with_postgresql_unreachable_the_document_and_stream_come_from_redis(published, edge, sdk_key, tmp_path):
+    """A web process whose database cannot be reached (a port nothing listens on) still serves
+    a key and document it never saw before, from Redis, and opens streams."""
+    import urllib.request
+
+    healthy = edge.get(CONFIG, sdk_key)
+    no_postgres = WebServer(
+        tmp_path / "no-postgres.log", workers=1, DATABASE_URL="postgres://postgres@127.0.0.1:1/flagplane"
+    )
+    no_postgres.start()
+    try:
+        reply = no_postgres.get(CONFIG, sdk_key)
+        assert (reply.status, reply.body, reply.headers["ETag"]) == (200, healthy.body, healthy.headers["ETag"])
+        request = urllib.request.Request(
+            no_postgres.url + "/api/v1/sdk/stream", headers={"Authorization": f"Bearer {sdk_key}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as stream:
+            assert stream.status == 200 and stream.headers["Content-Type"] == "text/event-stream"
+            received = b""
+            while b"event: put" not in received:
+                chunk = stream.read1()
+                assert chunk, received
+                received += chunk
+    finally:
+        no_postgres.stop()
+
+
 def test_an_address_guessing_keys_gets_429_and_known_keys_keep_working(published, sdk_key, production, tmp_path):
     """Wrong keys count per client address (the REST API's bucket); once it is used up, no new
     key is looked up for that address until it refills, while keys the process already
