@@ -20,6 +20,8 @@ from controlplane.access import policy
 from controlplane.access.admin_mixins import RoleAdminMixin
 from controlplane.audit.forms import AuditedAdminMixin
 from controlplane.audit.services import Actor
+from controlplane.documents.admin import publication_summary
+from controlplane.documents.services import publication_of
 from controlplane.flags import admin_views, services
 from controlplane.flags.errors import TargetingError
 from controlplane.flags.forms import BulkToggleForm, FlagForm, SegmentForm
@@ -68,15 +70,28 @@ class FlagAdmin(RoleAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
         return super().get_queryset(request).prefetch_related(Prefetch("states", states), active_rollouts())
 
     def get_readonly_fields(self, request, obj=None):
-        return ["project", "key", "archived"] if obj else []
+        return ["project", "key", "archived", "sdks_have"] if obj else []
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return self.fieldsets
         return [
             (None, {"fields": ["project", "key", "archived", *self.fieldsets[0][1]["fields"][2:]]}),
-            *self.fieldsets[1:],
+            *self.fieldsets[1:-1],
+            ("Published to SDKs", {"fields": ["sdks_have"]}),
+            self.fieldsets[-1],
         ]
+
+    @admin.display(description="SDKs have")
+    def sdks_have(self, flag: Flag) -> str:
+        """Per environment, the published document's version and whether changes still wait."""
+        environments = list(Environment.objects.filter(project_id=flag.project_id).order_by("position", "key"))
+        publications = publication_of(environment.id for environment in environments)
+        return format_html_join(
+            "",
+            "<div>{}: {}</div>",
+            ((environment.key, publication_summary(publications[environment.id])) for environment in environments),
+        )
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # archive instead: the history stays

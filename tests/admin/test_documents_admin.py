@@ -37,3 +37,13 @@ def test_the_environment_list_says_what_sdks_have_and_when_they_are_behind(admin
 
     rebuild(production.pk)
     assert f"v{document.version + 1}, up to date" in admin_client.get(url).content.decode()
+
+
+def test_the_flag_page_says_what_sdks_have_in_each_environment(admin_client, checkout, production):
+    document = rebuild(production.pk)
+    url = f"/admin/flags/flag/{checkout.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert "SDKs have" in page and f"production: v{document.version}, up to date" in page
+
+    toggle_flag(get_state(checkout, production), SYSTEM, True, "launch")
+    assert f"production: v{document.version}, 1 change waiting since" in admin_client.get(url).content.decode()
