@@ -14,7 +14,7 @@ from pathlib import Path
 
 import redis
 
-from tests.edge.helpers import ROOT, WebServer, free_port, server_environment
+from tests.edge.helpers import ROOT, WebServer, free_port, server_environment, stop_process
 
 
 def wait_until(condition, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
@@ -129,12 +129,8 @@ class CeleryProcess:
             self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.process:
+            stop_process(self.process)
 
 
 class Stack:

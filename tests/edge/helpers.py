@@ -48,6 +48,17 @@ def server_environment(**overrides: str) -> dict[str, str]:
     }
 
 
+def stop_process(process: subprocess.Popen) -> None:
+    """SIGTERM, and SIGKILL if it has not exited within 15 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
 @dataclass
 class Reply:
     status: int
@@ -87,13 +98,8 @@ class WebServer:
         raise RuntimeError("uvicorn did not start")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        if self.process:
+            stop_process(self.process)
 
     def get(self, path: str, key: str | None = None, **headers: str) -> Reply:
         if key is not None:
