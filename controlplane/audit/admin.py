@@ -30,7 +30,7 @@ def changed_lines(before: Any, after: Any) -> str:
 class AuditEntryAdmin(RoleAdminMixin, ReadOnlyAdmin):
     """Deleting is refused by a database trigger too. Entries of no project (API tokens): superusers only."""
 
-    list_display = ["at", "actor", "action", "object_type", "object_repr", "project", "environment", "short_reason"]
+    list_display = ["at", "actor", "action", "object_type", "object_repr", "where", "short_reason"]
     list_filter = [
         "action", "object_type", ("project", admin.RelatedOnlyFieldListFilter),
         ("environment", admin.RelatedOnlyFieldListFilter),
@@ -65,9 +65,18 @@ class AuditEntryAdmin(RoleAdminMixin, ReadOnlyAdmin):
     def get_actions(self, request):
         return {}
 
+    @admin.display(description="Where", ordering="environment")
+    def where(self, entry: AuditEntry) -> str:
+        """The environment (``project/environment``), or the project of a change that has none."""
+        return str(entry.environment or entry.project or "")
+
     @admin.display(description="Reason")
     def short_reason(self, entry: AuditEntry) -> str:
-        return entry.reason if len(entry.reason) <= 80 else entry.reason[:79] + "…"
+        """The first 80 characters; the whole reason on hover (and on the entry's page)."""
+        if not entry.reason:
+            return ""
+        short = entry.reason if len(entry.reason) <= 80 else entry.reason[:79] + "…"
+        return format_html('<span class="fp-wrap" title="{}">{}</span>', entry.reason, short)
 
     @admin.display(description="Changes")
     def change_table(self, entry: AuditEntry) -> str:

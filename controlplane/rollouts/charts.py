@@ -34,6 +34,7 @@ TEXT_COLOR = "#555"
 MARGIN_LEFT, MARGIN_RIGHT = 64, 16
 PANEL_TOP, PANEL_BOTTOM = 26, 8  # room for the title and legend above each plot area
 X_AXIS_HEIGHT = 24
+GUIDE_LABEL_HEIGHT = 14  # a guide's label (font size 10) and its gap to the line
 TIME_STEPS_S = (10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
 
 
@@ -131,7 +132,7 @@ def render_timeline(
             f"{escape(time_label(tick, step, end - start))}</text>"
         )
     parts.append(
-        f'<text x="{MARGIN_LEFT - 6}" y="{top + 16}" text-anchor="end" fill="{TEXT_COLOR}" font-size="10">UTC</text>'
+        f'<text x="4" y="{top + 16}" fill="{TEXT_COLOR}" font-size="10">UTC</text>'  # clear of the first tick's label
     )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # every text above went through escape()
@@ -149,8 +150,8 @@ def _panel(panel: Panel, top: int, width: int, x_of: Callable[[float], float], t
         return plot_bottom - min(max(value, 0.0), y_top) / y_top * (plot_bottom - plot_top)
 
     parts = [
-        f'<g class="fp-panel"><text x="{MARGIN_LEFT}" y="{top + 15}" font-weight="bold" fill="#333">'
-        f"{escape(panel.title)}</text>"
+        f'<g class="fp-panel"><text class="fp-panel-title" x="{MARGIN_LEFT}" y="{top + 15}" font-weight="bold" '
+        f'fill="#333">{escape(panel.title)}</text>'
     ]
     for tick in ticks:
         x = _number(x_of(tick))
@@ -169,12 +170,15 @@ def _panel(panel: Panel, top: int, width: int, x_of: Callable[[float], float], t
         f'<line x1="{MARGIN_LEFT}" y1="{plot_bottom}" x2="{right}" y2="{plot_bottom}" stroke="{AXIS_COLOR}"/>'
     )
     for value, label in panel.guides:
-        y = _number(y_of(value))
+        y_value = y_of(value)
+        y = _number(y_value)
+        # Above its line, unless that reaches into the title and legend band: then under it.
+        dy = "-0.4em" if y_value - GUIDE_LABEL_HEIGHT >= plot_top else "1.1em"
         parts.append(
             f'<line x1="{MARGIN_LEFT}" y1="{y}" x2="{right}" y2="{y}" stroke="{GUIDE_COLOR}" '
             f'stroke-dasharray="6 3"><title>{escape(label)}</title></line>'
-            f'<text x="{right - 4}" y="{y}" dy="-0.4em" text-anchor="end" fill="{GUIDE_COLOR}" font-size="10">'
-            f"{escape(label)}</text>"
+            f'<text class="fp-guide-label" x="{right - 4}" y="{y}" dy="{dy}" text-anchor="end" '
+            f'fill="{GUIDE_COLOR}" font-size="10">{escape(label)}</text>'
         )
     for series in panel.series:
         parts.extend(_series(series, x_of, y_of))
@@ -233,8 +237,8 @@ def _legend(series: Sequence[Series], top: int, right: int) -> list[str]:
         x -= 7 * len(item.label) + 8
         dash = ' stroke-dasharray="5 3"' if item.dashed else ""
         parts.append(
-            f'<line x1="{x - 24}" y1="{top + 11}" x2="{x - 4}" y2="{top + 11}" stroke="{item.color}" '
-            f'stroke-width="2"{dash}/>'
+            f'<line class="fp-legend-swatch" x1="{x - 24}" y1="{top + 11}" x2="{x - 4}" y2="{top + 11}" '
+            f'stroke="{item.color}" stroke-width="2"{dash}/>'
             f'<text class="fp-legend" x="{x}" y="{top + 15}" fill="#333">{label}</text>'
         )
         x -= 36

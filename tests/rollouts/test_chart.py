@@ -58,3 +58,11 @@ def test_axes_have_round_ticks_and_labels():
 def test_an_empty_panel_says_so():
     svg = str(render_timeline([Panel("Error rate", [Series("treatment", [], "#c62828")])], START, START + 60))
     assert "no data yet" in svg and "<path" in svg
+
+
+def test_a_guide_at_the_top_of_its_panel_is_labelled_under_its_line_clear_of_the_legend():
+    treatment = Series("treatment (on)", [(START + 30, 120.0)], "#c62828")
+    panel = Panel("p95 latency", [treatment], guides=[(400.0, "limit of p95: 400 ms"), (200.0, "limit of p50: 200 ms")])
+    root = ET.fromstring(str(render_timeline([panel], START, START + 600)))
+    labels = {text.text: text.get("dy") for text in root.iter(f"{SVG}text") if text.get("class") == "fp-guide-label"}
+    assert labels == {"limit of p95: 400 ms": "1.1em", "limit of p50: 200 ms": "-0.4em"}
