@@ -107,3 +107,18 @@ def test_no_app_imports_the_api():
 def test_no_import_cycle_spans_two_apps():
     spanning = [sorted(c) for c in cycles(import_graph()) if len({app_of(module) for module in c}) > 1]
     assert spanning == []
+
+
+def test_rollout_event_names_are_written_only_in_the_actions_table():
+    """``rollouts/actions.py`` is the one home of the webhook events of rollouts (issue 10)."""
+    from controlplane.rollouts.actions import EVENTS
+
+    home = PACKAGE / "rollouts" / "actions.py"
+    elsewhere = sorted(
+        f"{path.relative_to(ROOT)}: {event}"
+        for path in modules().values()
+        if path != home
+        for event in EVENTS
+        if f'"{event}"' in path.read_text()
+    )
+    assert elsewhere == []

@@ -19,7 +19,8 @@ from controlplane.api.permissions import HasRole, require, token_of
 from controlplane.flags.models import Flag
 from controlplane.metrics.queries import arm_counts
 from controlplane.projects.models import Environment
-from controlplane.rollouts import services
+from controlplane.rollouts import actions, services
+from controlplane.rollouts.actions import RolloutAction
 from controlplane.rollouts.models import Decision, RolloutPlan, Stage
 
 
@@ -143,25 +144,24 @@ def _definition_of(data: dict) -> dict:
     return {key: value for key, value in data.items() if key not in ("project", "flag", "environment", "reason")}
 
 
-def _zero_based(data: dict, field: str) -> int | None:
-    return data[field] - 1 if field in data else None
-
-
-def plan_action(name: str, transition, doc: str, reason_required: bool = False):
-    """A POST action on one plan: ``transition(plan, actor, validated body, reason)`` returns the plan."""
+def plan_action(spec: RolloutAction):
+    """The POST action on one plan that takes ``spec`` (a row of ``actions.PERSON_ACTIONS``)."""
 
     def view(self, request, pk=None):
         plan = self.get_object()  # who may act on it is decided before what they sent is read
         payload = ActionSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         reason = reason_of(request)
-        if reason_required and not reason:
+        if spec.reason_required and not reason:
             raise ValidationError({"reason": ["Say why: the reason goes to the audit log and the webhooks."]})
-        plan = transition(plan, actor_of(request), payload.validated_data, reason)
+        stage_number = payload.validated_data.get(spec.stage_field) if spec.stage_field else None
+        plan = services.act(plan, spec.name, actor_of(request), reason, stage_number)
         return Response(RolloutPlanSerializer(self._fresh(plan)).data)
 
-    view.__name__ = name
-    view.__doc__ = doc
+    view.__name__ = spec.name
+    view.__doc__ = spec.explanation + (f" `{spec.stage_field}`: a stage number (1-based)." if spec.stage_field else "")
+    if spec.reason_required:
+        view.__doc__ += " A reason is required."
     return extend_schema(request=ActionSerializer, responses=RolloutPlanSerializer)(
         action(detail=True, methods=["post"])(view)
     )
@@ -187,8 +187,7 @@ class RolloutPlanViewSet(
         "update": "rollout.write",
         "partial_update": "rollout.write",
         "destroy": "rollout.write",
-        **{name: "rollout.write" for name in ("start", "pause", "resume", "promote", "rollback", "cancel")},
-        "approve": "rollout.approve",
+        **{spec.name: spec.permission for spec in actions.PERSON_ACTIONS},
     }
 
     def access_scope(self):
@@ -244,43 +243,6 @@ class RolloutPlanViewSet(
     def _fresh(self, plan: RolloutPlan) -> RolloutPlan:
         return self.get_queryset().get(pk=plan.pk)
 
-    start = plan_action(
-        "start",
-        lambda plan, actor, data, reason: services.start(plan, actor, reason),
-        "Start a draft plan: the flag goes on with the first stage's share.",
-    )
-    pause = plan_action(
-        "pause",
-        lambda plan, actor, data, reason: services.pause(plan, actor, reason),
-        "Pause: hold the current share; rollback rules keep acting.",
-    )
-    resume = plan_action(
-        "resume",
-        lambda plan, actor, data, reason: services.resume(plan, actor, _zero_based(data, "from_stage"), reason),
-        "Resume a paused or rolled-back plan, optionally from another stage (`from_stage`, 1-based).",
-    )
-    approve = plan_action(
-        "approve",
-        lambda plan, actor, data, reason: services.approve(plan, actor, _zero_based(data, "stage"), reason),
-        "Approve the current stage (give `stage` to make sure it is the one you looked at).",
-    )
-    promote = plan_action(
-        "promote",
-        lambda plan, actor, data, reason: services.promote(plan, actor, reason),
-        "Skip the rest of the current stage: advance now (or complete at the last stage).",
-    )
-    rollback = plan_action(
-        "rollback",
-        lambda plan, actor, data, reason: services.rollback(plan, actor, reason),
-        "Roll back now: the treatment goes to 0%. A reason is required.",
-        reason_required=True,
-    )
-    cancel = plan_action(
-        "cancel",
-        lambda plan, actor, data, reason: services.cancel(plan, actor, reason),
-        "Cancel for good: the treatment goes to 0% and the plan cannot be resumed.",
-    )
-
     @extend_schema(responses=DecisionSerializer(many=True))
     @action(detail=True, methods=["get"])
     def decisions(self, request, pk=None):
@@ -308,3 +270,7 @@ class RolloutPlanViewSet(
                 "latency_histogram": {"bounds_ms": list(totals.bounds_ms), "counts": list(totals.histogram)},
             }
         return Response({"since": since, **summary})
+
+
+for _spec in actions.PERSON_ACTIONS:
+    setattr(RolloutPlanViewSet, _spec.name, plan_action(_spec))

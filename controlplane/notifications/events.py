@@ -1,15 +1,8 @@
-"""The events Flagplane sends to webhooks. ``notify`` accepts other names too (flag events later)."""
+"""The events Flagplane sends to webhooks. ``notify`` accepts other names too (flag events later).
 
-ROLLOUT_EVENTS = (
-    "rollout.started",
-    "rollout.advanced",
-    "rollout.paused",
-    "rollout.resumed",
-    "rollout.approved",
-    "rollout.promoted",
-    "rollout.rolled_back",
-    "rollout.completed",
-    "rollout.cancelled",
-)
+The rollout events are the ones the rollout actions table (``rollouts/actions.py``) names.
+"""
+
+from controlplane.rollouts.actions import EVENTS as ROLLOUT_EVENTS
 
 EVENT_TYPES = ROLLOUT_EVENTS

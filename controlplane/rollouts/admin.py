@@ -8,8 +8,6 @@ write calls ``controlplane.rollouts.services``; decisions are never edited here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +26,8 @@ from controlplane.access import policy
 from controlplane.access.admin_mixins import RoleAdminMixin, environments_where
 from controlplane.audit.services import Actor
 from controlplane.readonly_admin import ReadOnlyAdmin
-from controlplane.rollouts import charts, services
+from controlplane.rollouts import actions, charts, services
+from controlplane.rollouts.actions import RolloutAction
 from controlplane.rollouts.errors import PlanError, TransitionRefused
 from controlplane.rollouts.forms import ActionForm, PlanEditor
 from controlplane.rollouts.models import Decision, RolloutPlan, Stage
@@ -81,66 +80,14 @@ def badge(text: str, color: str) -> str:
 # --- what a plan's page shows -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Transition:
-    label: str
-    call: Callable[[RolloutPlan, Actor, dict[str, Any], str], RolloutPlan]
-    confirm: bool = False
-    reason_required: bool = False
-    explanation: str = ""
-
-
-TRANSITIONS = {
-    "start": Transition("Start", lambda plan, actor, data, reason: services.start(plan, actor, reason),
-                        explanation="Turns the flag on with stage 1's share of the treatment."),
-    "pause": Transition("Pause", lambda plan, actor, data, reason: services.pause(plan, actor, reason),
-                        explanation="Holds the current share; rollback rules keep acting."),
-    "resume": Transition(
-        "Resume",
-        lambda plan, actor, data, reason: services.resume(
-            plan, actor, data["from_stage"] - 1 if data.get("from_stage") else None, reason
-        ),
-        explanation="Starts a new run: a fresh dwell and a fresh statistical baseline.",
-    ),
-    "approve": Transition(
-        "Approve stage",
-        lambda plan, actor, data, reason: services.approve(
-            plan, actor, data["stage"] - 1 if data.get("stage") else None, reason
-        ),
-        explanation="Lets the current stage advance once its other conditions hold.",
-    ),
-    "promote": Transition("Promote now", lambda plan, actor, data, reason: services.promote(plan, actor, reason),
-                          explanation="Skips the rest of this stage: the next one now, or complete at the last."),
-    "rollback": Transition(
-        "Roll back…",
-        lambda plan, actor, data, reason: services.rollback(plan, actor, reason),
-        confirm=True,
-        reason_required=True,
-        explanation="The treatment goes to 0%: everyone gets the control. It can be resumed later.",
-    ),
-    "cancel": Transition(
-        "Cancel…",
-        lambda plan, actor, data, reason: services.cancel(plan, actor, reason),
-        confirm=True,
-        explanation="Ends the plan for good: the treatment goes to 0% and the plan cannot be resumed.",
-    ),
-}  # fmt: skip
-
-
-def available_transitions(plan: RolloutPlan) -> list[str]:
-    """The buttons to show; the services still decide (and refuse with a message)."""
-    status = plan.status
+def available_transitions(plan: RolloutPlan) -> list[RolloutAction]:
+    """The buttons to show (``actions.PERSON_ACTIONS`` allowed from the plan's status); the
+    services still decide, and refuse with a message. Approve only while the stage waits for it."""
     stages = list(plan.stages.all())
     current = stages[plan.stage_index] if plan.stage_index < len(stages) else None
     approved = (plan.runtime or {}).get("approved_stage_index") == plan.stage_index
     wants_approval = current is not None and current.needs_approval and not approved
-    names = {
-        RolloutPlan.Status.DRAFT: ["start", "cancel"],
-        RolloutPlan.Status.RUNNING: ["pause", "approve", "promote", "rollback", "cancel"],
-        RolloutPlan.Status.PAUSED: ["resume", "approve", "promote", "rollback", "cancel"],
-        RolloutPlan.Status.ROLLED_BACK: ["resume", "cancel"],
-    }.get(status, [])
-    return [name for name in names if name != "approve" or wants_approval]
+    return [action for action in actions.available_to_person(plan.status) if action.name != "approve" or wants_approval]
 
 
 def _rate(value: float | None) -> str:
@@ -292,10 +239,9 @@ class RolloutPlanAdmin(RoleAdminMixin, admin.ModelAdmin):
             if self.has_delete_permission(request, plan):
                 self.delete_model(request, plan)
 
-    def may_act(self, request: HttpRequest, plan: RolloutPlan, transition: str) -> bool:
-        """Approving is the approver's; every other action is the editor's."""
-        action = "rollout.approve" if transition == "approve" else self.write_action
-        return policy.can(request.user, action, *self.scope_of(plan))
+    def may_act(self, request: HttpRequest, plan: RolloutPlan, name: str) -> bool:
+        """The action's permission (approving is the approver's; every other action the editor's)."""
+        return policy.can(request.user, actions.BY_NAME[name].permission, *self.scope_of(plan))
 
     # --- changelist columns --------------------------------------------------------------------
 
@@ -414,9 +360,9 @@ class RolloutPlanAdmin(RoleAdminMixin, admin.ModelAdmin):
             messages.error(request, f"Only a draft plan can be edited; this one is {plan.get_status_display()}.")
             return redirect(request.path)
         transitions = [
-            {"name": name, "transition": TRANSITIONS[name],
+            {"name": action.name, "transition": action,
              "form": ActionForm(plan=plan, initial={"stage": plan.stage_index + 1})}
-            for name in available_transitions(plan) if self.may_act(request, plan, name)
+            for action in available_transitions(plan) if self.may_act(request, plan, action.name)
         ]  # fmt: skip
         context = self._context(
             request,
@@ -434,11 +380,11 @@ class RolloutPlanAdmin(RoleAdminMixin, admin.ModelAdmin):
     def transition_view(self, request: HttpRequest, object_id: str, transition: str) -> HttpResponse:
         """A person's action: POST with a reason; rollback and cancel ask for a confirmation first."""
         plan = self._plan(request, object_id)
-        if transition not in TRANSITIONS:
+        spec = actions.BY_NAME.get(transition)
+        if spec is None or not spec.by_person:
             raise Http404("No such action.")
-        if not self.may_act(request, plan, transition):
+        if not self.may_act(request, plan, spec.name):
             raise PermissionDenied
-        spec = TRANSITIONS[transition]
         plan_url = reverse("admin:rollouts_rolloutplan_change", args=[plan.pk])
         if request.method != "POST":
             if not spec.confirm:
@@ -456,24 +402,25 @@ class RolloutPlanAdmin(RoleAdminMixin, admin.ModelAdmin):
                 return self._confirmation(request, plan, transition, form)
             for errors in form.errors.values():
                 for error in errors:
-                    messages.error(request, f"{spec.label.rstrip('…')} not done: {error}")
+                    messages.error(request, f"{spec.title} not done: {error}")
             return redirect(plan_url)
         reason = form.cleaned_data["reason"].strip()
         try:
-            plan = spec.call(plan, Actor.for_user(request.user), form.cleaned_data, reason)
+            stage_number = form.cleaned_data.get(spec.stage_field) if spec.stage_field else None
+            plan = services.act(plan, spec.name, Actor.for_user(request.user), reason, stage_number or None)
         except TransitionRefused as exc:
-            messages.error(request, f"{spec.label.rstrip('…')} refused: {exc}")
+            messages.error(request, f"{spec.title} refused: {exc}")
         else:
             messages.success(
                 request,
-                f"{spec.label.rstrip('…')}: done. {plan} is {plan.get_status_display().lower()} at stage "
+                f"{spec.title}: done. {plan} is {plan.get_status_display().lower()} at stage "
                 f"{plan.stage_index + 1} ({percent_text(plan.percent)}).",
             )
         return redirect(plan_url)
 
     def _confirmation(self, request: HttpRequest, plan: RolloutPlan, transition: str, form: ActionForm):
-        spec = TRANSITIONS[transition]
-        title = f"{spec.label.rstrip('…')} the rollout of {plan.flag.key} in {plan.environment}?"
+        spec = actions.BY_NAME[transition]
+        title = f"{spec.title} the rollout of {plan.flag.key} in {plan.environment}?"
         context = self._context(
             request,
             title,

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from . import stats, unit_stats
+from . import actions, stats, unit_stats
 
 Status = Literal["draft", "running", "paused", "completed", "rolled_back", "cancelled"]
 Action = Literal[
@@ -1188,10 +1188,12 @@ def _enter_stage(runtime: PlanRuntime, index: int, now: float, new_run: bool) ->
 # ---------------------------------------------------------------------------
 
 
-def _require(runtime: PlanRuntime, allowed: Sequence[str], action: str) -> None:
-    if runtime.status not in allowed:
+def _require(runtime: PlanRuntime, name: str) -> None:
+    """Refuse a person's action from a status the actions table does not allow it from."""
+    action = actions.BY_NAME[name]
+    if runtime.status not in action.allowed_from:
         raise TransitionError(
-            f"cannot {action} a rollout that is {runtime.status} (allowed from: {', '.join(allowed)})"
+            f"cannot {action.verb} a rollout that is {runtime.status} (allowed from: {', '.join(action.allowed_from)})"
         )
 
 
@@ -1201,7 +1203,7 @@ def _who(actor_name: str) -> str:
 
 def start(plan: PlanSpec, runtime: PlanRuntime, now: float, by: str = "") -> Decision:
     """draft -> running at stage 1 (a new run)."""
-    _require(runtime, ("draft",), "start")
+    _require(runtime, "start")
     after = _enter_stage(runtime, 0, now, new_run=True)
     reason = f"Started{_who(by)} at {_stage_label(plan, 0)}."
     return _decision(plan, runtime, after, now, "start", reason, actor="person", stage_index=0)
@@ -1209,7 +1211,7 @@ def start(plan: PlanSpec, runtime: PlanRuntime, now: float, by: str = "") -> Dec
 
 def pause(plan: PlanSpec, runtime: PlanRuntime, now: float, reason: str = "", by: str = "") -> Decision:
     """running -> paused; the treatment keeps its current percentage."""
-    _require(runtime, ("running",), "pause")
+    _require(runtime, "pause")
     why = reason or "paused by a person"
     text = f"Paused{_who(by)} at {_stage_label(plan, runtime.stage_index)}: {why}."
     after = replace(runtime, status="paused", reason=text)
@@ -1232,7 +1234,7 @@ def resume(
     re-fire a stale failure or vouch for a different build. Works any number
     of times.
     """
-    _require(runtime, ("paused", "rolled_back"), "resume")
+    _require(runtime, "resume")
     if from_stage is None:
         from_stage = runtime.stage_index if runtime.status == "paused" else 0
     if not 0 <= from_stage < len(plan.stages):
@@ -1249,7 +1251,7 @@ def approve(plan: PlanSpec, runtime: PlanRuntime, now: float, stage_index: int |
     yet; ``stage_index`` (if given) must be the current stage, so that a stale
     approval click cannot approve a later stage.
     """
-    _require(runtime, ("running", "paused"), "approve")
+    _require(runtime, "approve")
     current = runtime.stage_index
     if stage_index is not None and stage_index != current:
         raise TransitionError(f"cannot approve stage {stage_index + 1}: the rollout is at stage {current + 1}")
@@ -1268,7 +1270,7 @@ def promote(plan: PlanSpec, runtime: PlanRuntime, now: float, reason: str = "", 
     From running the statistical baseline continues (a new segment); from
     paused it is a resume at the next stage and starts a new run.
     """
-    _require(runtime, ("running", "paused"), "promote")
+    _require(runtime, "promote")
     current = runtime.stage_index
     why = f": {reason}" if reason else ""
     if current == len(plan.stages) - 1:
@@ -1282,7 +1284,7 @@ def promote(plan: PlanSpec, runtime: PlanRuntime, now: float, reason: str = "", 
 
 def rollback(plan: PlanSpec, runtime: PlanRuntime, now: float, reason: str = "", by: str = "") -> Decision:
     """running or paused -> rolled_back; the treatment goes to 0%."""
-    _require(runtime, ("running", "paused"), "roll back")
+    _require(runtime, "rollback")
     why = reason or "rolled back by a person"
     text = f"Rolled back{_who(by)} at {_stage_label(plan, runtime.stage_index)}: {why}."
     after = replace(runtime, status="rolled_back", reason=text)
@@ -1291,8 +1293,35 @@ def rollback(plan: PlanSpec, runtime: PlanRuntime, now: float, reason: str = "",
 
 def cancel(plan: PlanSpec, runtime: PlanRuntime, now: float, reason: str = "", by: str = "") -> Decision:
     """draft, running, paused or rolled_back -> cancelled (terminal); treatment 0%."""
-    _require(runtime, ("draft", "running", "paused", "rolled_back"), "cancel")
+    _require(runtime, "cancel")
     why = f": {reason}" if reason else ""
     text = f"Cancelled{_who(by)}{why}."
     after = replace(runtime, status="cancelled", reason=text)
     return _decision(plan, runtime, after, now, "cancel", text, actor="person")
+
+
+def act(
+    name: str,
+    plan: PlanSpec,
+    runtime: PlanRuntime,
+    now: float,
+    *,
+    reason: str = "",
+    stage: int | None = None,
+    by: str = "",
+) -> Decision:
+    """A person's action by its name in ``actions.PERSON_ACTIONS``.
+
+    ``stage`` (0-based) is read by the actions with a ``stage_field`` (resume: where to restart;
+    approve: the stage the person looked at); the others record ``reason`` in their decision.
+    """
+    if name == "start":
+        return start(plan, runtime, now, by=by)
+    if name == "resume":
+        return resume(plan, runtime, now, stage, by=by)
+    if name == "approve":
+        return approve(plan, runtime, now, stage, by=by)
+    with_reason = {"pause": pause, "promote": promote, "rollback": rollback, "cancel": cancel}
+    if name not in with_reason:
+        raise TransitionError(f"no person's action is called {name!r}")
+    return with_reason[name](plan, runtime, now, reason, by=by)

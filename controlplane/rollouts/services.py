@@ -30,7 +30,7 @@ from controlplane.metrics.sources import HttpJsonSource, Measurement, MetricSour
 from controlplane.notifications.services import notify
 from controlplane.observability.metrics import ROLLOUT_DECISIONS, ROLLOUT_TICK_SECONDS, ROLLOUT_TICKS
 from controlplane.projects.models import Environment
-from controlplane.rollouts import clock
+from controlplane.rollouts import actions, clock
 from controlplane.rollouts import decision as core
 from controlplane.rollouts.errors import PlanError, TransitionRefused
 from controlplane.rollouts.models import Decision, HealthRule, RolloutPlan, Stage
@@ -41,16 +41,6 @@ logger = logging.getLogger(__name__)
 
 # An external value read over HTTP is taken as a measured rate over this many requests.
 HTTP_SOURCE_WEIGHT = 1_000_000
-EVENT_OF_ACTION = {
-    "start": "rollout.started",
-    "advance": "rollout.advanced",
-    "pause": "rollout.paused",
-    "resume": "rollout.resumed",
-    "approve": "rollout.approved",
-    "rollback": "rollout.rolled_back",
-    "complete": "rollout.completed",
-    "cancel": "rollout.cancelled",
-}
 
 
 def _moment(seconds: float) -> datetime:
@@ -224,12 +214,33 @@ def _queue_evaluation(plan_id: int) -> None:
         logger.warning("Could not queue an evaluation of rollout plan %s", plan_id, exc_info=True)
 
 
-def start(plan: RolloutPlan, actor: Actor, reason: str = "") -> RolloutPlan:
-    """Start a draft: the flag is turned on with stage 1's share of the treatment.
+def act(plan: RolloutPlan, name: str, actor: Actor, reason: str = "", stage_number: int | None = None) -> RolloutPlan:
+    """A person's action on a plan, by its name in ``actions.PERSON_ACTIONS``.
 
-    Refused when the flag already serves the treatment to everyone there: starting would take
-    the treatment away from most users (down to stage 1), and a rollback would leave nobody on
-    it. Otherwise the start decision says what share the treatment had before, if any.
+    ``stage_number`` (1-based, as people count stages) is the stage an action with a
+    ``stage_field`` names: where ``resume`` restarts, the stage ``approve`` approves.
+    Refused (``TransitionRefused``) when the plan's state does not allow it.
+    """
+    if name not in actions.BY_NAME or not actions.BY_NAME[name].by_person:
+        raise TransitionRefused(f"There is no action called {name!r}.")
+    stage = stage_number - 1 if stage_number is not None else None
+    before = _refuse_start_when_served_to_everyone(plan) if name == "start" else 0.0
+
+    def transition(spec: core.PlanSpec, runtime: core.PlanRuntime, now: float) -> core.Decision:
+        outcome = core.act(name, spec, runtime, now, reason=reason, stage=stage, by=actor.label)
+        if before:
+            served = core.format_percent(before)
+            outcome = replace(outcome, reason=f"{outcome.reason} The treatment had {served} before.")
+        return outcome
+
+    return _person_action(plan, actor, reason, transition)
+
+
+def _refuse_start_when_served_to_everyone(plan: RolloutPlan) -> float:
+    """The treatment's share before a start; refused when the flag already serves it to everyone.
+
+    Starting would take the treatment away from most users (down to stage 1), and a rollback
+    would leave nobody on it. Otherwise the start decision says what share it had, if any.
     """
     before = treatment_share(plan)
     if before == 100:
@@ -239,15 +250,7 @@ def start(plan: RolloutPlan, actor: Actor, reason: str = "") -> RolloutPlan:
             f"(stage 1). Nothing is left to roll out; to roll it out again, serve {plan.control_variant} "
             "by default (or turn the flag off) first."
         )
-
-    def transition(spec: core.PlanSpec, runtime: core.PlanRuntime, now: float) -> core.Decision:
-        outcome = core.start(spec, runtime, now, by=actor.label)
-        if before:
-            served = core.format_percent(before)
-            outcome = replace(outcome, reason=f"{outcome.reason} The treatment had {served} before.")
-        return outcome
-
-    return _person_action(plan, actor, reason, transition)
+    return before
 
 
 def treatment_share(plan: RolloutPlan) -> float:
@@ -260,31 +263,6 @@ def treatment_share(plan: RolloutPlan) -> float:
         return 100.0 if serve.get("variant") == plan.treatment_variant else 0.0
     weight = sum(item["weight"] for item in serve["split"] if item["variant"] == plan.treatment_variant)
     return weight * 100 / SPLIT_TOTAL
-
-
-def pause(plan: RolloutPlan, actor: Actor, reason: str = "") -> RolloutPlan:
-    return _person_action(plan, actor, reason, lambda s, r, now: core.pause(s, r, now, reason, by=actor.label))
-
-
-def resume(plan: RolloutPlan, actor: Actor, from_stage: int | None = None, reason: str = "") -> RolloutPlan:
-    """Resume a paused or rolled-back plan, from ``from_stage`` (0-based) if given."""
-    return _person_action(plan, actor, reason, lambda s, r, now: core.resume(s, r, now, from_stage, by=actor.label))
-
-
-def approve(plan: RolloutPlan, actor: Actor, stage_index: int | None = None, reason: str = "") -> RolloutPlan:
-    return _person_action(plan, actor, reason, lambda s, r, now: core.approve(s, r, now, stage_index, by=actor.label))
-
-
-def promote(plan: RolloutPlan, actor: Actor, reason: str = "") -> RolloutPlan:
-    return _person_action(plan, actor, reason, lambda s, r, now: core.promote(s, r, now, reason, by=actor.label))
-
-
-def rollback(plan: RolloutPlan, actor: Actor, reason: str = "") -> RolloutPlan:
-    return _person_action(plan, actor, reason, lambda s, r, now: core.rollback(s, r, now, reason, by=actor.label))
-
-
-def cancel(plan: RolloutPlan, actor: Actor, reason: str = "") -> RolloutPlan:
-    return _person_action(plan, actor, reason, lambda s, r, now: core.cancel(s, r, now, reason, by=actor.label))
 
 
 def evaluate(plan_id: int) -> Decision | None:
@@ -492,9 +470,16 @@ def _apply(plan: RolloutPlan, spec: core.PlanSpec, outcome: core.Decision, actor
             project=plan.flag.project,
             environment=plan.environment,
         )
+        _notify(plan, outcome, actor)
+    return entry
+
+
+def _notify(plan: RolloutPlan, outcome: core.Decision, actor: Actor) -> None:
+    event = actions.event_of(outcome.action)
+    if event:
         notify(
             plan.flag.project,
-            EVENT_OF_ACTION.get(outcome.action, f"rollout.{outcome.action}"),
+            event,
             {
                 "plan": plan.pk,
                 "flag": plan.flag.key,
@@ -506,7 +491,6 @@ def _apply(plan: RolloutPlan, spec: core.PlanSpec, outcome: core.Decision, actor
                 "actor": actor.label,
             },
         )
-    return entry
 
 
 def _serve(plan: RolloutPlan, percent: Decimal, actor: Actor, reason: str, *, turn_on: bool) -> None:

@@ -21,5 +21,5 @@ def test_a_running_plans_page_shows_a_pause_made_elsewhere(page, api, monkeypatc
     log_in(page)
     page.goto(f"/admin/rollouts/rolloutplan/{plan['id']}/change/")
     assert page.locator("#plan-summary").get_attribute("data-status") == "running"
-    services.pause(RolloutPlan.objects.get(pk=plan["id"]), SYSTEM, "paused from the API")
+    services.act(RolloutPlan.objects.get(pk=plan["id"]), "pause", SYSTEM, "paused from the API")
     page.wait_for_selector('#plan-summary[data-status="paused"]')

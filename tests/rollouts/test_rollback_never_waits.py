@@ -53,7 +53,7 @@ def test_rollback_during_a_slow_external_check_is_immediate_and_wins(api, checko
     ticking.start()
     assert check.requested.wait(5)
     started = time.monotonic()
-    services.rollback(RolloutPlan.objects.get(pk=plan["id"]), SYSTEM, "checkout errors")
+    services.act(RolloutPlan.objects.get(pk=plan["id"]), "rollback", SYSTEM, "checkout errors")
     took = time.monotonic() - started
     ticking.join(10)
     check.server.shutdown()
