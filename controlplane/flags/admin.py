@@ -29,10 +29,6 @@ from controlplane.flags.models import Flag, FlagState, Segment
 from controlplane.flags.serving import active_rollouts, describe_serve, rollout_stage, state_summary
 from controlplane.projects.models import Environment
 
-admin.site.site_header = "Flagplane"
-admin.site.site_title = "Flagplane"
-admin.site.index_title = "Control plane"
-
 
 class TagFilter(admin.SimpleListFilter):
     title = "tag"

@@ -64,7 +64,7 @@ CONTENT_SECURITY_POLICY = {
 }
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "controlplane.admin_site.FlagplaneAdminConfig",  # django.contrib.admin with Flagplane's index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
