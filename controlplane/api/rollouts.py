@@ -21,26 +21,29 @@ from controlplane.metrics.queries import arm_counts
 from controlplane.projects.models import Environment
 from controlplane.rollouts import actions, services
 from controlplane.rollouts.actions import RolloutAction
-from controlplane.rollouts.models import Decision, RolloutPlan, Stage
+from controlplane.rollouts.models import Decision, HealthRule, RolloutPlan, Stage
+from controlplane.rollouts.plan_fields import PLAN_FIELDS, STAGE_FIELDS
 
 
 class StageSerializer(StrictFields, serializers.ModelSerializer):
     class Meta:
         model = Stage
-        fields = ["percent", "min_dwell_s", "needs_approval", "external_check_url"]
+        fields = list(STAGE_FIELDS)
 
 
 class RuleSerializer(StrictFields, serializers.Serializer):
+    """A health rule as the API shows it: every field of ``plan_fields.RULE_FIELDS``."""
+
     key = serializers.SlugField()
     name = serializers.CharField(required=False, allow_blank=True)
-    metric = serializers.ChoiceField(["error_rate", "latency_p", "ratio"])
-    comparison = serializers.ChoiceField(["vs_control_absolute", "vs_control_relative", "absolute_threshold"])
+    metric = serializers.ChoiceField(HealthRule.Metric.values)
+    comparison = serializers.ChoiceField(HealthRule.Comparison.values)
     threshold = serializers.FloatField()
     percentile = serializers.FloatField(required=False, allow_null=True)
     window_s = serializers.IntegerField(required=False)
     min_samples = serializers.IntegerField(required=False)
-    severity = serializers.ChoiceField(["rollback", "pause"], required=False)
-    source = serializers.ChoiceField(["sdk", "http", "prometheus"], required=False)
+    severity = serializers.ChoiceField(HealthRule.Severity.values, required=False)
+    source = serializers.ChoiceField(HealthRule.Source.values, required=False)
     source_url = serializers.URLField(required=False, allow_blank=True)
     source_json_path = serializers.CharField(required=False, allow_blank=True)
     source_events_query = serializers.CharField(
@@ -68,14 +71,7 @@ class RolloutPlanSerializer(StrictFields, serializers.ModelSerializer):
             "project",
             "flag",
             "environment",
-            "name",
-            "description",
-            "treatment_variant",
-            "control_variant",
-            "advance_mode",
-            "max_hold_s",
-            "starvation_timeout_s",
-            "alpha",
+            *PLAN_FIELDS,
             "stages",
             "rules",
             "status",

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from . import actions, stats, unit_stats
+from . import actions, plan_fields, stats, unit_stats
 
 Status = Literal["draft", "running", "paused", "completed", "rolled_back", "cancelled"]
 Action = Literal[
@@ -124,8 +124,8 @@ class RuleSpec:
     comparison: Comparison
     threshold: float
     severity: Severity = "rollback"
-    min_samples: int = 500
-    window_s: float = 300.0
+    min_samples: int = plan_fields.MIN_SAMPLES
+    window_s: float = float(plan_fields.WINDOW_S)
     percentile: float | None = None
     bucket_bounds_ms: tuple[float, ...] = ()
     confirmations: int = 1
@@ -186,9 +186,9 @@ class PlanSpec:
     stages: tuple[StageSpec, ...]
     rules: tuple[RuleSpec, ...] = ()
     advance_mode: AdvanceMode = "time"
-    max_hold_s: float = 4 * 3600.0
-    starvation_timeout_s: float = 1800.0
-    alpha: float = 0.05
+    max_hold_s: float = float(plan_fields.MAX_HOLD_S)
+    starvation_timeout_s: float = float(plan_fields.STARVATION_TIMEOUT_S)
+    alpha: float = plan_fields.ALPHA
 
     def __post_init__(self) -> None:
         if not self.stages:
@@ -209,8 +209,8 @@ class PlanSpec:
             raise ValueError("rule ids must be unique")
         if self.advance_mode not in ("time", "evidence"):
             raise ValueError(f"unknown advance_mode {self.advance_mode!r}")
-        if not 0.0 < self.alpha < 0.5:
-            raise ValueError("alpha must be in (0, 0.5)")
+        if not 0.0 < self.alpha < plan_fields.ALPHA_LIMIT:
+            raise ValueError(f"alpha must be in (0, {plan_fields.ALPHA_LIMIT})")
         if self.max_hold_s < 0 or self.starvation_timeout_s <= 0:
             raise ValueError("max_hold_s must be >= 0 and starvation_timeout_s > 0")
 

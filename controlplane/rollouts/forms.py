@@ -18,14 +18,10 @@ from django import forms
 from controlplane.audit.forms import ReasonField
 from controlplane.flags.models import Flag
 from controlplane.projects.models import Environment
+from controlplane.rollouts import plan_fields
 from controlplane.rollouts.models import HealthRule, RolloutPlan
+from controlplane.rollouts.plan_fields import PLAN_FIELDS, RULE_FIELDS, STAGE_FIELDS
 
-STAGE_FIELDS = ("percent", "min_dwell_s", "needs_approval", "external_check_url")
-RULE_FIELDS = ("key", "name", "metric", "comparison", "threshold", "percentile", "window_s", "min_samples",
-               "severity", "source", "source_url", "source_json_path", "source_events_query",
-               "source_total_query")  # fmt: skip
-PLAN_FIELDS = ("name", "description", "treatment_variant", "control_variant", "advance_mode", "max_hold_s",
-               "starvation_timeout_s", "alpha")  # fmt: skip
 DEFAULT_STAGES = [
     {"percent": Decimal(1), "min_dwell_s": 600},
     {"percent": Decimal(5), "min_dwell_s": 1800},
@@ -64,15 +60,15 @@ class PlanForm(forms.Form):
     )
     advance_mode = forms.ChoiceField(choices=RolloutPlan.AdvanceMode.choices, initial=RolloutPlan.AdvanceMode.TIME)
     max_hold_s = forms.IntegerField(
-        required=False, initial=4 * 3600, label="Max hold (s)", widget=_number_input("8em", "1"),
+        required=False, initial=plan_fields.MAX_HOLD_S, label="Max hold (s)", widget=_number_input("8em", "1"),
         help_text=RolloutPlan._meta.get_field("max_hold_s").help_text,
     )  # fmt: skip
     starvation_timeout_s = forms.IntegerField(
-        required=False, initial=1800, label="Starvation timeout (s)", widget=_number_input("8em", "1"),
-        help_text=RolloutPlan._meta.get_field("starvation_timeout_s").help_text,
+        required=False, initial=plan_fields.STARVATION_TIMEOUT_S, label="Starvation timeout (s)",
+        widget=_number_input("8em", "1"), help_text=RolloutPlan._meta.get_field("starvation_timeout_s").help_text,
     )  # fmt: skip
     alpha = forms.FloatField(
-        required=False, initial=0.05, widget=_number_input("6em"),
+        required=False, initial=plan_fields.ALPHA, widget=_number_input("6em"),
         help_text=RolloutPlan._meta.get_field("alpha").help_text,
     )  # fmt: skip
     reason = ReasonField(cols=70)
@@ -137,8 +133,12 @@ class RuleForm(forms.Form):
     )
     threshold = forms.FloatField(required=False, label="Threshold", widget=_number_input("6em"))
     percentile = forms.FloatField(required=False, label="Percentile", widget=_number_input("4.5em"))
-    window_s = forms.IntegerField(required=False, initial=300, label="Window (s)", widget=_number_input("5em", "1"))
-    min_samples = forms.IntegerField(required=False, initial=500, label="Min samples", widget=_number_input("6em", "1"))
+    window_s = forms.IntegerField(
+        required=False, initial=plan_fields.WINDOW_S, label="Window (s)", widget=_number_input("5em", "1")
+    )
+    min_samples = forms.IntegerField(
+        required=False, initial=plan_fields.MIN_SAMPLES, label="Min samples", widget=_number_input("6em", "1")
+    )
     severity = forms.ChoiceField(choices=HealthRule.Severity.choices, initial=HealthRule.Severity.ROLLBACK)
     source = forms.ChoiceField(choices=HealthRule.Source.choices, initial=HealthRule.Source.SDK)
     source_url = forms.CharField(required=False, label="Source URL", widget=forms.URLInput(attrs={"size": 22}))

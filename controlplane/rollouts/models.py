@@ -9,6 +9,7 @@ from django.db import models
 
 from controlplane.flags.models import Flag
 from controlplane.projects.models import Environment
+from controlplane.rollouts import plan_fields
 
 
 class RolloutPlan(models.Model):
@@ -34,13 +35,16 @@ class RolloutPlan(models.Model):
     control_variant = models.CharField(max_length=128, default="off", help_text="What everyone else gets.")
     advance_mode = models.CharField(max_length=16, choices=AdvanceMode.choices, default=AdvanceMode.TIME)
     max_hold_s = models.PositiveIntegerField(
-        default=4 * 3600,
+        default=plan_fields.MAX_HOLD_S,
         help_text="Evidence mode: pause for a person if evidence is still short this long after the dwell.",
     )
     starvation_timeout_s = models.PositiveIntegerField(
-        default=1800, help_text='Pause with "not enough traffic" after this long without new data.'
+        default=plan_fields.STARVATION_TIMEOUT_S,
+        help_text='Pause with "not enough traffic" after this long without new data.',
     )
-    alpha = models.FloatField(default=0.05, help_text="Error probability of the sequential tests (0.05 = 95% bounds).")
+    alpha = models.FloatField(
+        default=plan_fields.ALPHA, help_text="Error probability of the sequential tests (0.05 = 95% bounds)."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
     stage_index = models.PositiveIntegerField(default=0)
     percent = models.DecimalField(max_digits=6, decimal_places=3, default=0, help_text="Treatment share served now.")
@@ -115,8 +119,12 @@ class HealthRule(models.Model):
     comparison = models.CharField(max_length=24, choices=Comparison.choices, default=Comparison.VS_CONTROL_ABSOLUTE)
     threshold = models.FloatField(help_text="A rate (0.005 = 0.5 points), a fraction (relative) or milliseconds.")
     percentile = models.FloatField(null=True, blank=True, help_text="Latency rules: 0.95 for p95.")
-    window_s = models.PositiveIntegerField(default=300, help_text="Absolute thresholds: the trailing window.")
-    min_samples = models.PositiveIntegerField(default=500, help_text="Requests needed before the rule may decide.")
+    window_s = models.PositiveIntegerField(
+        default=plan_fields.WINDOW_S, help_text="Absolute thresholds: the trailing window."
+    )
+    min_samples = models.PositiveIntegerField(
+        default=plan_fields.MIN_SAMPLES, help_text="Requests needed before the rule may decide."
+    )
     severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.ROLLBACK)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.SDK)
     source_url = models.URLField(blank=True, help_text="HTTP: the URL to read. Prometheus: its base URL.")

@@ -34,6 +34,7 @@ from controlplane.rollouts import actions, clock
 from controlplane.rollouts import decision as core
 from controlplane.rollouts.errors import PlanError, TransitionRefused
 from controlplane.rollouts.models import Decision, HealthRule, RolloutPlan, Stage
+from controlplane.rollouts.plan_fields import PLAN_FIELDS, RULE_FIELDS, STAGE_FIELDS
 from controlplane.rollouts.specs import dump_runtime, load_runtime, outcome_dict, plan_spec
 from controlplane.rollouts.validation import validate_plan
 
@@ -57,41 +58,13 @@ def plan_snapshot(plan: RolloutPlan) -> dict[str, Any]:
 
 def definition(plan: RolloutPlan) -> dict[str, Any]:
     """The plan as people define it (what the API accepts), for audit diffs."""
-    fields = ("name", "description", "treatment_variant", "control_variant", "advance_mode", "max_hold_s",
-              "starvation_timeout_s", "alpha")  # fmt: skip
     return {
-        **{field: getattr(plan, field) for field in fields},
+        **{field: getattr(plan, field) for field in PLAN_FIELDS},
         "stages": [
-            {
-                "percent": str(s.percent),
-                "min_dwell_s": s.min_dwell_s,
-                "needs_approval": s.needs_approval,
-                "external_check_url": s.external_check_url,
-            }
+            {**{field: getattr(s, field) for field in STAGE_FIELDS}, "percent": str(s.percent)}
             for s in plan.stages.all()
         ],
-        "rules": [
-            {
-                field: getattr(r, field)
-                for field in (
-                    "key",
-                    "name",
-                    "metric",
-                    "comparison",
-                    "threshold",
-                    "percentile",
-                    "window_s",
-                    "min_samples",
-                    "severity",
-                    "source",
-                    "source_url",
-                    "source_json_path",
-                    "source_events_query",
-                    "source_total_query",
-                )
-            }
-            for r in plan.rules.all()
-        ],
+        "rules": [{field: getattr(r, field) for field in RULE_FIELDS} for r in plan.rules.all()],
     }
 
 

@@ -19,22 +19,17 @@ from controlplane.metrics.sources import parse_path
 from controlplane.rollouts import decision as core
 from controlplane.rollouts.errors import PlanError
 from controlplane.rollouts.models import HealthRule, RolloutPlan
+from controlplane.rollouts.plan_fields import (
+    ALPHA,
+    ALPHA_LIMIT,
+    PLAN_DEFAULTS,
+    PLAN_FIELDS,
+    RULE_DEFAULTS,
+    RULE_FIELDS,
+    STAGE_DEFAULTS,
+    STAGE_FIELDS,
+)
 
-PLAN_FIELDS = {
-    "name": "",
-    "description": "",
-    "treatment_variant": None,
-    "control_variant": None,
-    "advance_mode": RolloutPlan.AdvanceMode.TIME,
-    "max_hold_s": 4 * 3600,
-    "starvation_timeout_s": 1800,
-    "alpha": 0.05,
-}
-STAGE_FIELDS = {"percent", "min_dwell_s", "needs_approval", "external_check_url"}
-RULE_FIELDS = {
-    "key", "name", "metric", "comparison", "threshold", "percentile", "window_s", "min_samples", "severity",
-    "source", "source_url", "source_json_path", "source_events_query", "source_total_query",
-}  # fmt: skip
 MAX_QUERY_LENGTH = 2000
 MAX_COLUMN_INT = 2**31 - 1  # PositiveIntegerField
 MAX_STAGES = 20
@@ -79,7 +74,7 @@ def validate_plan(flag: Flag, data: dict[str, Any]) -> dict[str, Any]:
     unknown = set(data) - set(PLAN_FIELDS) - {"stages", "rules"}
     for field in sorted(unknown):
         errors.add(field, "Unknown field.")
-    plan = {field: data.get(field, default) for field, default in PLAN_FIELDS.items()}
+    plan = {field: data.get(field, default) for field, default in PLAN_DEFAULTS.items()}
     variants = flag.variant_keys()
     if plan["treatment_variant"] is None:
         plan["treatment_variant"] = "on" if flag.kind == Flag.Kind.BOOLEAN else None
@@ -95,8 +90,8 @@ def validate_plan(flag: Flag, data: dict[str, Any]) -> dict[str, Any]:
     plan["max_hold_s"] = _positive_int(plan["max_hold_s"], "max_hold_s", errors, minimum=0)
     plan["starvation_timeout_s"] = _positive_int(plan["starvation_timeout_s"], "starvation_timeout_s", errors)
     alpha = plan["alpha"]
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 0.5:
-        errors.add("alpha", "A probability between 0 and 0.5, e.g. 0.05.")
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < ALPHA_LIMIT:
+        errors.add("alpha", f"A probability between 0 and {ALPHA_LIMIT}, e.g. {ALPHA}.")
     for field in ("name", "description"):
         if not isinstance(plan[field], str):
             errors.add(field, "Text.")
@@ -120,7 +115,7 @@ def _validate_stages(stages: Any, errors: ErrorCollector) -> list[dict]:
         if not isinstance(stage, dict):
             errors.add(path, 'A stage is {"percent": ..., "min_dwell_s": ...}.')
             continue
-        for field in sorted(set(stage) - STAGE_FIELDS):
+        for field in sorted(set(stage) - set(STAGE_FIELDS)):
             errors.add(join_path(path, field), "Unknown field.")
         percent = finite_decimal(stage.get("percent"))
         if percent is None or not Decimal(0) < percent <= Decimal(100):
@@ -132,10 +127,14 @@ def _validate_stages(stages: Any, errors: ErrorCollector) -> list[dict]:
         else:
             previous = percent
         dwell = _positive_int(stage.get("min_dwell_s"), join_path(path, "min_dwell_s"), errors)
-        needs_approval = stage.get("needs_approval", False)
+        needs_approval = stage.get("needs_approval", STAGE_DEFAULTS["needs_approval"])
         if not isinstance(needs_approval, bool):
             errors.add(join_path(path, "needs_approval"), "true or false.")
-        url = _url(stage.get("external_check_url", ""), join_path(path, "external_check_url"), errors)
+        url = _url(
+            stage.get("external_check_url", STAGE_DEFAULTS["external_check_url"]),
+            join_path(path, "external_check_url"),
+            errors,
+        )
         normalized.append(
             {"percent": percent, "min_dwell_s": dwell, "needs_approval": needs_approval, "external_check_url": url}
         )
@@ -154,24 +153,10 @@ def _validate_rules(rules: Any, errors: ErrorCollector) -> list[dict]:
         if not isinstance(rule, dict):
             errors.add(path, 'A rule is {"key", "metric", "comparison", "threshold", ...}.')
             continue
-        for field in sorted(set(rule) - RULE_FIELDS):
+        for field in sorted(set(rule) - set(RULE_FIELDS)):
             errors.add(join_path(path, field), "Unknown field.")
-        item = {
-            "key": rule.get("key") or f"rule-{index + 1}",
-            "name": rule.get("name", ""),
-            "metric": rule.get("metric", HealthRule.Metric.ERROR_RATE),
-            "comparison": rule.get("comparison", HealthRule.Comparison.VS_CONTROL_ABSOLUTE),
-            "threshold": rule.get("threshold"),
-            "percentile": rule.get("percentile"),
-            "window_s": rule.get("window_s", 300),
-            "min_samples": rule.get("min_samples", 500),
-            "severity": rule.get("severity", HealthRule.Severity.ROLLBACK),
-            "source": rule.get("source", HealthRule.Source.SDK),
-            "source_url": rule.get("source_url", ""),
-            "source_json_path": rule.get("source_json_path", ""),
-            "source_events_query": rule.get("source_events_query", ""),
-            "source_total_query": rule.get("source_total_query", ""),
-        }
+        item = {field: rule.get(field, default) for field, default in RULE_DEFAULTS.items()}
+        item["key"] = item["key"] or f"rule-{index + 1}"
         try:
             validate_slug(item["key"])
         except (ValidationError, TypeError):
