@@ -154,7 +154,7 @@ def large_document(n: int = 10_000) -> dict[str, Any]:
 def ours(ids: list[str]) -> dict[str, Loop]:
     client = Client.from_document(small_document())
     big = Client.from_document(large_document())
-    split_flags = [k for k, f in big._flags.items() if f.bool_slices is not None]
+    split_flags = [k for k, f in big._flags.items() if f.key_slices is not None]
     pairs = [(split_flags[i % len(split_flags)], uid) for i, uid in enumerate(ids)]
     contexts = [{"key": uid, "country": "US", "plan": "free", "seats": 3, "email": f"{uid}@example.com"} for uid in ids]
 

@@ -37,6 +37,7 @@ from flagplane.engine import (
     as_context,
     compile_document,
     resolve,
+    value_fits,
 )
 from flagplane.metrics import MetricsBuffer, MetricsSender
 from flagplane.patching import PatchMismatch, apply_patch
@@ -107,13 +108,10 @@ def _utc(epoch: float | None) -> datetime | None:
 
 
 def _default_fits(variant_type: str, default: Any, want_bool: bool) -> bool:
-    if want_bool or variant_type == "boolean":
-        return default is True or default is False or (not want_bool and default is None)
-    if default is None or variant_type == "json":
-        return True
-    if variant_type == "string":
-        return isinstance(default, str)
-    return isinstance(default, int | float) and not isinstance(default, bool)
+    """A caller's default must be a value the flag could serve (None too, except for is_enabled)."""
+    if want_bool:
+        return default is True or default is False
+    return default is None or value_fits(variant_type, default)
 
 
 def _changed_flags(old: Snapshot | None, new: Snapshot) -> tuple[str, ...]:
@@ -272,31 +270,31 @@ class Client:
     # ------------------------------------------------------------------------------------
     # Evaluation (hot path: no locks, no I/O, no exceptions escape)
 
+    # The three evaluators differ only in what they return. Each serves a well-formed call (a
+    # known flag, a str or dict context, a default of the flag's type) through the engine's
+    # ``resolve``, the one implementation of evaluation and bucketing; anything else goes to
+    # ``_evaluate``, which says what is wrong and serves the default. One exception, for speed:
+    # is_enabled(flag, "key") on a plain split by key repeats resolve()'s first case inline
+    # (the call would cost as much as the rest of it, bench/sdk_eval.py); the golden vectors
+    # run through every evaluator with string and dict contexts to keep the two equal.
+
     def is_enabled(self, flag_key: str, context: Context, default: bool = False) -> bool:
         """Whether a boolean flag is on for ``context`` (a dict of attributes, or a plain string
         meaning {"key": it}). Returns ``default`` when the flag is unknown, not boolean, the
         client has no document yet, or the call is malformed."""
         try:
             flag = self._flags[flag_key]
-            slices = flag.bool_slices
-            if (
-                slices is not None
-                and context.__class__ is str
-                and (default is False or default is True)
-            ):
-                bucket_value = _hash(flag.salt_prefix + context, 0, False) % BUCKET_SPACE
-                for threshold, value, index in slices:
-                    if bucket_value < threshold:
-                        flag.counts[index] += 1
-                        return value
             if flag.is_boolean and (default is False or default is True):
                 cls = context.__class__
-                if cls is dict:
-                    index = resolve(flag, context)[0]  # type: ignore[arg-type]
-                    flag.counts[index] += 1
-                    return flag.values[index]  # type: ignore[no-any-return]
-                if cls is str:
-                    index = resolve(flag, {"key": context})[0]
+                if cls is str and flag.key_slices is not None:
+                    # resolve()'s first case, inlined (see above)
+                    bucket_value = _hash(flag.salt_prefix + context, 0, False) % BUCKET_SPACE  # type: ignore[operator]
+                    for threshold, index in flag.key_slices:
+                        if bucket_value < threshold:
+                            flag.counts[index] += 1
+                            return flag.values[index]  # type: ignore[no-any-return]
+                if cls is str or cls is dict:
+                    index = resolve(flag, context)[0]
                     flag.counts[index] += 1
                     return flag.values[index]  # type: ignore[no-any-return]
         except Exception:
@@ -308,10 +306,10 @@ class Client:
         try:
             flag = self._flags[flag_key]
             cls = context.__class__
-            if (cls is dict or cls is str) and (
+            if (cls is str or cls is dict) and (
                 default is None or _default_fits(flag.variant_type, default, False)
             ):
-                index = resolve(flag, context if cls is dict else {"key": context})[0]  # type: ignore[arg-type]
+                index = resolve(flag, context)[0]
                 flag.counts[index] += 1
                 return flag.value_at(index)
         except Exception:
@@ -326,25 +324,15 @@ class Client:
         """
         try:
             flag = self._flags[flag_key]
-            slices = flag.key_slices
-            if (
-                slices is not None
-                and context.__class__ is str
-                and (default is None or _default_fits(flag.variant_type, default, False))
+            cls = context.__class__
+            if (cls is str or cls is dict) and (
+                default is None or _default_fits(flag.variant_type, default, False)
             ):
-                bucket_value = _hash(flag.salt_prefix + context, 0, False) % BUCKET_SPACE
-                for threshold, index in slices:
-                    if bucket_value < threshold:
-                        flag.counts[index] += 1
-                        return _new_evaluation(
-                            (
-                                flag.value_at(index),
-                                flag.variant_keys[index],
-                                Reason.SPLIT,
-                                None,
-                                bucket_value,
-                            )
-                        )
+                index, reason, rule, bucket_value = resolve(flag, context)
+                flag.counts[index] += 1
+                return _new_evaluation(
+                    (flag.value_at(index), flag.variant_keys[index], reason, rule, bucket_value)
+                )
         except Exception:
             pass
         return self._evaluate(flag_key, context, default, False, True)

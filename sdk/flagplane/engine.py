@@ -41,6 +41,7 @@ __all__ = [
     "evaluate",
     "evaluate_flag",
     "resolve",
+    "value_fits",
 ]
 
 _hash = mmh3.hash
@@ -66,6 +67,15 @@ class Reason(StrEnum):
 
 
 REASONS: frozenset[str] = frozenset(reason.value for reason in Reason)
+
+# Module globals: reading a member off an Enum class costs more than the rest of a split.
+_OFF, _TARGET, _RULE_MATCH, _SPLIT, _DEFAULT = (
+    Reason.OFF,
+    Reason.TARGET,
+    Reason.RULE_MATCH,
+    Reason.SPLIT,
+    Reason.DEFAULT,
+)
 
 
 class Evaluation(NamedTuple):
@@ -137,7 +147,6 @@ class CompiledFlag:
       targets, no rules and a fixed default); ``constant_reason`` is OFF or DEFAULT.
     * ``key_slices``: ((threshold, variant index), ...) when the flag is on with no targets or
       rules, falls through to a split and buckets by ``key``: a plain string context is enough.
-    * ``bool_slices``: the same with the boolean value inline, for boolean-valued flags.
 
     Descriptive attributes: ``metadata`` (the flag's metadata, string/number/boolean values),
     ``client_side`` (available to client-side keys), ``integral`` (every variant value is an
@@ -145,7 +154,6 @@ class CompiledFlag:
     """
 
     __slots__ = (
-        "bool_slices",
         "bucket_by",
         "client_side",
         "constant_index",
@@ -191,7 +199,6 @@ class CompiledFlag:
     constant_index: int | None
     constant_reason: str
     key_slices: tuple[tuple[int, int], ...] | None
-    bool_slices: tuple[tuple[int, bool, int], ...] | None
     counts: list[int]
     reported: list[int] | None
     metadata: Mapping[str, str | int | float | bool]
@@ -254,7 +261,10 @@ def _require_mapping(value: Any, path: str) -> Mapping[str, Any]:
     return value
 
 
-def _value_fits(variant_type: str, value: Any) -> bool:
+def value_fits(variant_type: str, value: Any) -> bool:
+    """Whether ``value`` is a value of ``variant_type``: the one check of variant values, used by
+    the engine, the client (for callers' defaults) and the control plane's validation. Numbers
+    are finite, also inside a JSON value: JSON has no NaN or infinity, so no SDK could read one."""
     if variant_type == "boolean":
         return value is True or value is False
     if variant_type == "string":
@@ -263,6 +273,21 @@ def _value_fits(variant_type: str, value: Any) -> bool:
         return (
             not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
         )
+    return _finite_json(value)
+
+
+def _finite_json(value: Any) -> bool:
+    """No float in ``value`` (nested lists and dicts included) is NaN or infinite."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
     return True
 
 
@@ -483,7 +508,7 @@ def compile_flag(
         variant_key = _require_str(variant, "key", variant_path)
         if variant_key in index_of:
             raise InvalidDocument(f"{variant_path}.key", f"duplicate variant {variant_key!r}")
-        if "value" not in variant or not _value_fits(variant_type, variant["value"]):
+        if "value" not in variant or not value_fits(variant_type, variant["value"]):
             raise InvalidDocument(f"{variant_path}.value", f"must be a {variant_type} value")
         index_of[variant_key] = v_index
         values.append(variant["value"])
@@ -562,7 +587,6 @@ def compile_flag(
     flag.constant_index = None
     flag.constant_reason = Reason.DEFAULT
     flag.key_slices = None
-    flag.bool_slices = None
     context_free = not targets and not rules
     if not on:
         flag.constant_index = flag.off_index
@@ -571,9 +595,6 @@ def compile_flag(
         flag.constant_index = default.fixed
     elif context_free and bucket_by == "key":
         flag.key_slices = default.slices
-        if flag.is_boolean:
-            bool_slices = tuple((t, values[i], i) for t, i in default.slices)
-            flag.bool_slices = shared.same(bool_slices)
     return flag
 
 
@@ -607,55 +628,55 @@ def compile_document(doc: Any) -> Snapshot:
 # Evaluation
 
 
-def _serve(flag: CompiledFlag, serve: CompiledServe, context: Context) -> tuple[int, int | None]:
-    """(variant index, bucket or None) for one serve."""
-    if serve.fixed is not None:
-        return serve.fixed, None
-    unit = context.get(flag.bucket_by)
-    if unit.__class__ is not str:
-        unit = unit_key(unit)
-        if unit is None:
-            return serve.last_index, None
-    value = _hash(flag.salt_prefix + unit, 0, False) % BUCKET_SPACE
-    for threshold, index in serve.slices:
-        if value < threshold:
-            return index, value
-    return serve.last_index, value  # unreachable: the last threshold is BUCKET_SPACE
+def resolve(flag: CompiledFlag, context: Context | str) -> tuple[int, str, str | None, int | None]:
+    """Evaluate a compiled flag: (variant index, reason, rule id, bucket).
 
-
-def resolve(flag: CompiledFlag, context: Context) -> tuple[int, str, str | None, int | None]:
-    """Evaluate a compiled flag: (variant index, reason, rule id, bucket). Never raises for
-    a Mapping context."""
-    if not flag.on:
-        return flag.off_index, Reason.OFF, None, None
-    if flag.targets:
-        unit = context.get("key")
-        if unit.__class__ is not str:
-            unit = unit_key(unit)
-        if unit is not None:
-            target = flag.targets.get(unit)
-            if target is not None:
-                return target, Reason.TARGET, None, None
-    for rule in flag.rules:
-        for matcher in rule.matchers:
-            if not matcher(context):
+    The one implementation of the evaluation order and of bucketing (docs/bucketing.md, the
+    formula of ``bucketing.bucket``): the client's ``is_enabled``, ``variant`` and ``evaluate``,
+    ``evaluate()`` here and the OpenFeature provider all come through it. ``context`` is a
+    Mapping, or a plain string meaning {"key": it}; never raises for either.
+    """
+    serve: CompiledServe
+    reason: str
+    rule: str | None
+    unit: Any
+    if context.__class__ is str and flag.key_slices is not None:
+        # On, no targets or rules, a split by key: the string is the unit (the hottest case).
+        serve, reason, rule, unit = flag.default, _SPLIT, None, context
+    else:
+        if context.__class__ is str:
+            context = {"key": context}
+        if not flag.on:
+            return flag.off_index, _OFF, None, None
+        if flag.targets:
+            unit = context.get("key")  # type: ignore[union-attr]
+            if unit.__class__ is not str:
+                unit = unit_key(unit)
+            if unit is not None:
+                target = flag.targets.get(unit)
+                if target is not None:
+                    return target, _TARGET, None, None
+        for compiled_rule in flag.rules:
+            for matcher in compiled_rule.matchers:
+                if not matcher(context):  # type: ignore[arg-type]
+                    break
+            else:
+                serve, reason, rule = compiled_rule.serve, _RULE_MATCH, compiled_rule.id
                 break
         else:
-            index, bucket_value = _serve(flag, rule.serve, context)
-            return index, Reason.RULE_MATCH, rule.id, bucket_value
-    default = flag.default
-    if default.fixed is not None:
-        return default.fixed, Reason.DEFAULT, None, None
-    unit = context.get(flag.bucket_by)  # _serve inlined: this is the common fallthrough
-    if unit.__class__ is not str:
-        unit = unit_key(unit)
-        if unit is None:
-            return default.last_index, Reason.SPLIT, None, None
+            serve, reason, rule = flag.default, _SPLIT, None
+        if serve.fixed is not None:
+            return serve.fixed, _DEFAULT if rule is None else reason, rule, None
+        unit = context.get(flag.bucket_by)  # type: ignore[union-attr]
+        if unit.__class__ is not str:
+            unit = unit_key(unit)
+            if unit is None:  # nothing to bucket by: the last slice, and no bucket
+                return serve.last_index, reason, rule, None
     bucket_value = _hash(flag.salt_prefix + unit, 0, False) % BUCKET_SPACE
-    for threshold, index in default.slices:
+    for threshold, index in serve.slices:
         if bucket_value < threshold:
-            return index, Reason.SPLIT, None, bucket_value
-    return default.last_index, Reason.SPLIT, None, bucket_value
+            return index, reason, rule, bucket_value
+    return serve.last_index, reason, rule, bucket_value  # unreachable: the last is BUCKET_SPACE
 
 
 def as_context(context: Any) -> Context | None:

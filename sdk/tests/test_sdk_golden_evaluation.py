@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from flagplane import Client
 from flagplane.engine import OPERATORS, compile_document, evaluate, evaluate_flag
 
 GOLDEN = json.loads(
@@ -25,6 +26,34 @@ def _case_id(case: dict[str, Any]) -> str:
 def test_evaluate_matches_golden(case: dict[str, Any]) -> None:
     result = evaluate(SNAPSHOT, case["flag"], case["context"])
     assert result._asdict() == case["expected"]
+
+
+CLIENT = Client.from_document(GOLDEN["document"])
+
+
+def _contexts(case: dict[str, Any]) -> list[Any]:
+    """The case's context, and the plain string it stands for when it is only a key."""
+    context = case["context"]
+    if set(context) == {"key"} and isinstance(context["key"], str):
+        return [context, context["key"]]
+    return [context]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
+def test_every_client_entry_point_matches_golden(case: dict[str, Any]) -> None:
+    """The client's own paths (is_enabled, variant, evaluate), not only the engine's, with a
+    dict context and, where the context is only a key, the same key as a plain string."""
+    expected = case["expected"]
+    flag = GOLDEN["document"]["flags"].get(case["flag"])
+    for context in _contexts(case):
+        assert CLIENT.evaluate(case["flag"], context)._asdict() == expected
+        assert CLIENT.variant(case["flag"], context) == expected["value"]
+        if flag is not None and flag["variant_type"] == "boolean":
+            for default in (False, True):
+                assert CLIENT.is_enabled(case["flag"], context, default) is expected["value"]
+        else:  # unknown or not boolean: the caller's default
+            for default in (False, True):
+                assert CLIENT.is_enabled(case["flag"], context, default) is default
 
 
 FLAG_CASES = [c for c in CASES if c["flag"] in GOLDEN["document"]["flags"]]
