@@ -9,7 +9,9 @@ spend the 20 at once, then one every 3 s. ``take`` spends tokens and answers how
 when the bucket is empty (nothing is spent then); ``wait`` only looks. The bucket lives in one
 Redis hash (``tokens``, ``at``) updated by a Lua script with Redis's own clock, so every worker
 sees the same count and no clock skew between hosts matters. If Redis cannot be reached the
-request is let through: a limit must never take the control plane down with it.
+request is let through: a limit must never take the control plane down with it. After a failure
+``Buckets`` leaves Redis alone for ``REDIS_DOWN_SECONDS``, so that a hung Redis costs a request
+one timeout, not one per limit it checks.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
+import time
 from dataclasses import dataclass
 
 import redis
@@ -24,6 +27,7 @@ import redis.asyncio as aioredis
 
 logger = logging.getLogger(__name__)
 
+REDIS_DOWN_SECONDS = 2.0
 PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
 
 # KEYS[1]: the bucket. ARGV: capacity, refill per second, cost (0 = only look).
@@ -79,6 +83,7 @@ class Buckets:
         self._client = client
         self._prefix = prefix
         self._script = client.register_script(_BUCKET)
+        self._down_until = 0.0
 
     def take(self, key: str, limit: Limit, cost: int = 1) -> float:
         """Spend ``cost`` tokens: 0.0 if allowed, else the seconds until it would be (nothing spent)."""
@@ -95,10 +100,15 @@ class Buckets:
             logger.warning("Rate limit %s not reset, Redis failed: %s", key, exc)
 
     def _run(self, key: str, limit: Limit, cost: int) -> float:
+        if time.monotonic() < self._down_until:
+            return 0.0
         try:
             answer = self._script(keys=[self._prefix + key], args=[limit.capacity, limit.per_second, cost])
         except redis.RedisError as exc:
-            logger.warning("Rate limit %s not applied, Redis failed: %s", key, exc)
+            self._down_until = time.monotonic() + REDIS_DOWN_SECONDS
+            logger.warning(
+                "Rate limit %s not applied, Redis failed (skipped for %g s): %s", key, REDIS_DOWN_SECONDS, exc
+            )
             return 0.0
         return float(answer)
 

@@ -27,6 +27,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
+from controlplane import broker
 from controlplane.documents import assembly, cache, events
 from controlplane.documents.builder import canonical_json, digest, flag_entries, segment_entries, segment_references
 from controlplane.documents.models import EnvironmentDocument, Fragment, PendingChange
@@ -79,17 +80,10 @@ _last_enqueue_failed: dict[int, bool] = {}
 def _enqueue(environment_id: int) -> None:
     from controlplane.documents.tasks import build_environment_document
 
-    try:
-        build_environment_document.apply_async((environment_id,), retry=False)
-    except Exception as exc:  # the broker is unreachable: the reconciler publishes it later
-        logger.warning(
-            "Could not queue the document build for environment %s (%s); the reconciler will publish it",
-            environment_id,
-            exc,
-        )
-        _last_enqueue_failed[environment_id] = True
-    else:
+    if broker.send(build_environment_document, environment_id):
         _last_enqueue_failed.pop(environment_id, None)
+    else:  # the reconciler publishes it within one interval
+        _last_enqueue_failed[environment_id] = True
 
 
 # ---------------------------------------------------------------------------------------------

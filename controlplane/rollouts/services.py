@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from controlplane import outbound
+from controlplane import broker, outbound
 from controlplane.audit.services import ROLLOUT_ENGINE, Actor, record
 from controlplane.flags import services as flag_services
 from controlplane.flags.models import Flag
@@ -181,10 +181,7 @@ def _person_action(
 def _queue_evaluation(plan_id: int) -> None:
     from controlplane.rollouts.tasks import evaluate_plan
 
-    try:
-        evaluate_plan.delay(plan_id)
-    except Exception:  # the broker is down: the next beat tick evaluates the plan anyway
-        logger.warning("Could not queue an evaluation of rollout plan %s", plan_id, exc_info=True)
+    broker.send(evaluate_plan, plan_id)  # if it cannot, the next beat tick evaluates the plan anyway
 
 
 def act(plan: RolloutPlan, name: str, actor: Actor, reason: str = "", stage_number: int | None = None) -> RolloutPlan:

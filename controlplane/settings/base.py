@@ -246,10 +246,17 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "flagplane")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# A request that queues a task (a document build after a write) never waits longer than this for
-# the broker; what it could not queue is published by the reconciler.
+# A request that queues a task (a document build after a write) waits at most one BROKER_TIMEOUT_S
+# for the broker (no reconnection retries; a worker's and beat's own connections still retry), and
+# after a failure skips it for BROKER_DOWN_SECONDS (controlplane/broker.py); what it could not
+# queue is published by the reconciler.
 BROKER_TIMEOUT_S = env_float("BROKER_TIMEOUT_S", 1.0)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": BROKER_TIMEOUT_S, "socket_connect_timeout": BROKER_TIMEOUT_S}
+BROKER_DOWN_SECONDS = env_float("BROKER_DOWN_SECONDS", 5.0)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_timeout": BROKER_TIMEOUT_S,
+    "socket_connect_timeout": BROKER_TIMEOUT_S,
+    "max_retries": 0,
+}
 # How often the reconciler publishes environments whose document is behind and repairs Redis copies.
 DOCUMENTS_RECONCILE_SECONDS = env_float("DOCUMENTS_RECONCILE_SECONDS", 5.0)
 # How often the rollout engine evaluates every active plan.
