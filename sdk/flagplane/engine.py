@@ -12,11 +12,13 @@ endpoint. Stable public API:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
+import gc
 import math
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -598,11 +600,34 @@ def compile_flag(
     return flag
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a document is parsed and compiled.
+
+    Both make millions of objects and no garbage cycles; with the collector on, its passes over
+    the growing heap cost more than the work itself (5.7 s instead of 0.8 s for 10,000 flags of
+    5 rules, bench/scale.py). Reference counting still frees everything; a collector that the
+    application turned off stays off.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def compile_document(doc: Any) -> Snapshot:
     """Validate an SDK document (schema_version 1) and compile every flag once.
 
     Raises ``InvalidDocument`` naming the first bad field.
     """
+    with gc_paused():
+        return _compile_document(doc)
+
+
+def _compile_document(doc: Any) -> Snapshot:
     document = _require_mapping(doc, "document")
     schema_version = document.get("schema_version")
     if schema_version != SCHEMA_VERSION or isinstance(schema_version, bool):

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from flagplane.backoff import Backoff
 from flagplane.cache import append_patch, write_cache
-from flagplane.engine import SCHEMA_VERSION, InvalidDocument, Snapshot, compile_document
+from flagplane.engine import SCHEMA_VERSION, InvalidDocument, Snapshot, compile_document, gc_paused
 from flagplane.patching import PatchMismatch, apply_patch, patch_versions
 
 if TYPE_CHECKING:
@@ -46,11 +46,12 @@ SILENT_STREAMS_BEFORE_POLLING = 2
 
 def compile_body(body: bytes) -> Snapshot:
     """A document received from the control plane, compiled; raises ValueError/InvalidDocument."""
-    document = json.loads(body)
-    version = document.get("schema_version") if isinstance(document, dict) else None
-    if version != SCHEMA_VERSION:
-        raise InvalidDocument("schema_version", f"unsupported {version!r}")
-    return compile_document(document)
+    with gc_paused():
+        document = json.loads(body)
+        version = document.get("schema_version") if isinstance(document, dict) else None
+        if version != SCHEMA_VERSION:
+            raise InvalidDocument("schema_version", f"unsupported {version!r}")
+        return compile_document(document)
 
 
 class Sync:
