@@ -1,0 +1,451 @@
+"""How fast a flag change made through the REST API reaches SDKs: streaming, polling, and in a
+10,000-flag environment.
+
+Starts the product's stack as deploy/Procfile does (``uvicorn controlplane.asgi:application``
+with its default two workers: the edge answers the SDK paths, Django the API; a Celery worker
+with concurrency 2; Celery beat with a schedule file of its own) on a scratch database
+(``flagplane_bench_propagation``) and Redis database 14 under a private prefix and queue. Then:
+
+1. **Streaming**: ``--clients`` (1,000) connections to ``GET /api/v1/sdk/stream``, as the SDK
+   opens them (gzip, ``Last-Event-ID`` on reconnect, ``Retry-After`` honoured): ``--sdk-sample``
+   (20) real ``flagplane.Client`` objects in a process of their own, the rest raw asyncio
+   connections in this one. A flag is toggled through the REST API ``--changes`` times; the
+   latency of a connection is from just before the API call until it has parsed an event of a
+   newer version. One that has not within ``--lost-after`` seconds is lost.
+2. **Polling**: ``--poll-sample`` clients with ``stream=False`` at the default poll interval
+   (10 s), started spread over one interval; same changes, same clock.
+3. **10,000 flags**: a second environment of 10,000 flags (5 rules each), ``--big-sdks`` real
+   streaming clients and as many raw connections; one flag toggled through the API. Reported:
+   the time until every one of these SDKs has it (median over the changes) and the bytes each
+   raw connection received on the wire from the API call until it had it.
+
+Latencies include this machine's scheduling: the load generator shares the cores with the
+stack. Usage: ``.venv/bin/python bench/propagation.py [--clients 1000]``; about 3-5 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import resource
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from document_build import create_environment, remove_redis_keys, scratch_environment, setup_django  # noqa: E402
+from production_stack import Stack  # noqa: E402
+
+STREAM_PATH = "/api/v1/sdk/stream"
+POLL_INTERVAL_S = 10.0  # flagplane.Client's default
+
+
+# ---------------------------------------------------------------------------------------------
+# Raw streaming connections (what the SDK's stream does, without its evaluation engine)
+
+
+@dataclass
+class RawStream:
+    """One SSE connection: the versions it has seen, when, and the wire bytes up to each."""
+
+    version: int = 0
+    bytes_received: int = 0
+    seen_at: dict[int, float] = field(default_factory=dict)
+    bytes_at: dict[int, int] = field(default_factory=dict)
+    reconnects: int = 0
+    refusals: int = 0
+    _buffer: bytes = b""
+
+    async def run(self, host: str, port: int, sdk_key: str) -> None:
+        while True:
+            try:
+                retry_after = await self._connect_once(host, port, sdk_key)
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                retry_after = 0.1
+            self.reconnects += 1
+            await asyncio.sleep(retry_after)
+
+    async def _connect_once(self, host: str, port: int, sdk_key: str) -> float:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            resume = f"Last-Event-ID: {self.version}\r\n" if self.version else ""
+            writer.write(
+                f"GET {STREAM_PATH} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {sdk_key}\r\n"
+                "Accept: text/event-stream\r\nAccept-Encoding: gzip\r\nCache-Control: no-cache\r\n"
+                f"{resume}\r\n".encode()
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            self.bytes_received += len(head)
+            status = int(head.split(b" ", 2)[1])
+            headers = head.lower()
+            if status != 200:
+                self.refusals += 1
+                retry = next((line for line in headers.split(b"\r\n") if line.startswith(b"retry-after:")), None)
+                return float(retry.split(b":", 1)[1]) if retry else 1.0
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if b"content-encoding: gzip" in headers else None
+            self._buffer = b""
+            chunked = b"transfer-encoding: chunked" in headers
+            while True:
+                if chunked:
+                    size_line = await reader.readline()
+                    size = int(size_line.split(b";")[0], 16)
+                    if size == 0:
+                        return 0.1
+                    data = (await reader.readexactly(size + 2))[:size]
+                    self.bytes_received += len(size_line) + size + 2
+                else:
+                    data = await reader.read(65536)
+                    if not data:
+                        return 0.1
+                    self.bytes_received += len(data)
+                self._feed(inflater.decompress(data) if inflater else data)
+        finally:
+            writer.close()
+
+    def _feed(self, data: bytes) -> None:
+        self._buffer += data
+        *blocks, self._buffer = self._buffer.split(b"\n\n")
+        for block in blocks:
+            for line in block.split(b"\n"):
+                if line.startswith(b"id: "):
+                    version = int(line[4:])
+                    if version > self.version:
+                        self.version = version
+                        self.seen_at.setdefault(version, time.monotonic())
+                        self.bytes_at.setdefault(version, self.bytes_received)
+
+
+# ---------------------------------------------------------------------------------------------
+# Real SDK clients, in a process of their own (their threads would compete with this loop)
+
+
+def run_clients(base_url: str, sdk_key: str, count: int, stream: bool, spread_s: float, reports, control) -> None:
+    import flagplane
+
+    clients = []
+    for index in range(count):
+        client = flagplane.Client(sdk_key, base_url, stream=stream)
+        client.add_listener(lambda event, index=index: reports.put((index, event.version, time.monotonic())))
+        clients.append(client)
+        time.sleep(spread_s / count)
+    for client in clients:
+        client.wait_until_ready(timeout=120)
+    reports.put(("ready", [client.status().document_version for client in clients]))
+    control.get()
+    for client in clients:
+        client.close()
+
+
+class ClientSample:
+    """``count`` flagplane.Client objects in a child process; their version changes, timed."""
+
+    def __init__(self, base_url: str, sdk_key: str, count: int, stream: bool, spread_s: float = 0.0) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.reports, self.control = context.Queue(), context.Queue()
+        self.count = count
+        self.versions = [0] * count
+        self.seen_at: list[dict[int, float]] = [{} for _ in range(count)]
+        self._ready = threading.Event()
+        self.process = context.Process(
+            target=run_clients, args=(base_url, sdk_key, count, stream, spread_s, self.reports, self.control)
+        )
+        self.process.start()
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def _collect(self) -> None:
+        while True:
+            index, version, *rest = self.reports.get()
+            if index == "ready":
+                self.versions = [v or 0 for v in version]
+                self._ready.set()
+                continue
+            self.versions[index] = max(self.versions[index], version)
+            self.seen_at[index].setdefault(version, rest[0])
+
+    async def ready(self, timeout: float) -> None:
+        if not await asyncio.to_thread(self._ready.wait, timeout):
+            raise RuntimeError("the SDK clients did not get a document")
+
+    def stop(self) -> None:
+        self.control.put("stop")
+        self.process.join(30)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring one change
+
+
+@dataclass
+class Change:
+    """Latencies (ms) of one change, per connection; None: never got it."""
+
+    api_ms: float
+    latencies: list[float | None]
+    wire_bytes: list[int]
+
+
+class Api:
+    def __init__(self, base_url: str, token: str) -> None:
+        self.base_url, self.token = base_url, token
+        self.on: dict[tuple[str, str], bool] = {}
+
+    def flip(self, project: str, flag: str) -> None:
+        """Toggle the flag in production to the other state (the benchmark's flags start on)."""
+        on = not self.on.get((project, flag), True)
+        self.toggle(project, flag, on)
+        self.on[project, flag] = on
+
+    def warm_up(self, project: str, flag: str, requests: int = 10) -> None:
+        """Reads first, so that no measured call pays a web process's first connections."""
+        for _ in range(requests):
+            request = urllib.request.Request(
+                f"{self.base_url}/api/v1/projects/{project}/flags/{flag}/environments/production/",
+                headers={"Authorization": f"Bearer {self.token}"},
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                response.read()
+
+    def toggle(self, project: str, flag: str, on: bool) -> None:
+        request = urllib.request.Request(
+            f"{self.base_url}/api/v1/projects/{project}/flags/{flag}/environments/production/toggle",
+            data=json.dumps({"on": on, "reason": "bench/propagation.py"}).encode(),
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+
+
+def first_after(seen_at: dict[int, float], version: int) -> float | None:
+    times = [at for seen, at in seen_at.items() if seen > version]
+    return min(times) if times else None
+
+
+async def settled(raw: list[RawStream], sample: ClientSample | None, timeout: float) -> int:
+    """Wait until every connection serves the same version; return it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        versions = {stream.version for stream in raw} | set(sample.versions if sample else ())
+        if len(versions) == 1 and 0 not in versions:
+            return versions.pop()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"connections do not agree on a version: {sorted(versions)[:10]}")
+        await asyncio.sleep(0.2)
+
+
+async def measure_changes(
+    api: Api, target: Target, raw: list[RawStream], sample: ClientSample | None, count: int, wait_s: float
+) -> list[Change]:
+    changes = []
+    for _ in range(count):
+        changes.append(await measure_change(api, target, raw, sample, wait_s))
+        await asyncio.sleep(1)
+    return changes
+
+
+async def measure_change(
+    api: Api, target: Target, raw: list[RawStream], sample: ClientSample | None, wait_s: float
+) -> Change:
+    before = await settled(raw, sample, 60)
+    bytes_before = [stream.bytes_received for stream in raw]
+    started = time.monotonic()
+    await asyncio.to_thread(api.flip, target.project, target.flag)
+    api_ms = (time.monotonic() - started) * 1000
+    deadline = started + wait_s
+    while time.monotonic() < deadline:
+        if all(s.version > before for s in raw) and (sample is None or all(v > before for v in sample.versions)):
+            break
+        await asyncio.sleep(0.02)
+    arrivals = [first_after(stream.seen_at, before) for stream in raw]
+    arrivals += [first_after(seen, before) for seen in (sample.seen_at if sample else [])]
+    latencies = [None if at is None else (at - started) * 1000 for at in arrivals]
+    wire = [
+        stream.bytes_at[min(v for v in stream.bytes_at if v > before)] - sent
+        for stream, sent in zip(raw, bytes_before, strict=True)
+        if stream.version > before
+    ]
+    return Change(api_ms, latencies, wire)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))] if ordered else float("nan")
+
+
+def describe(name: str, changes: list[Change]) -> tuple[float, float, int]:
+    got = [latency for change in changes for latency in change.latencies if latency is not None]
+    lost = sum(latency is None for change in changes for latency in change.latencies)
+    p50, p99 = percentile(got, 0.5), percentile(got, 0.99)
+    api = statistics.median(change.api_ms for change in changes)
+    print(
+        f"  {name}: {len(got)} deliveries, p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {max(got, default=0):.0f} ms, "
+        f"lost {lost}; API call answered in {api:.0f} ms (median)"
+    )
+    return p50, p99, lost
+
+
+# ---------------------------------------------------------------------------------------------
+# The environments
+
+
+@dataclass
+class Target:
+    project: str
+    flag: str
+    sdk_key: str
+
+
+def prepare(api_user: str, big_flags: int) -> tuple[str, Target, Target]:
+    """The API token, and a 50-flag and a 10,000-flag environment with an SDK key each, published."""
+    from django.contrib.auth import get_user_model
+
+    from controlplane.accounts.services import issue_api_token
+    from controlplane.audit.services import Actor
+    from controlplane.documents.services import rebuild
+    from controlplane.projects.services import issue_sdk_key
+
+    user, _ = get_user_model().objects.update_or_create(
+        username=api_user, defaults={"is_staff": True, "is_superuser": True}
+    )
+    _, token = issue_api_token(user, Actor.system("bench"), name="bench-propagation", scope="write")
+    targets = []
+    for project, flags in (("prop-small", 50), ("prop-big", big_flags)):
+        started = time.perf_counter()
+        environment = create_environment(project, flags)
+        rebuild(environment.id)
+        _, key = issue_sdk_key(environment, Actor.system("bench"), "bench-propagation")
+        print(f"prepared {project}: {flags} flags, published in {time.perf_counter() - started:.1f} s")
+        targets.append(Target(project, "flag-00007", key))
+    return token, targets[0], targets[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# The three parts
+
+
+async def open_streams(count: int, host: str, port: int, sdk_key: str) -> tuple[list[RawStream], list[asyncio.Task]]:
+    streams = [RawStream() for _ in range(count)]
+    tasks = []
+    for index, stream in enumerate(streams):
+        tasks.append(asyncio.ensure_future(stream.run(host, port, sdk_key)))
+        if index % 50 == 49:
+            await asyncio.sleep(0.05)  # a ramp, as SDK processes starting one after another
+    return streams, tasks
+
+
+async def close_streams(tasks: list[asyncio.Task]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def streaming(args, stack: Stack, api: Api, target: Target) -> tuple[float, float, int]:
+    sample = ClientSample(stack.url, target.sdk_key, args.sdk_sample, stream=True)
+    raw, tasks = await open_streams(args.clients - args.sdk_sample, "127.0.0.1", stack.port, target.sdk_key)
+    await sample.ready(120)
+    await settled(raw, sample, 120)
+    print(f"streaming: {args.clients} connections open ({len(raw)} raw, {args.sdk_sample} flagplane.Client)")
+    changes = await measure_changes(api, target, raw, sample, args.changes, args.lost_after)
+    refused, reconnects = sum(s.refusals for s in raw), sum(s.reconnects for s in raw)
+    print(f"  raw connections: {refused} refusals (503/429) while connecting, {reconnects} reconnects in all")
+    sdk_only = [Change(c.api_ms, c.latencies[len(raw) :], []) for c in changes]
+    describe("flagplane.Client sample", sdk_only)
+    result = describe("all connections", changes)
+    sample.stop()
+    await close_streams(tasks)
+    return result
+
+
+async def polling(args, stack: Stack, api: Api, target: Target) -> float:
+    sample = ClientSample(stack.url, target.sdk_key, args.poll_sample, stream=False, spread_s=POLL_INTERVAL_S)
+    await sample.ready(120)
+    print(f"polling: {args.poll_sample} flagplane.Client(stream=False), poll interval {POLL_INTERVAL_S:g} s")
+    changes = await measure_changes(api, target, [], sample, args.changes, 3 * POLL_INTERVAL_S)
+    sample.stop()
+    return describe("polling clients", changes)[1]
+
+
+async def big_environment(args, stack: Stack, api: Api, target: Target) -> tuple[float, float]:
+    sample = ClientSample(stack.url, target.sdk_key, args.big_sdks, stream=True)
+    raw, tasks = await open_streams(args.big_sdks, "127.0.0.1", stack.port, target.sdk_key)
+    await sample.ready(300)
+    await settled(raw, sample, 300)
+    print(f"10,000 flags: {args.big_sdks} flagplane.Client + {args.big_sdks} raw streaming connections")
+    changes = await measure_changes(api, target, raw, sample, args.changes, args.lost_after)
+    describe("one flag in 10,000", changes)
+    every = [max(got) for got in ([ms for ms in c.latencies if ms is not None] for c in changes) if got]
+    wire = [size for change in changes for size in change.wire_bytes]
+    print(
+        f"  until every SDK had it: {', '.join(f'{ms:.0f}' for ms in every)} ms; wire bytes per SDK: "
+        f"median {statistics.median(wire):.0f}, max {max(wire)}"
+    )
+    sample.stop()
+    await close_streams(tasks)
+    return statistics.median(every), statistics.median(wire)
+
+
+async def run(args, stack: Stack, api: Api, small: Target, big: Target) -> str:
+    for target in (small, big):
+        await asyncio.to_thread(api.warm_up, target.project, target.flag)
+    p50, p99, lost = await streaming(args, stack, api, small)
+    poll_p99 = await polling(args, stack, api, small)
+    change_ms, wire = await big_environment(args, stack, api, big)
+    return (
+        f"propagation: clients={args.clients} stream_p50_ms={p50:.0f} stream_p99_ms={p99:.0f} lost={lost} "
+        f"poll_p99_ms={poll_p99:.0f} flags10k_change_ms={change_ms:.0f} flags10k_bytes_per_sdk={wire:.0f}"
+    )
+
+
+def raise_fd_limit(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    if wanted < needed:
+        sys.exit(f"open files limit {wanted} < {needed} needed; raise it (ulimit -n)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=1000, help="streaming connections")
+    parser.add_argument("--sdk-sample", type=int, default=20, help="of which flagplane.Client objects")
+    parser.add_argument("--poll-sample", type=int, default=50, help="polling flagplane.Client objects")
+    parser.add_argument("--big-sdks", type=int, default=5, help="streaming clients in the 10,000-flag environment")
+    parser.add_argument("--big-flags", type=int, default=10_000, help="flags of the large environment")
+    parser.add_argument("--changes", type=int, default=3, help="flag changes measured per part")
+    parser.add_argument("--lost-after", type=float, default=10.0, help="seconds after which a change counts as lost")
+    args = parser.parse_args()
+    raise_fd_limit(2 * args.clients + 512)  # each connection: our end and the server's (inherited limit)
+
+    environment = scratch_environment("propagation", database="flagplane_bench_propagation")
+    setup_django(environment)
+    token, small, big = prepare("bench-propagation", args.big_flags)
+    with tempfile.TemporaryDirectory(prefix="fp-bench-propagation-") as directory:
+        stack = Stack(Path(directory), environment)
+        try:
+            stack.start()
+            summary = asyncio.run(run(args, stack, Api(stack.url, token), small, big))
+        except BaseException:
+            print(stack.log_tail(), file=sys.stderr)
+            raise
+        finally:
+            stack.stop()
+            remove_redis_keys(environment)
+    print(summary)
+
+
+if __name__ == "__main__":
+    main()
