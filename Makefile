@@ -55,6 +55,13 @@ chromium:
 	@command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium) \
 		|| echo "WARNING: Chromium could not be installed; the browser tests will be skipped."
 
+# bench/serving.py drives the web server with Debian's wrk; install it when it is missing (the
+# bench says so and stops without it).
+.PHONY: wrk
+wrk:
+	@command -v wrk >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk) \
+		|| echo "WARNING: wrk could not be installed; bench/serving.py will be skipped."
+
 # The Prometheus rule source is tested against a real Prometheus (tests/metrics/test_prometheus_source.py):
 # Debian's package, unpacked into .venv/prometheus (no service is installed or started). Without
 # apt (no Debian, no network) the test is skipped with a message saying so.
@@ -101,12 +108,13 @@ $(BENCH_VENV)/.installed: requirements/bench.txt sdk/pyproject.toml
 	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e ./sdk
 	touch $@
 
-bench: setup $(BENCH_VENV)/.installed  ## every benchmark; each ends with a one-line summary
+bench: setup wrk $(BENCH_VENV)/.installed  ## every benchmark; each ends with a one-line summary
 	$(BENCH_VENV)/bin/python bench/sdk_eval.py
 	$(BIN)/python bench/rollout_sim.py
 	$(BIN)/python bench/document_build.py
 	$(BIN)/python bench/ofrep.py
 	$(BIN)/python bench/regex_redos.py
+	$(BIN)/python bench/serving.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) staticfiles .pytest_cache $(OFREP_JS)/node_modules $(OFREP_JS)/dist

@@ -212,14 +212,13 @@ class EdgeApplication:
         """The request's SDK key; wrong keys count against the client address's failure bucket
         (the REST API's, THROTTLE_AUTH_FAILURES), and an address that used it up gets no new
         key looked up until it refills."""
-        failures = self._failures_bucket(scope)
 
-        async def may_look_up() -> bool:
-            return await self.buckets.wait(failures, settings.THROTTLE_AUTH_FAILURES) == 0
+        async def may_look_up() -> bool:  # the client address is parsed only for unknown keys
+            return await self.buckets.wait(self._failures_bucket(scope), settings.THROTTLE_AUTH_FAILURES) == 0
 
         checked = await self.keys.check(bearer(scope), may_look_up)
         if checked is INVALID:
-            await self.buckets.take(failures, settings.THROTTLE_AUTH_FAILURES)
+            await self.buckets.take(self._failures_bucket(scope), settings.THROTTLE_AUTH_FAILURES)
         return checked
 
     @staticmethod

@@ -1,0 +1,364 @@
+"""Serving capacity of the SDK path: ``GET /api/v1/sdk/config`` on the production web server
+against a raw-ASGI peer doing the same work (bench/reference_app.py), in the same run, under
+the same load generator (wrk).
+
+Both servers are started the same way: deploy/entrypoint.sh, the container's entry point, with
+the web role's uvicorn settings and worker count (``WEB_WORKERS``, 2), one after the other with
+the same process attributes. They run on a scratch database (``flagplane_bench_serving`` on the
+server of DATABASE_URL, created and migrated here) and a Redis prefix of this run's own, which
+is deleted at the end. The environment has ``--flags`` flags and one SDK key.
+
+Phases, each ``--duration`` seconds with ``wrk -t<threads> -c<connections>``:
+
+1. config 304s (If-None-Match: the current ETag), the product and the reference alternately,
+   ``--rounds`` times each; the median of each side and their ratio;
+2. the full document (200, gzip) on the product;
+3. overload: ``--overload-connections`` connections (many more than phase 1 needs to saturate
+   the server), checking that the product refuses some requests with 503 or 429 and
+   Retry-After rather than queueing them, and what the latency of the accepted ones is.
+
+Usage: ``.venv/bin/python bench/serving.py [--duration 10] [--rounds 3]``. Needs wrk (Debian's
+package; ``make wrk`` installs it); without it the bench says so and stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import shlex
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CONFIG = "/api/v1/sdk/config"
+# The web role's uvicorn options (deploy/entrypoint.sh); the reference app is given the same.
+WEB_OPTIONS = ["--loop", "uvloop", "--http", "httptools", "--log-config", "deploy/logging.json", "--no-access-log"]
+
+# Counts statuses and Retry-After headers; at the end, the latency percentile below which the
+# accepted requests' 99th percentile must lie, however the refused ones are spread (all
+# responses' percentile 100 - (1 - refused share)).
+OVERLOAD_LUA = """
+counts, retry_after = {}, 0  -- globals: thread:get() reads a thread's globals
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) counts = {}; retry_after = 0 end
+function response(status, headers, body)
+  counts[status] = (counts[status] or 0) + 1
+  if headers["Retry-After"] or headers["retry-after"] then retry_after = retry_after + 1 end
+end
+function done(summary, latency, requests)
+  local total = {}
+  local with_retry_after = 0
+  for _, thread in ipairs(threads) do
+    local c = thread:get("counts")
+    for status, n in pairs(c) do total[status] = (total[status] or 0) + n end
+    with_retry_after = with_retry_after + thread:get("retry_after")
+  end
+  local all, refused = 0, 0
+  for status, n in pairs(total) do
+    io.write(string.format("status %d %d\\n", status, n))
+    all = all + n
+    if status == 503 or status == 429 then refused = refused + n end
+  end
+  io.write(string.format("retry_after %d\\n", with_retry_after))
+  local accepted_share = all > 0 and (all - refused) / all or 1
+  local bound = 100 - accepted_share
+  if bound < 99 then bound = 99 end
+  io.write(string.format("accepted_p99_bound_us %d\\n", latency:percentile(bound)))
+  io.write(string.format("all_p99_us %d\\n", latency:percentile(99)))
+end
+"""
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    requests: int
+    bad: int  # responses other than 2xx/3xx
+    errors: int  # socket errors of any kind
+    p99_ms: float
+    output: str
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def scratch_database_url() -> str:
+    url = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/flagplane"))
+    return url._replace(path="/flagplane_bench_serving").geturl()
+
+
+def seed(flags: int) -> tuple[str, int]:
+    """A project with one environment of ``flags`` flags, published; its SDK key and version."""
+    from controlplane.settings import createdb
+
+    createdb.main()
+    import django
+
+    django.setup()
+    logging.disable(logging.INFO)  # the audit log of the seeding
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from controlplane.audit.services import Actor
+    from controlplane.documents.services import rebuild
+    from controlplane.flags.models import Flag, FlagState
+    from controlplane.flags.services import BOOLEAN_VARIANTS
+    from controlplane.projects.models import Project
+    from controlplane.projects.services import create_project, issue_sdk_key
+
+    Project.objects.filter(key="bench-serving").delete()
+    actor = Actor.system("bench")
+    project = create_project(actor, key="bench-serving", environments=["production"])
+    environment = project.environments.get()
+    created = Flag.objects.bulk_create(
+        Flag(project=project, key=f"flag-{i:04d}", name=f"Flag {i}", variants=BOOLEAN_VARIANTS, off_variant="off")
+        for i in range(flags)
+    )
+    FlagState.objects.bulk_create(
+        FlagState(
+            flag=flag,
+            environment=environment,
+            on=True,
+            rules=[
+                {
+                    "id": f"r{i}",
+                    "clauses": [{"attribute": "plan", "op": "in", "values": ["free", "trial"]}],
+                    "serve": {"variant": "off"},
+                }
+            ],
+            default_serve={"split": [{"variant": "on", "weight": 50_000}, {"variant": "off", "weight": 50_000}]},
+        )
+        for i, flag in enumerate(created)
+    )
+    _, plaintext = issue_sdk_key(environment, actor, "bench")
+    document = rebuild(environment.id)
+    return plaintext, document.version
+
+
+def clean_up(prefix: str) -> None:
+    from controlplane.documents import cache
+    from controlplane.projects.models import Project
+
+    Project.objects.filter(key="bench-serving").delete()
+    client = cache.client()
+    for key in client.scan_iter(f"{prefix}:*", count=1000):
+        client.delete(key)
+
+
+class Server:
+    """One uvicorn (master and workers), started through deploy/entrypoint.sh."""
+
+    def __init__(self, name: str, arguments: list[str], environment: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_dir / f"{name}.log"
+        # Both servers: the same launcher, the same process attributes (same session and process
+        # group as this script: a session of its own is scheduled as a group of its own).
+        self.process = subprocess.Popen(
+            ["sh", "deploy/entrypoint.sh", *(argument.format(port=self.port) for argument in arguments)],
+            cwd=ROOT,
+            env={**environment, "HOST": "127.0.0.1", "PORT": str(self.port)},
+            stdout=self.log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, key: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if get(self.url + CONFIG, key)[0] in (200, 304):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not start: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+def get(url: str, key: str, **headers: str) -> tuple[int, Message, bytes]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def wrk(
+    url: str, headers: dict[str, str], threads: int, connections: int, duration: float, script: str | None = None
+) -> WrkResult:
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency", "--timeout", "10s"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    if script:
+        command += ["-s", script]
+    finished = subprocess.run([*command, url], capture_output=True, text=True)
+    if finished.returncode:
+        raise RuntimeError(f"{shlex.join(command)} failed: {finished.stderr}")
+    output = finished.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return WrkResult(
+        rps=rps,
+        requests=requests,
+        bad=int(bad.group(1)) if bad else 0,
+        errors=sum(int(n) for n in errors.groups()) if errors else 0,
+        p99_ms=_latency_ms(re.search(r"\s99%\s+([\d.]+\w+)", output).group(1)),
+        output=output,
+    )
+
+
+def _latency_ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="304 runs per server (alternating)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--overload-connections", type=int, default=1024)
+    parser.add_argument("--flags", type=int, default=100)
+    args = parser.parse_args()
+
+    if shutil.which("wrk") is None:
+        print("serving: skipped (wrk is not installed; `make wrk` installs Debian's package)")
+        return
+
+    prefix = f"flagplane-bench-serving-{os.getpid()}"
+    os.environ.update(
+        {
+            "DATABASE_URL": scratch_database_url(),
+            "REDIS_PREFIX": prefix,
+            "CELERY_QUEUE": prefix,  # builds queued by the seeding reach no other worker
+            "DJANGO_SETTINGS_MODULE": "controlplane.settings.base",
+        }
+    )
+    key, version = seed(args.flags)
+    workers = os.environ.get("WEB_WORKERS", "2")
+    scratch = Path(tempfile.mkdtemp(prefix="flagplane-bench-serving-"))
+    environment = {
+        **os.environ,
+        "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        "WEB_WORKERS": workers,
+        "PROMETHEUS_MULTIPROC_DIR": str(scratch / "prometheus"),  # as the container image sets it
+        # One key polled by every wrk connection: its per-key poll limit is not what is measured.
+        "THROTTLE_SDK_POLLS": "100000000/min",
+    }
+    servers: list[Server] = []
+    try:
+        product = Server("product", ["web"], environment, scratch)
+        servers.append(product)
+        product.wait_ready(key)
+        reference = Server(
+            "reference",
+            ["uvicorn", "bench.reference_app:application", "--host", "127.0.0.1", "--port", "{port}",
+             "--workers", workers, *WEB_OPTIONS],
+            environment,
+            scratch,
+        )  # fmt: skip
+        servers.append(reference)
+        reference.wait_ready(key)
+
+        status, headers, _ = get(product.url + CONFIG, key)
+        etag = headers["ETag"]
+        assert status == 200 and get(product.url + CONFIG, key, **{"If-None-Match": etag})[0] == 304
+        assert get(reference.url + CONFIG, key, **{"If-None-Match": etag})[0] == 304
+        conditional = {"Authorization": f"Bearer {key}", "If-None-Match": etag}
+        print(f"document version {version}, {args.flags} flags; uvicorn --workers {workers}; wrk on 127.0.0.1")
+
+        load = (args.threads, args.connections)
+        for server in servers:  # warm up: connections, caches, the first pages of the allocator
+            wrk(server.url + CONFIG, conditional, *load, 2)
+        runs: dict[str, list[WrkResult]] = {"product": [], "reference": []}
+        for round_ in range(args.rounds):
+            for server in servers:
+                result = wrk(server.url + CONFIG, conditional, *load, args.duration)
+                if result.bad or result.errors:
+                    raise SystemExit(f"{server.name}: {result.bad} non-304 responses, {result.errors} errors")
+                runs[server.name].append(result)
+                print(
+                    f"round {round_ + 1} {server.name:9} 304: {result.rps:8.0f} req/s  p99 {result.p99_ms:6.1f} ms"
+                    f"  (wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s)"
+                )
+        product_rps = statistics.median(result.rps for result in runs["product"])
+        reference_rps = statistics.median(result.rps for result in runs["reference"])
+        ratio = product_rps / reference_rps
+
+        full = wrk(product.url + CONFIG, {"Authorization": f"Bearer {key}", "Accept-Encoding": "gzip"}, *load,
+                   args.duration)  # fmt: skip
+        gzip_bytes = len(get(product.url + CONFIG, key, **{"Accept-Encoding": "gzip"})[2])
+        print(f"product   200: {full.rps:8.0f} req/s  p99 {full.p99_ms:6.1f} ms  (gzip, {gzip_bytes} bytes)")
+
+        overload = overload_phase(product.url + CONFIG, conditional, args, scratch)
+        print(
+            f"summary: 304 product {product_rps:.0f} req/s, reference {reference_rps:.0f} req/s (medians of "
+            f"{args.rounds}), ratio {ratio:.2f}"
+        )
+        print(
+            f"serving: config_304_rps={product_rps:.0f} reference_rps={reference_rps:.0f} ratio={ratio:.2f} "
+            f"full_document_rps={full.rps:.0f} overload_shed={'yes' if overload['shed'] else 'no'} "
+            f"config_304_p99_ms={statistics.median(r.p99_ms for r in runs['product']):.1f} "
+            f"overload_accepted_p99_ms={overload['accepted_p99_ms']:.1f}"
+        )
+    finally:
+        for server in servers:
+            server.stop()
+        clean_up(prefix)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def overload_phase(url: str, headers: dict[str, str], args: argparse.Namespace, scratch: Path) -> dict:
+    script = scratch / "overload.lua"
+    script.write_text(OVERLOAD_LUA)
+    result = wrk(url, headers, args.threads, args.overload_connections, args.duration, str(script))
+    counts = {int(status): int(n) for status, n in re.findall(r"^status (\d+) (\d+)$", result.output, re.M)}
+    refused = counts.get(503, 0) + counts.get(429, 0)
+    with_retry_after = int(re.search(r"^retry_after (\d+)$", result.output, re.M).group(1))
+    accepted_p99_ms = int(re.search(r"^accepted_p99_bound_us (\d+)$", result.output, re.M).group(1)) / 1000
+    all_p99_ms = int(re.search(r"^all_p99_us (\d+)$", result.output, re.M).group(1)) / 1000
+    print(
+        f"overload  304: {result.rps:8.0f} req/s with -c{args.overload_connections}: "
+        + ", ".join(f"{n} x {status}" for status, n in sorted(counts.items()))
+        + f"; {with_retry_after} with Retry-After; p99 of all {all_p99_ms:.1f} ms, of the accepted <= "
+        f"{accepted_p99_ms:.1f} ms; {result.errors} socket errors"
+    )
+    return {"shed": refused > 0 and with_retry_after >= refused, "accepted_p99_ms": accepted_p99_ms}
+
+
+if __name__ == "__main__":
+    main()
