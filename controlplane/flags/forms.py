@@ -24,19 +24,10 @@ from controlplane.audit.services import Actor
 from controlplane.flags import services
 from controlplane.flags.errors import TargetingError
 from controlplane.flags.models import Flag, FlagState, Segment
-from controlplane.flags.validation import NUMERIC_OPERATORS
 from controlplane.projects.models import Environment
-from flagplane.engine import OPERATORS
+from flagplane.operators import DATE_OPERATORS, NUMBER_OPERATORS, OPERATOR_ORDER
 
-# The order of docs/sdk-document.md; any operator the engine adds later is appended.
-OPERATOR_ORDER = [
-    "in", "not_in", "equals", "starts_with", "ends_with", "contains", "regex",
-    "num_lt", "num_lte", "num_gt", "num_gte", "num_eq",
-    "semver_lt", "semver_lte", "semver_gt", "semver_gte", "semver_eq",
-    "date_before", "date_after", "in_cidr", "in_segment",
-]  # fmt: skip
-OPERATORS_SHOWN = [op for op in OPERATOR_ORDER if op in OPERATORS] + sorted(set(OPERATORS) - set(OPERATOR_ORDER))
-OPERATOR_CHOICES = [("", "— operator —"), *((op, op) for op in OPERATORS_SHOWN)]
+OPERATOR_CHOICES = [("", "— operator —"), *((op, op) for op in OPERATOR_ORDER)]
 CLAUSE_ROWS = 4  # clause rows per rule; a rule that uses them all gets one more empty row
 MAX_CLAUSE_ROWS = 50
 CLAUSE_FIELDS = ("attribute", "op", "values", "negate", "case_insensitive")
@@ -204,9 +195,9 @@ def parse_values(text: str, op: str) -> list[Any]:
     text = text.strip()
     parts = text.splitlines() if "\n" in text or op == "regex" else text.split(",")
     values: list[Any] = [part.strip() for part in parts if part.strip()]
-    if op in NUMERIC_OPERATORS:
+    if op in NUMBER_OPERATORS:
         values = [_number(value) for value in values]
-    elif op in {"date_before", "date_after"}:
+    elif op in DATE_OPERATORS:
         values = [int(value) if INTEGER.match(value) else value for value in values]
     return values
 

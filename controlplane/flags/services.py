@@ -7,6 +7,7 @@ to be rebuilt after the transaction commits.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,7 +26,7 @@ from controlplane.flags.validation import (
     validate_variants,
 )
 from controlplane.projects.models import Environment, Project
-from flagplane.engine import Evaluation, evaluate_flag
+from flagplane.engine import Evaluation, InvalidDocument, compile_flag_entry, evaluate_flag
 
 BOOLEAN_VARIANTS = [{"key": "on", "value": True}, {"key": "off", "value": False}]
 FLAG_FIELDS = (
@@ -253,6 +254,7 @@ def update_flag_state(
     for field, value in normalized.items():
         setattr(state, field, value)
     state.version += 1
+    require_sdk_can_evaluate(state)
     state.save()
     record(
         actor,
@@ -266,6 +268,27 @@ def update_flag_state(
     )
     schedule_rebuild([state.environment_id], flags=[state.flag.key])
     return state
+
+
+def require_sdk_can_evaluate(state: FlagState) -> None:
+    """The last check of every flag-state write: the SDK's own engine compiles the flag as SDKs
+    will receive it, so anything saved is something every SDK can evaluate. The engine's path
+    (``flags["f"].rules[0].clauses[1].values[0]``) is given back as the field it names."""
+    try:
+        compile_flag_entry(flag_entry(state.flag, state), segments_of(state.environment))
+    except InvalidDocument as exc:
+        raise TargetingError({_field_path(exc.path): [f"SDKs could not evaluate this: {exc.problem}."]}) from exc
+
+
+def _field_path(engine_path: str) -> str:
+    """``flags["f"].rules[0].serve`` -> ``rules.0.serve``; ``default`` is ``default_serve`` here."""
+    path = re.sub(r"^flags\[\"[^\"]*\"\]\.?|^flag\.?", "", engine_path)
+    path = re.sub(r"\[(?:\"([^\"]*)\"|(\d+))\]", lambda m: "." + (m[1] if m[1] is not None else m[2]), path)
+    path = path.lstrip(".")
+    head, _, rest = path.partition(".")
+    if head == "default":
+        head = "default_serve"
+    return ".".join(filter(None, [head, rest])) or "targeting"
 
 
 def toggle_flag(state: FlagState, actor: Actor, on: bool, reason: str = "") -> FlagState:

@@ -11,18 +11,18 @@ from typing import Any
 from django.db.models import Count, Prefetch
 
 from controlplane.flags.models import Flag
-from controlplane.flags.validation import SPLIT_TOTAL
+from flagplane.bucketing import BUCKET_SPACE
 
 
 def percent_text(weight: int) -> str:
     """12500 -> "12.5%": a split weight (thousandths of a percent) as a percentage."""
-    return f"{weight * 100 / SPLIT_TOTAL:.3f}".rstrip("0").rstrip(".") + "%"
+    return f"{weight * 100 / BUCKET_SPACE:.3f}".rstrip("0").rstrip(".") + "%"
 
 
 def _shares(serve: dict[str, Any]) -> list[tuple[str, int]]:
     """A serve as (variant, weight) pairs; a split's variants at 0% are left out."""
     if "split" not in serve:
-        return [(str(serve.get("variant", "?")), SPLIT_TOTAL)]
+        return [(str(serve.get("variant", "?")), BUCKET_SPACE)]
     return [(str(item["variant"]), item["weight"]) for item in serve["split"] if item.get("weight")]
 
 

@@ -16,15 +16,12 @@ from typing import Any
 
 from controlplane.errors import ErrorCollector, join_path
 from controlplane.flags.errors import TargetingError
+from flagplane.bucketing import BUCKET_SPACE
 from flagplane.conversions import to_epoch_ms, to_network, to_semver
-from flagplane.engine import OPERATORS
+from flagplane.engine import value_fits
+from flagplane.operators import DATE_OPERATORS, NUMBER_OPERATORS, OPERATORS, SEMVER_OPERATORS, STRING_OPERATORS
 from flagplane.regex import MAX_INPUT_BYTES, MAX_PROGRAM_SIZE, RegexError, compile_pattern
 
-SPLIT_TOTAL = 100_000  # weights are thousandths of a percent
-STRING_OPERATORS = frozenset({"in", "not_in", "equals", "starts_with", "ends_with", "contains", "regex"})
-NUMERIC_OPERATORS = frozenset({"num_lt", "num_lte", "num_gt", "num_gte", "num_eq"})
-SEMVER_OPERATORS = frozenset({"semver_lt", "semver_lte", "semver_gt", "semver_gte", "semver_eq"})
-DATE_OPERATORS = frozenset({"date_before", "date_after"})
 VARIANT_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -45,16 +42,6 @@ def finite_decimal(value: Any) -> Decimal | None:
     except InvalidOperation:
         return None
     return number if number.is_finite() else None
-
-
-def value_matches_type(value: Any, variant_type: str) -> bool:
-    if variant_type == "boolean":
-        return isinstance(value, bool)
-    if variant_type == "string":
-        return isinstance(value, str)
-    if variant_type == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    return True  # json: any JSON value
 
 
 MAX_METADATA_ENTRIES = 50
@@ -109,7 +96,7 @@ def validate_variants(kind: str, variant_type: str, variants: Any, off_variant: 
             errors.add(_join(path, "key"), f"Variant {key!r} appears twice.")
         else:
             seen.add(key)
-        if "value" not in variant or not value_matches_type(variant["value"], variant_type):
+        if "value" not in variant or not value_fits(variant_type, variant["value"]):
             errors.add(_join(path, "value"), f"The value must be of the flag's variant type ({variant_type}).")
     if kind == "boolean" and {v.get("key"): v.get("value") for v in variants if isinstance(v, dict)} != {
         "on": True,
@@ -158,7 +145,7 @@ def normalize_serve(serve: Any, variant_keys: Iterable[str], path: str, errors: 
             ok = False
             continue
         normalized.append({"variant": variant, "weight": weight})
-    if ok and sum(s["weight"] for s in normalized) != SPLIT_TOTAL:
+    if ok and sum(s["weight"] for s in normalized) != BUCKET_SPACE:
         total = Decimal(sum(s["weight"] for s in normalized)) / 1000
         errors.add(_join(path, "split"), f"Weights must add up to 100% (100000); they add up to {total}%.")
         ok = False
@@ -171,7 +158,7 @@ def _slice_weight(item: dict, path: str, errors: _Errors) -> int | None:
         return None
     if "weight" in item:
         weight = item["weight"]
-        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= SPLIT_TOTAL:
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= BUCKET_SPACE:
             errors.add(_join(path, "weight"), "A weight is an integer from 0 to 100000 (thousandths of a percent).")
             return None
         return weight
@@ -233,7 +220,7 @@ def _validate_values(
             problem = regex_problem(value, case_insensitive)
             if problem:
                 errors.add(value_path, problem)
-        elif op in NUMERIC_OPERATORS and (isinstance(value, bool) or not isinstance(value, int | float)):
+        elif op in NUMBER_OPERATORS and (isinstance(value, bool) or not isinstance(value, int | float)):
             errors.add(value_path, f"{op} compares numbers: give a number.")
         elif op in SEMVER_OPERATORS and (not isinstance(value, str) or to_semver(value) is None):
             errors.add(value_path, f"{value!r} is not a semantic version like 1.4.2.")

@@ -1,8 +1,8 @@
 """The latency histogram every stored bucket uses, and arithmetic on it.
 
 Bounds are inclusive upper bounds in milliseconds; one overflow count follows the last bound, so
-a histogram has ``len(STANDARD_BOUNDS_MS) + 1`` counts. The SDK uses the same bounds
-(``flagplane.metrics.LATENCY_BOUNDS_MS``; a test keeps the two equal).
+a histogram has ``len(STANDARD_BOUNDS_MS) + 1`` counts. The bounds are the SDK's
+(``flagplane.metrics.LATENCY_BOUNDS_MS``, part of the metrics wire format).
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import itertools
 from collections.abc import Sequence
 
 from controlplane.metrics.errors import BoundsError
+from flagplane.metrics import LATENCY_BOUNDS_MS
 
-STANDARD_BOUNDS_MS: tuple[float, ...] = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+STANDARD_BOUNDS_MS: tuple[float, ...] = LATENCY_BOUNDS_MS
 HISTOGRAM_SIZE = len(STANDARD_BOUNDS_MS) + 1
 
 

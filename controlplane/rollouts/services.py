@@ -23,7 +23,6 @@ from controlplane import broker, outbound
 from controlplane.audit.services import ROLLOUT_ENGINE, Actor, record
 from controlplane.flags import services as flag_services
 from controlplane.flags.models import Flag
-from controlplane.flags.validation import SPLIT_TOTAL
 from controlplane.metrics.errors import SourceError
 from controlplane.metrics.services import bucket_start
 from controlplane.metrics.sources import HttpJsonSource, Measurement, MetricSource, PrometheusSource, SdkMetricSource
@@ -37,6 +36,7 @@ from controlplane.rollouts.models import Decision, HealthRule, RolloutPlan, Stag
 from controlplane.rollouts.plan_fields import PLAN_FIELDS, RULE_FIELDS, STAGE_FIELDS
 from controlplane.rollouts.specs import dump_runtime, load_runtime, outcome_dict, plan_spec
 from controlplane.rollouts.validation import validate_plan
+from flagplane.bucketing import BUCKET_SPACE
 
 logger = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ def treatment_share(plan: RolloutPlan) -> float:
     if "split" not in serve:
         return 100.0 if serve.get("variant") == plan.treatment_variant else 0.0
     weight = sum(item["weight"] for item in serve["split"] if item["variant"] == plan.treatment_variant)
-    return weight * 100 / SPLIT_TOTAL
+    return weight * 100 / BUCKET_SPACE
 
 
 def evaluate(plan_id: int) -> Decision | None:
@@ -473,7 +473,7 @@ def _serve(plan: RolloutPlan, percent: Decimal, actor: Actor, reason: str, *, tu
     treatment_weight = int(percent * 1000)
     split = [
         {"variant": plan.treatment_variant, "weight": treatment_weight},
-        {"variant": plan.control_variant, "weight": 100_000 - treatment_weight},
+        {"variant": plan.control_variant, "weight": BUCKET_SPACE - treatment_weight},
     ]
     changes: dict[str, Any] = {"default_serve": {"split": split}}
     if turn_on and plan.status == RolloutPlan.Status.RUNNING:

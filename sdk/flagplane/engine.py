@@ -40,6 +40,7 @@ __all__ = [
     "bucket",
     "compile_document",
     "compile_flag",
+    "compile_flag_entry",
     "evaluate",
     "evaluate_flag",
     "resolve",
@@ -745,7 +746,13 @@ def evaluate_flag(
     references are compiled. Raises ``InvalidDocument`` if the flag or a referenced segment is
     malformed.
     """
+    return evaluate_compiled(compile_flag_entry(flag, segments), context)
+
+
+def compile_flag_entry(flag: Mapping[str, Any], segments: Mapping[str, Any] | None) -> CompiledFlag:
+    """Compile one flag of the document format with the document's segments, as SDKs will:
+    only the segments the flag references are compiled. Raises ``InvalidDocument``."""
     resolver = _SegmentCompiler(_require_mapping({} if segments is None else segments, "segments"))
     key = flag.get("key") if isinstance(flag, Mapping) else None
     path = f'flags["{key}"]' if isinstance(key, str) else "flag"
-    return evaluate_compiled(compile_flag(flag, resolver.resolve, path), context)
+    return compile_flag(flag, resolver.resolve, path)

@@ -26,6 +26,14 @@ Matcher = Callable[[Context], bool]
 Converter = Callable[[Any], Any]
 Test = Callable[[Any], bool]
 
+OPERATOR_ORDER: tuple[str, ...] = (
+    "in", "not_in", "equals", "starts_with", "ends_with", "contains", "regex",
+    "num_lt", "num_lte", "num_gt", "num_gte", "num_eq",
+    "semver_lt", "semver_lte", "semver_gt", "semver_gte", "semver_eq",
+    "date_before", "date_after", "in_cidr", "in_segment",
+)  # fmt: skip
+"""Every operator name of schema_version 1, in the order of docs/sdk-document.md."""
+
 STRING_OPERATORS: frozenset[str] = frozenset(
     {"in", "not_in", "equals", "starts_with", "ends_with", "contains", "regex"}
 )
@@ -34,13 +42,7 @@ SEMVER_OPERATORS: frozenset[str] = frozenset(
     {"semver_lt", "semver_lte", "semver_gt", "semver_gte", "semver_eq"}
 )
 DATE_OPERATORS: frozenset[str] = frozenset({"date_before", "date_after"})
-OPERATORS: frozenset[str] = (
-    STRING_OPERATORS
-    | NUMBER_OPERATORS
-    | SEMVER_OPERATORS
-    | DATE_OPERATORS
-    | frozenset({"in_cidr", "in_segment"})
-)
+OPERATORS: frozenset[str] = frozenset(OPERATOR_ORDER)
 """Every operator name of schema_version 1."""
 
 _SEQUENCES = (list, tuple, set, frozenset)

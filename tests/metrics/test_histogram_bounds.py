@@ -10,11 +10,6 @@ from controlplane.metrics.errors import BoundsError
 from controlplane.metrics.histogram import STANDARD_BOUNDS_MS, quantile, to_standard
 from controlplane.metrics.models import MetricBatch
 from controlplane.metrics.queries import arm_counts
-from flagplane.metrics import LATENCY_BOUNDS_MS
-
-
-def test_the_server_uses_the_sdk_bounds():
-    assert tuple(STANDARD_BOUNDS_MS) == tuple(LATENCY_BOUNDS_MS)
 
 
 def test_a_subset_is_rebucketed_to_the_upper_bound():
