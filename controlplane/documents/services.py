@@ -145,7 +145,6 @@ def rebuild(environment_id: int, wait: bool = True) -> EnvironmentDocument | Non
         if built is None:
             return None
         DOCUMENT_BUILD_SECONDS.observe(time.perf_counter() - started)
-        DOCUMENT_BUILDS.labels("published" if built.changed else "unchanged").inc()
         document, uid = built.document, str(built.environment.uid)
         if built.changed:
             patch = events.patch_event(uid, built.previous_version, document.version, document.etag, built.patch)
@@ -154,6 +153,7 @@ def rebuild(environment_id: int, wait: bool = True) -> EnvironmentDocument | Non
             _store_copy(built.environment, force=not built.changed)
         if built.changed and built.oldest_change is not None:
             PUBLICATION_LAG.observe(max(0.0, (timezone.now() - built.oldest_change).total_seconds()))
+        DOCUMENT_BUILDS.labels("published" if built.changed else "unchanged").inc()
     return document
 
 

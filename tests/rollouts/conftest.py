@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from rest_framework.test import APIClient
 
+from controlplane.documents import assembly
 from controlplane.rollouts.models import RolloutPlan
 from tests.documents.helpers import published_document
 
@@ -104,4 +105,6 @@ def plan_status(plan_id: int) -> RolloutPlan:
 def served_split(flag) -> list[dict]:
     """The split SDKs in production get for the flag's fallthrough ([{}] while it serves one variant)."""
     environment_id = flag.states.get(environment__key="production").environment_id
+    if assembly.assemble(environment_id) is None:
+        return [{}]  # not published yet: the worker has not built the first document
     return published_document(environment_id)["flags"][flag.key]["default"].get("split", [{}])

@@ -32,7 +32,7 @@ def test_plan_advances_through_its_stages_and_completes(celery_worker, fine_metr
 
     wait_for(
         lambda: plan_status(plan["id"]).status == "completed",
-        timeout=40,
+        timeout=120,
         interval=0.4,
         on_each=healthy_traffic_and_beat,
     )

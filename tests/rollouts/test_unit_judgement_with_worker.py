@@ -50,7 +50,7 @@ def test_a_treatment_failing_for_a_few_units_holds_then_passes_where_per_request
         report_units(sdk, {"on": everywhere(50, 0), **({"off": everywhere(500, 5)} if at_first_stage else {})})
         beat()
 
-    wait_for(lambda: plan_status(plan["id"]).status == "completed", timeout=40, interval=0.4, on_each=healthy_and_beat)
+    wait_for(lambda: plan_status(plan["id"]).status == "completed", timeout=120, interval=0.4, on_each=healthy_and_beat)
     advance = Decision.objects.get(plan_id=plan["id"], action="advance")
     judged = advance.outcomes[0]
     assert judged["verdict"] in ("inconclusive", "pass") and judged["basis"] == "units"
