@@ -29,7 +29,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,10 +39,13 @@ import urllib.request
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from document_build import remove_redis_keys, scratch_database_url, setup_django  # noqa: E402
+from production_stack import free_port  # noqa: E402
 
 CONFIG = "/api/v1/sdk/config"
 # The web role's uvicorn options (deploy/entrypoint.sh); the reference app is given the same.
@@ -95,29 +97,10 @@ class WrkResult:
     output: str
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def scratch_database_url() -> str:
-    url = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/flagplane"))
-    return url._replace(path="/flagplane_bench_serving").geturl()
-
-
 def seed(flags: int) -> tuple[str, int]:
     """A project with one environment of ``flags`` flags, published; its SDK key and version."""
-    from controlplane.settings import createdb
-
-    createdb.main()
-    import django
-
-    django.setup()
+    setup_django({})
     logging.disable(logging.INFO)  # the audit log of the seeding
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
     from controlplane.audit.services import Actor
     from controlplane.documents.services import rebuild
     from controlplane.flags.models import Flag, FlagState
@@ -154,14 +137,11 @@ def seed(flags: int) -> tuple[str, int]:
     return plaintext, document.version
 
 
-def clean_up(prefix: str) -> None:
-    from controlplane.documents import cache
+def clean_up(environment: dict[str, str]) -> None:
     from controlplane.projects.models import Project
 
     Project.objects.filter(key="bench-serving").delete()
-    client = cache.client()
-    for key in client.scan_iter(f"{prefix}:*", count=1000):
-        client.delete(key)
+    remove_redis_keys(environment)
 
 
 class Server:
@@ -260,14 +240,14 @@ def main() -> None:
         return
 
     prefix = f"flagplane-bench-serving-{os.getpid()}"
-    os.environ.update(
-        {
-            "DATABASE_URL": scratch_database_url(),
-            "REDIS_PREFIX": prefix,
-            "CELERY_QUEUE": prefix,  # builds queued by the seeding reach no other worker
-            "DJANGO_SETTINGS_MODULE": "controlplane.settings.base",
-        }
-    )
+    settings = {
+        "DATABASE_URL": scratch_database_url("flagplane_bench_serving"),
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "REDIS_PREFIX": prefix,
+        "CELERY_QUEUE": prefix,  # builds queued by the seeding reach no other worker
+        "DJANGO_SETTINGS_MODULE": "controlplane.settings.base",
+    }
+    os.environ.update(settings)
     key, version = seed(args.flags)
     workers = os.environ.get("WEB_WORKERS", "2")
     scratch = Path(tempfile.mkdtemp(prefix="flagplane-bench-serving-"))
@@ -338,7 +318,7 @@ def main() -> None:
     finally:
         for server in servers:
             server.stop()
-        clean_up(prefix)
+        clean_up(settings)
         shutil.rmtree(scratch, ignore_errors=True)
 
 
