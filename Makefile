@@ -44,7 +44,7 @@ demo: migrate
 	$(BIN)/python manage.py collectstatic --no-input -v0
 	FAULTY=$(FAULTY) DEMO_PORT=$(DEMO_PORT) $(BIN)/python -m demo.run_demo
 
-test: setup chromium prometheus ofrep-js
+test: setup lint chromium prometheus ofrep-js
 	$(BIN)/python -m pytest sdk/tests -p no:django -q
 	$(BIN)/python -m pytest -q
 
@@ -95,6 +95,7 @@ screenshots: setup chromium
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict sdk/flagplane
 
 format: setup
 	$(BIN)/ruff format .

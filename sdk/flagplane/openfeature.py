@@ -195,8 +195,8 @@ class FlagplaneProvider(AbstractProvider):
             return _details(default, resolution.INVALID_CONTEXT, repr(exc), flag.metadata)
         if result.error_code is not None:
             return _details(default, result.error_code, result.error_message or "", result.metadata)
-        if result.index is not None:
-            flag.counts[result.index] += 1
+        if result.variant_index is not None:
+            flag.counts[result.variant_index] += 1
         value = default if result.variant is None else resolution.typed_value(kind, result.value)
         return FlagResolutionDetails(
             value,

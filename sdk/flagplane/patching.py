@@ -23,13 +23,17 @@ def patch_versions(patch: Any) -> tuple[int, int]:
     """(previous_version, version) of a patch; raises InvalidDocument if it has none."""
     if not isinstance(patch, Mapping):
         raise InvalidDocument("patch", "must be an object")
-    previous, version = patch.get("previous_version"), patch.get("version")
-    for name, value in (("previous_version", previous), ("version", version)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InvalidDocument(f"patch.{name}", "must be an integer >= 0")
+    previous, version = _version(patch, "previous_version"), _version(patch, "version")
     if version <= previous:
         raise InvalidDocument("patch.version", "must be greater than previous_version")
     return previous, version
+
+
+def _version(patch: Mapping[str, Any], name: str) -> int:
+    value = patch.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidDocument(f"patch.{name}", "must be an integer >= 0")
+    return value
 
 
 def apply_patch(snapshot: Snapshot, patch: Any) -> Snapshot:

@@ -59,7 +59,7 @@ class Resolution(NamedTuple):
     metadata: Mapping[str, str | int | float | bool]
     error_code: str | None = None
     error_message: str | None = None
-    index: int | None = None
+    variant_index: int | None = None
     """The index of the variant served (for evaluation counts), None when none was."""
 
 
@@ -97,7 +97,7 @@ def resolve_flag(flag: CompiledFlag, context: Mapping[str, Any]) -> Resolution:
         if bucket is not None:
             metadata["bucket"] = bucket
     return Resolution(
-        flag.value_at(index), flag.variant_keys[index], of_reason, metadata, index=index
+        flag.value_at(index), flag.variant_keys[index], of_reason, metadata, variant_index=index
     )
 
 

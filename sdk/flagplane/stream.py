@@ -39,13 +39,14 @@ class StreamConnection:
         self, base_url: str, sdk_key: str, last_event_id: int | None, timeout: float
     ) -> None:
         parts = urlsplit(base_url)
-        connection_class = (
-            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        )
-        kwargs = {"context": ssl.create_default_context()} if parts.scheme == "https" else {}
-        self._connection = connection_class(
-            parts.hostname or "localhost", parts.port, timeout=timeout, **kwargs
-        )
+        host = parts.hostname or "localhost"
+        self._connection: http.client.HTTPConnection
+        if parts.scheme == "https":
+            self._connection = http.client.HTTPSConnection(
+                host, parts.port, timeout=timeout, context=ssl.create_default_context()
+            )
+        else:
+            self._connection = http.client.HTTPConnection(host, parts.port, timeout=timeout)
         self._path = parts.path.rstrip("/") + STREAM_PATH
         self._sdk_key = sdk_key
         self._last_event_id = last_event_id
