@@ -1,6 +1,7 @@
 """Always-valid statistics for progressive rollouts: the two-sided boundary and histograms.
 
-Pure functions on plain numbers, standard library only. The decision core
+Pure functions on plain numbers, standard library only (the histogram quantile
+is ``metrics.histogram.quantile``, pure too). The decision core
 (``decision.py``) calls them on every tick, so every interval here must stay
 valid when it is looked at again and again: they are *confidence sequences*
 (time-uniform confidence intervals), not fixed-horizon intervals. The
@@ -24,6 +25,8 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+
+from controlplane.metrics.histogram import quantile
 
 
 def mixture_half_width(variance: float, alpha: float, mixing_sd: float) -> float:
@@ -73,27 +76,13 @@ def _check_histogram(bounds_ms: Sequence[float], counts: Sequence[int]) -> None:
 
 
 def histogram_quantile(bounds_ms: Sequence[float], counts: Sequence[int], q: float) -> float:
-    """Estimate the ``q``-quantile (0 < q < 1) from a bucketed histogram.
+    """``metrics.histogram.quantile`` of a checked histogram; ``nan`` when it is empty.
 
-    Linear interpolation inside the bucket that contains the quantile (the
-    first bucket starts at 0 ms). If the quantile falls in the overflow bucket
-    the last bound is returned: the true value is at least that. ``nan`` when
-    the histogram is empty. For display; decisions use exceedance counts.
+    For display; decisions use exceedance counts (``slow_count``).
     """
     _check_histogram(bounds_ms, counts)
-    total = sum(counts)
-    if total == 0:
-        return math.nan
-    rank = q * total
-    cumulative = 0
-    for i, count in enumerate(counts):
-        if cumulative + count >= rank and count > 0:
-            if i == len(bounds_ms):
-                return float(bounds_ms[-1])
-            low = bounds_ms[i - 1] if i > 0 else 0.0
-            return low + (bounds_ms[i] - low) * (rank - cumulative) / count
-        cumulative += count
-    return float(bounds_ms[-1])
+    value = quantile(counts, q, bounds_ms)
+    return math.nan if value is None else value
 
 
 def slow_count(bounds_ms: Sequence[float], counts: Sequence[int], threshold_ms: float) -> int:
