@@ -7,6 +7,7 @@ from django.db import transaction
 
 from controlplane.access.errors import RoleError
 from controlplane.access.models import Role, RoleAssignment
+from controlplane.audit import actions as audit_actions
 from controlplane.audit.services import Actor, record
 from controlplane.projects.models import Environment, Project
 
@@ -40,7 +41,7 @@ def grant_role(
     if created:
         record(
             actor,
-            "role.grant",
+            audit_actions.ROLE_GRANT,
             assignment,
             after=assignment_snapshot(assignment),
             reason=reason,
@@ -54,7 +55,7 @@ def grant_role(
 def revoke_role(assignment: RoleAssignment, actor: Actor, reason: str = "") -> None:
     record(
         actor,
-        "role.revoke",
+        audit_actions.ROLE_REVOKE,
         assignment,
         before=assignment_snapshot(assignment),
         reason=reason,

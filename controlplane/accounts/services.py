@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from controlplane.accounts.errors import TokenRefused
 from controlplane.accounts.models import ApiToken
+from controlplane.audit import actions as audit_actions
 from controlplane.audit.services import Actor, record
 from controlplane.projects.models import Project
 from controlplane.secrets import API_TOKEN_PREFIX, find_active, issue_secret
@@ -38,7 +39,7 @@ def issue_api_token(
         user=user, name=name, scope=scope, project=project, display_prefix=secret.display_prefix, digest=secret.digest
     )
     after = {"name": name, "scope": scope, "user": user.get_username(), "project": project.key if project else None}
-    record(actor, "api_token.issue", token, after=after, reason=reason, project=project)
+    record(actor, audit_actions.API_TOKEN_ISSUE, token, after=after, reason=reason, project=project)
     return token, secret.plaintext
 
 
@@ -48,7 +49,14 @@ def revoke_api_token(token: ApiToken, actor: Actor, reason: str = "") -> ApiToke
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        record(actor, "api_token.revoke", token, before={"revoked": False}, after={"revoked": True}, reason=reason)
+        record(
+            actor,
+            audit_actions.API_TOKEN_REVOKE,
+            token,
+            before={"revoked": False},
+            after={"revoked": True},
+            reason=reason,
+        )
     return token
 
 

@@ -21,7 +21,7 @@ class AuditEntry(models.Model):
         db_constraint=False,
         related_name="+",
     )
-    action = models.CharField(max_length=64, help_text='e.g. "flag.toggle", "sdk_key.revoke".')
+    action = models.CharField(max_length=64, help_text='e.g. "flag.turn_off" (every name: audit/actions.py).')
     object_type = models.CharField(max_length=64)
     object_id = models.CharField(max_length=64)
     object_repr = models.CharField(max_length=300)

@@ -27,6 +27,11 @@ class Actor:
         """People must say why where an environment requires a reason; the system's own writes carry theirs."""
         return self.user is not None or self.operator
 
+    @property
+    def user_or_none(self) -> AbstractBaseUser | None:
+        """The user to store in a foreign key (``created_by``): None for the system, an operator or an unsaved user."""
+        return self.user if getattr(self.user, "pk", None) else None
+
     @classmethod
     def for_user(cls, user: AbstractBaseUser) -> Actor:
         return cls(label=user.get_username(), user=user)
@@ -78,7 +83,7 @@ def record(
 ) -> AuditEntry:
     entry = AuditEntry.objects.create(
         actor=actor.label[:200],
-        actor_user=actor.user if getattr(actor.user, "pk", None) else None,
+        actor_user=actor.user_or_none,
         action=action,
         object_type=obj._meta.model_name,
         object_id=str(obj.pk),

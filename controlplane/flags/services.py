@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import transaction
 
+from controlplane.audit import actions as audit_actions
 from controlplane.audit.services import Actor, record
 from controlplane.documents.builder import flag_entry, segment_references, segments_of
 from controlplane.documents.services import schedule_rebuild
@@ -115,7 +116,7 @@ def create_flag(
         client_side=bool(client_side),
     )
     create_initial_states(flag, project.environments.all())
-    record(actor, "flag.create", flag, after=flag_snapshot(flag), reason=reason, project=project)
+    record(actor, audit_actions.FLAG_CREATE, flag, after=flag_snapshot(flag), reason=reason, project=project)
     schedule_rebuild(_environment_ids(project), flags=[flag.key])
     return flag
 
@@ -166,7 +167,13 @@ def update_flag(flag: Flag, actor: Actor, changes: dict[str, Any], reason: str =
     flag.save()
     if flag_snapshot(flag) != before:
         record(
-            actor, "flag.update", flag, before=before, after=flag_snapshot(flag), reason=reason, project=flag.project
+            actor,
+            audit_actions.FLAG_UPDATE,
+            flag,
+            before=before,
+            after=flag_snapshot(flag),
+            reason=reason,
+            project=flag.project,
         )
         schedule_rebuild(_environment_ids(flag.project), flags=[flag.key])
     if "archived" in changes and changes["archived"] != flag.archived:
@@ -201,7 +208,7 @@ def set_archived(flag: Flag, actor: Actor, archived: bool, reason: str = "") -> 
     before = flag_snapshot(flag)
     flag.archived = archived
     flag.save(update_fields=["archived", "updated_at"])
-    action = "flag.archive" if archived else "flag.restore"
+    action = audit_actions.FLAG_ARCHIVE if archived else audit_actions.FLAG_RESTORE
     record(actor, action, flag, before=before, after=flag_snapshot(flag), reason=reason, project=flag.project)
     schedule_rebuild(_environment_ids(flag.project), flags=[flag.key])
     return flag
@@ -219,7 +226,7 @@ def update_flag_state(
     *,
     expected_version: int | None = None,
     reason: str = "",
-    action: str = "flag_state.update",
+    action: str = audit_actions.FLAG_STATE_UPDATE,
 ) -> FlagState:
     """Apply changes to a flag's targeting in one environment; bump its version.
 
@@ -293,7 +300,13 @@ def _field_path(engine_path: str) -> str:
 
 def toggle_flag(state: FlagState, actor: Actor, on: bool, reason: str = "") -> FlagState:
     """Turn a flag on or off in one environment. Off is the kill switch."""
-    return update_flag_state(state, actor, {"on": on}, reason=reason, action="flag.turn_on" if on else "flag.turn_off")
+    return update_flag_state(
+        state,
+        actor,
+        {"on": on},
+        reason=reason,
+        action=audit_actions.FLAG_TURN_ON if on else audit_actions.FLAG_TURN_OFF,
+    )
 
 
 def preview(state: FlagState, contexts: Iterable[dict | str]) -> list[Evaluation]:
@@ -338,7 +351,9 @@ def create_segment(
         excluded=validate_key_list("excluded", excluded or []),
         rules=_validated_segment_rules(project, key, rules or []),
     )
-    record(actor, "segment.create", segment, after=segment_snapshot(segment), reason=reason, project=project)
+    record(
+        actor, audit_actions.SEGMENT_CREATE, segment, after=segment_snapshot(segment), reason=reason, project=project
+    )
     schedule_rebuild(_environment_ids(project), segments=[segment.key])
     return segment
 
@@ -380,7 +395,7 @@ def update_segment(segment: Segment, actor: Actor, changes: dict[str, Any], reas
     segment.save()
     record(
         actor,
-        "segment.update",
+        audit_actions.SEGMENT_UPDATE,
         segment,
         before=before,
         after=segment_snapshot(segment),
@@ -419,7 +434,14 @@ def delete_segment(segment: Segment, actor: Actor, reason: str = "") -> None:
     users += [f"segment {other.key}" for other in others if segment.key in segment_references(other.rules)]
     if users:
         raise TargetingError({"key": [f"Segment {segment.key!r} is used by: {', '.join(users)}."]})
-    record(actor, "segment.delete", segment, before=segment_snapshot(segment), reason=reason, project=segment.project)
+    record(
+        actor,
+        audit_actions.SEGMENT_DELETE,
+        segment,
+        before=segment_snapshot(segment),
+        reason=reason,
+        project=segment.project,
+    )
     project, key = segment.project, segment.key
     segment.delete()
     schedule_rebuild(_environment_ids(project), segments=[key])

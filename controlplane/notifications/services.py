@@ -27,6 +27,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from controlplane import outbound
+from controlplane.audit import actions as audit_actions
 from controlplane.audit.services import Actor, record
 from controlplane.notifications import signing
 from controlplane.notifications.errors import WebhookError
@@ -92,7 +93,9 @@ def create_webhook(
     )
     _validate(webhook)
     webhook.save()
-    record(actor, "webhook.create", webhook, after=webhook_snapshot(webhook), reason=reason, project=project)
+    record(
+        actor, audit_actions.WEBHOOK_CREATE, webhook, after=webhook_snapshot(webhook), reason=reason, project=project
+    )
     return webhook
 
 
@@ -110,7 +113,7 @@ def update_webhook(webhook: Webhook, actor: Actor, changes: dict[str, Any], reas
         webhook.save()
         record(
             actor,
-            "webhook.update",
+            audit_actions.WEBHOOK_UPDATE,
             webhook,
             before=before,
             after=webhook_snapshot(webhook),
@@ -123,7 +126,14 @@ def update_webhook(webhook: Webhook, actor: Actor, changes: dict[str, Any], reas
 @transaction.atomic
 def delete_webhook(webhook: Webhook, actor: Actor, reason: str = "") -> None:
     """Delete the webhook and its delivery log; deliveries still queued then find nothing to send."""
-    record(actor, "webhook.delete", webhook, before=webhook_snapshot(webhook), reason=reason, project=webhook.project)
+    record(
+        actor,
+        audit_actions.WEBHOOK_DELETE,
+        webhook,
+        before=webhook_snapshot(webhook),
+        reason=reason,
+        project=webhook.project,
+    )
     webhook.delete()
 
 
@@ -216,7 +226,7 @@ def retry_now(delivery: WebhookDelivery, actor: Actor, reason: str = "") -> None
     after = {"status": delivery.status, "attempts": delivery.attempts}
     record(
         actor,
-        "webhook_delivery.retry",
+        audit_actions.WEBHOOK_DELIVERY_RETRY,
         delivery,
         before=before,
         after=after,

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from django.db import transaction
 from django.utils import timezone
 
+from controlplane.audit import actions as audit_actions
 from controlplane.audit.services import Actor, record
 from controlplane.documents.services import schedule_rebuild
 from controlplane.errors import FieldErrors
@@ -79,7 +80,9 @@ def create_project(
     if Project.objects.filter(key=key).exists():
         raise DuplicateKey("key", f"A project {key!r} already exists.")
     project = Project.objects.create(key=key, name=name or key, description=description)
-    record(actor, "project.create", project, after=project_snapshot(project), reason=reason, project=project)
+    record(
+        actor, audit_actions.PROJECT_CREATE, project, after=project_snapshot(project), reason=reason, project=project
+    )
     for position, environment_key in enumerate(environments):
         create_environment(project, actor, key=environment_key, position=position, reason=reason)
     return project
@@ -97,7 +100,7 @@ def update_project(project: Project, actor: Actor, changes: dict[str, Any], reas
         project.save()
         record(
             actor,
-            "project.update",
+            audit_actions.PROJECT_UPDATE,
             project,
             before=before,
             after=project_snapshot(project),
@@ -135,7 +138,7 @@ def create_environment(
         create_initial_states(flag, [environment])
     record(
         actor,
-        "environment.create",
+        audit_actions.ENVIRONMENT_CREATE,
         environment,
         after=environment_snapshot(environment),
         reason=reason,
@@ -162,7 +165,7 @@ def update_environment(
         environment.save()
         record(
             actor,
-            "environment.update",
+            audit_actions.ENVIRONMENT_UPDATE,
             environment,
             before=before,
             after=environment_snapshot(environment),
@@ -182,11 +185,11 @@ def issue_sdk_key(environment: Environment, actor: Actor, name: str, reason: str
         name=name,
         display_prefix=secret.display_prefix,
         digest=secret.digest,
-        created_by=actor.user if getattr(actor.user, "pk", None) else None,
+        created_by=actor.user_or_none,
     )
     record(
         actor,
-        "sdk_key.issue",
+        audit_actions.SDK_KEY_ISSUE,
         sdk_key,
         after={"name": name, "prefix": sdk_key.display_prefix},
         reason=reason,
@@ -205,7 +208,7 @@ def revoke_sdk_key(sdk_key: SdkKey, actor: Actor, reason: str = "") -> SdkKey:
         sdk_key.save(update_fields=["revoked_at"])
         record(
             actor,
-            "sdk_key.revoke",
+            audit_actions.SDK_KEY_REVOKE,
             sdk_key,
             before={"revoked": False},
             after={"revoked": True},
@@ -229,11 +232,11 @@ def issue_client_key(
         display_prefix=secret.display_prefix,
         digest=secret.digest,
         client_side_flags_only=client_side_flags_only,
-        created_by=actor.user if getattr(actor.user, "pk", None) else None,
+        created_by=actor.user_or_none,
     )
     record(
         actor,
-        "client_key.issue",
+        audit_actions.CLIENT_KEY_ISSUE,
         client_key,
         after={"name": name, "prefix": client_key.display_prefix, "client_side_flags_only": client_side_flags_only},
         reason=reason,
@@ -251,7 +254,7 @@ def revoke_client_key(client_key: ClientKey, actor: Actor, reason: str = "") -> 
         client_key.save(update_fields=["revoked_at"])
         record(
             actor,
-            "client_key.revoke",
+            audit_actions.CLIENT_KEY_REVOKE,
             client_key,
             before={"revoked": False},
             after={"revoked": True},
