@@ -41,18 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import unit_traffic
 from unit_traffic import binomial
 
-from controlplane.rollouts.decision import (
-    ArmCounts,
-    Gates,
-    PlanRuntime,
-    PlanSpec,
-    RuleObservation,
-    RuleSpec,
-    SegmentCounts,
-    StageSpec,
-    decide,
-    start,
-)
+from controlplane.rollouts.decision import Gates, decide
+from controlplane.rollouts.plan_spec import PlanRuntime, PlanSpec, RuleSpec, StageSpec
+from controlplane.rollouts.rules import ArmCounts, RuleObservation, SegmentCounts
+from controlplane.rollouts.transitions import start
 from flagplane.metrics import UNIT_GROUPS
 
 TICK_S = 15.0

@@ -23,6 +23,7 @@ from controlplane.rollouts import actions, services
 from controlplane.rollouts.actions import RolloutAction
 from controlplane.rollouts.models import Decision, HealthRule, RolloutPlan, Stage
 from controlplane.rollouts.plan_fields import PLAN_FIELDS, STAGE_FIELDS
+from controlplane.rollouts.specs import load_runtime
 
 
 class StageSerializer(StrictFields, serializers.ModelSerializer):
@@ -252,7 +253,7 @@ class RolloutPlanViewSet(
     def metrics(self, request, pk=None):
         """Health signals per variant since the current run started (or the plan was created)."""
         plan = self.get_object()
-        since_seconds = (plan.runtime or {}).get("run_started_at")
+        since_seconds = load_runtime(plan).run_started_at
         since = datetime.fromtimestamp(since_seconds, tz=UTC) if since_seconds else plan.created_at
         summary = {}
         for arm, variant in (("treatment", plan.treatment_variant), ("control", plan.control_variant)):

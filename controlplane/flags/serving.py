@@ -58,6 +58,13 @@ def state_summary(state: Any) -> str:
     )
 
 
+def variant_share(state: Any, variant: str) -> float:
+    """The percentage of a FlagState's default serve that gets ``variant`` now (0 when the flag is off)."""
+    if not state.on:
+        return 0.0
+    return sum(weight for name, weight in _shares(state.default_serve or {}) if name == variant) * 100 / BUCKET_SPACE
+
+
 def active_rollouts() -> Prefetch:
     """Each flag's running or paused rollout plans, as ``flag.active_rollouts``, with their ``stage_count``.
 

@@ -31,6 +31,7 @@ from controlplane.rollouts.actions import RolloutAction
 from controlplane.rollouts.errors import PlanError, TransitionRefused
 from controlplane.rollouts.forms import ActionForm, PlanEditor
 from controlplane.rollouts.models import Decision, RolloutPlan, Stage
+from controlplane.rollouts.specs import load_runtime
 
 REFRESH_SECONDS = 10
 DECISIONS_SHOWN = 200
@@ -85,7 +86,7 @@ def available_transitions(plan: RolloutPlan) -> list[RolloutAction]:
     services still decide, and refuse with a message. Approve only while the stage waits for it."""
     stages = list(plan.stages.all())
     current = stages[plan.stage_index] if plan.stage_index < len(stages) else None
-    approved = (plan.runtime or {}).get("approved_stage_index") == plan.stage_index
+    approved = load_runtime(plan).approved_stage_index == plan.stage_index
     wants_approval = current is not None and current.needs_approval and not approved
     return [action for action in actions.available_to_person(plan.status) if action.name != "approve" or wants_approval]
 
@@ -174,7 +175,7 @@ def plan_page_context(plan: RolloutPlan) -> dict[str, Any]:
         "stage_count": len(stages),
         "percent": percent_text(plan.percent),
         "waiting_on": WAITING_ON.get(plan.waiting_on, plan.waiting_on),
-        "run_number": (plan.runtime or {}).get("run_number", 0),
+        "run_number": load_runtime(plan).run_number,
         "stages": stage_rows(plan),
         "rules": list(plan.rules.all()),
         "decisions": [

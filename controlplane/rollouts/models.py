@@ -1,7 +1,7 @@
 """Rollout plans, their stages and health rules, and the log of the engine's decisions.
 
-The decision logic lives in ``decision.py`` (pure); ``services.py`` converts these rows to its
-dataclasses and back, and is the only writer.
+The decision logic is pure (``decision.py``, ``rules.py``, ``transitions.py``); ``specs.py``
+converts these rows to its dataclasses and back, and ``services.py`` is the only writer.
 """
 
 from django.conf import settings

@@ -1,51 +1,42 @@
 """Every write to a rollout plan: people's actions and the engine's ticks share one code path.
 
-Each function locks the plan row, asks the pure decision core (``decision.py``) what happens,
-and applies the answer in the same transaction: the plan's state, the flag's split (through
-``flags.services.update_flag_state``, so the SDK document is rebuilt and the change audited),
-the Decision log entry, the audit entry and the webhook notifications.
+Each function locks the plan row, asks the pure core what happens (``decision.decide`` for a
+tick, ``transitions`` for a person's action) and applies the ``Step`` in the same transaction:
+the plan's state, the flag's split (through ``flags.services.update_flag_state``, so the SDK
+document is rebuilt and the change audited), the Decision log entry, the audit entry and the
+webhook notifications. What a tick reads first (metrics, the external check) is in
+``tick_inputs.py``; the stored runtime is read only through ``specs.load_runtime``.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from controlplane import broker, outbound
+from controlplane import broker
 from controlplane.audit.services import ROLLOUT_ENGINE, Actor, record
 from controlplane.flags import services as flag_services
 from controlplane.flags.models import Flag
-from controlplane.metrics.errors import SourceError
-from controlplane.metrics.services import bucket_start
-from controlplane.metrics.sources import HttpJsonSource, Measurement, MetricSource, PrometheusSource, SdkMetricSource
+from controlplane.flags.serving import variant_share
 from controlplane.notifications.services import notify
 from controlplane.observability.metrics import ROLLOUT_DECISIONS, ROLLOUT_TICK_SECONDS, ROLLOUT_TICKS
 from controlplane.projects.models import Environment
-from controlplane.rollouts import actions, clock
-from controlplane.rollouts import decision as core
+from controlplane.rollouts import actions, clock, tick_inputs, transitions
+from controlplane.rollouts.decision import Step, decide
 from controlplane.rollouts.errors import PlanError, TransitionRefused
 from controlplane.rollouts.models import Decision, HealthRule, RolloutPlan, Stage
 from controlplane.rollouts.plan_fields import PLAN_FIELDS, RULE_FIELDS, STAGE_FIELDS
+from controlplane.rollouts.plan_spec import PlanRuntime, PlanSpec
 from controlplane.rollouts.specs import dump_runtime, load_runtime, outcome_dict, plan_spec
+from controlplane.rollouts.transitions import TransitionError
 from controlplane.rollouts.validation import validate_plan
+from controlplane.rollouts.wording import format_percent
 from flagplane.bucketing import BUCKET_SPACE
-
-logger = logging.getLogger(__name__)
-
-# An external value read over HTTP is taken as a measured rate over this many requests.
-HTTP_SOURCE_WEIGHT = 1_000_000
-
-
-def _moment(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def _percent(value: float) -> Decimal:
@@ -154,20 +145,20 @@ def _person_action(
     plan: RolloutPlan,
     actor: Actor,
     reason: str,
-    transition: Callable[[core.PlanSpec, core.PlanRuntime, float], core.Decision],
+    transition: Callable[[PlanSpec, PlanRuntime, float], Step],
 ) -> RolloutPlan:
     with transaction.atomic():
         plan = _locked(plan.pk)
         spec = plan_spec(plan)
         try:
-            outcome = transition(spec, load_runtime(plan), clock.now())
-        except core.TransitionError as exc:
+            step = transition(spec, load_runtime(plan), clock.now())
+        except TransitionError as exc:
             raise TransitionRefused(str(exc)) from exc
-        if reason and reason not in outcome.reason:
-            outcome = replace(outcome, reason=f"{outcome.reason} Reason given: {reason}")
+        if reason and reason not in step.reason:
+            step = replace(step, reason=f"{step.reason} Reason given: {reason}")
         try:
             with transaction.atomic():
-                _apply(plan, spec, outcome, actor, reason)
+                _apply(plan, spec, step, actor, reason)
         except IntegrityError as exc:
             raise TransitionRefused(
                 f"Another rollout of {plan.flag.key} in {plan.environment.key} is already active."
@@ -196,12 +187,12 @@ def act(plan: RolloutPlan, name: str, actor: Actor, reason: str = "", stage_numb
     stage = stage_number - 1 if stage_number is not None else None
     before = _refuse_start_when_served_to_everyone(plan) if name == "start" else 0.0
 
-    def transition(spec: core.PlanSpec, runtime: core.PlanRuntime, now: float) -> core.Decision:
-        outcome = core.act(name, spec, runtime, now, reason=reason, stage=stage, by=actor.label)
+    def transition(spec: PlanSpec, runtime: PlanRuntime, now: float) -> Step:
+        step = transitions.act(name, spec, runtime, now, reason=reason, stage=stage, by=actor.label)
         if before:
-            served = core.format_percent(before)
-            outcome = replace(outcome, reason=f"{outcome.reason} The treatment had {served} before.")
-        return outcome
+            served = format_percent(before)
+            step = replace(step, reason=f"{step.reason} The treatment had {served} before.")
+        return step
 
     return _person_action(plan, actor, reason, transition)
 
@@ -212,27 +203,15 @@ def _refuse_start_when_served_to_everyone(plan: RolloutPlan) -> float:
     Starting would take the treatment away from most users (down to stage 1), and a rollback
     would leave nobody on it. Otherwise the start decision says what share it had, if any.
     """
-    before = treatment_share(plan)
+    before = variant_share(flag_services.get_state(plan.flag, plan.environment), plan.treatment_variant)
     if before == 100:
         raise TransitionRefused(
             f"{plan.flag.key} already serves {plan.treatment_variant} to everyone in {plan.environment.key}: "
-            f"starting this plan would drop it to {core.format_percent(float(plan.stages.first().percent))} "
+            f"starting this plan would drop it to {format_percent(float(plan.stages.first().percent))} "
             f"(stage 1). Nothing is left to roll out; to roll it out again, serve {plan.control_variant} "
             "by default (or turn the flag off) first."
         )
     return before
-
-
-def treatment_share(plan: RolloutPlan) -> float:
-    """The percentage of the flag's default serve that gets the plan's treatment now (0 when the flag is off)."""
-    state = flag_services.get_state(plan.flag, plan.environment)
-    if not state.on:
-        return 0.0
-    serve = state.default_serve or {}
-    if "split" not in serve:
-        return 100.0 if serve.get("variant") == plan.treatment_variant else 0.0
-    weight = sum(item["weight"] for item in serve["split"] if item["variant"] == plan.treatment_variant)
-    return weight * 100 / BUCKET_SPACE
 
 
 def evaluate(plan_id: int) -> Decision | None:
@@ -249,203 +228,60 @@ def evaluate(plan_id: int) -> Decision | None:
     started = time.perf_counter()
     runtime = load_runtime(plan)
     now = clock.now()
-    sdk_source = MeasuredOnce(SdkMetricSource())
-    observations = [observe(plan, rule, runtime, now, sdk_source) for rule in plan.rules.all()]
-    stage_gates = replace(gates(plan, runtime, now), traffic=sample_ratio_traffic(plan, runtime, now, sdk_source))
+    observations, stage_gates = tick_inputs.read(plan, runtime, now)
     with transaction.atomic():
         locked = _locked(plan_id, skip_locked=True)
-        if locked is None or not locked.is_active or locked.runtime != plan.runtime:
+        if locked is None or not locked.is_active or load_runtime(locked) != runtime:
             ROLLOUT_TICKS.labels("skipped").inc()
             return None
         spec = plan_spec(locked)
         state = flag_services.get_state(locked.flag, locked.environment)
         if not state.on and locked.status == RolloutPlan.Status.RUNNING:
             reason = f"the flag was turned off in {locked.environment.key} (kill switch)"
-            outcome = core.pause(spec, runtime, now, reason)
+            step = transitions.pause(spec, runtime, now, reason)
         else:
-            outcome = core.decide(spec, runtime, now, observations, stage_gates)
-        entry = _apply(locked, spec, outcome, ROLLOUT_ENGINE, "")
+            step = decide(spec, runtime, now, observations, stage_gates)
+        entry = _apply(locked, spec, step, ROLLOUT_ENGINE, "")
     ROLLOUT_TICKS.labels("decided").inc()
     ROLLOUT_TICK_SECONDS.observe(time.perf_counter() - started)
     return entry
 
 
-class MeasuredOnce:
-    """A source that measures each period once: a plan's SDK rules share their stages' counts."""
-
-    def __init__(self, source: MetricSource) -> None:
-        self.source = source
-        self.measured: dict[tuple, Measurement] = {}
-
-    def measure(self, environment_id, flag_key, variants, since, until=None) -> Measurement:
-        key = (environment_id, flag_key, tuple(variants), since, until)
-        if key not in self.measured:
-            self.measured[key] = self.source.measure(environment_id, flag_key, variants, since, until)
-        return self.measured[key]
-
-
-def source_for(plan: RolloutPlan, rule: HealthRule, sdk_source: MetricSource) -> MetricSource:
-    if rule.source == HealthRule.Source.HTTP:
-        return HttpJsonSource(rule.source_url, rule.source_json_path)
-    if rule.source == HealthRule.Source.PROMETHEUS:
-        return PrometheusSource(
-            rule.source_url or settings.ROLLOUTS_PROMETHEUS_URL,
-            rule.source_events_query,
-            rule.source_total_query,
-            environment=plan.environment.key,
-        )
-    return sdk_source
-
-
-def observe(
-    plan: RolloutPlan, rule: HealthRule, runtime: core.PlanRuntime, now: float, sdk_source: MetricSource
-) -> core.RuleObservation:
-    """Counts for one rule: per stage served in the current run, and over the rule's window.
-
-    Times are widened to whole metric buckets: a bucket that straddles a boundary counts for
-    the later period, so no report is lost between two stages.
-    """
-    try:
-        source = source_for(plan, rule, sdk_source)
-    except SourceError as exc:  # e.g. a JSON path it cannot parse: this rule has no data, the others still count
-        logger.warning("Health rule %s of %s cannot be read: %s", rule.key, plan, exc)
-        return core.RuleObservation(rule_id=rule.key)
-
-    def arm(variant: str, since: float, until: float | None) -> core.ArmCounts:
-        measurement = source.measure(
-            plan.environment_id,
-            plan.flag.key,
-            [variant],
-            bucket_start(_moment(since)),
-            bucket_start(_moment(until)) if until is not None else None,
-        )
-        return _arm_counts(measurement, rule)
-
-    def period(since: float, until: float | None) -> core.SegmentCounts:
-        return core.SegmentCounts(
-            treatment=arm(plan.treatment_variant, since, until), control=arm(plan.control_variant, since, until)
-        )
-
-    run_started_at = runtime.run_started_at or now
-    window_start = max(now - rule.window_s, run_started_at)
-    try:
-        if isinstance(source, HttpJsonSource):  # one number about the treatment, no per-stage counts
-            return core.RuleObservation(
-                rule_id=rule.key, window=core.SegmentCounts(treatment=arm(plan.treatment_variant, window_start, None))
-            )
-        starts = list(runtime.segment_starts)
-        segments = tuple(
-            period(start, starts[i + 1] if i + 1 < len(starts) else None) for i, start in enumerate(starts)
-        )
-        return core.RuleObservation(rule_id=rule.key, segments=segments, window=period(window_start, None))
-    except SourceError as exc:
-        logger.warning("Health rule %s of %s has no data this tick: %s", rule.key, plan, exc)
-        return core.RuleObservation(rule_id=rule.key)
-
-
-def _arm_counts(measurement: Measurement, rule: HealthRule | None) -> core.ArmCounts:
-    """The decision core's counts for one arm (``rule`` None: the traffic of the sample-ratio check)."""
-    if isinstance(measurement, float | int):
-        # An external value is taken as a measured rate over many requests: no sampling noise.
-        rate = min(max(float(measurement), 0.0), 1.0)
-        return core.ArmCounts(total=HTTP_SOURCE_WEIGHT, events=round(rate * HTTP_SOURCE_WEIGHT))
-    if rule is not None and rule.metric == HealthRule.Metric.LATENCY:
-        return core.ArmCounts(
-            total=sum(measurement.histogram),
-            histogram=tuple(measurement.histogram),
-            group_histograms=measurement.unit_histograms,
-            ungrouped=measurement.ungrouped,
-        )
-    return core.ArmCounts(
-        total=measurement.requests,
-        events=measurement.errors,
-        groups=tuple(zip(measurement.unit_requests, measurement.unit_errors, strict=True)),
-        ungrouped=measurement.ungrouped,
-    )
-
-
-def sample_ratio_traffic(
-    plan: RolloutPlan, runtime: core.PlanRuntime, now: float, sdk_source: MetricSource
-) -> tuple[core.SegmentCounts, ...]:
-    """Both arms' SDK health signals per stage of the run, each from the stage's start plus
-    ``ROLLOUTS_SAMPLE_RATIO_SETTLE_S`` (SDKs need a moment to pick up a new split): ``Gates.traffic``."""
-    starts = list(runtime.segment_starts)
-    segments = []
-    for i, start in enumerate(starts):
-        since = start + settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S
-        until = starts[i + 1] if i + 1 < len(starts) else None
-        if since >= (until if until is not None else now):
-            segments.append(core.SegmentCounts())
-            continue
-        arms = [
-            _arm_counts(
-                sdk_source.measure(
-                    plan.environment_id,
-                    plan.flag.key,
-                    [variant],
-                    bucket_start(_moment(since)),
-                    bucket_start(_moment(until)) if until is not None else None,
-                ),
-                None,
-            )
-            for variant in (plan.treatment_variant, plan.control_variant)
-        ]
-        segments.append(core.SegmentCounts(treatment=arms[0], control=arms[1]))
-    return tuple(segments)
-
-
-def gates(plan: RolloutPlan, runtime: core.PlanRuntime, now: float) -> core.Gates:
-    """Call the current stage's external check once its dwell is over (Flagger's confirm-promotion)."""
-    stage = plan.stages.all()[runtime.stage_index]
-    if not stage.external_check_url or runtime.stage_started_at is None:
-        return core.Gates()
-    if now < runtime.stage_started_at + stage.min_dwell_s:
-        return core.Gates(external_check_ok=None)
-    try:
-        answer = outbound.request("GET", stage.external_check_url, timeout=settings.ROLLOUTS_EXTERNAL_CHECK_TIMEOUT_S)
-    except outbound.OutboundError as exc:
-        logger.info("External check of %s failed: %s", plan, exc)
-        return core.Gates(external_check_ok=False)
-    if not answer.ok:
-        logger.info("External check of %s answered %s", plan, answer.summary)
-    return core.Gates(external_check_ok=answer.ok)
-
-
-def _apply(plan: RolloutPlan, spec: core.PlanSpec, outcome: core.Decision, actor: Actor, reason: str) -> Decision:
+def _apply(plan: RolloutPlan, spec: PlanSpec, step: Step, actor: Actor, reason: str) -> Decision:
     """Persist a decision: plan state, flag split, decision log, audit entry, webhooks."""
     before = plan_snapshot(plan)
-    runtime = outcome.runtime
-    percent = _percent(outcome.percent)
-    split_changes = percent != plan.percent or outcome.action in ("start", "resume")
+    runtime = step.runtime
+    percent = _percent(step.percent)
+    split_changes = percent != plan.percent or step.action in ("start", "resume")
     plan.status = runtime.status
     plan.stage_index = runtime.stage_index
     plan.percent = percent
-    plan.waiting_on = outcome.waiting_on
+    plan.waiting_on = step.waiting_on
     plan.status_reason = runtime.reason
     plan.runtime = dump_runtime(runtime)
-    plan.evaluated_at = _moment(outcome.at)
+    plan.evaluated_at = clock.moment(step.at)
     plan.save()
     if split_changes:
-        _serve(plan, percent, actor, outcome.reason, turn_on=outcome.action in ("start", "resume"))
-    entry = _log(plan, outcome, actor)
-    transaction.on_commit(lambda: ROLLOUT_DECISIONS.labels(outcome.action).inc())
-    if outcome.changed or outcome.action in ("approve", "advance", "complete"):
+        _serve(plan, percent, actor, step.reason, turn_on=step.action in ("start", "resume"))
+    entry = _log(plan, step, actor)
+    transaction.on_commit(lambda: ROLLOUT_DECISIONS.labels(step.action).inc())
+    if step.changed or step.action in ("approve", "advance", "complete"):
         record(
             actor,
-            f"rollout.{outcome.action}",
+            f"rollout.{step.action}",
             plan,
             before=before,
             after=plan_snapshot(plan),
-            reason=reason or outcome.reason,
+            reason=reason or step.reason,
             project=plan.flag.project,
             environment=plan.environment,
         )
-        _notify(plan, outcome, actor)
+        _notify(plan, step, actor)
     return entry
 
 
-def _notify(plan: RolloutPlan, outcome: core.Decision, actor: Actor) -> None:
-    event = actions.event_of(outcome.action)
+def _notify(plan: RolloutPlan, step: Step, actor: Actor) -> None:
+    event = actions.event_of(step.action)
     if event:
         notify(
             plan.flag.project,
@@ -457,7 +293,7 @@ def _notify(plan: RolloutPlan, outcome: core.Decision, actor: Actor) -> None:
                 "status": plan.status,
                 "stage": plan.stage_index + 1,
                 "percent": str(plan.percent),
-                "reason": outcome.reason,
+                "reason": step.reason,
                 "actor": actor.label,
             },
         )
@@ -482,21 +318,21 @@ def _serve(plan: RolloutPlan, percent: Decimal, actor: Actor, reason: str, *, tu
     flag_services.update_flag_state(state, actor, changes, reason=reason, action="flag.rollout_split")
 
 
-def _log(plan: RolloutPlan, outcome: core.Decision, actor: Actor) -> Decision:
+def _log(plan: RolloutPlan, step: Step, actor: Actor) -> Decision:
     """Write the decision; consecutive holds waiting on the same thing fold into one entry."""
-    at = _moment(outcome.at)
+    at = clock.moment(step.at)
     fields = {
-        "run_number": outcome.runtime.run_number,
-        "stage_index": outcome.stage_index,
-        "action": outcome.action,
-        "percent": _percent(outcome.percent),
-        "status": outcome.runtime.status,
-        "waiting_on": outcome.waiting_on,
-        "reason": outcome.reason,
-        "outcomes": [outcome_dict(o) for o in outcome.outcomes],
+        "run_number": step.runtime.run_number,
+        "stage_index": step.stage_index,
+        "action": step.action,
+        "percent": _percent(step.percent),
+        "status": step.runtime.status,
+        "waiting_on": step.waiting_on,
+        "reason": step.reason,
+        "outcomes": [outcome_dict(o) for o in step.outcomes],
         "actor": actor.label,
     }
-    if outcome.action == "hold":
+    if step.action == "hold":
         last = plan.decisions.order_by("-at", "-id").first()
         same = ("run_number", "stage_index", "action", "waiting_on", "status")
         if last is not None and all(getattr(last, key) == fields[key] for key in same):

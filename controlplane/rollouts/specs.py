@@ -1,17 +1,21 @@
-"""Conversions between rollout rows and the pure decision core's dataclasses."""
+"""Conversions between rollout rows and the pure core's dataclasses (``plan_spec.py``).
+
+``load_runtime`` is the one reader of a plan's stored runtime JSON; ``dump_runtime`` writes it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Any
 
-from controlplane.rollouts import decision as core
 from controlplane.rollouts.models import HealthRule, RolloutPlan
+from controlplane.rollouts.plan_spec import PlanRuntime, PlanSpec, RuleMemory, RuleSpec, StageSpec
+from controlplane.rollouts.rules import RuleOutcome
 from flagplane.metrics import LATENCY_BOUNDS_MS
 
 
-def rule_spec(rule: HealthRule) -> core.RuleSpec:
-    return core.RuleSpec(
+def rule_spec(rule: HealthRule) -> RuleSpec:
+    return RuleSpec(
         id=rule.key,
         name=rule.name,
         metric=rule.metric,
@@ -25,10 +29,10 @@ def rule_spec(rule: HealthRule) -> core.RuleSpec:
     )
 
 
-def plan_spec(plan: RolloutPlan) -> core.PlanSpec:
-    return core.PlanSpec(
+def plan_spec(plan: RolloutPlan) -> PlanSpec:
+    return PlanSpec(
         stages=tuple(
-            core.StageSpec(
+            StageSpec(
                 percent=float(stage.percent),
                 min_dwell_s=float(stage.min_dwell_s),
                 needs_approval=stage.needs_approval,
@@ -44,21 +48,21 @@ def plan_spec(plan: RolloutPlan) -> core.PlanSpec:
     )
 
 
-def load_runtime(plan: RolloutPlan) -> core.PlanRuntime:
+def load_runtime(plan: RolloutPlan) -> PlanRuntime:
     data = dict(plan.runtime or {})
     if not data:
-        return core.PlanRuntime()
+        return PlanRuntime()
     data["segment_starts"] = tuple(data.get("segment_starts", ()))
-    data["rules"] = tuple(core.RuleMemory(**memory) for memory in data.get("rules", ()))
-    return core.PlanRuntime(**data)
+    data["rules"] = tuple(RuleMemory(**memory) for memory in data.get("rules", ()))
+    return PlanRuntime(**data)
 
 
-def dump_runtime(runtime: core.PlanRuntime) -> dict[str, Any]:
+def dump_runtime(runtime: PlanRuntime) -> dict[str, Any]:
     data = asdict(runtime)
     data["segment_starts"] = list(runtime.segment_starts)
     data["rules"] = [asdict(memory) for memory in runtime.rules]
     return data
 
 
-def outcome_dict(outcome: core.RuleOutcome) -> dict[str, Any]:
+def outcome_dict(outcome: RuleOutcome) -> dict[str, Any]:
     return asdict(outcome)

@@ -2,7 +2,7 @@
 
 Pure functions on plain numbers, standard library only (the histogram quantile
 is ``metrics.histogram.quantile``, pure too). The decision core
-(``decision.py``) calls them on every tick, so every interval here must stay
+(``rules.py``) calls them on every tick, so every interval here must stay
 valid when it is looked at again and again: they are *confidence sequences*
 (time-uniform confidence intervals), not fixed-horizon intervals. The
 comparisons themselves (per unit, one-sided) are in ``unit_stats.py``.

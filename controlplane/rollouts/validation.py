@@ -16,7 +16,7 @@ from controlplane.flags.models import Flag
 from controlplane.flags.validation import finite_decimal
 from controlplane.metrics.errors import SourceError
 from controlplane.metrics.sources import parse_path
-from controlplane.rollouts import decision as core
+from controlplane.rollouts import plan_spec as core
 from controlplane.rollouts.errors import PlanError
 from controlplane.rollouts.models import HealthRule, RolloutPlan
 from controlplane.rollouts.plan_fields import (

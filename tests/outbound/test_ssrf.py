@@ -18,7 +18,7 @@ import pytest
 from controlplane import outbound
 from controlplane.metrics.sources import HttpJsonSource, SourceError
 from controlplane.notifications.services import Outgoing, post
-from controlplane.rollouts import services as rollout_services
+from controlplane.rollouts import tick_inputs
 from controlplane.rollouts.models import RolloutPlan
 from controlplane.rollouts.specs import load_runtime
 from tests.rollouts.conftest import act, create_plan
@@ -140,9 +140,9 @@ def test_an_external_check_on_an_internal_address_fails_without_calling_it(setti
     act(api, plan["id"], "start")
     stored = RolloutPlan.objects.get(pk=plan["id"])
     after_dwell = time.time() + 60
-    assert rollout_services.gates(stored, load_runtime(stored), after_dwell).external_check_ok is True
+    assert tick_inputs.gates(stored, load_runtime(stored), after_dwell).external_check_ok is True
     settings.OUTBOUND_ALLOWED_HOSTS = []
-    assert rollout_services.gates(stored, load_runtime(stored), after_dwell).external_check_ok is False
+    assert tick_inputs.gates(stored, load_runtime(stored), after_dwell).external_check_ok is False
     assert listener.paths == ["/confirm"]
 
 

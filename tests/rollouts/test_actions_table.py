@@ -11,12 +11,14 @@ import pytest
 from controlplane.api.rollouts import RolloutPlanViewSet
 from controlplane.notifications.events import EVENT_TYPES
 from controlplane.rollouts import actions
-from controlplane.rollouts import decision as core
 from controlplane.rollouts.admin import available_transitions
+from controlplane.rollouts.decision import Action
+from controlplane.rollouts.plan_spec import PlanRuntime, PlanSpec, StageSpec, Status
+from controlplane.rollouts.transitions import TransitionError, act
 
-STATUSES = get_args(core.Status)
+STATUSES = get_args(Status)
 PERSON = [action.name for action in actions.PERSON_ACTIONS]
-PLAN = core.PlanSpec(stages=(core.StageSpec(1.0, 0.0, needs_approval=True), core.StageSpec(100.0, 0.0)))
+PLAN = PlanSpec(stages=(StageSpec(1.0, 0.0, needs_approval=True), StageSpec(100.0, 0.0)))
 
 
 def stub_plan(status: str) -> SimpleNamespace:
@@ -42,7 +44,7 @@ def test_the_api_has_one_post_action_per_person_action_with_its_permission():
 def test_the_webhook_events_are_the_tables_and_every_one_is_a_decision_the_core_takes():
     assert EVENT_TYPES == actions.EVENTS
     assert "rollout.promoted" not in EVENT_TYPES
-    decided = set(get_args(core.Action))
+    decided = set(get_args(Action))
     assert {action.name for action in actions.ACTIONS if action.event} <= decided
     assert {action.name for action in actions.ACTIONS} == decided | {"promote"}
 
@@ -50,10 +52,10 @@ def test_the_webhook_events_are_the_tables_and_every_one_is_a_decision_the_core_
 @pytest.mark.parametrize("name", PERSON)
 @pytest.mark.parametrize("status", STATUSES)
 def test_the_core_allows_a_person_action_exactly_from_the_tables_statuses(name, status):
-    runtime = core.PlanRuntime(status=status, run_number=1, segment_starts=(0.0,), stage_started_at=0.0)
+    runtime = PlanRuntime(status=status, run_number=1, segment_starts=(0.0,), stage_started_at=0.0)
     if status in actions.BY_NAME[name].allowed_from:
-        step = core.act(name, PLAN, runtime, 1.0, reason="because", by="alice")
+        step = act(name, PLAN, runtime, 1.0, reason="because", by="alice")
         assert step.actor == "person"
     else:
-        with pytest.raises(core.TransitionError, match=f"cannot {actions.BY_NAME[name].verb} a rollout that is"):
-            core.act(name, PLAN, runtime, 1.0, reason="because", by="alice")
+        with pytest.raises(TransitionError, match=f"cannot {actions.BY_NAME[name].verb} a rollout that is"):
+            act(name, PLAN, runtime, 1.0, reason="because", by="alice")

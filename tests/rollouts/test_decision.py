@@ -8,29 +8,11 @@ import re
 
 import pytest
 
-from controlplane.rollouts.decision import (
-    NOT_ENOUGH_TRAFFIC,
-    ArmCounts,
-    Decision,
-    Gates,
-    PlanRuntime,
-    PlanSpec,
-    RuleObservation,
-    RuleSpec,
-    SegmentCounts,
-    StageSpec,
-    TransitionError,
-    approve,
-    cancel,
-    decide,
-    format_percent,
-    pause,
-    promote,
-    resume,
-    rollback,
-    served_percent,
-    start,
-)
+from controlplane.rollouts.decision import Gates, Step, decide, served_percent
+from controlplane.rollouts.plan_spec import PlanRuntime, PlanSpec, RuleSpec, StageSpec
+from controlplane.rollouts.rules import ArmCounts, RuleObservation, SegmentCounts
+from controlplane.rollouts.transitions import TransitionError, approve, cancel, pause, promote, resume, rollback, start
+from controlplane.rollouts.wording import NOT_ENOUGH_TRAFFIC, format_percent
 from tests.rollouts.helpers import grouped
 
 DWELL = 600.0
@@ -154,7 +136,7 @@ def test_a_stage_with_no_data_at_all_pauses_rather_than_advancing() -> None:
 def test_a_trickle_that_never_reaches_minimum_samples_pauses_after_dwell_plus_timeout() -> None:
     plan = make_plan(starvation_timeout_s=900.0)
     runtime = started(plan)
-    decision: Decision | None = None
+    decision: Step | None = None
     for tick in range(1, 200):
         decision = decide(plan, runtime, tick * 15.0, counts(tick, 0, tick * 100, tick))
         runtime = decision.runtime

@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 
 from controlplane.api.rollouts import RolloutPlanSerializer, RuleSerializer, StageSerializer
-from controlplane.rollouts import decision as core
 from controlplane.rollouts import forms, plan_fields
+from controlplane.rollouts import plan_spec as core
 from controlplane.rollouts.models import HealthRule, RolloutPlan, Stage
 
 

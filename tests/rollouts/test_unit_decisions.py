@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from controlplane.rollouts.decision import (
-    ArmCounts,
-    Gates,
-    Levels,
-    PlanRuntime,
-    PlanSpec,
-    RuleObservation,
-    RuleSpec,
-    SegmentCounts,
-    StageSpec,
-    decide,
-    start,
-)
+from controlplane.rollouts.decision import Gates, decide
+from controlplane.rollouts.plan_spec import PlanRuntime, PlanSpec, RuleSpec, StageSpec
+from controlplane.rollouts.rules import ArmCounts, Levels, RuleObservation, SegmentCounts
+from controlplane.rollouts.transitions import start
 from controlplane.rollouts.unit_stats import LEGACY_DESIGN_EFFECT
 from tests.rollouts.helpers import grouped
 

@@ -1,0 +1,173 @@
+"""What the engine reads before one tick: each rule's counts, the sample-ratio traffic, the external check.
+
+The read side of a tick, apart from its writes (``services.py``): metric sources are measured and
+the external check is called here, before the plan is locked, so a slow endpoint never holds the
+lock a person's rollback waits for. ``read`` returns the pure core's ``RuleObservation`` list and
+``Gates`` for ``decision.decide``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from django.conf import settings
+
+from controlplane import outbound
+from controlplane.metrics.errors import SourceError
+from controlplane.metrics.services import bucket_start
+from controlplane.metrics.sources import HttpJsonSource, Measurement, MetricSource, PrometheusSource, SdkMetricSource
+from controlplane.rollouts.clock import moment
+from controlplane.rollouts.decision import Gates
+from controlplane.rollouts.models import HealthRule, RolloutPlan
+from controlplane.rollouts.plan_spec import PlanRuntime
+from controlplane.rollouts.rules import ArmCounts, RuleObservation, SegmentCounts
+
+logger = logging.getLogger(__name__)
+
+# An external value read over HTTP is taken as a measured rate over this many requests.
+HTTP_SOURCE_WEIGHT = 1_000_000
+
+
+def read(plan: RolloutPlan, runtime: PlanRuntime, now: float) -> tuple[list[RuleObservation], Gates]:
+    """Every rule's observation and the current stage's gates, for one tick of ``plan``."""
+    sdk_source = MeasuredOnce(SdkMetricSource())
+    observations = [observe(plan, rule, runtime, now, sdk_source) for rule in plan.rules.all()]
+    stage_gates = replace(gates(plan, runtime, now), traffic=sample_ratio_traffic(plan, runtime, now, sdk_source))
+    return observations, stage_gates
+
+
+class MeasuredOnce:
+    """A source that measures each period once: a plan's SDK rules share their stages' counts."""
+
+    def __init__(self, source: MetricSource) -> None:
+        self.source = source
+        self.measured: dict[tuple, Measurement] = {}
+
+    def measure(self, environment_id, flag_key, variants, since, until=None) -> Measurement:
+        key = (environment_id, flag_key, tuple(variants), since, until)
+        if key not in self.measured:
+            self.measured[key] = self.source.measure(environment_id, flag_key, variants, since, until)
+        return self.measured[key]
+
+
+def source_for(plan: RolloutPlan, rule: HealthRule, sdk_source: MetricSource) -> MetricSource:
+    if rule.source == HealthRule.Source.HTTP:
+        return HttpJsonSource(rule.source_url, rule.source_json_path)
+    if rule.source == HealthRule.Source.PROMETHEUS:
+        return PrometheusSource(
+            rule.source_url or settings.ROLLOUTS_PROMETHEUS_URL,
+            rule.source_events_query,
+            rule.source_total_query,
+            environment=plan.environment.key,
+        )
+    return sdk_source
+
+
+def observe(
+    plan: RolloutPlan, rule: HealthRule, runtime: PlanRuntime, now: float, sdk_source: MetricSource
+) -> RuleObservation:
+    """Counts for one rule: per stage served in the current run, and over the rule's window.
+
+    Times are widened to whole metric buckets: a bucket that straddles a boundary counts for
+    the later period, so no report is lost between two stages.
+    """
+    try:
+        source = source_for(plan, rule, sdk_source)
+    except SourceError as exc:  # e.g. a JSON path it cannot parse: this rule has no data, the others still count
+        logger.warning("Health rule %s of %s cannot be read: %s", rule.key, plan, exc)
+        return RuleObservation(rule_id=rule.key)
+
+    def arm(variant: str, since: float, until: float | None) -> ArmCounts:
+        return _arm_counts(_measure(source, plan, variant, since, until), rule)
+
+    def period(since: float, until: float | None) -> SegmentCounts:
+        return SegmentCounts(
+            treatment=arm(plan.treatment_variant, since, until), control=arm(plan.control_variant, since, until)
+        )
+
+    run_started_at = runtime.run_started_at or now
+    window_start = max(now - rule.window_s, run_started_at)
+    try:
+        if isinstance(source, HttpJsonSource):  # one number about the treatment, no per-stage counts
+            return RuleObservation(
+                rule_id=rule.key, window=SegmentCounts(treatment=arm(plan.treatment_variant, window_start, None))
+            )
+        starts = list(runtime.segment_starts)
+        segments = tuple(
+            period(start, starts[i + 1] if i + 1 < len(starts) else None) for i, start in enumerate(starts)
+        )
+        return RuleObservation(rule_id=rule.key, segments=segments, window=period(window_start, None))
+    except SourceError as exc:
+        logger.warning("Health rule %s of %s has no data this tick: %s", rule.key, plan, exc)
+        return RuleObservation(rule_id=rule.key)
+
+
+def _measure(source: MetricSource, plan: RolloutPlan, variant: str, since: float, until: float | None) -> Measurement:
+    """One variant's measurement from ``since`` to ``until`` (None: now), widened to whole buckets."""
+    return source.measure(
+        plan.environment_id,
+        plan.flag.key,
+        [variant],
+        bucket_start(moment(since)),
+        bucket_start(moment(until)) if until is not None else None,
+    )
+
+
+def _arm_counts(measurement: Measurement, rule: HealthRule | None) -> ArmCounts:
+    """The decision core's counts for one arm (``rule`` None: the traffic of the sample-ratio check)."""
+    if isinstance(measurement, float | int):
+        # An external value is taken as a measured rate over many requests: no sampling noise.
+        rate = min(max(float(measurement), 0.0), 1.0)
+        return ArmCounts(total=HTTP_SOURCE_WEIGHT, events=round(rate * HTTP_SOURCE_WEIGHT))
+    if rule is not None and rule.metric == HealthRule.Metric.LATENCY:
+        return ArmCounts(
+            total=sum(measurement.histogram),
+            histogram=tuple(measurement.histogram),
+            group_histograms=measurement.unit_histograms,
+            ungrouped=measurement.ungrouped,
+        )
+    return ArmCounts(
+        total=measurement.requests,
+        events=measurement.errors,
+        groups=tuple(zip(measurement.unit_requests, measurement.unit_errors, strict=True)),
+        ungrouped=measurement.ungrouped,
+    )
+
+
+def sample_ratio_traffic(
+    plan: RolloutPlan, runtime: PlanRuntime, now: float, sdk_source: MetricSource
+) -> tuple[SegmentCounts, ...]:
+    """Both arms' SDK health signals per stage of the run, each from the stage's start plus
+    ``ROLLOUTS_SAMPLE_RATIO_SETTLE_S`` (SDKs need a moment to pick up a new split): ``Gates.traffic``."""
+    starts = list(runtime.segment_starts)
+    segments = []
+    for i, start in enumerate(starts):
+        since = start + settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S
+        until = starts[i + 1] if i + 1 < len(starts) else None
+        if since >= (until if until is not None else now):
+            segments.append(SegmentCounts())
+            continue
+        treatment, control = (
+            _arm_counts(_measure(sdk_source, plan, variant, since, until), None)
+            for variant in (plan.treatment_variant, plan.control_variant)
+        )
+        segments.append(SegmentCounts(treatment=treatment, control=control))
+    return tuple(segments)
+
+
+def gates(plan: RolloutPlan, runtime: PlanRuntime, now: float) -> Gates:
+    """Call the current stage's external check once its dwell is over (Flagger's confirm-promotion)."""
+    stage = plan.stages.all()[runtime.stage_index]
+    if not stage.external_check_url or runtime.stage_started_at is None:
+        return Gates()
+    if now < runtime.stage_started_at + stage.min_dwell_s:
+        return Gates(external_check_ok=None)
+    try:
+        answer = outbound.request("GET", stage.external_check_url, timeout=settings.ROLLOUTS_EXTERNAL_CHECK_TIMEOUT_S)
+    except outbound.OutboundError as exc:
+        logger.info("External check of %s failed: %s", plan, exc)
+        return Gates(external_check_ok=False)
+    if not answer.ok:
+        logger.info("External check of %s answered %s", plan, answer.summary)
+    return Gates(external_check_ok=answer.ok)
