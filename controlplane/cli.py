@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import TypeVar
 
 from django.core.management.base import CommandError
 from django.db import models
 
 from controlplane.errors import FieldErrors
 from controlplane.projects.models import Environment, Project
-from controlplane.secrets import hash_secret
-
-Issued = TypeVar("Issued", bound=models.Model)
+from controlplane.secrets import Issued, hash_secret
 
 
 def project_of(key: str) -> Project:

@@ -1,4 +1,5 @@
-"""Secrets shown once and stored hashed: SDK keys and API tokens share this scheme.
+"""Secrets shown once and stored hashed: SDK keys and API tokens share this scheme (and their rows
+share one abstract model, ``secret_models.Credential``).
 
 A secret looks like ``fp_srv_<random>`` (server-side SDK key) or ``fp_api_<random>`` (API token):
 the prefix tells at a glance what a leaked string is. Only a SHA-256 of the whole secret is
@@ -8,7 +9,7 @@ stored; the random part has 256 bits, so a fast hash is enough (no password stre
 import hashlib
 import secrets
 from datetime import timedelta
-from typing import NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from django.db import models
 from django.utils import timezone
@@ -19,7 +20,10 @@ API_TOKEN_PREFIX = "fp_api_"
 # Writing last_used_at on every request would turn every read into a write; once a minute is enough.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
-Issued = TypeVar("Issued", bound=models.Model)
+if TYPE_CHECKING:  # importing a model needs Django's apps loaded; the prefixes above must not
+    from controlplane.secret_models import Credential
+
+Issued = TypeVar("Issued", bound="Credential")
 
 
 class IssuedSecret(NamedTuple):

@@ -3,14 +3,17 @@
 from django.conf import settings
 from django.db import models
 
+from controlplane.secret_models import Credential
 
-class ApiToken(models.Model):
+
+class ApiToken(Credential):
+    """A REST API token (``fp_api_…``): it acts as its user, read-only or read-write."""
+
     class Scope(models.TextChoices):
         READ = "read", "Read"
         WRITE = "write", "Read and write"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField(max_length=200)
     scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.READ)
     project = models.ForeignKey(
         "projects.Project",
@@ -20,14 +23,8 @@ class ApiToken(models.Model):
         related_name="+",
         help_text="Empty: the token acts in every project its user has a role in. Otherwise in this one only.",
     )
-    display_prefix = models.CharField(max_length=32)
-    digest = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(Credential.Meta):
         verbose_name = "API token"
 
     def __str__(self) -> str:
@@ -35,4 +32,4 @@ class ApiToken(models.Model):
 
     @property
     def can_write(self) -> bool:
-        return self.scope == self.Scope.WRITE and self.revoked_at is None
+        return self.scope == self.Scope.WRITE and self.is_active

@@ -8,6 +8,8 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.validators import validate_slug
 from django.db import models
 
+from controlplane.secret_models import Credential
+
 
 class Project(models.Model):
     key = models.SlugField(max_length=64, unique=True)
@@ -51,29 +53,15 @@ class Environment(models.Model):
         return f"{self.project.key}/{self.key}"
 
 
-class IssuedKey(models.Model):
+class IssuedKey(Credential):
     """A credential bound to one environment, shown once and stored as a digest."""
 
-    name = models.CharField(max_length=200)
-    display_prefix = models.CharField(max_length=32, help_text="The first characters, to recognise it.")
-    digest = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
+    class Meta(Credential.Meta):
         abstract = True
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.display_prefix}…)"
-
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
 
 
 class SdkKey(IssuedKey):
