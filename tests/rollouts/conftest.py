@@ -86,7 +86,7 @@ def report(sdk, requests: dict[str, tuple[int, int]]) -> None:
     assert response.status_code == 202, response.content
 
 
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1, on_each=None):
+def wait_for(predicate, timeout: float = 90.0, interval: float = 0.1, on_each=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if on_each:
