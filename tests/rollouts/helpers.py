@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from controlplane.rollouts.rules import ArmCounts
 from flagplane.metrics import LATENCY_BOUNDS_MS, UNIT_GROUPS
@@ -29,10 +29,13 @@ def grouped(total: int, events: int = 0, histogram: tuple[int, ...] = (), groups
     )
 
 
-def report_units(sdk, groups_by_variant: dict[str, dict[int, tuple[int, int]]], flag: str = "new-checkout") -> None:
+def report_units(
+    sdk, groups_by_variant: dict[str, dict[int, tuple[int, int]]], flag: str = "new-checkout", ago_s: float = 0.0
+) -> None:
     """Post one wire-format-2 batch: {variant: {unit group: (requests, errors)}}, every request
-    split-served with a latency of 80 ms (totals are the groups' sums)."""
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    split-served with a latency of 80 ms (totals are the groups' sums), its period ``ago_s`` ago."""
+    moment = datetime.now(UTC) - timedelta(seconds=ago_s)
+    now = moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     fast = LATENCY_BOUNDS_MS.index(100)
     entries = []
     for variant, groups in groups_by_variant.items():
