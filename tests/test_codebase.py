@@ -122,3 +122,16 @@ def test_rollout_event_names_are_written_only_in_the_actions_table():
         if f'"{event}"' in path.read_text()
     )
     assert elsewhere == []
+
+
+MAX_MODULE_LINES = 500
+
+
+def test_no_module_of_the_control_plane_is_over_500_lines():
+    """STYLE.md: modules under ~500 lines, so a newcomer can read one at once (migrations aside)."""
+    long = sorted(
+        f"{path.relative_to(ROOT)}: {lines} lines"
+        for path in modules().values()
+        if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    )
+    assert long == []

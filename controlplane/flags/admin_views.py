@@ -18,9 +18,10 @@ from controlplane.access import policy
 from controlplane.audit.services import Actor
 from controlplane.flags import services
 from controlplane.flags.errors import TargetingError, VersionConflict
-from controlplane.flags.forms import PreviewForm, TargetingEditor, ToggleForm, segment_keys_of
+from controlplane.flags.forms import PreviewForm, ToggleForm
 from controlplane.flags.models import Flag, FlagState
 from controlplane.flags.serving import state_summary
+from controlplane.flags.targeting_forms import TargetingEditor, segment_keys_of
 from flagplane.engine import InvalidDocument
 
 
