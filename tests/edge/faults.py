@@ -135,9 +135,11 @@ class CeleryProcess:
 
 class Stack:
     """Web (uvicorn, the production layout), a Celery worker and beat, on the private Redis and
-    the test database."""
+    the test database (or the ``overrides``: the ``DATABASE_URL`` of a private PostgreSQL)."""
 
-    def __init__(self, directory: Path, redis_server: PrivateRedis, reconcile_seconds: float = 1.0) -> None:
+    def __init__(
+        self, directory: Path, redis_server: PrivateRedis, reconcile_seconds: float = 1.0, **overrides: str
+    ) -> None:
         from django.conf import settings
 
         self.redis = redis_server
@@ -147,6 +149,7 @@ class Stack:
             "CELERY_BROKER_URL": redis_server.url,
             "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE + "-faults",
             "DOCUMENTS_RECONCILE_SECONDS": str(reconcile_seconds),
+            **overrides,
         }
         self.web = WebServer(directory / "uvicorn.log", workers=1, **environment)
         self.worker = CeleryProcess("worker", directory / "worker.log", **environment)

@@ -1,14 +1,18 @@
-"""PostgreSQL down under the running production web server (on a private PostgreSQL and a
-private Redis, tests/edge/postgres.py): SDKs are still served and keys still checked.
+"""PostgreSQL down under the running stack (the production web server, a Celery worker and beat,
+on a private PostgreSQL and a private Redis, tests/edge/postgres.py): SDKs are still served and
+keys still checked, and the health signals SDKs send meanwhile all reach PostgreSQL once it is back.
 
 Two outages: ``stopped`` (a fast shutdown; connections refused) and ``frozen`` (SIGSTOP to the
-whole cluster; connections accepted and never answered).
+whole cluster; connections accepted and never answered). ``PG_OUTAGE_SECONDS`` sets how long the
+health-signal outage lasts (10 s unless set; ``PG_OUTAGE_SECONDS=60`` for the issue's minute).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -16,15 +20,19 @@ from collections.abc import Iterator
 import pytest
 from django.conf import settings
 
-from tests.edge.faults import PrivateRedis, wait_until
+import flagplane
+from controlplane.metrics import inbox
+from tests.edge.faults import PrivateRedis, Stack, wait_until
 from tests.edge.helpers import WebServer
-from tests.edge.postgres import PrivatePostgres, in_django
+from tests.edge.postgres import PrivatePostgres, in_django, query
 
 pytestmark = pytest.mark.integration
 
 CONFIG = "/api/v1/sdk/config"
 STREAM = "/api/v1/sdk/stream"
 MODES = ["stopped", "frozen"]
+OUTAGE_S = float(os.environ.get("PG_OUTAGE_SECONDS", "10"))
+FLUSH_S = 1.0
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +78,14 @@ def web(private, tmp_path):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def stack(private, private_redis, tmp_path):
+    parts = Stack(tmp_path, private_redis, METRICS_INBOX_DRAIN_SECONDS="1", **private)
+    parts.start()
+    yield parts
+    parts.stop()
 
 
 @pytest.fixture
@@ -155,3 +171,94 @@ def test_with_postgresql_down_sdks_are_served_and_keys_checked_from_redis(
     before.read_until(b"event: patch")
     before.close()
     assert json.loads(web.get(CONFIG, valid).body)["flags"]["new-checkout"]["on"] is False
+
+
+class Traffic(threading.Thread):
+    """An application guarding its checkout with the flag, steadily: every 7th block fails.
+    It counts what it did, to compare with what the control plane counted."""
+
+    def __init__(self, client: flagplane.Client) -> None:
+        super().__init__(daemon=True)
+        self.client = client
+        self.evaluations = self.errors = 0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.002):
+            self.evaluations += 1
+            with (
+                contextlib.suppress(CheckoutFailed),
+                self.client.guard("new-checkout", {"key": f"user-{self.evaluations}"}),
+            ):
+                if self.evaluations % 7 == 0:
+                    self.errors += 1
+                    raise CheckoutFailed
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(10)
+
+
+class CheckoutFailed(Exception):
+    pass
+
+
+def counted(database: str, environment_id: int) -> tuple[int, int, int, int]:
+    """Evaluations, errors, batches and what SDKs reported dropped, as the control plane counted
+    them for the environment."""
+    [(evaluations, errors)] = query(
+        database,
+        "SELECT coalesce(sum(evaluations), 0), coalesce(sum(errors), 0) FROM metrics_metricbucket"
+        " WHERE environment_id = %s",
+        environment_id,
+    )
+    [(batches, dropped)] = query(
+        database,
+        "SELECT count(*), coalesce(sum(dropped), 0) FROM metrics_metricbatch WHERE environment_id = %s",
+        environment_id,
+    )
+    return int(evaluations), int(errors), int(batches), int(dropped)
+
+
+@pytest.mark.timeout(300 + 3 * OUTAGE_S)
+@pytest.mark.parametrize("mode", MODES)
+def test_health_signals_sent_during_an_outage_all_reach_postgresql(
+    private_postgres, stack, seeded, database, mode, tmp_path
+):
+    """An SDK flushing every second through a PostgreSQL outage: once it is over, every
+    evaluation and every error it recorded is counted, exactly once."""
+    environment_id = seeded["environment_id"]
+    client = flagplane.Client(
+        sdk_key=seeded["sdk_key"], base_url=stack.web.url, metrics_flush_interval=FLUSH_S,
+        cache_path=tmp_path / "flags.json",
+    )  # fmt: skip
+    traffic = Traffic(client)
+    try:
+        assert client.wait_until_ready(30)
+        traffic.start()
+        wait_until(lambda: counted(database, environment_id)[2] > 0, 60, "a first batch counted")
+        parked = 0
+        with outage(private_postgres, mode):
+            began = time.monotonic()
+            while time.monotonic() - began < OUTAGE_S:  # the outage itself: what is measured is its length
+                parked = max(parked, inbox_length(stack))
+                time.sleep(0.2)
+        ended = time.monotonic()
+        wait_until(lambda: inbox_length(stack) == 0, 120, "the parked batches drained")
+    finally:
+        traffic.stop()
+    wait_until(client.flush_metrics, 120, "the SDK has sent everything")
+    client.close()
+    recorded = (traffic.evaluations, traffic.errors)
+    wait_until(lambda: counted(database, environment_id)[:2] == recorded, 120, f"{recorded} counted")
+    evaluations, errors, batches, dropped = counted(database, environment_id)
+    assert dropped == 0
+    print(
+        f"\npg-outage-metrics: mode={mode} outage_s={OUTAGE_S:g} flush_s={FLUSH_S:g} evaluations={evaluations}"
+        f" errors={errors} batches={batches} parked_max={parked} lost=0 complete_after_s={time.monotonic() - ended:.1f}"
+    )
+
+
+def inbox_length(stack: Stack) -> int:
+    client = stack.redis.client()
+    return client.llen(inbox.inbox_key()) + client.llen(inbox.processing_key())
