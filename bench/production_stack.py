@@ -34,7 +34,8 @@ class Stack:
         self.commands = {
             "web": [str(BIN / "uvicorn"), "controlplane.asgi:application", "--host", "127.0.0.1",
                     "--port", str(self.port), "--workers", str(web_workers), "--loop", "uvloop",
-                    "--http", "httptools", "--no-access-log", "--timeout-graceful-shutdown", "2"],
+                    "--http", "controlplane.edge.protocol:TimedHttpToolsProtocol", "--no-access-log",
+                    "--timeout-graceful-shutdown", "2"],
             "worker": [str(BIN / "celery"), "-A", "controlplane", "worker", "--loglevel", "INFO",
                        "--concurrency", "2", "--without-gossip", "--without-mingle", "--hostname", f"{tag}@%h"],
             "beat": [str(BIN / "celery"), "-A", "controlplane", "beat", "--loglevel", "INFO",

@@ -19,7 +19,8 @@ case "$role" in
     web)
         exec uvicorn controlplane.asgi:application \
             --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" --workers "${WEB_WORKERS:-2}" \
-            --loop uvloop --http httptools --log-config "$here/logging.json" --no-access-log \
+            --loop uvloop --http controlplane.edge.protocol:TimedHttpToolsProtocol \
+            --log-config "$here/logging.json" --no-access-log \
             --timeout-graceful-shutdown "${WEB_GRACEFUL_SHUTDOWN_S:-20}" "$@"
         ;;
     worker)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,7 @@ from controlplane import ratelimit
 from controlplane.documents import assembly, cache, events
 from controlplane.edge import workers
 from controlplane.edge.admission import Admission
-from controlplane.edge.feeds import HEARTBEAT, HEARTBEAT_DEFLATED, DocumentStore, Stream
+from controlplane.edge.feeds import HEARTBEAT, HEARTBEAT_DEFLATED, DocumentStore, Served, Stream
 from controlplane.edge.http import (
     Receive,
     Scope,
@@ -39,6 +40,7 @@ logger = logging.getLogger(__name__)
 CONFIG_PATH = "/api/v1/sdk/config"
 STREAM_PATH = "/api/v1/sdk/stream"
 TOUCH_EVERY_S = 5.0  # sdk_keys.touch writes a key at most once a minute
+OVERLOADED = json.dumps({"detail": "This server is at capacity; retry after the time in Retry-After."}).encode()
 POLL_OUTCOME_OF_REFUSAL = {INVALID: "unauthorized", THROTTLED: "rate_limited", UNVERIFIABLE: "unavailable"}
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -48,7 +50,7 @@ class EdgeApplication:
     def __init__(self, django: ASGIApp) -> None:
         self.django = django
         self.admission = Admission(
-            settings.EDGE_MAX_INFLIGHT, settings.EDGE_MAX_STREAMS, settings.EDGE_MAX_LAG_MS / 1000
+            settings.EDGE_MAX_INFLIGHT, settings.EDGE_MAX_STREAMS, settings.EDGE_MAX_QUEUE_MS / 1000
         )
         self._started = False
         self._poll_buckets: dict[int, ratelimit.LocalBucket] = {}
@@ -111,7 +113,17 @@ class EdgeApplication:
     # GET /api/v1/sdk/config
 
     async def _config(self, scope: Scope, send: Send) -> None:
-        if not self.admission.admit_request():
+        if self.admission.too_late(scope):
+            SDK_POLLS.labels("overloaded").inc()
+            await self._overloaded(send)
+            return
+        remembered = self.keys.remembered(bearer(scope))
+        if remembered is not None:  # the common case, answered from memory without waiting
+            served = self.store.in_memory(self.store.feed(remembered[1]))
+            if served is not None:
+                await self._send_document(scope, send, remembered[1], served)
+                return
+        if not self.admission.may_wait():
             SDK_POLLS.labels("overloaded").inc()
             await self._overloaded(send)
             return
@@ -122,35 +134,38 @@ class EdgeApplication:
                 SDK_POLLS.labels(POLL_OUTCOME_OF_REFUSAL[checked]).inc()
                 await self._refuse_key(scope, send, checked)
                 return
-            wait_s = self._poll_bucket(checked[1].id).take(settings.THROTTLE_SDK_POLLS, time.monotonic())
-            if wait_s > 0:
-                SDK_POLLS.labels("rate_limited").inc()
-                await self._throttled(send, wait_s, "Too many document requests with this SDK key.")
-                return
             served = await self.store.current(self.store.feed(checked[1]))
             if served is None:
                 SDK_POLLS.labels("unavailable").inc()
                 await self._unavailable(send)
                 return
-            headers = [(b"etag", served.etag.encode()), (b"cache-control", b"no-cache"), (b"vary", b"Accept-Encoding")]
-            not_modified = etag_matches(header(scope, b"if-none-match"), served.etag)
-            SDK_POLLS.labels("not_modified" if not_modified else "ok").inc()
-            if not_modified:
-                await respond(send, 304, b"", headers)
-            elif accepts_gzip(scope):
-                headers += [(b"content-type", b"application/json"), (b"content-encoding", b"gzip")]
-                await respond(send, 200, b"" if scope["method"] == "HEAD" else served.gzip(), headers)
-            else:
-                headers.append((b"content-type", b"application/json"))
-                await respond(send, 200, b"" if scope["method"] == "HEAD" else served.body, headers)
+            await self._send_document(scope, send, checked[1], served)
         finally:
             self.admission.inflight -= 1
+
+    async def _send_document(self, scope: Scope, send: Send, key: KeyInfo, served: Served) -> None:
+        wait_s = self._poll_bucket(key.id).take(settings.THROTTLE_SDK_POLLS, time.monotonic())
+        if wait_s > 0:
+            SDK_POLLS.labels("rate_limited").inc()
+            await self._throttled(send, wait_s, "Too many document requests with this SDK key.")
+            return
+        headers = [(b"etag", served.etag.encode()), (b"cache-control", b"no-cache"), (b"vary", b"Accept-Encoding")]
+        not_modified = etag_matches(header(scope, b"if-none-match"), served.etag)
+        SDK_POLLS.labels("not_modified" if not_modified else "ok").inc()
+        if not_modified:
+            await respond(send, 304, b"", headers)
+        elif accepts_gzip(scope):
+            headers += [(b"content-type", b"application/json"), (b"content-encoding", b"gzip")]
+            await respond(send, 200, b"" if scope["method"] == "HEAD" else served.gzip(), headers)
+        else:
+            headers.append((b"content-type", b"application/json"))
+            await respond(send, 200, b"" if scope["method"] == "HEAD" else served.body, headers)
 
     # -----------------------------------------------------------------------------------------
     # GET /api/v1/sdk/stream (docs/streaming.md)
 
     async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self.admission.admit_stream():
+        if self.admission.too_late(scope) or not self.admission.admit_stream():
             await self._overloaded(send)
             return
         checked = await self._authenticate(scope)
@@ -240,12 +255,8 @@ class EdgeApplication:
     # Refusals
 
     async def _overloaded(self, send: Send) -> None:
-        await respond_json(
-            send,
-            503,
-            {"detail": "This server is at capacity; retry after the time in Retry-After."},
-            [(b"retry-after", self.admission.retry_after())],
-        )
+        headers = [(b"content-type", b"application/json"), (b"retry-after", self.admission.retry_after())]
+        await respond(send, 503, OVERLOADED, headers)
 
     async def _unavailable(self, send: Send) -> None:
         await respond_json(

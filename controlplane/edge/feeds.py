@@ -171,12 +171,15 @@ class DocumentStore:
             feed = self.feeds[key.environment_uid] = Feed(key.environment_uid, key.environment_id)
         return feed
 
+    @staticmethod
+    def in_memory(feed: Feed) -> Served | None:
+        """The document to serve now if this process has it (no newer version was announced)."""
+        served = feed.served
+        return served if served is not None and served.version >= feed.announced else None
+
     async def current(self, feed: Feed) -> Served | None:
         """The document to serve now (None: not available from memory, Redis or PostgreSQL)."""
-        served = feed.served
-        if served is not None and served.version >= feed.announced:
-            return served
-        return await self.refresh(feed)
+        return self.in_memory(feed) or await self.refresh(feed)
 
     async def refresh(self, feed: Feed) -> Served | None:
         """Compare with the Redis copy and load a newer one (one load at a time per feed)."""

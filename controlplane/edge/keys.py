@@ -1,14 +1,18 @@
 """SDK keys checked in process memory, backed by Redis, then PostgreSQL (``projects.sdk_keys``).
 
 A key seen recently is answered from memory. Every ``EDGE_VERIFY_SECONDS`` it is checked again
-against Redis (one HGET); a revocation is also announced on the events channel, which drops it
-from every process at once. When Redis does not know a digest, PostgreSQL is asked (in a
-thread) and Redis is told. When neither can be reached, a key this process has seen keeps
-working; one it has never seen cannot be verified (``UNVERIFIABLE``: the edge answers 503).
+against Redis (one HGET, in the background: requests meanwhile are still answered from memory,
+and however many arrive, one check per key runs at a time); a revocation is also announced on
+the events channel, which drops it from every process at once. After missed announcements
+(``expire_all``) the next request of each key waits for its check. When Redis does not know a
+digest, PostgreSQL is asked (in a thread) and Redis is told. When neither can be reached, a key
+this process has seen keeps working; one it has never seen cannot be verified
+(``UNVERIFIABLE``: the edge answers 503).
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import hashlib
 import logging
@@ -48,6 +52,7 @@ class KeyCache:
         self._known: dict[str, tuple[KeyInfo, float]] = {}
         self._unknown: OrderedDict[str, float] = OrderedDict()
         self._revocations = 0
+        self._checking: dict[str, asyncio.Future[KeyInfo | Refused]] = {}
         self.used: set[int] = set()
         """Ids of keys used since the last ``touch`` flush (for ``last_used_at``)."""
 
@@ -57,25 +62,51 @@ class KeyCache:
         """(digest, key) for an active server-side SDK key, or why it is refused.
 
         A key this process does not know is looked up only if ``may_look_up()`` agrees (it is
-        where guessing is throttled); one it verified recently is answered from memory."""
+        where guessing is throttled); one it verified is answered from memory (``remembered``)."""
+        remembered = self.remembered(plaintext)
+        if remembered is not None:
+            return remembered
         digest = hashlib.sha256(plaintext.encode()).hexdigest() if plaintext else ""
-        now = time.monotonic()
         known = self._known.get(digest)
-        if known is not None and now - known[1] < self._verify_seconds:
-            self.used.add(known[0].id)
-            return digest, known[0]
         if known is None and not await may_look_up():
             return THROTTLED
         if not plaintext or not plaintext.startswith(SDK_SERVER_KEY_PREFIX) or len(plaintext) > 200:
             return INVALID
         negative = self._unknown.get(digest)
-        if negative is not None and negative > now:
+        if negative is not None and negative > time.monotonic():
             return INVALID
-        found = await self._verify(digest, known[0] if known else None)
+        found = await asyncio.shield(self._check(digest, known[0] if known else None))
         if isinstance(found, KeyInfo):
             self.used.add(found.id)
             return digest, found
         return found
+
+    def remembered(self, plaintext: str | None) -> tuple[str, KeyInfo] | None:
+        """(digest, key) if this process verified the key and missed no announcement since (a
+        check that is due starts in the background); None if only ``check`` can tell."""
+        if not plaintext:
+            return None
+        digest = hashlib.sha256(plaintext.encode()).hexdigest()
+        known = self._known.get(digest)
+        if known is None or known[1] == 0:  # never verified here, or announcements were missed
+            return None
+        if time.monotonic() - known[1] >= self._verify_seconds:
+            self._check(digest, known[0])
+        self.used.add(known[0].id)
+        return digest, known[0]
+
+    def _check(self, digest: str, remembered: KeyInfo | None) -> asyncio.Future[KeyInfo | Refused]:
+        """The running check of ``digest``, or a new one."""
+        checking = self._checking.get(digest)
+        if checking is None:
+            checking = self._checking[digest] = asyncio.ensure_future(self._verify(digest, remembered))
+            checking.add_done_callback(lambda done: self._checked(digest, done))
+        return checking
+
+    def _checked(self, digest: str, done: asyncio.Future[KeyInfo | Refused]) -> None:
+        self._checking.pop(digest, None)
+        if not done.cancelled() and done.exception() is not None:
+            logger.error("Checking an SDK key failed", exc_info=done.exception())
 
     async def _verify(self, digest: str, remembered: KeyInfo | None) -> KeyInfo | Refused:
         revocations = self._revocations

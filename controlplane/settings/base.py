@@ -148,7 +148,7 @@ EDGE_DB_TIMEOUT_S = env_float("EDGE_DB_TIMEOUT_S", 2.0)
 EDGE_VERIFY_SECONDS = env_float("EDGE_VERIFY_SECONDS", 2.0)
 EDGE_MAX_INFLIGHT = env_int("EDGE_MAX_INFLIGHT", 256)
 EDGE_MAX_STREAMS = env_int("EDGE_MAX_STREAMS", 20_000)
-EDGE_MAX_LAG_MS = env_float("EDGE_MAX_LAG_MS", 100.0)
+EDGE_MAX_QUEUE_MS = env_float("EDGE_MAX_QUEUE_MS", 50.0)
 SDK_STREAM_HEARTBEAT_S = env_float("SDK_STREAM_HEARTBEAT_S", 15.0)
 # Every Redis key and channel Flagplane uses starts with this (several installations can share a Redis).
 REDIS_PREFIX = env("REDIS_PREFIX", "flagplane")

@@ -9,7 +9,9 @@ had it polls ``GET /api/v1/sdk/config`` instead, and goes back to streaming when
 * the server answers the stream with something else than events (an older control plane, a
   proxy that does not pass SSE, or nothing but silence): poll every ``poll_interval`` and try
   the stream again after ``STREAM_RETRY_S``;
-* 429/503 with Retry-After (load shedding): wait that long;
+* 429/503 with Retry-After (load shedding): wait that long; a poll refused so is not repeated
+  sooner than the next regular poll would be (a client that has a document keeps serving it),
+  so that shedding never makes an SDK ask more often;
 * 401/403: the key is refused; retry slowly (``backoff_max``).
 
 A document or patch this SDK cannot use is rejected (the last good document keeps serving)
@@ -232,6 +234,8 @@ class Sync:
             refused = response.status in (401, 403)
             hint = " (check the sdk_key)" if refused else ""
             client._failed(f"HTTP {response.status}{hint}", "refused" if refused else "unreachable")
+            if response.status in (429, 503) and client._snapshot is not None:
+                return max(self._poll_failed(response.retry_after), self._next_poll())
             return self._poll_failed(response.retry_after)
         if response.etag is not None and response.etag == client._etag and client._snapshot:
             self._poll_succeeded()

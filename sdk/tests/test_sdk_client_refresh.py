@@ -130,6 +130,24 @@ def test_retry_after_is_honoured(
     assert second - first >= 0.95
 
 
+def test_a_shed_poll_is_not_repeated_sooner_than_the_next_regular_poll(
+    control_plane: Any,
+    make_client: Any,
+    flag_factory: Any,
+    document_factory: Any,
+    eventually: Any,
+) -> None:
+    """A server shedding load must not make an SDK that has a document ask more often."""
+    control_plane.publish(document_factory(flag_factory("checkout")))
+    client = make_client(poll_interval=1.0)
+    assert client.wait_until_ready(timeout=5)
+    control_plane.config_failures.append((503, {"Retry-After": "0"}))
+    assert eventually(lambda: len(control_plane.config_requests) >= 3, timeout=10)
+    (_, _), (refused, _), (after, _) = control_plane.config_requests[:3]
+    assert after - refused >= 0.9 * 1.0  # the poll interval, less its jitter
+    assert client.is_enabled("checkout", "u") is False  # served throughout
+
+
 def test_failures_back_off_exponentially(
     control_plane: Any,
     make_client: Any,

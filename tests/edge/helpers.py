@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
+HTTP_PROTOCOL = "controlplane.edge.protocol:TimedHttpToolsProtocol"  # as deploy/entrypoint.sh runs it
 
 
 def free_port() -> int:
@@ -81,7 +82,7 @@ class WebServer:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "controlplane.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--workers", str(self.workers), "--loop", "uvloop", "--http", "httptools",
+             "--port", str(self.port), "--workers", str(self.workers), "--loop", "uvloop", "--http", HTTP_PROTOCOL,
              "--timeout-graceful-shutdown", "2"],
             cwd=ROOT, env=server_environment(**self.environment), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
