@@ -15,6 +15,8 @@ from flagplane.metrics import LATENCY_BOUNDS_MS
 
 STANDARD_BOUNDS_MS: tuple[float, ...] = LATENCY_BOUNDS_MS
 HISTOGRAM_SIZE = len(STANDARD_BOUNDS_MS) + 1
+_STANDARD_FLOATS = tuple(map(float, STANDARD_BOUNDS_MS))
+_INDEX_OF = {bound: index for index, bound in enumerate(_STANDARD_FLOATS)}
 
 
 def empty_histogram() -> list[int]:
@@ -30,12 +32,11 @@ def to_standard(bounds: Sequence[float], counts: Sequence[int]) -> list[int]:
     """
     if len(counts) != len(bounds) + 1:
         raise BoundsError(f"counts must have {len(bounds) + 1} entries (one per bound plus overflow).")
+    if tuple(map(float, bounds)) == _STANDARD_FLOATS:
+        return list(map(int, counts))
     if any(later <= earlier for earlier, later in itertools.pairwise(bounds)):
         raise BoundsError("bounds must be strictly increasing.")
-    index_of = {float(bound): index for index, bound in enumerate(STANDARD_BOUNDS_MS)}
-    if tuple(float(b) for b in bounds) == tuple(float(b) for b in STANDARD_BOUNDS_MS):
-        return [int(c) for c in counts]
-    unknown = [b for b in bounds if float(b) not in index_of]
+    unknown = [b for b in bounds if float(b) not in _INDEX_OF]
     if unknown:
         raise BoundsError(
             f"bounds {unknown} are not standard bounds; use the standard bounds "
@@ -43,7 +44,7 @@ def to_standard(bounds: Sequence[float], counts: Sequence[int]) -> list[int]:
         )
     standard = empty_histogram()
     for bound, count in zip(bounds, counts, strict=False):
-        standard[index_of[float(bound)]] += int(count)
+        standard[_INDEX_OF[float(bound)]] += int(count)
     standard[-1] += int(counts[-1])
     return standard
 

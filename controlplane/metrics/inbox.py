@@ -1,10 +1,11 @@
 """Metrics batches parked in Redis while PostgreSQL is unavailable, drained into it later.
 
-A batch the API has validated (which needs no database: the SDK key comes from Redis) is counted
-by ``services.ingest_batch``. When PostgreSQL cannot be reached, ``ingest_or_park`` appends it to
-``<prefix>:metrics:inbox`` (at most METRICS_INBOX_MAX batches) and the SDK is told it is queued.
-``drain`` (Celery beat, ``metrics.drain_inbox``) moves one batch at a time to a processing list,
-counts it through the same ``ingest_batch`` and then removes it. The batch id is recorded in the
+``ingest_or_park`` reads a batch (``wire.read_batch``, which needs no database: the SDK key comes
+from Redis) and counts it (``services.count_batch``). When PostgreSQL cannot be reached, it appends
+the batch as the SDK sent it to ``<prefix>:metrics:inbox`` (at most METRICS_INBOX_MAX batches) and
+the SDK is told it is queued. ``drain`` (Celery beat, ``metrics.drain_inbox``) moves one batch at
+a time to a processing list, counts it with ``services.ingest_batch`` (the same reading, at the
+time it was received, and the same counting) and then removes it. The batch id is recorded in the
 counting transaction, so a batch whose drain crashed after the commit is counted once: the next
 drain puts it back in the inbox and ``ingest_batch`` reports it as a duplicate.
 """
@@ -23,7 +24,8 @@ from django.utils import timezone
 
 from controlplane.documents import cache
 from controlplane.metrics.errors import BatchError
-from controlplane.metrics.services import IngestResult, ingest_batch
+from controlplane.metrics.services import IngestResult, count_batch, ingest_batch
+from controlplane.metrics.wire import read_batch
 
 logger = logging.getLogger(__name__)
 
@@ -42,23 +44,23 @@ def processing_key() -> str:
     return f"{settings.REDIS_PREFIX}:metrics:inbox:processing"
 
 
-def ingest_or_park(environment_id: int, batch: dict[str, Any]) -> IngestResult:
-    """Count a validated batch now, or park it in Redis when PostgreSQL is unavailable
-    (``queued=True``). Raises ``InboxFull`` when neither takes it."""
+def ingest_or_park(environment_id: int, data: Any) -> IngestResult:
+    """Count a batch (decoded JSON) now, or park it in Redis when PostgreSQL is unavailable
+    (``queued=True``). Raises ``BatchError`` for a batch that cannot be counted (before parking
+    anything) and ``InboxFull`` when neither PostgreSQL nor Redis takes it."""
     received_at = timezone.now()
+    batch = read_batch(data, received_at)
     try:
-        return ingest_batch(environment_id, batch, received_at)
+        return count_batch(environment_id, batch, received_at)
     except DATABASE_DOWN as exc:
         logger.warning("PostgreSQL unavailable, parking a metrics batch in Redis: %s", exc)
-    park(environment_id, batch, received_at)
-    return IngestResult(accepted=len(batch["flags"]), duplicate=False, queued=True)
+    park(environment_id, data, received_at)
+    return IngestResult(accepted=len(batch.entries), duplicate=False, queued=True)
 
 
-def park(environment_id: int, batch: dict[str, Any], received_at: datetime) -> None:
-    entry = json.dumps(
-        {"environment_id": environment_id, "received_at": received_at.isoformat(), "batch": batch},
-        default=datetime.isoformat,
-    )
+def park(environment_id: int, data: Any, received_at: datetime) -> None:
+    """Keep a batch as the SDK sent it (decoded JSON) for ``drain``."""
+    entry = json.dumps({"environment_id": environment_id, "received_at": received_at.isoformat(), "batch": data})
     try:
         client = cache.client()
         if client.llen(inbox_key()) >= settings.METRICS_INBOX_MAX:
@@ -87,7 +89,7 @@ def drain(limit: int = 1000) -> dict[str, int]:
             break
         entry = json.loads(raw)
         try:
-            result = ingest_batch(entry["environment_id"], _batch(entry["batch"]), _moment(entry["received_at"]))
+            result = ingest_batch(entry["environment_id"], entry["batch"], datetime.fromisoformat(entry["received_at"]))
         except DATABASE_DOWN:
             client.lmove(processing_key(), inbox_key(), "RIGHT", "LEFT")
             break
@@ -99,12 +101,3 @@ def drain(limit: int = 1000) -> dict[str, int]:
             counted += not result.duplicate
         client.lrem(processing_key(), 1, raw)
     return {"counted": counted, "duplicates": duplicates, "rejected": rejected, "left": parked()}
-
-
-def _moment(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
-def _batch(stored: dict[str, Any]) -> dict[str, Any]:
-    period = stored["period"]
-    return {**stored, "period": {"start": _moment(period["start"]), "end": _moment(period["end"])}}

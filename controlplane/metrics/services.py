@@ -20,8 +20,11 @@ from controlplane.metrics.models import (
     empty_group_histograms,
     empty_groups,
 )
-from controlplane.metrics.validation import checked_latencies, checked_units
+from controlplane.metrics.wire import Batch, Entry, read_batch
 from controlplane.observability.metrics import METRIC_BATCHES
+
+ACTIVITY_RESOLUTION = timedelta(minutes=1)
+"""A flag's activity row is rewritten at most this often (``_mark_evaluated``)."""
 
 
 @dataclass(frozen=True)
@@ -39,22 +42,21 @@ def bucket_start(moment: datetime, width_s: int | None = None) -> datetime:
     return datetime.fromtimestamp(math.floor(moment.timestamp() / width) * width, tz=UTC)
 
 
-def ingest_batch(environment_id: int, batch: dict[str, Any], now: datetime | None = None) -> IngestResult:
-    """Count a batch for an environment: the wire format's fields with their types checked (as
-    the API's ``MetricsBatchSerializer`` does), timestamps as aware datetimes.
-
-    The batch must follow ``validation``'s rules (``BatchError`` otherwise, nothing stored). All of
-    its counts go to the bucket containing ``period.end`` (or the receipt time, if the SDK's clock
-    runs ahead of ours). The batch id is recorded in the same transaction, so a retry of a batch
-    already counted changes nothing and is reported as a duplicate.
-    """
+def ingest_batch(environment_id: int, data: Any, now: datetime | None = None) -> IngestResult:
+    """Count a batch as an SDK sent it (decoded JSON) in an environment, checked at ``now``
+    (``wire.read_batch``: ``BatchError`` with every problem, and nothing stored, otherwise)."""
     now = now or timezone.now()
-    latencies = checked_latencies(batch, now)
-    unit_latencies = checked_units(batch)
-    period = batch["period"]
-    counted_at = min(period["end"], now)
-    rows = _merged_rows(batch["flags"], latencies, legacy=batch.get("format", 1) == 1)
-    unit_rows = _merged_unit_rows(batch["flags"], unit_latencies)
+    return count_batch(environment_id, read_batch(data, now), now)
+
+
+def count_batch(environment_id: int, batch: Batch, now: datetime) -> IngestResult:
+    """Count a batch already read: all of its counts go to the bucket containing ``period_end``
+    (or ``now``, if the SDK's clock runs ahead of ours). The batch id is recorded in the same
+    transaction, so a retry of a batch already counted changes nothing and is reported as a
+    duplicate. A few statements whatever the batch's size: one upsert per table."""
+    counted_at = min(batch.period_end, now)
+    rows = _merged_rows(batch.entries, legacy=batch.format == 1)
+    unit_rows = _merged_unit_rows(batch.entries)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -65,19 +67,9 @@ def ingest_batch(environment_id: int, batch: dict[str, Any], now: datetime | Non
             ON CONFLICT (environment_id, batch_id) DO NOTHING
             RETURNING id
             """,
-            [
-                environment_id,
-                batch["batch_id"],
-                now,
-                period["start"],
-                period["end"],
-                batch["sdk"]["name"],
-                batch["sdk"]["version"],
-                batch.get("document_version"),
-                len(batch["flags"]),
-                batch.get("dropped", 0),
-            ],
-        )
+            [environment_id, batch.batch_id, now, batch.period_start, batch.period_end, batch.sdk_name,
+             batch.sdk_version, batch.document_version, len(batch.entries), batch.dropped],
+        )  # fmt: skip
         if cursor.fetchone() is None:
             METRIC_BATCHES.labels("duplicate").inc()
             return IngestResult(accepted=0, duplicate=True)
@@ -89,54 +81,55 @@ def ingest_batch(environment_id: int, batch: dict[str, Any], now: datetime | Non
             if evaluated:
                 _mark_evaluated(cursor, environment_id, evaluated, counted_at)
     METRIC_BATCHES.labels("ingested").inc()
-    return IngestResult(accepted=len(batch["flags"]), duplicate=False)
+    return IngestResult(accepted=len(batch.entries), duplicate=False)
 
 
-def _merged_rows(
-    entries: list[dict[str, Any]], latencies: list[list[int] | None], legacy: bool
-) -> list[dict[str, Any]]:
+def _merged_rows(entries: list[Entry], legacy: bool) -> list[dict[str, Any]]:
     """One row per (flag, variant), sorted: one upsert may not touch a row twice, and a fixed
     order makes concurrent batches lock bucket rows in the same order (no deadlocks).
     ``legacy``: a wire-format-1 batch, whose signals are counted as ``ungrouped_signals`` too."""
     merged: dict[tuple[str, str], dict[str, Any]] = {}
-    for entry, counts in zip(entries, latencies, strict=True):
-        key = (entry["flag"], entry["variant"])
-        row = merged.setdefault(
-            key,
-            {"flag": key[0], "variant": key[1], "evaluations": 0, "successes": 0, "errors": 0,
-             "counts": empty_histogram(), "latency_sum": 0.0, "ungrouped": 0},
-        )  # fmt: skip
-        row["evaluations"] += entry["evaluations"]
-        row["successes"] += entry["successes"]
-        row["errors"] += entry["errors"]
+    for entry in entries:
+        key = (entry.flag, entry.variant)
+        row = merged.get(key)
+        if row is None:
+            merged[key] = row = {
+                "flag": entry.flag, "variant": entry.variant, "evaluations": entry.evaluations,
+                "successes": entry.successes, "errors": entry.errors,
+                "counts": empty_histogram() if entry.latency_counts is None else entry.latency_counts,
+                "latency_sum": entry.latency_sum,
+                "ungrouped": entry.successes + entry.errors if legacy else 0,
+            }  # fmt: skip
+            continue
+        row["evaluations"] += entry.evaluations
+        row["successes"] += entry.successes
+        row["errors"] += entry.errors
         if legacy:
-            row["ungrouped"] += entry["successes"] + entry["errors"]
-        if counts is not None:
-            row["counts"] = [a + b for a, b in zip(row["counts"], counts, strict=True)]
-            row["latency_sum"] += entry["latency_ms"]["sum"]
+            row["ungrouped"] += entry.successes + entry.errors
+        if entry.latency_counts is not None:
+            row["counts"] = [a + b for a, b in zip(row["counts"], entry.latency_counts, strict=True)]
+            row["latency_sum"] += entry.latency_sum
     return [merged[key] for key in sorted(merged)]
 
 
-def _merged_unit_rows(
-    entries: list[dict[str, Any]], unit_latencies: list[list[list[int]] | None]
-) -> list[dict[str, Any]]:
+def _merged_unit_rows(entries: list[Entry]) -> list[dict[str, Any]]:
     """Per (flag, variant) with unit groups: dense per-group arrays, sorted like ``_merged_rows``."""
     merged: dict[tuple[str, str], dict[str, Any]] = {}
-    for entry, standard in zip(entries, unit_latencies, strict=True):
-        units = entry.get("units")
-        if units is None or standard is None:
+    for entry in entries:
+        units = entry.units
+        if units is None:
             continue
-        key = (entry["flag"], entry["variant"])
+        key = (entry.flag, entry.variant)
         row = merged.setdefault(
             key,
             {"flag": key[0], "variant": key[1], "successes": empty_groups(), "errors": empty_groups(),
              "counts": empty_group_histograms()},
         )  # fmt: skip
-        for position, group in enumerate(units["group"]):
-            row["successes"][group] += units["successes"][position]
-            row["errors"][group] += units["errors"][position]
+        for position, group in enumerate(units.group):
+            row["successes"][group] += units.successes[position]
+            row["errors"][group] += units.errors[position]
             offset = group * HISTOGRAM_SIZE
-            for i, count in enumerate(standard[position]):
+            for i, count in enumerate(units.latency_counts[position]):
                 row["counts"][offset + i] += count
     return [merged[key] for key in sorted(merged)]
 
@@ -186,11 +179,7 @@ def _add_to_bucket(cursor, environment_id: int, start: datetime, rows: list[dict
             evaluations = {table}.evaluations + EXCLUDED.evaluations,
             successes = {table}.successes + EXCLUDED.successes,
             errors = {table}.errors + EXCLUDED.errors,
-            latency_counts = ARRAY(
-                SELECT old + new
-                FROM unnest({table}.latency_counts, EXCLUDED.latency_counts) WITH ORDINALITY AS h(old, new, i)
-                ORDER BY i
-            ),
+            latency_counts = {_elementwise_sum(table, "latency_counts", HISTOGRAM_SIZE)},
             latency_sum = {table}.latency_sum + EXCLUDED.latency_sum,
             ungrouped_signals = {table}.ungrouped_signals + EXCLUDED.ungrouped_signals
         """,
@@ -198,7 +187,15 @@ def _add_to_bucket(cursor, environment_id: int, start: datetime, rows: list[dict
     )
 
 
+def _elementwise_sum(table: str, column: str, size: int) -> str:
+    """``ARRAY[t.c[1] + EXCLUDED.c[1], …]``: spelled out, it costs far less per row than unnest."""
+    return "ARRAY[" + ", ".join(f"{table}.{column}[{i}] + EXCLUDED.{column}[{i}]" for i in range(1, size + 1)) + "]"
+
+
 def _mark_evaluated(cursor, environment_id: int, flag_keys: list[str], at: datetime) -> None:
+    """Record that the flags were evaluated at ``at``. A flag's row is rewritten only when this
+    moves its last evaluation on by ACTIVITY_RESOLUTION or its first one back: every SDK reports
+    every few seconds, and what the row is for (stale flags) needs no finer time."""
     cursor.execute(
         """
         INSERT INTO metrics_flagactivity (environment_id, flag_key, first_evaluated_at, last_evaluated_at)
@@ -206,8 +203,10 @@ def _mark_evaluated(cursor, environment_id: int, flag_keys: list[str], at: datet
         ON CONFLICT (environment_id, flag_key) DO UPDATE SET
             first_evaluated_at = LEAST(metrics_flagactivity.first_evaluated_at, EXCLUDED.first_evaluated_at),
             last_evaluated_at = GREATEST(metrics_flagactivity.last_evaluated_at, EXCLUDED.last_evaluated_at)
+        WHERE metrics_flagactivity.last_evaluated_at <= EXCLUDED.last_evaluated_at - %s
+           OR metrics_flagactivity.first_evaluated_at > EXCLUDED.first_evaluated_at
         """,
-        [environment_id, at, at, flag_keys],
+        [environment_id, at, at, flag_keys, ACTIVITY_RESOLUTION],
     )
 
 

@@ -1,19 +1,18 @@
 """The rules a metrics batch must follow to be counted (docs/metrics.md, "Wire format").
 
-``ingest_batch`` checks them on every batch it is given; the API calls the same functions while
-it checks types, to report every problem at once against its field.
+``wire.read_batch`` calls them once the fields they read have the wire format's types; each
+raises ``BatchError`` keyed by the fields it checked, which the reader nests under their object.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 
-from controlplane.errors import ErrorCollector, join_path
 from controlplane.metrics.errors import BatchError, BoundsError
 from controlplane.metrics.histogram import to_standard
 from flagplane.metrics import UNIT_GROUPS, WIRE_FORMAT
@@ -82,11 +81,6 @@ def check_unit_groups(units: dict[str, Any]) -> None:
             raise BatchError({name: [f"Must have one item per group ({len(group)}), got {len(units[name])}."]})
 
 
-def _unit_groups_ok(units: dict[str, Any]) -> bool:
-    check_unit_groups(units)
-    return True
-
-
 def unit_latencies(
     units: dict[str, Any], latency: dict[str, Any] | None, successes: int, errors: int
 ) -> list[list[int]]:
@@ -106,63 +100,3 @@ def unit_latencies(
         except BatchError as exc:
             raise BatchError({"units": [f"Group {group}: {m}" for ms in exc.errors.values() for m in ms]}) from exc
     return standard
-
-
-def checked_units(batch: dict[str, Any]) -> list[list[list[int]] | None]:
-    """Check the batch's format and unit groups against the rules above, all problems at once.
-
-    Returns each entry's per-group latency counts over the standard bounds (None for an entry
-    without unit groups); raises ``BatchError`` keyed by dotted path (``flags.3.units.group``).
-    """
-    errors = ErrorCollector(BatchError)
-    version = batch.get("format", 1)
-    _collect(errors, "", check_format, version, any("units" in entry for entry in batch["flags"]))
-    out: list[list[list[int]] | None] = []
-    for index, entry in enumerate(batch["flags"]):
-        units = entry.get("units")
-        standard = None
-        if units is not None:
-            path = join_path("flags", index)
-            if _collect(errors, join_path(path, "units"), _unit_groups_ok, units):
-                standard = _collect(
-                    errors, path, unit_latencies, units, entry.get("latency_ms"), entry["successes"], entry["errors"]
-                )
-        out.append(standard)
-    errors.raise_if_any()
-    return out
-
-
-def checked_latencies(batch: dict[str, Any], now: datetime) -> list[list[int] | None]:
-    """Check a batch (of the wire format's types) against every rule above, all problems at once.
-
-    Returns each entry's latency counts over the standard bounds (None for an entry without
-    latencies); raises ``BatchError`` keyed by dotted path (``period.end``, ``flags.3.latency_ms``).
-    """
-    errors = ErrorCollector(BatchError)
-    period = batch["period"]
-    _collect(errors, "period", check_period, period["start"], period["end"], now)
-    latencies: list[list[int] | None] = []
-    for index, entry in enumerate(batch["flags"]):
-        path = join_path("flags", index)
-        latency = entry.get("latency_ms")
-        counts = None
-        if latency is not None:
-            counts = _collect(
-                errors, join_path(path, "latency_ms"), standard_counts, latency["bounds"], latency["counts"]
-            )
-            if counts is not None:
-                _collect(errors, path, check_observations, latency["counts"], entry["successes"], entry["errors"])
-        latencies.append(counts)
-    errors.raise_if_any()
-    return latencies
-
-
-def _collect(errors: ErrorCollector, prefix: str, check: Callable[..., Any], *args: Any) -> Any:
-    """``check(*args)``, with the problems it raises added to ``errors`` under ``prefix``."""
-    try:
-        return check(*args)
-    except BatchError as exc:
-        for field, messages in exc.errors.items():
-            for message in messages:
-                errors.add(join_path(prefix, field), message)
-        return None
