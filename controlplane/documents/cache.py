@@ -2,10 +2,12 @@
 
 Layout (every name starts with ``settings.REDIS_PREFIX``):
 
-* ``<prefix>:doc:<environment uid>``, a hash: ``version``, ``etag``, ``sha`` (SHA-256 of the JSON
-  body), ``crc`` and ``size`` of the body, and ``deflate``: the body compressed once as a
-  deflate segment (``documents.assembly``). A copy is only ever replaced by a newer version,
-  except by a repair (``force``), which holds the environment's publication lock.
+* ``<prefix>:doc:<environment uid>``, a hash: ``version``, ``etag``, ``deflate`` (the JSON body
+  compressed, as deflate segments, one per piece of ``documents.layout``), ``manifest`` (the
+  pieces), ``size`` of the body, and ``sha``: SHA-256 of the manifest and the compressed body,
+  checked before either is used. A copy is only ever replaced by a newer version, except by a
+  repair (``force``), which holds the environment's publication lock; a publication that
+  re-compressed only the changed pieces replaces exactly the copy it started from.
 * ``<prefix>:patches:<environment uid>``, a list of the latest patch events, newest first.
 * ``<prefix>:events``, the pub/sub channel every web process listens to (``documents.events``).
 
@@ -15,6 +17,7 @@ Redis failures never propagate to callers: they log and report nothing stored or
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import zlib
 from dataclasses import dataclass
@@ -24,7 +27,7 @@ from uuid import UUID
 import redis
 from django.conf import settings
 
-from controlplane.documents import assembly
+from controlplane.documents import assembly, layout
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +59,8 @@ def events_channel() -> str:
 
 @dataclass(frozen=True)
 class CachedDocument:
-    """A verified copy: its body hashes to the recorded SHA-256."""
+    """A verified copy: its manifest and compressed body hash to the recorded SHA-256, and the
+    body inflates to the recorded size."""
 
     version: int
     etag: str
@@ -65,22 +69,36 @@ class CachedDocument:
     crc: int
 
 
-FIELDS = ("version", "etag", "sha", "deflate", "crc", "size")
+@dataclass(frozen=True)
+class StoredLayout:
+    """A verified copy, cut into its pieces, to update in place."""
+
+    version: int
+    etag: str
+    sha: str
+    layout: layout.Layout
+
+
+FIELDS = ("version", "etag", "sha", "manifest", "deflate", "size")
+
+
+def checksum(manifest: bytes, deflate: bytes) -> str:
+    return hashlib.sha256(manifest + b"\n" + deflate).hexdigest()  # a JSON manifest has no raw newline
 
 
 def decode(values: list[bytes | None]) -> CachedDocument | None:
     """A copy read as ``HMGET key *FIELDS``, verified; None if absent, partial or corrupt."""
     if any(value is None for value in values):
         return None
-    version, etag, sha, deflate, crc, size = values
+    version, etag, sha, manifest, deflate, size = values
     try:
+        if checksum(manifest, deflate) != sha.decode():  # type: ignore[arg-type, union-attr]
+            return None
         body = assembly.inflate_segment(deflate)  # type: ignore[arg-type]
-        document = CachedDocument(int(version), etag.decode(), body, deflate, int(crc))  # type: ignore[arg-type, union-attr]
+        document = CachedDocument(int(version), etag.decode(), body, deflate, zlib.crc32(body))  # type: ignore[arg-type, union-attr]
     except (ValueError, zlib.error, UnicodeDecodeError):
         return None
-    if len(body) != int(size) or hashlib.sha256(body).hexdigest() != sha.decode():  # type: ignore[arg-type, union-attr]
-        return None
-    return document
+    return document if len(body) == int(size) else None  # type: ignore[arg-type]
 
 
 def get(environment_uid: UUID | str) -> CachedDocument | None:
@@ -91,6 +109,18 @@ def get(environment_uid: UUID | str) -> CachedDocument | None:
         logger.warning("Redis unavailable for SDK document %s: %s", environment_uid, exc)
         return None
     return decode(values)
+
+
+def stored_layout(environment_uid: UUID | str) -> StoredLayout | None:
+    """The copy's pieces, if it is present, verified and cut by ``documents.layout`` (a copy
+    stored otherwise has to be replaced whole). Raises RedisError."""
+    version, etag, sha, manifest, deflate = client().hmget(document_key(environment_uid), FIELDS[:5])
+    if version is None or etag is None or sha is None or manifest is None or deflate is None:
+        return None
+    if checksum(manifest, deflate) != sha.decode():
+        return None
+    parsed = layout.parse(manifest, deflate)
+    return None if parsed is None else StoredLayout(int(version), etag.decode(), sha.decode(), parsed)
 
 
 def header(environment_uid: UUID | str) -> tuple[int, str] | None:
@@ -105,21 +135,58 @@ def header(environment_uid: UUID | str) -> tuple[int, str] | None:
 
 
 _STORE = """
-local current = redis.call('HGET', KEYS[1], 'version')
-if current and ARGV[7] ~= '1' and tonumber(current) >= tonumber(ARGV[1]) then
+local current = redis.call('HMGET', KEYS[1], 'version', 'etag', 'sha')
+if ARGV[7] == 'replace' then
+    if current[1] ~= ARGV[8] or current[2] ~= ARGV[9] or current[3] ~= ARGV[10] then
+        return 0
+    end
+elseif current[1] and ARGV[7] ~= 'force' and tonumber(current[1]) >= tonumber(ARGV[1]) then
     return 0
 end
+redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'version', ARGV[1], 'etag', ARGV[2], 'sha', ARGV[3],
-           'deflate', ARGV[4], 'crc', ARGV[5], 'size', ARGV[6])
-redis.call('PUBLISH', KEYS[2], ARGV[8])
+           'manifest', ARGV[4], 'deflate', ARGV[5], 'size', ARGV[6])
+redis.call('PUBLISH', KEYS[2], ARGV[11])
 return 1
 """
 
 
-def store(environment_uid: UUID | str, version: int, etag: str, body: bytes, event: bytes, force: bool = False) -> bool:
+def store_layout(
+    environment_uid: UUID | str,
+    version: int,
+    etag: str,
+    pieces: layout.Layout,
+    event: bytes,
+    force: bool = False,
+    replacing: StoredLayout | None = None,
+) -> bool:
     """Store a copy unless Redis already has this version or a newer one (``force``: replace it
-    anyway, for repairs), and announce it with ``event`` on the channel. True if stored."""
-    segment = assembly.deflate_segment(body)
+    anyway, for repairs; ``replacing``: only if the copy is still that one), and announce it
+    with ``event`` on the channel. True if stored."""
+    mode = "replace" if replacing is not None else "force" if force else "newer"
+    expected = (replacing.version, replacing.etag, replacing.sha) if replacing is not None else ("", "", "")
+    compressed = (pieces.manifest(), pieces.deflate(), pieces.size)
+    return _write(environment_uid, version, etag, compressed, event, mode, expected)
+
+
+def store(environment_uid: UUID | str, version: int, etag: str, body: bytes, event: bytes, force: bool = False) -> bool:
+    """Store ``body`` as a copy of a single piece (which a publication replaces whole), as
+    ``store_layout`` does."""
+    deflate = assembly.deflate_segment(body)
+    manifest = json.dumps([["body", "", len(deflate), len(body)]]).encode()
+    return _write(environment_uid, version, etag, (manifest, deflate, len(body)), event, "force" if force else "newer")
+
+
+def _write(
+    environment_uid: UUID | str,
+    version: int,
+    etag: str,
+    compressed: tuple[bytes, bytes, int],
+    event: bytes,
+    mode: str,
+    expected: tuple[object, ...] = ("", "", ""),
+) -> bool:
+    manifest, deflate, size = compressed
     try:
         stored = client().eval(
             _STORE,
@@ -128,11 +195,12 @@ def store(environment_uid: UUID | str, version: int, etag: str, body: bytes, eve
             events_channel(),
             version,
             etag,
-            hashlib.sha256(body).hexdigest(),
-            segment,
-            zlib.crc32(body),
-            len(body),
-            "1" if force else "0",
+            checksum(manifest, deflate),
+            manifest,
+            deflate,
+            size,
+            mode,
+            *expected,
             event,
         )
     except redis.RedisError as exc:

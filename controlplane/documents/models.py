@@ -42,7 +42,9 @@ class Fragment(models.Model):
 
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=8, choices=Kind.choices)
-    key = models.CharField(max_length=128)
+    key = models.CharField(
+        max_length=128, db_collation="C", help_text="Ordered by code point, as Python sorts (documents.layout)."
+    )
     body = models.TextField()
     digest = models.CharField(max_length=64, help_text="SHA-256 of the body.")
 

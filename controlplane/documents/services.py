@@ -7,7 +7,8 @@
 2. ``rebuild`` takes the environment's publication lock (a PostgreSQL advisory lock), turns the
    pending changes into fragments, and, if the content changed, publishes a new version: first
    the patch event (what streaming SDKs apply), then the Redis copy of the whole document
-   (what polls and new streams are served). Holding the lock until Redis is written keeps
+   (what polls and new streams are served), re-compressing only the chunks of it the change
+   touched (``documents.copies``). Holding the lock until Redis is written keeps
    publications in version order.
 3. ``reconcile`` (Celery beat, every ``DOCUMENTS_RECONCILE_SECONDS``) builds every environment
    that is still behind and repairs Redis copies that are missing, older or different.
@@ -28,7 +29,7 @@ from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from controlplane import broker
-from controlplane.documents import assembly, cache, events
+from controlplane.documents import assembly, cache, copies, events
 from controlplane.documents.builder import canonical_json, digest, flag_entries, segment_entries, segment_references
 from controlplane.documents.models import EnvironmentDocument, Fragment, PendingChange
 from controlplane.flags.models import FlagState, Segment
@@ -117,6 +118,9 @@ class Built:
     document: EnvironmentDocument
     environment: Environment
     previous_version: int
+    previous_etag: str
+    changes: copies.Changes
+    """The entries this build changed (for the Redis copy: only their chunks are rebuilt)."""
     patch: bytes | None
     """The changed entries as the SSE patch payload; None if unchanged or too big to send."""
     oldest_change: datetime | None
@@ -149,8 +153,12 @@ def rebuild(environment_id: int, wait: bool = True) -> EnvironmentDocument | Non
         if built.changed:
             patch = events.patch_event(uid, built.previous_version, document.version, document.etag, built.patch)
             cache.publish_patch(uid, patch)
-        if built.changed or cache.header(uid) != (document.version, document.etag):
-            _store_copy(built.environment, force=not built.changed)
+        if built.changed:
+            copies.store_change(
+                built.environment, (built.previous_version, built.previous_etag), document, built.changes
+            )
+        elif cache.header(uid) != (document.version, document.etag):
+            copies.store_whole(built.environment, force=True)
         if built.changed and built.oldest_change is not None:
             PUBLICATION_LAG.observe(max(0.0, (timezone.now() - built.oldest_change).total_seconds()))
         DOCUMENT_BUILDS.labels("published" if built.changed else "unchanged").inc()
@@ -175,7 +183,7 @@ def _build(environment_id: int) -> Built | None:
             Fragment.Kind.SEGMENT: None if everything else {key for _, kind, key, _ in pending if kind == "segment"},
         }
         changes = _apply_fragments(environment, scope)
-        previous_version = document.version
+        previous_version, previous_etag = document.version, document.etag
         patch = None
         if changes or document.version == 0:
             document.content_digest = _combined_digest(document.content_digest, changes)
@@ -188,7 +196,10 @@ def _build(environment_id: int) -> Built | None:
         if pending:
             PendingChange.objects.filter(id__in=[row[0] for row in pending]).delete()
     oldest_change = min((created_at for _, _, _, created_at in pending), default=None)
-    return Built(document, environment, previous_version, patch, oldest_change)
+    changed: copies.Changes = {}
+    for change in changes:
+        changed.setdefault(change.kind, {})[change.key] = change.body is None
+    return Built(document, environment, previous_version, previous_etag, changed, patch, oldest_change)
 
 
 @dataclass(frozen=True)
@@ -314,21 +325,6 @@ def _segment_dependents(environment: Environment, changed: set[str]) -> dict[str
     return {Fragment.Kind.SEGMENT: affected - changed, Fragment.Kind.FLAG: flags}
 
 
-def _store_copy(environment: Environment, force: bool = False) -> bool:
-    """Put the published document, as PostgreSQL has it now, into Redis (the caller holds the
-    publication lock), and announce it."""
-    assembled = assembly.assemble(environment.id)
-    if assembled is None:
-        return False
-    uid = str(environment.uid)
-    event = events.document_event(uid, assembled.version, assembled.etag)
-    stored = cache.store(uid, assembled.version, assembled.etag, assembled.body, event, force=force)
-    EnvironmentDocument.objects.filter(environment_id=environment.id, version=assembled.version).exclude(
-        size=len(assembled.body)
-    ).update(size=len(assembled.body))
-    return stored
-
-
 def repair_copy(environment_id: int, wait: bool = True) -> bool:
     """Replace the Redis copy with PostgreSQL's published document if they differ. True if the
     copy was written."""
@@ -348,7 +344,7 @@ def repair_copy(environment_id: int, wait: bool = True) -> bool:
             f"v{copy.version}" if copy else "no valid copy",
             document.version,
         )
-        return _store_copy(environment, force=True)
+        return copies.store_whole(environment, force=True)
 
 
 # ---------------------------------------------------------------------------------------------
