@@ -64,6 +64,10 @@ def _window_sql(until: datetime | None) -> str:
     )
 
 
+Window = tuple[Sequence[str], datetime, datetime | None]
+"""An arm's variants and its period, ``since <= bucket start < until`` (``until`` None: no end)."""
+
+
 def arm_counts(
     environment_id: int,
     flag_key: str,
@@ -73,77 +77,101 @@ def arm_counts(
 ) -> ArmTotals:
     """Totals over every bucket of ``flag_key`` for ``variants`` with ``since <= start < until``
     (no upper limit when ``until`` is None). Precise to one bucket at each edge."""
-    params: list = [environment_id, flag_key, list(variants), since]
-    if until is not None:
-        params.append(until)
-    table = MetricBucket._meta.db_table
+    return arm_counts_many(environment_id, flag_key, [(variants, since, until)])[0]
+
+
+_PICKED = """
+    WITH windows(n, variants, since, until) AS (VALUES {values}),
+    picked AS MATERIALIZED (
+        SELECT w.n, {columns}
+        FROM windows w JOIN {table} b
+          ON b.environment_id = %s AND b.flag_key = %s AND b.variant = ANY(w.variants)
+         AND b.bucket_start >= w.since AND (w.until IS NULL OR b.bucket_start < w.until)
+    )
+"""
+_TOTALS_SQL = """
+    SELECT n, 0, SUM(evaluations), SUM(successes), SUM(errors), SUM(latency_sum), SUM(ungrouped_signals)
+    FROM picked GROUP BY n
+    UNION ALL
+    SELECT n, h.i, SUM(h.c), NULL, NULL, NULL, NULL
+    FROM picked, unnest(latency_counts) WITH ORDINALITY AS h(c, i) GROUP BY n, h.i
+"""
+_UNITS_SQL = """
+    SELECT n, 'g', g.i, SUM(g.s), SUM(g.e)
+    FROM picked, unnest(successes, errors) WITH ORDINALITY AS g(s, e, i) GROUP BY n, g.i
+    UNION ALL
+    SELECT n, 'h', h.i, SUM(h.c), NULL
+    FROM picked, unnest(latency_counts) WITH ORDINALITY AS h(c, i) GROUP BY n, h.i
+"""
+
+
+def arm_counts_many(environment_id: int, flag_key: str, windows: Sequence[Window]) -> list[ArmTotals]:
+    """``arm_counts`` of each of ``windows`` of one flag, in two queries (buckets, unit groups)
+    however many windows: what one rollout tick reads."""
+    if not windows:
+        return []
+    values = ", ".join(["(%s::int, %s::text[], %s::timestamptz, %s::timestamptz)"] * len(windows))
+    params: list = [
+        item for n, (variants, since, until) in enumerate(windows) for item in (n, list(variants), since, until)
+    ]
+    params += [environment_id, flag_key]
+    sums = [[0, 0, 0, 0.0, 0] for _ in windows]
+    histograms = [[0] * HISTOGRAM_SIZE for _ in windows]
+    bucket_columns = "b.evaluations, b.successes, b.errors, b.latency_sum, b.ungrouped_signals, b.latency_counts"
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT COALESCE(SUM(evaluations), 0), COALESCE(SUM(successes), 0), COALESCE(SUM(errors), 0),
-                   COALESCE(SUM(latency_sum), 0), COALESCE(SUM(ungrouped_signals), 0)
-            FROM {table} WHERE {_window_sql(until)}
-            """,
-            params,
+        picked = _PICKED.format(values=values, columns=bucket_columns, table=MetricBucket._meta.db_table)
+        cursor.execute(picked + _TOTALS_SQL, params)
+        for n, index, *numbers in cursor.fetchall():
+            if index == 0:
+                sums[n] = [int(numbers[0]), int(numbers[1]), int(numbers[2]), float(numbers[3]), int(numbers[4])]
+            else:
+                histograms[n][index - 1] = int(numbers[0])
+        picked = _PICKED.format(
+            values=values, columns="b.successes, b.errors, b.latency_counts", table=MetricUnitBucket._meta.db_table
         )
-        evaluations, successes, errors, latency_sum, ungrouped = cursor.fetchone()
-        cursor.execute(
-            f"""
-            SELECT h.i, SUM(h.c)
-            FROM {table}, unnest(latency_counts) WITH ORDINALITY AS h(c, i)
-            WHERE {_window_sql(until)}
-            GROUP BY h.i
-            """,
-            params,
+        cursor.execute(picked + _UNITS_SQL, params)
+        units = _unit_counts(cursor.fetchall(), len(windows))
+    return [
+        ArmTotals(
+            requests=successes + errors,
+            errors=errors,
+            evaluations=evaluations,
+            histogram=tuple(histogram),
+            bounds_ms=STANDARD_BOUNDS_MS,
+            latency_sum=latency_sum,
+            ungrouped=ungrouped,
+            **unit_counts,
         )
-        histogram = [0] * HISTOGRAM_SIZE
-        for index, count in cursor.fetchall():
-            histogram[index - 1] = int(count)
-        units = _unit_counts(cursor, params, until)
-    return ArmTotals(
-        requests=int(successes) + int(errors),
-        errors=int(errors),
-        evaluations=int(evaluations),
-        histogram=tuple(histogram),
-        bounds_ms=STANDARD_BOUNDS_MS,
-        latency_sum=float(latency_sum),
-        ungrouped=int(ungrouped),
-        **units,
-    )
+        for (evaluations, successes, errors, latency_sum, ungrouped), histogram, unit_counts in zip(
+            sums, histograms, units, strict=True
+        )
+    ]
 
 
-def _unit_counts(cursor, params: list, until: datetime | None) -> dict:
-    """The per-unit-group sums of ``arm_counts``'s window (empty tuples when none were reported)."""
-    table = MetricUnitBucket._meta.db_table
-    cursor.execute(
-        f"""
-        SELECT g.i, SUM(g.s), SUM(g.e)
-        FROM {table}, unnest(successes, errors) WITH ORDINALITY AS g(s, e, i)
-        WHERE {_window_sql(until)}
-        GROUP BY g.i
-        """,
-        params,
-    )
-    rows = cursor.fetchall()
-    if not rows:
-        return {}
-    requests, errors = [0] * UNIT_GROUPS, [0] * UNIT_GROUPS
-    for index, s, e in rows:
-        requests[index - 1], errors[index - 1] = int(s) + int(e), int(e)
-    cursor.execute(
-        f"""
-        SELECT h.i, SUM(h.c)
-        FROM {table}, unnest(latency_counts) WITH ORDINALITY AS h(c, i)
-        WHERE {_window_sql(until)}
-        GROUP BY h.i
-        """,
-        params,
-    )
-    flat = [0] * (UNIT_GROUPS * HISTOGRAM_SIZE)
-    for index, count in cursor.fetchall():
-        flat[index - 1] = int(count)
-    histograms = tuple(tuple(flat[g * HISTOGRAM_SIZE : (g + 1) * HISTOGRAM_SIZE]) for g in range(UNIT_GROUPS))
-    return {"unit_requests": tuple(requests), "unit_errors": tuple(errors), "unit_histograms": histograms}
+def _unit_counts(rows: list[tuple], windows: int) -> list[dict]:
+    """Each window's per-unit-group sums (empty tuples when none were reported)."""
+    requests = [[0] * UNIT_GROUPS for _ in range(windows)]
+    errors = [[0] * UNIT_GROUPS for _ in range(windows)]
+    flat = [[0] * (UNIT_GROUPS * HISTOGRAM_SIZE) for _ in range(windows)]
+    reported = [False] * windows
+    for n, kind, index, count, failed in rows:
+        if kind == "g":
+            requests[n][index - 1], errors[n][index - 1] = int(count) + int(failed), int(failed)
+            reported[n] = True
+        else:
+            flat[n][index - 1] = int(count)
+    return [
+        {
+            "unit_requests": tuple(requests[n]),
+            "unit_errors": tuple(errors[n]),
+            "unit_histograms": tuple(
+                tuple(flat[n][g * HISTOGRAM_SIZE : (g + 1) * HISTOGRAM_SIZE]) for g in range(UNIT_GROUPS)
+            ),
+        }
+        if reported[n]
+        else {}
+        for n in range(windows)
+    ]
 
 
 def timeline(

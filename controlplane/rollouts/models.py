@@ -165,3 +165,27 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%H:%M:%S} {self.action}: {self.reason}"
+
+
+class StageCounts(models.Model):
+    """What SDKs reported for one arm (variant) of a plan over a period of a closed stage.
+
+    Stored once the stage has closed and its reports have arrived (``rollouts.measurements``), so
+    later ticks read one row instead of counting the stage's buckets again. ``since`` and ``until``
+    are the bucket-aligned bounds the engine asked for; ``totals`` is ``metrics.queries.ArmTotals``.
+    """
+
+    plan = models.ForeignKey(RolloutPlan, on_delete=models.CASCADE, related_name="stage_counts")
+    variant = models.CharField(max_length=128)
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    totals = models.JSONField()
+
+    class Meta:
+        verbose_name_plural = "stage counts"
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "variant", "since", "until"], name="unique_stage_counts")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.variant} {self.since:%H:%M:%S}-{self.until:%H:%M:%S}"

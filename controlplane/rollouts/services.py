@@ -222,7 +222,8 @@ def evaluate(plan_id: int) -> Decision | None:
     and applied under the lock, and only if nobody changed the plan in between; otherwise (or if
     another worker holds the plan right now) this tick does nothing and the next one decides.
     """
-    plan = RolloutPlan.objects.select_related("flag__project", "environment").filter(pk=plan_id).first()
+    plans = RolloutPlan.objects.select_related("flag__project", "environment").prefetch_related("stages", "rules")
+    plan = plans.filter(pk=plan_id).first()
     if plan is None or not plan.is_active:
         return None
     started = time.perf_counter()
@@ -234,7 +235,7 @@ def evaluate(plan_id: int) -> Decision | None:
         if locked is None or not locked.is_active or load_runtime(locked) != runtime:
             ROLLOUT_TICKS.labels("skipped").inc()
             return None
-        spec = plan_spec(locked)
+        spec = plan_spec(plan)  # an active plan's stages and rules never change: the copy read above
         state = flag_services.get_state(locked.flag, locked.environment)
         if not state.on and locked.status == RolloutPlan.Status.RUNNING:
             reason = f"the flag was turned off in {locked.environment.key} (kill switch)"

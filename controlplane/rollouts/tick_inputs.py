@@ -16,9 +16,10 @@ from django.conf import settings
 from controlplane import outbound
 from controlplane.metrics.errors import SourceError
 from controlplane.metrics.services import bucket_start
-from controlplane.metrics.sources import HttpJsonSource, Measurement, MetricSource, PrometheusSource, SdkMetricSource
+from controlplane.metrics.sources import HttpJsonSource, Measurement, MetricSource, PrometheusSource
 from controlplane.rollouts.clock import moment
 from controlplane.rollouts.decision import Gates
+from controlplane.rollouts.measurements import TickMeasurements
 from controlplane.rollouts.models import HealthRule, RolloutPlan
 from controlplane.rollouts.plan_spec import PlanRuntime
 from controlplane.rollouts.rules import ArmCounts, RuleObservation, SegmentCounts
@@ -30,25 +31,25 @@ HTTP_SOURCE_WEIGHT = 1_000_000
 
 
 def read(plan: RolloutPlan, runtime: PlanRuntime, now: float) -> tuple[list[RuleObservation], Gates]:
-    """Every rule's observation and the current stage's gates, for one tick of ``plan``."""
-    sdk_source = MeasuredOnce(SdkMetricSource())
-    observations = [observe(plan, rule, runtime, now, sdk_source) for rule in plan.rules.all()]
-    stage_gates = replace(gates(plan, runtime, now), traffic=sample_ratio_traffic(plan, runtime, now, sdk_source))
-    return observations, stage_gates
+    """Every rule's observation and the current stage's gates, for one tick of ``plan``.
+
+    The SDK periods are measured together first (``TickMeasurements.prefetch``, which runs the
+    SDK rules' reads against a recorder), then every rule reads its counts.
+    """
+    rules = list(plan.rules.all())
+    sdk_rules = [rule for rule in rules if rule.source == HealthRule.Source.SDK]
+    sdk_source = TickMeasurements(plan, now)
+    sdk_source.prefetch(lambda source: _counts(plan, sdk_rules, runtime, now, source))
+    observations, traffic = _counts(plan, rules, runtime, now, sdk_source)
+    return observations, replace(gates(plan, runtime, now), traffic=traffic)
 
 
-class MeasuredOnce:
-    """A source that measures each period once: a plan's SDK rules share their stages' counts."""
-
-    def __init__(self, source: MetricSource) -> None:
-        self.source = source
-        self.measured: dict[tuple, Measurement] = {}
-
-    def measure(self, environment_id, flag_key, variants, since, until=None) -> Measurement:
-        key = (environment_id, flag_key, tuple(variants), since, until)
-        if key not in self.measured:
-            self.measured[key] = self.source.measure(environment_id, flag_key, variants, since, until)
-        return self.measured[key]
+def _counts(
+    plan: RolloutPlan, rules: list[HealthRule], runtime: PlanRuntime, now: float, sdk_source: MetricSource
+) -> tuple[list[RuleObservation], tuple[SegmentCounts, ...]]:
+    """The rules' observations and the sample-ratio check's traffic."""
+    observations = [observe(plan, rule, runtime, now, sdk_source) for rule in rules]
+    return observations, sample_ratio_traffic(plan, runtime, now, sdk_source)
 
 
 def source_for(plan: RolloutPlan, rule: HealthRule, sdk_source: MetricSource) -> MetricSource:

@@ -57,9 +57,11 @@ def act(api, plan_id: int, action: str, **body) -> dict:
     return response.json()
 
 
-def report(sdk, requests: dict[str, tuple[int, int]]) -> None:
-    """Post one SDK metrics batch: {variant: (requests, errors)} for new-checkout."""
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+def report(sdk, requests: dict[str, tuple[int, int]], at: float | None = None) -> None:
+    """Post one SDK metrics batch: {variant: (requests, errors)} for new-checkout, for a period
+    ending now (or at the Unix time ``at``)."""
+    moment = datetime.fromtimestamp(at, tz=UTC) if at is not None else datetime.now(UTC)
+    now = moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     batch = {
         "sdk": {"name": "test", "version": "0"},
         "batch_id": uuid.uuid4().hex,
