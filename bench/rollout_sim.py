@@ -42,8 +42,8 @@ import unit_traffic
 from unit_traffic import binomial
 
 from controlplane.rollouts.decision import Gates, decide
+from controlplane.rollouts.observations import ArmCounts, RuleObservation, SegmentCounts
 from controlplane.rollouts.plan_spec import PlanRuntime, PlanSpec, RuleSpec, StageSpec
-from controlplane.rollouts.rules import ArmCounts, RuleObservation, SegmentCounts
 from controlplane.rollouts.transitions import start
 from flagplane.metrics import UNIT_GROUPS
 

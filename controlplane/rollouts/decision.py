@@ -7,10 +7,11 @@ rollout advances. The person-driven transitions (``transitions.py``) return a ``
 engine (``services.evaluate``) stores ``Step.runtime``, serves ``Step.percent`` and logs the step
 as a ``models.Decision``; the simulator in ``bench/rollout_sim.py`` drives the very same code.
 
-The plan and its state are in ``plan_spec.py``, the words of every reason in ``wording.py``.
-Times are seconds on any monotonic-enough scale (Unix epoch seconds in Django). Stage numbers in
-reasons are 1-based; ``stage_index`` fields are 0-based. See docs/rollout-decisions.md for the
-state machine and docs/rollout-statistics.md for the statistics.
+The plan and its state are in ``plan_spec.py``, a tick's counts in ``observations.py``, the words
+of every reason in ``wording.py``. Times are seconds on any monotonic-enough scale (Unix epoch
+seconds in Django). Stage numbers in reasons are 1-based; ``stage_index`` fields are 0-based.
+See docs/rollout-decisions.md for the state machine and docs/rollout-statistics.md for the
+statistics.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from . import unit_stats
+from .observations import ArmCounts, RuleObservation, SegmentCounts
 from .plan_spec import ACTIVE_STATUSES, PlanRuntime, PlanSpec, RuleMemory, RuleSpec, Severity, StageSpec, Status
-from .rules import ArmCounts, Levels, RuleObservation, RuleOutcome, SegmentCounts, evaluate_rule
+from .rules import Levels, RuleOutcome, evaluate_rule
 from .wording import NOT_ENOUGH_TRAFFIC, clause, clauses, duration, health_phrase, sample_ratio_text, stage_label
 
 Action = Literal[

@@ -21,8 +21,8 @@ from controlplane.rollouts.clock import moment
 from controlplane.rollouts.decision import Gates
 from controlplane.rollouts.measurements import TickMeasurements
 from controlplane.rollouts.models import HealthRule, RolloutPlan
+from controlplane.rollouts.observations import ArmCounts, RuleObservation, SegmentCounts
 from controlplane.rollouts.plan_spec import PlanRuntime
-from controlplane.rollouts.rules import ArmCounts, RuleObservation, SegmentCounts
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from controlplane.rollouts.rules import ArmCounts
+from controlplane.rollouts.observations import ArmCounts
 from flagplane.metrics import LATENCY_BOUNDS_MS, UNIT_GROUPS
 
 

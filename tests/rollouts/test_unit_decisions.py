@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from controlplane.rollouts.decision import Gates, decide
+from controlplane.rollouts.observations import ArmCounts, RuleObservation, SegmentCounts
 from controlplane.rollouts.plan_spec import PlanRuntime, PlanSpec, RuleSpec, StageSpec
-from controlplane.rollouts.rules import ArmCounts, Levels, RuleObservation, SegmentCounts
+from controlplane.rollouts.rules import Levels
 from controlplane.rollouts.transitions import start
 from controlplane.rollouts.unit_stats import LEGACY_DESIGN_EFFECT
 from tests.rollouts.helpers import grouped
