@@ -280,10 +280,10 @@ def bench_ingest(series_sizes: list[int], results: dict[str, Any]) -> None:
     _, key = issue_sdk_key(project.environments.get(), Actor.system("bench"), "bench")
     client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
     for series in series_sizes:
+        bodies = iter([json.dumps(metrics_batch(series)) for _ in range(4)])  # built before the clock starts
 
-        def post(series=series):
-            body = json.dumps(metrics_batch(series))
-            response = client.post("/api/v1/metrics", body, content_type="application/json")
+        def post(bodies=bodies):
+            response = client.post("/api/v1/metrics", next(bodies), content_type="application/json")
             assert response.status_code == 202, response.content[:300]
 
         ms = median_ms(post, 3)

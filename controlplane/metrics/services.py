@@ -149,7 +149,7 @@ def _add_to_unit_bucket(cursor, environment_id: int, start: datetime, rows: list
         f"""
         INSERT INTO {table} (environment_id, flag_key, variant, bucket_start, successes, errors, latency_counts)
         SELECT %s, r.flag, r.variant, %s, r.successes, r.errors, r.counts
-        FROM jsonb_to_recordset(%s::jsonb) AS r(flag text, variant text, successes bigint[], errors bigint[],
+        FROM json_to_recordset(%s::json) AS r(flag text, variant text, successes bigint[], errors bigint[],
                                                 counts bigint[])
         ORDER BY r.flag COLLATE "C", r.variant COLLATE "C"
         ON CONFLICT (environment_id, flag_key, variant, bucket_start) DO UPDATE SET
@@ -162,7 +162,8 @@ def _add_to_unit_bucket(cursor, environment_id: int, start: datetime, rows: list
 
 
 def _add_to_bucket(cursor, environment_id: int, start: datetime, rows: list[dict[str, Any]]) -> None:
-    """One INSERT … ON CONFLICT DO UPDATE for the whole batch; histograms add elementwise."""
+    """One INSERT … ON CONFLICT DO UPDATE for the whole batch; histograms add elementwise. The rows
+    travel as one JSON text (``json``, not ``jsonb``: read once, it need not be converted first)."""
     table = MetricBucket._meta.db_table
     cursor.execute(
         f"""
@@ -171,7 +172,7 @@ def _add_to_bucket(cursor, environment_id: int, start: datetime, rows: list[dict
              evaluations, successes, errors, latency_counts, latency_sum, ungrouped_signals)
         SELECT %s, r.flag, r.variant, %s, r.evaluations, r.successes, r.errors, r.counts, r.latency_sum,
                r.ungrouped
-        FROM jsonb_to_recordset(%s::jsonb) AS r(
+        FROM json_to_recordset(%s::json) AS r(
             flag text, variant text, evaluations bigint, successes bigint, errors bigint,
             counts bigint[], latency_sum double precision, ungrouped bigint)
         ORDER BY r.flag COLLATE "C", r.variant COLLATE "C"
