@@ -611,7 +611,7 @@ def watch(
             return Result(
                 3,
                 f"RESULT: TIMEOUT after {timeout:.0f} s: plan #{plan_id} is {status} at stage {plan['stage']} "
-                f"({plan['percent']}%): {plan.get('status_reason') or log.latest_rules()}",
+                f"({plan['percent']:g}%): {plan.get('status_reason') or log.latest_rules()}",
                 "!",
             )
 

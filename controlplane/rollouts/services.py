@@ -44,7 +44,7 @@ def _percent(value: float) -> Decimal:
 
 
 def plan_snapshot(plan: RolloutPlan) -> dict[str, Any]:
-    return {"status": plan.status, "stage": plan.stage_index + 1, "percent": str(plan.percent)}
+    return {"status": plan.status, "stage": plan.stage_index + 1, "percent": float(plan.percent)}
 
 
 def definition(plan: RolloutPlan) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def definition(plan: RolloutPlan) -> dict[str, Any]:
     return {
         **{field: getattr(plan, field) for field in PLAN_FIELDS},
         "stages": [
-            {**{field: getattr(s, field) for field in STAGE_FIELDS}, "percent": str(s.percent)}
+            {**{field: getattr(s, field) for field in STAGE_FIELDS}, "percent": float(s.percent)}
             for s in plan.stages.all()
         ],
         "rules": [{field: getattr(r, field) for field in RULE_FIELDS} for r in plan.rules.all()],
@@ -293,7 +293,7 @@ def _notify(plan: RolloutPlan, step: Step, actor: Actor) -> None:
                 "environment": plan.environment.key,
                 "status": plan.status,
                 "stage": plan.stage_index + 1,
-                "percent": str(plan.percent),
+                "percent": float(plan.percent),
                 "reason": step.reason,
                 "actor": actor.label,
             },

@@ -23,7 +23,7 @@ def test_the_demo_flag_and_plan_are_accepted_and_start_at_one_percent(api, proje
 
     started = api.post(f"/api/v1/rollouts/{body['id']}/start/", {"reason": "make demo"}, format="json")
     assert started.status_code == 200, started.content
-    assert (started.json()["status"], started.json()["stage"], started.json()["percent"]) == ("running", 1, "1.000")
+    assert (started.json()["status"], started.json()["stage"], started.json()["percent"]) == ("running", 1, 1)
 
 
 def test_a_hold_is_printed_again_only_when_its_words_change():
