@@ -15,6 +15,7 @@ from rest_framework.pagination import CursorPagination
 from controlplane.access import policy
 from controlplane.api.common import StrictFields
 from controlplane.api.permissions import HasRole, token_of
+from controlplane.api.schema import documented
 from controlplane.audit.models import AuditEntry
 from controlplane.projects.models import Environment, Project
 
@@ -46,6 +47,7 @@ class AuditPagination(CursorPagination):
     max_page_size = 500
 
 
+@documented("audit", "an audit entry", "audit entries")
 class AuditEntryViewSet(viewsets.ReadOnlyModelViewSet):
     """The audit log, newest first, 50 entries a page (``limit`` up to 500); follow ``next`` for
     older ones. Read-only: entries are never changed or deleted."""

@@ -15,6 +15,7 @@ from controlplane.api.common import ProjectScopedMixin, ReasonField, StrictField
 from controlplane.api.etags import listed_etags
 from controlplane.api.permissions import HasRole
 from controlplane.api.publication import PublicationSerializer, publication_data
+from controlplane.api.schema import documented
 from controlplane.flags import services
 from controlplane.flags.models import Flag, FlagState, Segment
 from controlplane.flags.serving import state_summary
@@ -159,6 +160,7 @@ class SegmentSerializer(StrictFields, serializers.ModelSerializer):
         extra_kwargs = {"key": {"validators": []}, "name": {"required": False}}
 
 
+@documented("flags", "a flag", "flags", destroy="Archive a flag", preview="Preview what a flag serves")
 class FlagViewSet(
     ProjectScopedMixin,
     mixins.ListModelMixin,
@@ -168,6 +170,9 @@ class FlagViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
+    """A project's flags, each with what every environment serves. DELETE archives a flag: it leaves
+    the SDK documents, its history stays."""
+
     serializer_class = FlagSerializer
     permission_classes = [HasRole]
     access = {
@@ -180,6 +185,7 @@ class FlagViewSet(
         "destroy": "flag.write",
     }
     lookup_field = "key"
+    lookup_url_kwarg = "flag_key"
 
     @extend_schema(
         parameters=[
@@ -228,7 +234,7 @@ class FlagViewSet(
 
     @extend_schema(request=PreviewSerializer, responses=PREVIEW_ANSWER)
     @action(detail=True, methods=["post"])
-    def preview(self, request, project_key: str, key: str):
+    def preview(self, request, project_key: str, flag_key: str):
         """What this flag serves for a context in an environment, and why (evaluated by the SDK's engine)."""
         payload = PreviewSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -248,6 +254,12 @@ class FlagViewSet(
         return Response({"results": answers} if "contexts" in data else answers[0])
 
 
+@documented(
+    "flags",
+    get="Get a flag's targeting in an environment",
+    put="Replace a flag's targeting in an environment",
+    patch="Change a flag's targeting in an environment",
+)
 class FlagStateView(ProjectScopedMixin, APIView):
     """A flag's targeting in one environment. Responses carry an ETag; send If-Match to update safely."""
 
@@ -298,6 +310,7 @@ class FlagStateView(ProjectScopedMixin, APIView):
         return self.respond(state)
 
 
+@documented("flags", post="Turn a flag on or off in an environment")
 class FlagToggleView(FlagStateView):
     @extend_schema(request=ToggleSerializer, responses=FlagStateSerializer)
     def post(self, request, **kwargs):
@@ -313,7 +326,10 @@ class FlagToggleView(FlagStateView):
     access = {"post": "targeting.write"}
 
 
+@documented("segments", "a segment", "segments")
 class SegmentViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
+    """A project's segments: groups of users that targeting rules of any environment refer to."""
+
     serializer_class = SegmentSerializer
     permission_classes = [HasRole]
     access = {
@@ -325,6 +341,7 @@ class SegmentViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
         "destroy": "flag.write",
     }
     lookup_field = "key"
+    lookup_url_kwarg = "segment_key"
 
     def get_queryset(self):
         return Segment.objects.filter(project=self.get_project())

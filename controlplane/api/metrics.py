@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from controlplane.api.authentication import SdkKeyAuthentication
 from controlplane.api.permissions import HasSdkKey
+from controlplane.api.schema import documented
 from controlplane.metrics.errors import BatchError
 from controlplane.metrics.inbox import InboxFull, ingest_or_park
 from controlplane.metrics.wire import BATCH_ID
@@ -77,6 +78,7 @@ BATCH_SCHEMA = _object(
 """The batch as docs/metrics-wire-format.md defines it (``wire.read_batch`` is what checks it)."""
 
 
+@documented("metrics", post="Report a batch of health signals (SDK key)")
 class MetricsIngestView(APIView):
     """Count a metrics batch (docs/metrics.md) in the SDK key's environment; retries are no-ops."""
 

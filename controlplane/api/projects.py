@@ -14,6 +14,7 @@ from controlplane.access import policy
 from controlplane.api.common import ProjectScopedMixin, ReasonField, StrictFields, actor_of, reason_of, without_reason
 from controlplane.api.permissions import HasRole, token_of
 from controlplane.api.publication import PublicationSerializer, publication_data
+from controlplane.api.schema import documented
 from controlplane.projects import services
 from controlplane.projects.models import ClientKey, Environment, Project, SdkKey
 
@@ -109,6 +110,7 @@ class RevokeSerializer(StrictFields, serializers.Serializer):
     reason = ReasonField()
 
 
+@documented("projects", "a project", "projects")
 class ProjectViewSet(
     ProjectScopedMixin,
     mixins.ListModelMixin,
@@ -129,7 +131,7 @@ class ProjectViewSet(
         "partial_update": "project.manage",
     }
     lookup_field = "key"
-    project_url_kwarg = "key"
+    lookup_url_kwarg = "project_key"
 
     def get_queryset(self):
         return policy.visible_projects(self.request.user, token_of(self.request))
@@ -153,6 +155,7 @@ class ProjectViewSet(
         )
 
 
+@documented("environments", "an environment", "environments")
 class EnvironmentViewSet(
     ProjectScopedMixin,
     mixins.ListModelMixin,
@@ -161,6 +164,8 @@ class EnvironmentViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
+    """A project's environments, in their order, each with where its SDKs stand (``publication``)."""
+
     serializer_class = EnvironmentSerializer
     permission_classes = [HasRole]
     access = {
@@ -171,6 +176,12 @@ class EnvironmentViewSet(
         "partial_update": "project.manage",
     }
     lookup_field = "key"
+    lookup_url_kwarg = "environment_key"
+
+    def access_scope(self):
+        # The environment in the URL is the object itself: reading and managing environments are
+        # decided in the whole project, as for the list.
+        return self.get_project(), None
 
     def get_queryset(self):
         return Environment.objects.filter(project=self.get_project())
@@ -196,6 +207,7 @@ class EnvironmentViewSet(
         )
 
 
+@documented("sdk-keys", "an SDK key", "SDK keys", create="Issue an SDK key", revoke="Revoke an SDK key")
 class SdkKeyViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
     """Server-side SDK keys of one environment. The key itself is shown once, when issued."""
 
@@ -226,6 +238,13 @@ class SdkKeyViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.CreateMode
         return Response(SdkKeySerializer(sdk_key).data)
 
 
+@documented(
+    "sdk-keys",
+    "a client-side key",
+    "client-side keys",
+    create="Issue a client-side key",
+    revoke="Revoke a client-side key",
+)
 class ClientKeyViewSet(SdkKeyViewSet):
     """Client-side keys (fp_cli_…) of one environment: OFREP evaluation only, safe in a web page."""
 

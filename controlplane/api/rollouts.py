@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from controlplane.access import policy
 from controlplane.api.common import StrictFields, actor_of, reason_of
 from controlplane.api.permissions import HasRole, require, token_of
+from controlplane.api.schema import documented
 from controlplane.flags.models import Flag
 from controlplane.metrics.queries import arm_counts
 from controlplane.projects.models import Environment
@@ -159,11 +160,19 @@ def plan_action(spec: RolloutAction):
     view.__doc__ = spec.explanation + (f" `{spec.stage_field}`: a stage number (1-based)." if spec.stage_field else "")
     if spec.reason_required:
         view.__doc__ += " A reason is required."
-    return extend_schema(request=ActionSerializer, responses=RolloutPlanSerializer)(
+    summary = f"{spec.verb.capitalize()} a rollout plan"
+    return extend_schema(summary=summary, request=ActionSerializer, responses=RolloutPlanSerializer)(
         action(detail=True, methods=["post"])(view)
     )
 
 
+@documented(
+    "rollouts",
+    "a rollout plan",
+    "rollout plans",
+    decisions="List a rollout plan's decisions",
+    metrics="Get a rollout plan's health signals per variant",
+)
 class RolloutPlanViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -172,6 +181,9 @@ class RolloutPlanViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
+    """Rollout plans: a flag's treatment served to growing shares of an environment, stage by stage,
+    while health rules watch it (docs/rollout-decisions.md). Write the whole plan in one body."""
+
     serializer_class = RolloutPlanSerializer
     permission_classes = [HasRole]
     lookup_value_regex = r"[0-9]+"

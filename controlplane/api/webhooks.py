@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from controlplane.api.common import ProjectScopedMixin, ReasonField, StrictFields, actor_of, reason_of, without_reason
 from controlplane.api.permissions import HasRole
+from controlplane.api.schema import documented
 from controlplane.notifications import services
 from controlplane.notifications.models import Webhook, WebhookDelivery
 
@@ -64,6 +65,7 @@ class RetrySerializer(StrictFields, serializers.Serializer):
     reason = ReasonField()
 
 
+@documented("webhooks", "a webhook", "webhooks")
 class WebhookViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
     """Outbound webhooks of one project."""
 
@@ -108,6 +110,7 @@ class WebhookViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
         services.delete_webhook(instance, actor_of(self.request), reason_of(self.request, {}))
 
 
+@documented("webhooks", "a webhook delivery", "webhook deliveries", retry="Retry a webhook delivery now")
 class WebhookDeliveryViewSet(ProjectScopedMixin, viewsets.ReadOnlyModelViewSet):
     """Deliveries of the project's webhooks, newest first."""
 

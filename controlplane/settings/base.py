@@ -237,6 +237,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "controlplane.api.schema.add_error_responses",
+        "controlplane.api.schema.add_tags",
     ],
 }
 

@@ -182,14 +182,12 @@ def concrete(path: str, operation: str) -> str:
         "rollouts": RolloutPlan.objects.get().pk,
         "audit": AuditEntry.objects.filter(project__key="shop").first().pk,
     }
-    keys = {"projects_environments": "production", "projects_flags": "new-checkout", "projects_segments": "beta"}
-    key = next((value for prefix, value in keys.items() if operation.startswith(f"v1_{prefix}_")), "shop")
     identifier = next(value for name, value in ids.items() if f"_{name}_" in operation) if "{id}" in path else ""
     return (
         path.replace("{project_key}", "shop")
         .replace("{environment_key}", "production")
         .replace("{flag_key}", "new-checkout")
-        .replace("{key}", key)
+        .replace("{segment_key}", "beta")
         .replace("{id}", str(identifier))
     )
 
