@@ -132,11 +132,11 @@ class Events:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_with_postgresql_down_sdks_are_served_and_keys_checked_from_redis(
-    private_postgres, private, web, seeded, mode, tmp_path
+    private_postgres, private_redis, private, web, seeded, mode, tmp_path
 ):
     """Config (200 and 304), streams already open and new ones, a revoked key refused and a
-    valid one served, also by a web process started during the outage; and after it, a change
-    is published again."""
+    valid one served, also by a web process started during the outage, and from memory when
+    Redis is frozen too; after it, a change is published again."""
     valid, revoked = seeded["sdk_key"], seeded["revoked_key"]
     healthy = web.get(CONFIG, valid)
     assert healthy.status == 200 and json.loads(healthy.body)["version"] == seeded["version"]
@@ -166,6 +166,17 @@ def test_with_postgresql_down_sdks_are_served_and_keys_checked_from_redis(
             assert fresh.get(CONFIG, revoked).status == 401
         finally:
             fresh.stop()
+        # Redis frozen as well: what this process knows, from its memory; a revoked key never.
+        private_redis.freeze()
+        try:
+            for _ in range(3):
+                reply = web.get(CONFIG, valid, If_None_Match=healthy.headers["ETag"])
+                assert (reply.status, reply.headers["ETag"]) == (304, healthy.headers["ETag"])
+            assert web.get(CONFIG, valid).body == healthy.body
+            assert web.get(CONFIG, revoked).status in (401, 503)
+            before.read_until(b": ping")
+        finally:
+            private_redis.thaw()
 
     in_django("tests.edge.postgres:toggle_checkout", False, **private)
     before.read_until(b"event: patch")
