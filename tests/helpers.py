@@ -36,6 +36,19 @@ def wait_until_worker_idle(timeout: float = 30.0) -> None:
     raise RuntimeError(f"the Celery worker did not become idle within {timeout:g} s")
 
 
+def wait_for(predicate, timeout: float = 90.0, interval: float = 0.1, on_each=None):
+    """The first truthy value of ``predicate()`` (``on_each()`` called before each look), within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if on_each:
+            on_each()
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
 # --- tests that start real processes (a web server, a Celery worker, redis-server, Prometheus) ---
 
 ROOT = Path(__file__).resolve().parents[1]

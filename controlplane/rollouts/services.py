@@ -19,6 +19,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from controlplane import broker
+from controlplane.audit import actions as audit_actions
 from controlplane.audit.services import ROLLOUT_ENGINE, Actor, record
 from controlplane.flags import services as flag_services
 from controlplane.flags.models import Flag
@@ -78,11 +79,11 @@ def create_plan(
     if environment.project_id != flag.project_id:
         raise PlanError({"environment": ["The environment belongs to another project."]})
     normalized = validate_plan(flag, data)
-    plan = RolloutPlan(flag=flag, environment=environment, created_by=actor.user if actor.user else None)
+    plan = RolloutPlan(flag=flag, environment=environment, created_by=actor.user_or_none)
     _write_definition(plan, normalized)
     record(
         actor,
-        "rollout.create",
+        audit_actions.ROLLOUT_CREATE,
         plan,
         after=definition(plan),
         reason=reason,
@@ -105,7 +106,7 @@ def update_plan(plan: RolloutPlan, actor: Actor, data: dict[str, Any], reason: s
     if after != before:
         record(
             actor,
-            "rollout.update",
+            audit_actions.ROLLOUT_UPDATE,
             plan,
             before=before,
             after=after,
@@ -123,7 +124,7 @@ def delete_plan(plan: RolloutPlan, actor: Actor, reason: str = "") -> None:
         raise PlanError({"status": ["Only a draft plan can be deleted; cancel a started one instead."]})
     record(
         actor,
-        "rollout.delete",
+        audit_actions.ROLLOUT_DELETE,
         plan,
         before=definition(plan),
         reason=reason,
@@ -269,7 +270,7 @@ def _apply(plan: RolloutPlan, spec: PlanSpec, step: Step, actor: Actor, reason: 
     if step.changed or step.action in ("approve", "advance", "complete"):
         record(
             actor,
-            f"rollout.{step.action}",
+            audit_actions.rollout_decision(step.action),
             plan,
             before=before,
             after=plan_snapshot(plan),
@@ -316,7 +317,7 @@ def _serve(plan: RolloutPlan, percent: Decimal, actor: Actor, reason: str, *, tu
     if turn_on and plan.status == RolloutPlan.Status.RUNNING:
         changes["on"] = True
     state = flag_services.get_state(plan.flag, plan.environment)
-    flag_services.update_flag_state(state, actor, changes, reason=reason, action="flag.rollout_split")
+    flag_services.update_flag_state(state, actor, changes, reason=reason, action=audit_actions.FLAG_ROLLOUT_SPLIT)
 
 
 def _log(plan: RolloutPlan, step: Step, actor: Actor) -> Decision:

@@ -28,7 +28,7 @@ from controlplane.notifications.services import create_webhook
 from controlplane.projects.models import ClientKey, Project, SdkKey
 from controlplane.projects.services import create_project, issue_client_key, issue_sdk_key
 from controlplane.rollouts.models import RolloutPlan
-from tests.rollouts.conftest import create_plan
+from tests.rollouts.helpers import create_plan
 
 pytestmark = pytest.mark.django_db
 

@@ -25,7 +25,7 @@ from controlplane.notifications.models import WebhookDelivery
 from controlplane.notifications.services import create_webhook
 from controlplane.projects.services import issue_sdk_key
 from controlplane.ratelimit import Limit
-from tests.rollouts.conftest import create_plan
+from tests.rollouts.helpers import create_plan
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True), pytest.mark.timeout(900)]
 

@@ -9,7 +9,7 @@ import pytest
 from controlplane.audit.services import SYSTEM
 from controlplane.notifications.models import WebhookDelivery
 from controlplane.notifications.services import create_webhook, render_body
-from tests.rollouts.conftest import act, create_plan
+from tests.rollouts.helpers import act, create_plan
 
 pytestmark = pytest.mark.django_db
 

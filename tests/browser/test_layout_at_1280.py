@@ -11,8 +11,8 @@ from controlplane.audit.services import SYSTEM
 from controlplane.flags.services import create_flag, get_state, toggle_flag, update_flag_state
 from controlplane.projects.services import create_environment
 from controlplane.rollouts import services as rollouts
-from tests.browser.conftest import log_in
-from tests.rollouts.conftest import ERROR_RULE, act, create_plan, report
+from tests.browser.helpers import log_in
+from tests.rollouts.helpers import ERROR_RULE, act, create_plan, report
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

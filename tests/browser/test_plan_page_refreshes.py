@@ -8,8 +8,8 @@ from controlplane.audit.services import SYSTEM
 from controlplane.rollouts import admin as rollout_admin
 from controlplane.rollouts import services
 from controlplane.rollouts.models import RolloutPlan
-from tests.browser.conftest import log_in
-from tests.rollouts.conftest import act, create_plan
+from tests.browser.helpers import log_in
+from tests.rollouts.helpers import act, create_plan
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -8,7 +8,7 @@ import pytest
 from controlplane.audit.models import AuditEntry
 from controlplane.flags.models import FlagState
 from controlplane.rollouts.models import Decision, RolloutPlan
-from tests.browser.conftest import log_in
+from tests.browser.helpers import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

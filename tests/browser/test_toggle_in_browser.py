@@ -13,7 +13,7 @@ from controlplane.audit.services import SYSTEM
 from controlplane.documents.services import rebuild
 from controlplane.flags.models import FlagState
 from controlplane.flags.services import create_flag, get_state, update_flag_state
-from tests.browser.conftest import log_in
+from tests.browser.helpers import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -16,7 +16,7 @@ from controlplane.projects.models import SdkKey
 from controlplane.projects.services import issue_sdk_key, revoke_sdk_key
 from tests.documents.helpers import SCHEMA
 from tests.edge.helpers import WebServer
-from tests.rollouts.conftest import wait_for
+from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

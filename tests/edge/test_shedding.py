@@ -15,7 +15,7 @@ from controlplane.edge.keys import KeyCache
 from controlplane.projects import sdk_keys
 from controlplane.projects.sdk_keys import KeyInfo
 from tests.edge.helpers import WebServer
-from tests.rollouts.conftest import wait_for
+from tests.helpers import wait_for
 
 CONFIG = "/api/v1/sdk/config"
 

@@ -13,7 +13,7 @@ from controlplane.documents import cache
 from controlplane.metrics import inbox
 from controlplane.metrics.models import MetricBatch
 from controlplane.metrics.queries import arm_counts
-from tests.metrics.conftest import entry, make_batch
+from tests.metrics.helpers import entry, make_batch
 
 pytestmark = pytest.mark.django_db
 

@@ -21,8 +21,8 @@ from controlplane.metrics.errors import SourceError
 from controlplane.metrics.sources import PrometheusSource
 from controlplane.rollouts import services
 from controlplane.rollouts.models import Decision, RolloutPlan
-from tests.helpers import ROOT, free_port, wait_for_http
-from tests.rollouts.conftest import act, create_plan, wait_for
+from tests.helpers import ROOT, free_port, wait_for, wait_for_http
+from tests.rollouts.helpers import act, create_plan
 
 EVENTS = 'sum(increase(checkout_errors_total{{service="{service}", variant="{{variant}}"}}[{{window}}]))'
 TOTAL = 'sum(increase(checkout_requests_total{{service="{service}", variant="{{variant}}"}}[{{window}}]))'

@@ -25,10 +25,9 @@ from controlplane.accounts.services import issue_api_token
 from controlplane.audit.services import SYSTEM, Actor
 from controlplane.flags.services import create_flag
 from controlplane.projects.services import create_project, issue_sdk_key
-from tests.helpers import ROOT, database_url, free_port, wait_for_http
-from tests.metrics.conftest import make_batch
+from tests.helpers import ROOT, database_url, free_port, wait_for, wait_for_http
+from tests.metrics.helpers import make_batch
 from tests.observability.helpers import scrape_url, value
-from tests.rollouts.conftest import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -21,7 +21,7 @@ from controlplane.notifications.services import Outgoing, post
 from controlplane.rollouts import tick_inputs
 from controlplane.rollouts.models import RolloutPlan
 from controlplane.rollouts.specs import load_runtime
-from tests.rollouts.conftest import act, create_plan
+from tests.rollouts.helpers import act, create_plan
 
 SECRET = "internal-secret-7f3a"
 

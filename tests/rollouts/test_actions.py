@@ -7,7 +7,7 @@ import pytest
 from controlplane.audit.models import AuditEntry
 from controlplane.rollouts import clock, services
 from controlplane.rollouts.models import Decision, RolloutPlan
-from tests.rollouts.conftest import ERROR_RULE, act, create_plan, served_split
+from tests.rollouts.helpers import ERROR_RULE, act, create_plan, served_split
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import pytest
 
 from controlplane.rollouts import services
 from tests.observability.helpers import scrape, value
-from tests.rollouts.conftest import act, create_plan
+from tests.rollouts.helpers import act, create_plan
 
 pytestmark = pytest.mark.django_db
 

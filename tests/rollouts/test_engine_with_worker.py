@@ -8,7 +8,8 @@ import pytest
 
 from controlplane.rollouts.models import Decision
 from controlplane.rollouts.tasks import tick
-from tests.rollouts.conftest import ERROR_RULE, act, create_plan, plan_status, report, served_split, wait_for
+from tests.helpers import wait_for
+from tests.rollouts.helpers import ERROR_RULE, act, create_plan, plan_status, report, served_split
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

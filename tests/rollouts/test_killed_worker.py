@@ -19,8 +19,8 @@ from controlplane.flags.models import FlagState
 from controlplane.rollouts import services
 from controlplane.rollouts.models import Decision, RolloutPlan
 from controlplane.rollouts.tasks import evaluate_plan
-from tests.helpers import ROOT, database_url
-from tests.rollouts.conftest import act, create_plan, wait_for
+from tests.helpers import ROOT, database_url, wait_for
+from tests.rollouts.helpers import act, create_plan
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -12,8 +12,8 @@ import pytest
 
 from controlplane.rollouts import queued
 from controlplane.rollouts.tasks import tick
-from tests.helpers import wait_until_worker_idle, worker_is_idle
-from tests.rollouts.conftest import act, create_plan, plan_status, wait_for
+from tests.helpers import wait_for, wait_until_worker_idle, worker_is_idle
+from tests.rollouts.helpers import act, create_plan, plan_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

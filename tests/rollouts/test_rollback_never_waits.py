@@ -10,7 +10,7 @@ from django.db import connection
 from controlplane.audit.services import SYSTEM
 from controlplane.rollouts import services
 from controlplane.rollouts.models import RolloutPlan
-from tests.rollouts.conftest import act, create_plan
+from tests.rollouts.helpers import act, create_plan
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,7 +15,7 @@ from controlplane.metrics.queries import arm_counts
 from controlplane.rollouts import clock, services
 from controlplane.rollouts.measurements import totals_from_json
 from controlplane.rollouts.models import RolloutPlan, StageCounts
-from tests.rollouts.conftest import ERROR_RULE, act, create_plan, report
+from tests.rollouts.helpers import ERROR_RULE, act, create_plan, report
 
 pytestmark = pytest.mark.django_db
 

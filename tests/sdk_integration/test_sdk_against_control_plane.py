@@ -15,8 +15,7 @@ import flagplane
 from controlplane.audit.services import SYSTEM
 from controlplane.documents import cache
 from controlplane.flags.services import create_segment, get_state, toggle_flag, update_flag_state
-from tests.helpers import wait_until_worker_idle
-from tests.rollouts.conftest import wait_for
+from tests.helpers import wait_for, wait_until_worker_idle
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -1,0 +1,49 @@
+"""Helpers for SDK metrics tests: SDK-authenticated clients and batches as SDKs post them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from rest_framework.test import APIClient
+
+from controlplane.metrics.histogram import STANDARD_BOUNDS_MS
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def sdk_client(plaintext: str | None) -> APIClient:
+    client = APIClient()
+    if plaintext:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    return client
+
+
+def entry(flag="new-checkout", variant="on", evaluations=10, successes=8, errors=2, counts=None, latency_sum=None):
+    counts = list(counts) if counts is not None else [0, 3, 4, 2, 1] + [0] * 9
+    return {
+        "flag": flag,
+        "variant": variant,
+        "evaluations": evaluations,
+        "successes": successes,
+        "errors": errors,
+        "latency_ms": {
+            "bounds": list(STANDARD_BOUNDS_MS),
+            "counts": counts,
+            "sum": latency_sum if latency_sum is not None else 42.5,
+        },
+    }
+
+
+def make_batch(*entries, end: datetime | None = None, batch_id: str | None = None, dropped: int = 0) -> dict:
+    end = end or datetime.now(UTC)
+    return {
+        "sdk": {"name": "flagplane-python", "version": "1.0.0"},
+        "batch_id": batch_id or uuid.uuid4().hex,
+        "document_version": 3,
+        "period": {"start": rfc3339(end - timedelta(seconds=10)), "end": rfc3339(end)},
+        "flags": list(entries) if entries else [entry()],
+        "dropped": dropped,
+    }
