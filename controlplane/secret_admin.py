@@ -9,17 +9,27 @@ to it).
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.db import models
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from controlplane.audit.forms import AuditedAdminMixin
 from controlplane.audit.services import Actor
+from controlplane.service_admin import ServiceAdmin
 
 
-class IssuedSecretAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class IssuedSecretAdmin(ServiceAdmin, admin.ModelAdmin):
     add_fields: list[str]
-    """The add form's fields (the form's ``apply`` issues the secret)."""
+    """The add form's fields (``issue`` issues the secret from them)."""
     actions = ["revoke"]
+
+    def issue(self, form, actor: Actor, reason: str) -> tuple[models.Model, str]:
+        """Issue the secret through its domain function; return it and its plaintext."""
+        raise NotImplementedError
+
+    def write(self, form, actor: Actor, reason: str) -> models.Model:
+        issued, plaintext = self.issue(form, actor, reason)
+        issued.plaintext = plaintext  # for the page that answers the form; never stored
+        return issued
 
     def secret_name(self, issued) -> str:
         """How the "issued" page names the secret, e.g. "SDK key for shop/production"."""

@@ -2,34 +2,24 @@
 
 from __future__ import annotations
 
-from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 
 from controlplane.access import services
 from controlplane.access.admin_mixins import RoleAdminMixin
-from controlplane.access.errors import RoleError
 from controlplane.access.models import RoleAssignment
-from controlplane.audit.forms import ReasonField
+from controlplane.admin_forms import ServiceModelForm
 from controlplane.audit.services import Actor
+from controlplane.service_admin import ServiceAdmin
 
 
-class RoleAssignmentForm(forms.ModelForm):
-    reason = ReasonField()
-
+class RoleAssignmentForm(ServiceModelForm):
     class Meta:
         model = RoleAssignment
         fields = ["user", "project", "environment", "role"]
 
-    def clean(self):
-        data = super().clean()
-        project, environment = data.get("project"), data.get("environment")
-        if project and environment and environment.project_id != project.pk:
-            self.add_error("environment", f"{environment} is not an environment of {project.key}.")
-        return data
-
 
 @admin.register(RoleAssignment)
-class RoleAssignmentAdmin(RoleAdminMixin, admin.ModelAdmin):
+class RoleAssignmentAdmin(RoleAdminMixin, ServiceAdmin, admin.ModelAdmin):
     """Who has which role where. Members of a project see its roles; its admins change them."""
 
     write_action = "project.manage"
@@ -52,15 +42,11 @@ class RoleAssignmentAdmin(RoleAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["user", "project", "environment", "role"] if obj else []
 
-    def save_model(self, request, obj: RoleAssignment, form: RoleAssignmentForm, change: bool) -> None:
+    def write(self, form: RoleAssignmentForm, actor: Actor, reason: str) -> RoleAssignment:
         data = form.cleaned_data
-        try:
-            saved = services.grant_role(data["project"], data["user"], data["role"], Actor.for_user(request.user),
-                                        environment=data["environment"], reason=data["reason"])  # fmt: skip
-        except RoleError as exc:
-            messages.error(request, " ".join(message for errors in exc.errors.values() for message in errors))
-            return
-        obj.pk = saved.pk
+        return services.grant_role(
+            data["project"], data["user"], data["role"], actor, environment=data["environment"], reason=reason
+        )
 
     def delete_model(self, request, obj: RoleAssignment) -> None:
         services.revoke_role(obj, Actor.for_user(request.user), reason="revoked in the admin")

@@ -53,6 +53,12 @@ class ApiTokenAdmin(IssuedSecretAdmin):
             kwargs["queryset"] = policy.visible_projects(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def issue(self, form: ApiTokenForm, actor: Actor, reason: str) -> tuple[ApiToken, str]:
+        data = form.cleaned_data
+        return services.issue_api_token(
+            data["user"], actor, name=data["name"], scope=data["scope"], project=data.get("project"), reason=reason
+        )
+
     def secret_name(self, token: ApiToken) -> str:
         return f"API token ({token.get_scope_display().lower()}) for {token.user.get_username()}"
 

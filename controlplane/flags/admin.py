@@ -18,7 +18,6 @@ from django.utils.html import format_html, format_html_join
 
 from controlplane.access import policy
 from controlplane.access.admin_mixins import RoleAdminMixin
-from controlplane.audit.forms import AuditedAdminMixin
 from controlplane.audit.services import Actor
 from controlplane.documents.admin import publication_summary
 from controlplane.documents.services import publication_of
@@ -28,6 +27,7 @@ from controlplane.flags.forms import BulkToggleForm, FlagForm, SegmentForm
 from controlplane.flags.models import Flag, FlagState, Segment
 from controlplane.flags.serving import active_rollouts, describe_serve, rollout_stage, state_summary
 from controlplane.projects.models import Environment
+from controlplane.service_admin import ServiceAdmin
 
 
 class TagFilter(admin.SimpleListFilter):
@@ -47,7 +47,7 @@ class TagFilter(admin.SimpleListFilter):
 
 
 @admin.register(Flag)
-class FlagAdmin(RoleAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
+class FlagAdmin(RoleAdminMixin, ServiceAdmin, admin.ModelAdmin):
     write_action = "flag.write"
     form = FlagForm
     list_display = ["key", "name", "project", "environment_states", "tag_list", "archived", "updated_at"]
@@ -92,6 +92,30 @@ class FlagAdmin(RoleAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # archive instead: the history stays
+
+    def write(self, form: FlagForm, actor: Actor, reason: str) -> Flag:
+        data = form.cleaned_data
+        optional = {name: data[name] for name in ("variant_type", "variants", "off_variant") if data.get(name)}
+        if form.instance.pk is None:
+            return services.create_flag(
+                data["project"],
+                actor,
+                key=data["key"],
+                name=data["name"],
+                description=data["description"],
+                tags=data["tags"],
+                owner=data["owner"],
+                kind=data["kind"],
+                salt=data["salt"],
+                metadata=data["metadata"] or {},
+                client_side=data["client_side"],
+                reason=reason,
+                **optional,
+            )
+        changes = {name: data[name] for name in ("name", "description", "tags", "owner", "kind", "salt", "client_side")}
+        changes["metadata"] = data["metadata"] or {}
+        changes["name"] = changes["name"] or form.instance.key
+        return services.update_flag(form.instance, actor, {**changes, **optional}, reason)
 
     @admin.display(description="What each environment serves")
     def environment_states(self, flag: Flag) -> str:
@@ -224,7 +248,7 @@ class FlagAdmin(RoleAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Segment)
-class SegmentAdmin(RoleAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
+class SegmentAdmin(RoleAdminMixin, ServiceAdmin, admin.ModelAdmin):
     write_action = "flag.write"
     form = SegmentForm
     list_display = ["key", "name", "project", "included_count", "excluded_count", "rule_count", "version", "updated_at"]
@@ -250,6 +274,20 @@ class SegmentAdmin(RoleAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
     @admin.display(description="Rules")
     def rule_count(self, segment: Segment) -> int:
         return len(segment.rules)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # a bulk delete would bypass services.delete_segment
+        return actions
+
+    def write(self, form: SegmentForm, actor: Actor, reason: str) -> Segment:
+        data = form.cleaned_data
+        fields = {name: data[name] for name in ("name", "description", "included", "excluded")}
+        fields["rules"] = data["rules"] or []
+        if form.instance.pk is None:
+            return services.create_segment(data["project"], actor, key=data["key"], reason=reason, **fields)
+        fields["name"] = fields["name"] or form.instance.key
+        return services.update_segment(form.instance, actor, fields, reason)
 
     def delete_model(self, request, obj: Segment) -> None:
         services.delete_segment(obj, Actor.for_user(request.user), reason="deleted in the admin")

@@ -10,17 +10,15 @@ from typing import Any
 from django import forms
 
 from controlplane import jsonlimits
-from controlplane.audit.forms import AuditedModelForm, KeyListField, PrettyJSONField, ReasonField
-from controlplane.audit.services import Actor
+from controlplane.admin_forms import KeyListField, PrettyJSONField, ReasonField, ServiceModelForm
 from controlplane.flags import services
-from controlplane.flags.errors import TargetingError
 from controlplane.flags.models import Flag, Segment
 from controlplane.projects.models import Environment
 
 # --- flags and segments ------------------------------------------------------------------------
 
 
-class FlagForm(AuditedModelForm):
+class FlagForm(ServiceModelForm):
     variant_type = forms.ChoiceField(
         choices=[("", "(the kind's default)"), *Flag.VariantType.choices],
         required=False,
@@ -37,8 +35,6 @@ class FlagForm(AuditedModelForm):
         required=False,
         help_text='Returned to OpenFeature as flag metadata, e.g. {"team": "payments", "ticket": 123, "beta": true}.',
     )
-
-    domain_errors = (TargetingError,)
 
     class Meta:
         model = Flag
@@ -64,33 +60,8 @@ class FlagForm(AuditedModelForm):
             self.fields["name"].required = False
             self.fields["name"].help_text = "Empty: the key."
 
-    def apply(self, actor: Actor, reason: str) -> Flag:
-        data = self.cleaned_data
-        optional = {name: data[name] for name in ("variant_type", "variants", "off_variant") if data.get(name)}
-        if self.instance.pk is None:
-            return services.create_flag(
-                data["project"],
-                actor,
-                key=data["key"],
-                name=data["name"],
-                description=data["description"],
-                tags=data["tags"],
-                owner=data["owner"],
-                kind=data["kind"],
-                salt=data["salt"],
-                metadata=data["metadata"] or {},
-                client_side=data["client_side"],
-                reason=reason,
-                **optional,
-            )
-        fields = ("name", "description", "tags", "owner", "kind", "salt", "client_side")
-        changes = {name: data[name] for name in fields}
-        changes["metadata"] = data["metadata"] or {}
-        changes["name"] = changes["name"] or self.instance.key
-        return services.update_flag(self.instance, actor, {**changes, **optional}, reason)
 
-
-class SegmentForm(AuditedModelForm):
+class SegmentForm(ServiceModelForm):
     included = KeyListField(help_text="Context keys always in the segment; one per line.")
     excluded = KeyListField(help_text="Context keys never in the segment (unless included); one per line.")
     rules = PrettyJSONField(
@@ -98,8 +69,6 @@ class SegmentForm(AuditedModelForm):
         help_text='[{"clauses": [{"attribute": "plan", "op": "in", "values": ["pro"]}]}, ...]: '
         "a context is in the segment if any rule matches (all of its clauses).",
     )
-
-    domain_errors = (TargetingError,)
 
     class Meta:
         model = Segment
@@ -109,15 +78,6 @@ class SegmentForm(AuditedModelForm):
         super().__init__(*args, **kwargs)
         if "name" in self.fields:
             self.fields["name"].required = False
-
-    def apply(self, actor: Actor, reason: str) -> Segment:
-        data = self.cleaned_data
-        fields = {name: data[name] for name in ("name", "description", "included", "excluded")}
-        fields["rules"] = data["rules"] or []
-        if self.instance.pk is None:
-            return services.create_segment(data["project"], actor, key=data["key"], reason=reason, **fields)
-        fields["name"] = fields["name"] or self.instance.key
-        return services.update_segment(self.instance, actor, fields, reason)
 
 
 def require_reason_in(form: forms.Form, environments: list[Environment]) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from django import forms
 
-from controlplane.audit.forms import KeyListField, ReasonField
+from controlplane.admin_forms import KeyListField, ReasonField
 from controlplane.flags.forms import require_reason_in
 from controlplane.flags.models import Flag, FlagState
 from flagplane.operators import DATE_OPERATORS, NUMBER_OPERATORS, OPERATOR_ORDER

@@ -17,12 +17,13 @@ from django.utils.html import format_html
 
 from controlplane.access import policy
 from controlplane.access.admin_mixins import RoleAdminMixin
-from controlplane.audit.forms import ReasonField
+from controlplane.admin_forms import ServiceModelForm
 from controlplane.audit.services import Actor
 from controlplane.notifications import services
 from controlplane.notifications.events import EVENT_TYPES
 from controlplane.notifications.models import Webhook, WebhookDelivery
 from controlplane.readonly_admin import ReadOnlyAdmin
+from controlplane.service_admin import ServiceAdmin
 
 
 def _formfield(db_field, **kwargs: Any):
@@ -31,13 +32,12 @@ def _formfield(db_field, **kwargs: Any):
     return db_field.formfield(**kwargs)
 
 
-class WebhookForm(forms.ModelForm):
+class WebhookForm(ServiceModelForm):
     event_types = forms.MultipleChoiceField(
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="None ticked: every event, including kinds added later.",
     )
-    reason = ReasonField()
 
     class Meta:
         model = Webhook
@@ -51,7 +51,7 @@ class WebhookForm(forms.ModelForm):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(RoleAdminMixin, admin.ModelAdmin):
+class WebhookAdmin(RoleAdminMixin, ServiceAdmin, admin.ModelAdmin):
     read_action = "webhook.read"
     write_action = "project.manage"
     form = WebhookForm
@@ -85,24 +85,20 @@ class WebhookAdmin(RoleAdminMixin, admin.ModelAdmin):
         url = reverse("admin:notifications_webhookdelivery_changelist") + f"?webhook__id__exact={webhook.pk}"
         return format_html('<a href="{}">{} deliveries</a>', url, webhook.deliveries.count())
 
-    def save_model(self, request, obj: Webhook, form: WebhookForm, change: bool) -> None:
-        actor = Actor.for_user(request.user)
+    def write(self, form: WebhookForm, actor: Actor, reason: str) -> Webhook:
         data = form.cleaned_data
-        if change:
+        if form.instance.pk is not None:
             changes = {field: data[field] for field in ("url", "description", "active", "event_types")}
-            services.update_webhook(Webhook.objects.get(pk=obj.pk), actor, changes, data["reason"])
-        else:
-            created = services.create_webhook(
-                data["project"],
-                actor,
-                url=data["url"],
-                description=data["description"],
-                event_types=data["event_types"],
-                active=data["active"],
-                reason=data["reason"],
-            )
-            obj.pk = created.pk
-            obj.refresh_from_db()
+            return services.update_webhook(form.instance, actor, changes, reason)
+        return services.create_webhook(
+            data["project"],
+            actor,
+            url=data["url"],
+            description=data["description"],
+            event_types=data["event_types"],
+            active=data["active"],
+            reason=reason,
+        )
 
     def delete_model(self, request, obj: Webhook) -> None:
         services.delete_webhook(obj, Actor.for_user(request.user), reason="deleted in the admin")

@@ -12,7 +12,6 @@ from django.utils.html import format_html
 
 from controlplane.access import policy
 from controlplane.access.admin_mixins import RoleAdminMixin, environments_where
-from controlplane.audit.forms import AuditedAdminMixin
 from controlplane.audit.services import Actor
 from controlplane.documents.admin import publication_summary
 from controlplane.documents.services import publication_of
@@ -20,6 +19,7 @@ from controlplane.projects import services
 from controlplane.projects.forms import ClientKeyForm, EnvironmentForm, ProjectForm, SdkKeyForm
 from controlplane.projects.models import ClientKey, Environment, Project, SdkKey
 from controlplane.secret_admin import IssuedSecretAdmin
+from controlplane.service_admin import ServiceAdmin
 
 
 class EnvironmentInline(admin.TabularInline):
@@ -46,7 +46,7 @@ class EnvironmentInline(admin.TabularInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(RoleAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
+class ProjectAdmin(RoleAdminMixin, ServiceAdmin, admin.ModelAdmin):
     project_path = ""
     write_action = "project.manage"
     add_action = "project.create"
@@ -69,6 +69,20 @@ class ProjectAdmin(RoleAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # flags, keys and history hang off a project
 
+    def write(self, form: ProjectForm, actor: Actor, reason: str) -> Project:
+        data = form.cleaned_data
+        if form.instance.pk is None:
+            return services.create_project(
+                actor,
+                key=data["key"],
+                name=data["name"],
+                description=data["description"],
+                environments=data["environments"],
+                reason=reason,
+            )
+        changes = {"name": data["name"] or form.instance.key, "description": data["description"]}
+        return services.update_project(form.instance, actor, changes, reason)
+
     @admin.display(description="Environments")
     def environment_keys(self, project: Project) -> str:
         return ", ".join(environment.key for environment in project.environments.all())
@@ -78,7 +92,7 @@ class ProjectAdmin(RoleAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Environment)
-class EnvironmentAdmin(RoleAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
+class EnvironmentAdmin(RoleAdminMixin, ServiceAdmin, admin.ModelAdmin):
     write_action = "project.manage"
     form = EnvironmentForm
     list_display = ["__str__", "name", "project", "position", "require_reason", "sdks_have", "created_at"]
@@ -100,6 +114,26 @@ class EnvironmentAdmin(RoleAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def write(self, form: EnvironmentForm, actor: Actor, reason: str) -> Environment:
+        data = form.cleaned_data
+        if form.instance.pk is None:
+            return services.create_environment(
+                data["project"],
+                actor,
+                key=data["key"],
+                name=data["name"],
+                position=data["position"],
+                require_reason=data.get("require_reason"),
+                reason=reason,
+            )
+        changes = {
+            "name": data["name"] or form.instance.key.capitalize(),
+            "position": data["position"],
+            "require_reason": data["require_reason"],
+            "client_side_origins": data["client_side_origins"],
+        }
+        return services.update_environment(form.instance, actor, changes, reason)
 
 
 @admin.register(SdkKey)
@@ -141,6 +175,9 @@ class SdkKeyAdmin(RoleAdminMixin, IssuedSecretAdmin):
         environments = environments_where(request.user, self.read_action)
         return super().get_queryset(request).filter(environment__in=environments)
 
+    def issue(self, form: SdkKeyForm, actor: Actor, reason: str) -> tuple[SdkKey, str]:
+        return services.issue_sdk_key(form.cleaned_data["environment"], actor, form.cleaned_data["name"], reason)
+
     def secret_name(self, sdk_key: SdkKey) -> str:
         return f"SDK key for {sdk_key.environment}"
 
@@ -166,6 +203,13 @@ class ClientKeyAdmin(SdkKeyAdmin):
         "revoked_at",
         "last_used_at",
     ]
+
+    def issue(self, form: ClientKeyForm, actor: Actor, reason: str) -> tuple[ClientKey, str]:
+        data = form.cleaned_data
+        return services.issue_client_key(
+            data["environment"], actor, data["name"], client_side_flags_only=data["client_side_flags_only"],
+            reason=reason,
+        )  # fmt: skip
 
     def secret_name(self, client_key: ClientKey) -> str:
         return f"Client-side key for {client_key.environment} (OFREP only; safe in a web page)"

@@ -1,4 +1,4 @@
-"""Admin forms for projects, environments and SDK keys; each saves through projects.services."""
+"""Admin forms for projects, environments and SDK keys; the admin saves each through projects.services."""
 
 from __future__ import annotations
 
@@ -7,22 +7,16 @@ from typing import Any
 from django import forms
 from django.core.validators import validate_slug
 
-from controlplane.audit.forms import AuditedModelForm, parse_keys
-from controlplane.audit.services import Actor
-from controlplane.errors import FieldErrors
-from controlplane.projects import services
-from controlplane.projects.errors import DuplicateKey
+from controlplane.admin_forms import ServiceModelForm, parse_keys
 from controlplane.projects.models import ClientKey, Environment, Project, SdkKey
 
 
-class ProjectForm(AuditedModelForm):
+class ProjectForm(ServiceModelForm):
     environments = forms.CharField(
         required=False,
         initial="development, production",
         help_text="Environments to create, in order (comma-separated). More can be added later.",
     )
-
-    domain_errors = (DuplicateKey,)
 
     class Meta:
         model = Project
@@ -41,22 +35,8 @@ class ProjectForm(AuditedModelForm):
             validate_slug(key)
         return keys
 
-    def apply(self, actor: Actor, reason: str) -> Project:
-        data = self.cleaned_data
-        if self.instance.pk is None:
-            return services.create_project(
-                actor,
-                key=data["key"],
-                name=data["name"],
-                description=data["description"],
-                environments=data["environments"],
-                reason=reason,
-            )
-        changes = {"name": data["name"] or self.instance.key, "description": data["description"]}
-        return services.update_project(self.instance, actor, changes, reason)
 
-
-class EnvironmentForm(AuditedModelForm):
+class EnvironmentForm(ServiceModelForm):
     client_side_origins = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
@@ -64,8 +44,6 @@ class EnvironmentForm(AuditedModelForm):
         help_text="One web origin per line (https://app.example.com): pages there may call OFREP with this "
         "environment's client-side keys. Empty: no browser may.",
     )
-
-    domain_errors = (FieldErrors,)
 
     class Meta:
         model = Environment
@@ -98,59 +76,20 @@ class EnvironmentForm(AuditedModelForm):
     def clean_client_side_origins(self) -> list[str]:
         return parse_keys(self.cleaned_data["client_side_origins"])
 
-    def apply(self, actor: Actor, reason: str) -> Environment:
-        data = self.cleaned_data
-        if self.instance.pk is None:
-            return services.create_environment(
-                data["project"],
-                actor,
-                key=data["key"],
-                name=data["name"],
-                position=data["position"],
-                require_reason=data.get("require_reason"),
-                reason=reason,
-            )
-        changes = {
-            "name": data["name"] or self.instance.key.capitalize(),
-            "position": data["position"],
-            "require_reason": data["require_reason"],
-            "client_side_origins": data["client_side_origins"],
-        }
-        return services.update_environment(self.instance, actor, changes, reason)
 
-
-class SdkKeyForm(AuditedModelForm):
-    """Issue a key. The plaintext is kept on the form's instance for one response, never stored."""
+class SdkKeyForm(ServiceModelForm):
+    """Issue a key (its plaintext is shown once, never stored)."""
 
     class Meta:
         model = SdkKey
         fields = ["environment", "name"]
         help_texts = {"name": "Who uses it, e.g. checkout-service."}
 
-    def apply(self, actor: Actor, reason: str) -> SdkKey:
-        sdk_key, plaintext = services.issue_sdk_key(
-            self.cleaned_data["environment"], actor, self.cleaned_data["name"], reason
-        )
-        sdk_key.plaintext = plaintext
-        return sdk_key
 
-
-class ClientKeyForm(AuditedModelForm):
-    """Issue a client-side key; the plaintext is kept on the instance for one response only."""
+class ClientKeyForm(ServiceModelForm):
+    """Issue a client-side key (its plaintext is shown once, never stored)."""
 
     class Meta:
         model = ClientKey
         fields = ["environment", "name", "client_side_flags_only"]
         help_texts = {"name": "Where it is used, e.g. storefront-web."}
-
-    def apply(self, actor: Actor, reason: str) -> ClientKey:
-        data = self.cleaned_data
-        client_key, plaintext = services.issue_client_key(
-            data["environment"],
-            actor,
-            data["name"],
-            client_side_flags_only=data["client_side_flags_only"],
-            reason=reason,
-        )
-        client_key.plaintext = plaintext
-        return client_key

@@ -15,7 +15,7 @@ from typing import Any
 
 from django import forms
 
-from controlplane.audit.forms import ReasonField
+from controlplane.admin_forms import ReasonField
 from controlplane.flags.models import Flag
 from controlplane.projects.models import Environment
 from controlplane.rollouts import plan_fields

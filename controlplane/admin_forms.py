@@ -1,24 +1,19 @@
-"""Admin forms whose only write is one audited domain function.
+"""Form fields and helpers every admin form may use: JSON and key-list inputs, the "reason" of a
+change, and putting a domain function's ``FieldErrors`` next to the fields they name.
 
-Django's admin asks ``form.is_valid()`` to decide between "show the form again" and "saved", then
-calls ``save_model``. The domain functions (``create_flag``, ``update_project``, ...) are also the
-validation, so an ``AuditedModelForm`` calls its domain function as the last step of validation,
-inside a savepoint: the function's errors show on the form's fields and nothing is half-saved.
-Model validation (field validators, unique constraints) still runs first, on a copy of the instance;
-``save_model`` has nothing left to do (see ``AuditedAdminMixin``).
+The one admin write pattern (``controlplane.service_admin``): a form only validates; the admin
+then calls the domain function once, and its refusals come back here as form errors.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from typing import Any, ClassVar
+from typing import Any
 
 from django import forms
-from django.db import models, transaction
 
 from controlplane import jsonlimits
-from controlplane.audit.services import Actor
 
 
 class PrettyJSONField(forms.JSONField):
@@ -86,6 +81,7 @@ class ReasonField(forms.CharField):
 
 
 def parse_keys(text: str | None) -> list[str]:
+    """``"a, b\\nc\\na"`` is ``["a", "b", "c"]``: one per line or comma, in order, without duplicates."""
     keys: list[str] = []
     for line in (text or "").splitlines():
         for part in line.split(","):
@@ -95,53 +91,32 @@ def parse_keys(text: str | None) -> list[str]:
     return keys
 
 
-class AuditedModelForm(forms.ModelForm):
+def add_field_errors(form: forms.BaseForm, errors: dict[str, list[str]]) -> None:
+    """A domain function's ``FieldErrors.errors`` on ``form``: each message next to the field its
+    dotted path starts with (the rest of the path in front of it), otherwise above the form."""
+    for path, messages in errors.items():
+        field = path.split(".")[0]
+        for message in messages:
+            if field in form.fields:
+                form.add_error(field, message if path == field else f"{path}: {message}")
+            else:
+                form.add_error(None, f"{path}: {message}")
+
+
+class ServiceModelForm(forms.ModelForm):
+    """A ModelForm that only validates (see ``controlplane.service_admin``), with the change's reason.
+
+    Model validation (field validators, unique constraints) runs on a copy of the instance: the
+    domain functions take their "before" snapshot from the instance they are given, so the form
+    leaves it as it was read.
+    """
+
     reason = ReasonField()
 
-    actor: Actor | None = None  # set per request by AuditedAdminMixin.get_form
-    domain_errors: ClassVar[tuple[type[Exception], ...]] = ()  # exceptions carrying .errors = {path: [messages]}
-
-    def apply(self, actor: Actor, reason: str) -> models.Model:
-        """Call the domain function; return the created or updated object."""
-        raise NotImplementedError
-
     def _post_clean(self) -> None:
-        # Model validation (field validators, unique constraints) runs on a copy: update functions
-        # take their "before" snapshot from the instance they are given, so it must stay unchanged.
         original = self.instance
         self.instance = copy.copy(original)
-        super()._post_clean()
-        self.instance = original
-        if self._errors:
-            return
-        assert self.actor is not None, "AuditedModelForm needs an actor (use AuditedAdminMixin)"
         try:
-            with transaction.atomic():
-                self.instance = self.apply(self.actor, self.cleaned_data.get("reason", ""))
-        except self.domain_errors as exc:
-            self.add_domain_errors(exc.errors)  # type: ignore[attr-defined]
-
-    def add_domain_errors(self, errors: dict[str, list[str]]) -> None:
-        for path, messages in errors.items():
-            field = path.split(".")[0]
-            for message in messages:
-                if field in self.fields:
-                    self.add_error(field, message if path == field else f"{path}: {message}")
-                else:
-                    self.add_error(None, f"{path}: {message}")
-
-
-class AuditedAdminMixin:
-    """For ModelAdmins whose form is an AuditedModelForm: hand it the actor; nothing left to save."""
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        return type(form.__name__, (form,), {"actor": Actor.for_user(request.user)})
-
-    def save_model(self, request, obj, form, change) -> None:
-        """The domain function already saved (and audited) it during validation."""
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)  # bulk deletes would bypass the domain functions
-        return actions
+            super()._post_clean()
+        finally:
+            self.instance = original
