@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import pytest
 from django.conf import settings
@@ -214,21 +215,30 @@ class CheckoutFailed(Exception):
     pass
 
 
-def counted(database: str, environment_id: int) -> tuple[int, int, int, int]:
-    """Evaluations, errors, batches and what SDKs reported dropped, as the control plane counted
-    them for the environment."""
-    [(evaluations, errors)] = query(
+class Counted(NamedTuple):
+    """What the control plane has counted for an environment."""
+
+    evaluations: int
+    successes: int
+    errors: int
+    batches: int
+    dropped: int
+    """As the SDKs reported it: what they could not keep for sending."""
+
+
+def counted(database: str, environment_id: int) -> Counted:
+    [signals] = query(
         database,
-        "SELECT coalesce(sum(evaluations), 0), coalesce(sum(errors), 0) FROM metrics_metricbucket"
-        " WHERE environment_id = %s",
+        "SELECT coalesce(sum(evaluations), 0), coalesce(sum(successes), 0), coalesce(sum(errors), 0)"
+        " FROM metrics_metricbucket WHERE environment_id = %s",
         environment_id,
     )
-    [(batches, dropped)] = query(
+    [batches] = query(
         database,
         "SELECT count(*), coalesce(sum(dropped), 0) FROM metrics_metricbatch WHERE environment_id = %s",
         environment_id,
     )
-    return int(evaluations), int(errors), int(batches), int(dropped)
+    return Counted(*(int(value) for value in (*signals, *batches)))
 
 
 @pytest.mark.timeout(300 + 3 * OUTAGE_S)
@@ -247,7 +257,7 @@ def test_health_signals_sent_during_an_outage_all_reach_postgresql(
     try:
         assert client.wait_until_ready(30)
         traffic.start()
-        wait_until(lambda: counted(database, environment_id)[2] > 0, 60, "a first batch counted")
+        wait_until(lambda: counted(database, environment_id).batches > 0, 60, "a first batch counted")
         parked = 0
         with outage(private_postgres, mode):
             began = time.monotonic()
@@ -260,13 +270,19 @@ def test_health_signals_sent_during_an_outage_all_reach_postgresql(
         traffic.stop()
     wait_until(client.flush_metrics, 120, "the SDK has sent everything")
     client.close()
-    recorded = (traffic.evaluations, traffic.errors)
-    wait_until(lambda: counted(database, environment_id)[:2] == recorded, 120, f"{recorded} counted")
-    evaluations, errors, batches, dropped = counted(database, environment_id)
-    assert dropped == 0
+    recorded = (traffic.evaluations, traffic.evaluations - traffic.errors, traffic.errors)
+
+    def all_counted() -> bool:
+        return counted(database, environment_id)[:3] == recorded
+
+    wait_until(all_counted, 120, f"(evaluations, successes, errors) = {recorded} counted")
+    complete_after_s = time.monotonic() - ended
+    final = counted(database, environment_id)
+    assert final.dropped == 0
     print(
-        f"\npg-outage-metrics: mode={mode} outage_s={OUTAGE_S:g} flush_s={FLUSH_S:g} evaluations={evaluations}"
-        f" errors={errors} batches={batches} parked_max={parked} lost=0 complete_after_s={time.monotonic() - ended:.1f}"
+        f"\npg-outage-metrics: mode={mode} outage_s={OUTAGE_S:g} flush_s={FLUSH_S:g} evaluations={final.evaluations}"
+        f" errors={final.errors} batches={final.batches} parked_max={parked} lost=0"
+        f" complete_after_s={complete_after_s:.1f}"
     )
 
 
