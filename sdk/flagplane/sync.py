@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING
 
 from flagplane.backoff import Backoff
 from flagplane.cache import append_patch, write_cache
-from flagplane.engine import SCHEMA_VERSION, InvalidDocument, Snapshot, compile_document, gc_paused
+from flagplane.engine import InvalidDocument, Snapshot, gc_paused
 from flagplane.patching import PatchMismatch, apply_patch, patch_versions
+from flagplane.reading import compile_text
 
 if TYPE_CHECKING:
     from flagplane.client import Client
@@ -47,13 +48,10 @@ SILENT_STREAMS_BEFORE_POLLING = 2
 
 
 def compile_body(body: bytes) -> Snapshot:
-    """A document received from the control plane, compiled; raises ValueError/InvalidDocument."""
+    """A document received from the control plane, compiled one flag at a time (``reading``);
+    raises ValueError/InvalidDocument."""
     with gc_paused():
-        document = json.loads(body)
-        version = document.get("schema_version") if isinstance(document, dict) else None
-        if version != SCHEMA_VERSION:
-            raise InvalidDocument("schema_version", f"unsupported {version!r}")
-        return compile_document(document)
+        return compile_text(body.decode(json.detect_encoding(body), "surrogatepass"))
 
 
 class Sync:

@@ -15,6 +15,7 @@ import jsonschema
 import pytest
 
 from flagplane.engine import InvalidDocument, compile_document, evaluate, evaluate_flag
+from flagplane.sync import compile_body
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[2] / "docs/sdk-document.schema.json").read_text("utf-8")
@@ -188,6 +189,9 @@ def test_malformed_document_is_rejected_naming_the_field(
     with pytest.raises(InvalidDocument) as info:
         compile_document(golden_document)
     assert where in info.value.path
+    with pytest.raises(InvalidDocument) as received:  # as received, read one flag at a time
+        compile_body(json.dumps(golden_document, sort_keys=True).encode())
+    assert received.value.path == info.value.path
 
 
 # Rules the JSON Schema cannot express: references, sums, cycles, regex/CIDR/date syntax.

@@ -10,12 +10,16 @@ import pytest
 
 from flagplane import Client
 from flagplane.engine import OPERATORS, compile_document, evaluate, evaluate_flag
+from flagplane.sync import compile_body
 
 GOLDEN = json.loads(
     (Path(__file__).resolve().parents[2] / "docs/golden/evaluation.json").read_text("utf-8")
 )
 CASES = GOLDEN["cases"]
 SNAPSHOT = compile_document(GOLDEN["document"])
+# As received: canonical JSON (sorted keys, so the segments after the flags that use them),
+# compiled one flag at a time.
+RECEIVED = compile_body(json.dumps(GOLDEN["document"], sort_keys=True).encode())
 
 
 def _case_id(case: dict[str, Any]) -> str:
@@ -26,6 +30,7 @@ def _case_id(case: dict[str, Any]) -> str:
 def test_evaluate_matches_golden(case: dict[str, Any]) -> None:
     result = evaluate(SNAPSHOT, case["flag"], case["context"])
     assert result._asdict() == case["expected"]
+    assert evaluate(RECEIVED, case["flag"], case["context"])._asdict() == case["expected"]
 
 
 CLIENT = Client.from_document(GOLDEN["document"])
