@@ -96,6 +96,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict sdk/flagplane
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff format .

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from controlplane.access.errors import RoleError
@@ -16,14 +16,14 @@ def assignment_snapshot(assignment: RoleAssignment) -> dict:
     return {
         "user": assignment.user.get_username(),
         "role": assignment.role,
-        "environment": assignment.environment.key if assignment.environment_id else None,
+        "environment": assignment.environment.key if assignment.environment else None,
     }
 
 
 @transaction.atomic
 def grant_role(
     project: Project,
-    user: AbstractBaseUser,
+    user: User,
     role: str,
     actor: Actor,
     *,

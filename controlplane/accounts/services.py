@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -16,7 +16,7 @@ from controlplane.secrets import API_TOKEN_PREFIX, find_active, issue_secret
 
 @transaction.atomic
 def issue_api_token(
-    user: AbstractBaseUser,
+    user: User,
     actor: Actor,
     *,
     name: str,

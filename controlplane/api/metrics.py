@@ -14,8 +14,8 @@ from rest_framework.views import APIView
 from controlplane.api.authentication import SdkKeyAuthentication
 from controlplane.api.permissions import HasSdkKey
 from controlplane.api.schema import documented
-from controlplane.metrics.errors import BatchError
-from controlplane.metrics.inbox import InboxFull, ingest_or_park
+from controlplane.metrics.errors import BatchError, InboxFull
+from controlplane.metrics.inbox import ingest_or_park
 from controlplane.metrics.wire import BATCH_ID
 from controlplane.observability.metrics import METRIC_BATCHES
 from flagplane.engine import gc_paused

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from controlplane.audit.models import AuditEntry
 
@@ -19,7 +19,7 @@ class Actor:
     """Who made a change: a person, a person's API token, an operator's command, or the system itself."""
 
     label: str
-    user: AbstractBaseUser | None = None
+    user: User | None = None
     operator: bool = False  # a person at a terminal (a manage.py command), who may have no user account
 
     @property
@@ -28,12 +28,12 @@ class Actor:
         return self.user is not None or self.operator
 
     @property
-    def user_or_none(self) -> AbstractBaseUser | None:
+    def user_or_none(self) -> User | None:
         """The user to store in a foreign key (``created_by``): None for the system, an operator or an unsaved user."""
         return self.user if getattr(self.user, "pk", None) else None
 
     @classmethod
-    def for_user(cls, user: AbstractBaseUser) -> Actor:
+    def for_user(cls, user: User) -> Actor:
         return cls(label=user.get_username(), user=user)
 
     @classmethod

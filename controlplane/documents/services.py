@@ -16,10 +16,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,7 +73,7 @@ def schedule_rebuild(
         ]
     PendingChange.objects.bulk_create(rows)
     for environment_id in environment_ids:
-        transaction.on_commit(lambda environment_id=environment_id: _enqueue(environment_id))
+        transaction.on_commit(functools.partial(_enqueue, environment_id))
 
 
 _last_enqueue_failed: dict[int, bool] = {}
@@ -218,7 +219,10 @@ class FragmentChange:
 def _apply_fragments(environment: Environment, scope: dict[str, set[str] | None]) -> list[FragmentChange]:
     """Bring the fragments in ``scope`` (kind -> keys, None meaning all) in line with the flags
     and segments as they are now; return what changed."""
-    builders = {Fragment.Kind.FLAG: flag_entries, Fragment.Kind.SEGMENT: segment_entries}
+    builders: dict[str, Callable[[Environment, Iterable[str] | None], Mapping[str, object]]] = {
+        Fragment.Kind.FLAG: flag_entries,
+        Fragment.Kind.SEGMENT: segment_entries,
+    }
     changes: list[FragmentChange] = []
     for kind, keys in scope.items():
         if keys is not None and not keys:
@@ -248,14 +252,16 @@ def _write_fragments(
     if gone:
         Fragment.objects.filter(pk__in=gone).delete()
     updated = [
-        Fragment(pk=existing[c.key][0], environment=environment, kind=kind, key=c.key, body=c.body, digest=c.new_digest)
+        Fragment(
+            pk=existing[c.key][0], environment=environment, kind=kind, key=c.key, body=c.body, digest=digest(c.body)
+        )
         for c in mine
         if c.body is not None and c.key in existing
     ]
     if updated:
         Fragment.objects.bulk_update(updated, ["body", "digest"])
     created = [
-        Fragment(environment=environment, kind=kind, key=c.key, body=c.body, digest=c.new_digest)
+        Fragment(environment=environment, kind=kind, key=c.key, body=c.body, digest=digest(c.body))
         for c in mine
         if c.body is not None and c.key not in existing
     ]

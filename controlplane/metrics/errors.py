@@ -29,6 +29,10 @@ def _flattened(errors: dict[str, Any], prefix: str) -> Iterator[tuple[str, list[
             yield path, detail
 
 
+class InboxFull(Exception):
+    """Neither PostgreSQL nor the Redis inbox took the batch: the SDK should retry later (503)."""
+
+
 class BoundsError(ValueError):
     """Histogram bounds that cannot be mapped onto the standard bounds."""
 

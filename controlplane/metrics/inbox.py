@@ -23,17 +23,13 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from controlplane.documents import cache
-from controlplane.metrics.errors import BatchError
+from controlplane.metrics.errors import BatchError, InboxFull
 from controlplane.metrics.services import IngestResult, count_batch, ingest_batch
 from controlplane.metrics.wire import read_batch
 
 logger = logging.getLogger(__name__)
 
 DATABASE_DOWN = (OperationalError, InterfaceError)
-
-
-class InboxFull(Exception):
-    """Neither PostgreSQL nor the Redis inbox took the batch: the SDK should retry later."""
 
 
 def inbox_key() -> str:

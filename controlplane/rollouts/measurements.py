@@ -82,12 +82,16 @@ class TickMeasurements:
         return {key: stored[key] for key in closed if key in stored}
 
     def _store(self, keys: list[Key]) -> None:
-        rows = [
-            StageCounts(
-                plan=self.plan, variant=key[0][0], since=key[1], until=key[2], totals=asdict(self.measured[key])
-            )
-            for key in keys
-        ]
+        """Store settled windows (closed ones: their ``until`` is never None)."""
+        rows = []
+        for key in keys:
+            variants, since, until = key
+            if until is not None:
+                rows.append(
+                    StageCounts(
+                        plan=self.plan, variant=variants[0], since=since, until=until, totals=asdict(self.measured[key])
+                    )
+                )
         # ignore_conflicts: another worker's tick of the same plan may have stored them first.
         StageCounts.objects.bulk_create(rows, ignore_conflicts=True)
 

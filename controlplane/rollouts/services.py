@@ -29,12 +29,11 @@ from controlplane.observability.metrics import ROLLOUT_DECISIONS, ROLLOUT_TICK_S
 from controlplane.projects.models import Environment
 from controlplane.rollouts import actions, clock, tick_inputs, transitions
 from controlplane.rollouts.decision import Step, decide
-from controlplane.rollouts.errors import PlanError, TransitionRefused
+from controlplane.rollouts.errors import PlanError, TransitionError, TransitionRefused
 from controlplane.rollouts.models import Decision, HealthRule, RolloutPlan, Stage
 from controlplane.rollouts.plan_fields import PLAN_FIELDS, RULE_FIELDS, STAGE_FIELDS
 from controlplane.rollouts.plan_spec import PlanRuntime, PlanSpec
 from controlplane.rollouts.specs import dump_runtime, load_runtime, outcome_dict, plan_spec
-from controlplane.rollouts.transitions import TransitionError
 from controlplane.rollouts.validation import validate_plan
 from controlplane.rollouts.wording import format_percent
 from flagplane.bucketing import BUCKET_SPACE
@@ -134,12 +133,17 @@ def delete_plan(plan: RolloutPlan, actor: Actor, reason: str = "") -> None:
     plan.delete()
 
 
-def _locked(plan_id: int, skip_locked: bool = False) -> RolloutPlan | None:
-    queryset = RolloutPlan.objects.select_for_update(skip_locked=skip_locked, of=("self",))
-    plan = queryset.select_related("flag__project", "environment").filter(pk=plan_id).first()
-    if plan is None and not skip_locked:
+def _locked(plan_id: int) -> RolloutPlan:
+    plan = _lock(plan_id, skip_locked=False)
+    if plan is None:
         raise RolloutPlan.DoesNotExist(plan_id)
     return plan
+
+
+def _lock(plan_id: int, skip_locked: bool) -> RolloutPlan | None:
+    """The plan, locked; None when it is gone (or, with ``skip_locked``, locked by another transaction)."""
+    queryset = RolloutPlan.objects.select_for_update(skip_locked=skip_locked, of=("self",))
+    return queryset.select_related("flag__project", "environment").filter(pk=plan_id).first()
 
 
 def _person_action(
@@ -208,7 +212,7 @@ def _refuse_start_when_served_to_everyone(plan: RolloutPlan) -> float:
     if before == 100:
         raise TransitionRefused(
             f"{plan.flag.key} already serves {plan.treatment_variant} to everyone in {plan.environment.key}: "
-            f"starting this plan would drop it to {format_percent(float(plan.stages.first().percent))} "
+            f"starting this plan would drop it to {format_percent(float(plan.stages.all()[0].percent))} "
             f"(stage 1). Nothing is left to roll out; to roll it out again, serve {plan.control_variant} "
             "by default (or turn the flag off) first."
         )
@@ -232,7 +236,7 @@ def evaluate(plan_id: int) -> Decision | None:
     now = clock.now()
     observations, stage_gates = tick_inputs.read(plan, runtime, now)
     with transaction.atomic():
-        locked = _locked(plan_id, skip_locked=True)
+        locked = _lock(plan_id, skip_locked=True)
         if locked is None or not locked.is_active or load_runtime(locked) != runtime:
             ROLLOUT_TICKS.labels("skipped").inc()
             return None
@@ -323,7 +327,7 @@ def _serve(plan: RolloutPlan, percent: Decimal, actor: Actor, reason: str, *, tu
 def _log(plan: RolloutPlan, step: Step, actor: Actor) -> Decision:
     """Write the decision; consecutive holds waiting on the same thing fold into one entry."""
     at = clock.moment(step.at)
-    fields = {
+    fields: dict[str, Any] = {
         "run_number": step.runtime.run_number,
         "stage_index": step.stage_index,
         "action": step.action,

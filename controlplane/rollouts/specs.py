@@ -6,10 +6,20 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, cast
 
 from controlplane.rollouts.models import HealthRule, RolloutPlan
-from controlplane.rollouts.plan_spec import PlanRuntime, PlanSpec, RuleMemory, RuleSpec, StageSpec
+from controlplane.rollouts.plan_spec import (
+    AdvanceMode,
+    Comparison,
+    Metric,
+    PlanRuntime,
+    PlanSpec,
+    RuleMemory,
+    RuleSpec,
+    Severity,
+    StageSpec,
+)
 from controlplane.rollouts.rules import RuleOutcome
 from flagplane.metrics import LATENCY_BOUNDS_MS
 
@@ -18,10 +28,10 @@ def rule_spec(rule: HealthRule) -> RuleSpec:
     return RuleSpec(
         id=rule.key,
         name=rule.name,
-        metric=rule.metric,
-        comparison=rule.comparison,
+        metric=cast(Metric, rule.metric),  # the model's choices are these literals
+        comparison=cast(Comparison, rule.comparison),
         threshold=rule.threshold,
-        severity=rule.severity,
+        severity=cast(Severity, rule.severity),
         min_samples=rule.min_samples,
         window_s=float(rule.window_s),
         percentile=rule.percentile,
@@ -41,7 +51,7 @@ def plan_spec(plan: RolloutPlan) -> PlanSpec:
             for stage in plan.stages.all()
         ),
         rules=tuple(rule_spec(rule) for rule in plan.rules.all()),
-        advance_mode=plan.advance_mode,
+        advance_mode=cast(AdvanceMode, plan.advance_mode),
         max_hold_s=float(plan.max_hold_s),
         starvation_timeout_s=float(plan.starvation_timeout_s),
         alpha=plan.alpha,

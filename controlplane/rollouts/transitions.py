@@ -11,12 +11,9 @@ from dataclasses import replace
 
 from . import actions
 from .decision import Step, enter_stage, make_step
+from .errors import TransitionError
 from .plan_spec import PlanRuntime, PlanSpec
 from .wording import stage_label, who
-
-
-class TransitionError(ValueError):
-    """A person-driven transition that is not allowed from the current state."""
 
 
 def _require(runtime: PlanRuntime, name: str) -> None:

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from controlplane.documents import cache
 from controlplane.metrics import inbox
+from controlplane.metrics.errors import InboxFull
 from controlplane.metrics.models import MetricBatch
 from controlplane.metrics.queries import arm_counts
 from tests.metrics.helpers import entry, make_batch
@@ -55,6 +56,6 @@ def test_a_drain_that_crashed_after_counting_does_not_count_twice(production):
 def test_a_full_inbox_refuses_the_batch(production, settings):
     settings.METRICS_INBOX_MAX = 1
     inbox.park(production.id, make_batch(), timezone.now())
-    with pytest.raises(inbox.InboxFull):
+    with pytest.raises(InboxFull):
         inbox.park(production.id, make_batch(), timezone.now())
     assert inbox.parked() == 1

@@ -13,8 +13,9 @@ from controlplane.notifications.events import EVENT_TYPES
 from controlplane.rollouts import actions
 from controlplane.rollouts.admin import available_transitions
 from controlplane.rollouts.decision import Action
+from controlplane.rollouts.errors import TransitionError
 from controlplane.rollouts.plan_spec import PlanRuntime, PlanSpec, StageSpec, Status
-from controlplane.rollouts.transitions import TransitionError, act
+from controlplane.rollouts.transitions import act
 
 STATUSES = get_args(Status)
 PERSON = [action.name for action in actions.PERSON_ACTIONS]

@@ -9,9 +9,10 @@ import re
 import pytest
 
 from controlplane.rollouts.decision import Gates, Step, decide, served_percent
+from controlplane.rollouts.errors import TransitionError
 from controlplane.rollouts.observations import ArmCounts, RuleObservation, SegmentCounts
 from controlplane.rollouts.plan_spec import PlanRuntime, PlanSpec, RuleSpec, StageSpec
-from controlplane.rollouts.transitions import TransitionError, approve, cancel, pause, promote, resume, rollback, start
+from controlplane.rollouts.transitions import approve, cancel, pause, promote, resume, rollback, start
 from controlplane.rollouts.wording import NOT_ENOUGH_TRAFFIC, format_percent
 from tests.rollouts.helpers import grouped
 
