@@ -8,7 +8,7 @@ from controlplane.flags.services import create_flag
 from controlplane.rollouts import queued, tasks
 from controlplane.rollouts.models import RolloutPlan
 from tests.helpers import wait_until_worker_idle
-from tests.rollouts.conftest import act, create_plan
+from tests.rollouts.helpers import act, create_plan
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from django.db import connection, transaction
@@ -19,7 +18,7 @@ from controlplane.flags.models import FlagState
 from controlplane.rollouts import services
 from controlplane.rollouts.models import Decision, RolloutPlan
 from controlplane.rollouts.tasks import evaluate_plan
-from tests.helpers import ROOT, database_url, wait_for
+from tests.helpers import ROOT, database_url, wait_for, wait_until_worker_idle
 from tests.rollouts.helpers import act, create_plan
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -34,10 +33,17 @@ def sessions_waiting_for_a_lock() -> int:
         return cursor.fetchone()[0]
 
 
-def test_worker_killed_mid_tick_leaves_a_consistent_plan(api, checkout_flag):
-    plan = create_plan(api, [{"percent": 5, "min_dwell_s": 1}, {"percent": 50, "min_dwell_s": 60}], rules=[])
+def end_the_dwell(plan_id: int) -> None:
+    plan = RolloutPlan.objects.get(pk=plan_id)
+    plan.runtime = {**plan.runtime, "stage_started_at": plan.runtime["stage_started_at"] - 600}
+    plan.save(update_fields=["runtime"])
+
+
+def test_worker_killed_mid_tick_leaves_a_consistent_plan(celery_worker, api, checkout_flag):
+    plan = create_plan(api, [{"percent": 5, "min_dwell_s": 600}, {"percent": 50, "min_dwell_s": 600}], rules=[])
     act(api, plan["id"], "start")
-    time.sleep(1.1)  # the dwell is over: the next tick advances
+    wait_until_worker_idle()  # the start's own evaluation (a hold) is done: nobody else touches the plan
+    end_the_dwell(plan["id"])  # the next tick advances
 
     queue = f"kill-test-{os.getpid()}"
     environment = {
