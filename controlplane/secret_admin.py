@@ -11,8 +11,8 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db import models
 from django.template.response import TemplateResponse
-from django.urls import reverse
 
+from controlplane.admin_pages import page_context
 from controlplane.audit.services import Actor
 from controlplane.service_admin import ServiceAdmin
 
@@ -62,16 +62,10 @@ class IssuedSecretAdmin(ServiceAdmin, admin.ModelAdmin):
         return "active" if issued.revoked_at is None else f"revoked {issued.revoked_at:%Y-%m-%d %H:%M}"
 
     def response_add(self, request, obj, post_url_continue=None):
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": f"{self.opts.verbose_name} {obj.name} issued",
-            "subtitle": None,
-            "secret_name": self.secret_name(obj),
-            "plaintext": obj.plaintext,
-            "issued": obj,
-            "list_url": reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"),
-        }
+        title = f"{self.opts.verbose_name} {obj.name} issued"
+        context = page_context(
+            self, request, title, here="Issued", secret_name=self.secret_name(obj), plaintext=obj.plaintext, issued=obj
+        )
         return TemplateResponse(request, "admin/secret_issued.html", context)
 
     @admin.action(description="Revoke selected %(verbose_name_plural)s", permissions=["revoke"])

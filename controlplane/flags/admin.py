@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 
 from controlplane.access import policy
 from controlplane.access.admin_mixins import RoleAdminMixin
+from controlplane.admin_pages import page_context
 from controlplane.audit.services import Actor
 from controlplane.documents.admin import publication_summary
 from controlplane.documents.services import publication_of
@@ -216,17 +217,17 @@ class FlagAdmin(RoleAdminMixin, ServiceAdmin, admin.ModelAdmin):
             word = "ON" if on else "OFF"
             self.message_user(request, f"Turned {changed} flag(s) {word} in {environment}.", messages.SUCCESS)
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"Turn {'on' if on else 'off'} {queryset.count()} flag(s)?",
-            "subtitle": None,
-            "flags": queryset,
-            "form": form,
-            "turn_on": on,
-            "action": "turn_on" if on else "turn_off",
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        }
+        context = page_context(
+            self,
+            request,
+            f"Turn {'on' if on else 'off'} {queryset.count()} flag(s)?",
+            here=f"Turn {'on' if on else 'off'}",
+            flags=queryset,
+            form=form,
+            turn_on=on,
+            action="turn_on" if on else "turn_off",
+            action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
+        )
         return TemplateResponse(request, "admin/flags/flag/bulk_toggle.html", context)
 
     @admin.action(description="Archive (leave SDK documents, keep history)", permissions=["change"])

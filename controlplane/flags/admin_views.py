@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from controlplane.access import policy
+from controlplane.admin_pages import page_context
 from controlplane.audit.services import Actor
 from controlplane.flags import services
 from controlplane.flags.errors import TargetingError, VersionConflict
@@ -50,21 +51,6 @@ def _changeable_state(request: HttpRequest, flag: Flag, environment_key: str) ->
     if not policy.can(request.user, "targeting.write", flag.project, state.environment):
         raise PermissionDenied
     return state
-
-
-def _context(model_admin, request: HttpRequest, flag: Flag, title: str, **extra) -> dict:
-    return {
-        **model_admin.admin_site.each_context(request),
-        "opts": Flag._meta,
-        "app_label": Flag._meta.app_label,
-        "original": flag,
-        "flag": flag,
-        "title": title,
-        "subtitle": None,
-        "has_view_permission": model_admin.has_view_permission(request, flag),
-        "flag_url": flag_change_url(flag),
-        **extra,
-    }
 
 
 def targeting_view(model_admin, request: HttpRequest, object_id: str, environment_key: str) -> HttpResponse:
@@ -106,11 +92,13 @@ def targeting_view(model_admin, request: HttpRequest, object_id: str, environmen
     return TemplateResponse(
         request,
         "admin/flags/flag/targeting.html",
-        _context(
+        page_context(
             model_admin,
             request,
-            flag,
             title,
+            flag,
+            here=f"Targeting in {state.environment.key}",
+            flag=flag,
             state=state,
             serves=state_summary(state),
             editor=editor,
@@ -145,8 +133,17 @@ def toggle_view(model_admin, request: HttpRequest, object_id: str, environment_k
     return TemplateResponse(
         request,
         "admin/flags/flag/toggle_confirm.html",
-        _context(
-            model_admin, request, flag, title, state=state, serves=state_summary(state), form=form, turn_on=turn_on
+        page_context(
+            model_admin,
+            request,
+            title,
+            flag,
+            here=f"Turn {'on' if turn_on else 'off'} in {state.environment.key}",
+            flag=flag,
+            state=state,
+            serves=state_summary(state),
+            form=form,
+            turn_on=turn_on,
         ),
     )
 
@@ -172,11 +169,13 @@ def preview_view(model_admin, request: HttpRequest, object_id: str) -> HttpRespo
     return TemplateResponse(
         request,
         "admin/flags/flag/preview.html",
-        _context(
+        page_context(
             model_admin,
             request,
-            flag,
             f"Preview {flag.key}",
+            flag,
+            here="Preview",
+            flag=flag,
             form=form,
             result=result,
             error=error,

@@ -18,6 +18,7 @@ from django.utils.html import format_html
 from controlplane.access import policy
 from controlplane.access.admin_mixins import RoleAdminMixin
 from controlplane.admin_forms import ServiceModelForm
+from controlplane.admin_pages import page_context
 from controlplane.audit.services import Actor
 from controlplane.notifications import services
 from controlplane.notifications.events import EVENT_TYPES
@@ -109,15 +110,8 @@ class WebhookAdmin(RoleAdminMixin, ServiceAdmin, admin.ModelAdmin):
             services.delete_webhook(webhook, actor, reason="deleted in the admin")
 
     def response_add(self, request, obj: Webhook, post_url_continue=None):
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": "Webhook created",
-            "subtitle": None,
-            "webhook": obj,
-            "change_url": reverse("admin:notifications_webhook_change", args=[obj.pk]),
-            "list_url": reverse("admin:notifications_webhook_changelist"),
-        }
+        change_url = reverse("admin:notifications_webhook_change", args=[obj.pk])
+        context = page_context(self, request, "Webhook created", here="Created", webhook=obj, change_url=change_url)
         return TemplateResponse(request, "admin/notifications/webhook/secret_issued.html", context)
 
 

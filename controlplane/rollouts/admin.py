@@ -24,6 +24,7 @@ from django.utils.html import format_html
 
 from controlplane.access import policy
 from controlplane.access.admin_mixins import RoleAdminMixin, environments_where
+from controlplane.admin_pages import page_context
 from controlplane.audit.services import Actor
 from controlplane.readonly_admin import ReadOnlyAdmin
 from controlplane.rollouts import actions, charts, services
@@ -282,19 +283,6 @@ class RolloutPlanAdmin(RoleAdminMixin, admin.ModelAdmin):
             *super().get_urls(),
         ]  # fmt: skip
 
-    def _context(self, request: HttpRequest, title: str, original: RolloutPlan | None = None, **extra) -> dict:
-        return {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "app_label": self.opts.app_label,
-            "original": original,
-            "title": title,
-            "subtitle": None,
-            "has_view_permission": self.has_view_permission(request, original),
-            "changelist_url": reverse("admin:rollouts_rolloutplan_changelist"),
-            **extra,
-        }
-
     def _plan(self, request: HttpRequest, object_id: str) -> RolloutPlan:
         plan = self.get_object(request, unquote(object_id))
         if plan is None:
@@ -338,7 +326,7 @@ class RolloutPlanAdmin(RoleAdminMixin, admin.ModelAdmin):
         return TemplateResponse(
             request,
             "admin/rollouts/rolloutplan/plan_form.html",
-            self._context(request, "Add rollout plan", editor=editor, adding=True),
+            page_context(self, request, "Add rollout plan", here="Add rollout plan", editor=editor, adding=True),
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -365,7 +353,8 @@ class RolloutPlanAdmin(RoleAdminMixin, admin.ModelAdmin):
              "form": ActionForm(plan=plan, initial={"stage": plan.stage_index + 1})}
             for action in available_transitions(plan) if self.may_act(request, plan, action.name)
         ]  # fmt: skip
-        context = self._context(
+        context = page_context(
+            self,
             request,
             f"Rollout of {plan.flag.key} in {plan.environment}",
             plan,
@@ -422,11 +411,12 @@ class RolloutPlanAdmin(RoleAdminMixin, admin.ModelAdmin):
     def _confirmation(self, request: HttpRequest, plan: RolloutPlan, transition: str, form: ActionForm):
         spec = actions.BY_NAME[transition]
         title = f"{spec.title} the rollout of {plan.flag.key} in {plan.environment}?"
-        context = self._context(
+        context = page_context(
+            self,
             request,
             title,
             plan,
-            plan_url=reverse("admin:rollouts_rolloutplan_change", args=[plan.pk]),
+            here=spec.label,
             form=form,
             transition=transition,
             spec=spec,
