@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import User
 from django.db import transaction
 
@@ -12,7 +14,7 @@ from controlplane.audit.services import Actor, record
 from controlplane.projects.models import Environment, Project
 
 
-def assignment_snapshot(assignment: RoleAssignment) -> dict:
+def assignment_snapshot(assignment: RoleAssignment) -> dict[str, Any]:
     return {
         "user": assignment.user.get_username(),
         "role": assignment.role,

@@ -60,7 +60,7 @@ ROLLOUT_ENGINE = Actor.system("rollout engine")
 SYSTEM = Actor.system("system")
 
 
-def diff(before: dict | None, after: dict | None) -> dict[str, list[Any]]:
+def diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, list[Any]]:
     """{field: [old, new]} for every top-level field whose value changed."""
     before, after = before or {}, after or {}
     return {
@@ -75,8 +75,8 @@ def record(
     action: str,
     obj: Any,
     *,
-    before: dict | None = None,
-    after: dict | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
     reason: str = "",
     project: Any = None,
     environment: Any = None,

@@ -79,7 +79,7 @@ def create_flag(
     owner: str = "",
     kind: str = Flag.Kind.BOOLEAN,
     variant_type: str | None = None,
-    variants: list[dict] | None = None,
+    variants: list[dict[str, Any]] | None = None,
     off_variant: str | None = None,
     salt: str = "",
     metadata: dict[str, Any] | None = None,
@@ -309,7 +309,7 @@ def toggle_flag(state: FlagState, actor: Actor, on: bool, reason: str = "") -> F
     )
 
 
-def preview(state: FlagState, contexts: Iterable[dict | str]) -> list[Evaluation]:
+def preview(state: FlagState, contexts: Iterable[dict[str, Any] | str]) -> list[Evaluation]:
     """What the flag serves in ``state``'s environment for each context, and why.
 
     Evaluated by the SDK's own engine on the flag as it is stored now (not as last published), so
@@ -337,7 +337,7 @@ def create_segment(
     description: str = "",
     included: list[str] | None = None,
     excluded: list[str] | None = None,
-    rules: list[dict] | None = None,
+    rules: list[dict[str, Any]] | None = None,
     reason: str = "",
 ) -> Segment:
     if Segment.objects.filter(project=project, key=key).exists():
@@ -358,7 +358,7 @@ def create_segment(
     return segment
 
 
-def _validated_segment_rules(project: Project, key: str, rules: Any) -> list[dict]:
+def _validated_segment_rules(project: Project, key: str, rules: Any) -> list[dict[str, Any]]:
     """Segments may build on other segments, but never on themselves, directly or not."""
     others = {segment.key: segment.rules for segment in Segment.objects.filter(project=project).exclude(key=key)}
     normalized = validate_segment_rules(rules, set(others))

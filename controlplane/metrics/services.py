@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from controlplane.metrics.histogram import HISTOGRAM_SIZE, empty_histogram
@@ -134,7 +135,9 @@ def _merged_unit_rows(entries: list[Entry]) -> list[dict[str, Any]]:
     return [merged[key] for key in sorted(merged)]
 
 
-def _add_to_unit_bucket(cursor, environment_id: int, start: datetime, rows: list[dict[str, Any]]) -> None:
+def _add_to_unit_bucket(
+    cursor: CursorWrapper, environment_id: int, start: datetime, rows: list[dict[str, Any]]
+) -> None:
     """Like ``_add_to_bucket`` for the per-group arrays (added elementwise)."""
     table = MetricUnitBucket._meta.db_table
 
@@ -161,7 +164,7 @@ def _add_to_unit_bucket(cursor, environment_id: int, start: datetime, rows: list
     )
 
 
-def _add_to_bucket(cursor, environment_id: int, start: datetime, rows: list[dict[str, Any]]) -> None:
+def _add_to_bucket(cursor: CursorWrapper, environment_id: int, start: datetime, rows: list[dict[str, Any]]) -> None:
     """One INSERT … ON CONFLICT DO UPDATE for the whole batch; histograms add elementwise. The rows
     travel as one JSON text (``json``, not ``jsonb``: read once, it need not be converted first)."""
     table = MetricBucket._meta.db_table
@@ -193,10 +196,11 @@ def _elementwise_sum(table: str, column: str, size: int) -> str:
     return "ARRAY[" + ", ".join(f"{table}.{column}[{i}] + EXCLUDED.{column}[{i}]" for i in range(1, size + 1)) + "]"
 
 
-def _mark_evaluated(cursor, environment_id: int, flag_keys: list[str], at: datetime) -> None:
+def _mark_evaluated(cursor: CursorWrapper, environment_id: int, flag_keys: list[str], at: datetime) -> None:
     """Record that the flags were evaluated at ``at``. A flag's row is rewritten only when this
     moves its last evaluation on by ACTIVITY_RESOLUTION or its first one back: every SDK reports
     every few seconds, and what the row is for (stale flags) needs no finer time."""
+    params: list[Any] = [environment_id, at, at, flag_keys, ACTIVITY_RESOLUTION]  # psycopg adapts the timedelta
     cursor.execute(
         """
         INSERT INTO metrics_flagactivity (environment_id, flag_key, first_evaluated_at, last_evaluated_at)
@@ -207,7 +211,7 @@ def _mark_evaluated(cursor, environment_id: int, flag_keys: list[str], at: datet
         WHERE metrics_flagactivity.last_evaluated_at <= EXCLUDED.last_evaluated_at - %s
            OR metrics_flagactivity.first_evaluated_at > EXCLUDED.first_evaluated_at
         """,
-        [environment_id, at, at, flag_keys, ACTIVITY_RESOLUTION],
+        params,
     )
 
 

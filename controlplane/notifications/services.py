@@ -274,7 +274,7 @@ def build_request(delivery: WebhookDelivery, timestamp: int) -> Outgoing:
 
 def retry_delay_s(attempts: int) -> float:
     """Seconds to wait after the ``attempts``-th failed attempt: base * 2**attempts."""
-    return min(settings.NOTIFICATIONS_RETRY_BASE_S * 2**attempts, MAX_RETRY_DELAY_S)
+    return min(float(settings.NOTIFICATIONS_RETRY_BASE_S) * 2.0**attempts, MAX_RETRY_DELAY_S)
 
 
 def attempt_delivery(delivery_id: int) -> float | None:

@@ -8,7 +8,7 @@ in ``unit_stats.py`` and ``stats.py`` (docs/rollout-statistics.md). ``decision.d
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -158,8 +158,12 @@ class Levels:
         return f"{level(self.fail)} lower / {level(self.pass_)} upper bounds"
 
 
+ArmGroupCounts = tuple[tuple[tuple[int, int], ...], int, int, int]
+"""An arm's (groups, ungrouped, total, events) as a comparative rule counts them."""
+
+
 def _judged_arms(
-    segments: Sequence[SegmentCounts], counts_of
+    segments: Sequence[SegmentCounts], counts_of: Callable[[ArmCounts], ArmGroupCounts]
 ) -> tuple[str, list[list[tuple[int, int]]], list[list[tuple[int, int]]]]:
     """The basis and the per-segment group counts of both arms a comparative rule uses.
 
@@ -227,7 +231,7 @@ def _comparison_outcome(
     )
 
 
-def _rate_counts(arm: ArmCounts) -> tuple[tuple[tuple[int, int], ...], int, int, int]:
+def _rate_counts(arm: ArmCounts) -> ArmGroupCounts:
     return arm.groups, arm.ungrouped, arm.total, arm.events
 
 
@@ -315,7 +319,7 @@ def _evaluate_latency_comparison(rule: RuleSpec, obs: RuleObservation, levels: L
     else:
         cutoff = control_q * (1.0 + rule.threshold)
 
-    def slow_counts(arm: ArmCounts) -> tuple[tuple[tuple[int, int], ...], int, int, int]:
+    def slow_counts(arm: ArmCounts) -> ArmGroupCounts:
         groups = tuple((sum(h), stats.slow_count(bounds, h, cutoff)) for h in arm.group_histograms)
         return groups, arm.ungrouped, sum(arm.histogram), stats.slow_count(bounds, arm.histogram, cutoff)
 
