@@ -31,6 +31,7 @@ from controlplane.edge.http import (
     respond_json,
 )
 from controlplane.edge.keys import INVALID, THROTTLED, UNVERIFIABLE, KeyCache, Refused
+from controlplane.edge.protocol import CHUNK_WRITER
 from controlplane.observability.metrics import SDK_CONNECTIONS, SDK_POLLS
 from controlplane.projects import sdk_keys
 from controlplane.projects.sdk_keys import KeyInfo
@@ -200,19 +201,27 @@ class EdgeApplication:
         self.admission.streams += 1
         SDK_CONNECTIONS.inc()
         watcher = asyncio.ensure_future(_close_on_disconnect(receive, stream))
+        write = scope.get(CHUNK_WRITER)
+
+        async def send_body(chunk: bytes) -> None:
+            stream.write = None  # nothing is written past bytes still being sent
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            stream.write = write
+
         try:
-            await send({"type": "http.response.body", "body": first, "more_body": True})
+            await send_body(first)
             while not stream.closed:
                 if stream.queue:
                     chunk, stream.queue = b"".join(stream.queue), []
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    await send_body(chunk)
                     continue
                 stream.wake.clear()
                 try:
                     await asyncio.wait_for(stream.wake.wait(), settings.SDK_STREAM_HEARTBEAT_S)
                 except TimeoutError:
-                    await send({"type": "http.response.body", "body": heartbeat, "more_body": True})
+                    await send_body(heartbeat)
         finally:
+            stream.write = None
             feed.streams.discard(stream)
             self.admission.streams -= 1
             SDK_CONNECTIONS.dec()

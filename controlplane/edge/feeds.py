@@ -16,6 +16,7 @@ import asyncio
 import logging
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -86,7 +87,10 @@ class Patch:
 
 
 class Stream:
-    """One SDK connection. Events are queued here and written by the connection's own task."""
+    """One SDK connection. An event is written to the connection at once when nothing is
+    waiting to be written before it (``write``, set once the response has started: one pass
+    over all streams fans an event out, no task switch per stream); otherwise it is queued
+    here and written by the connection's own task, which waits for a slow client."""
 
     def __init__(self, digest: str, gzip: bool, version: int | None) -> None:
         self.digest = digest
@@ -95,12 +99,17 @@ class Stream:
         self.queue: list[bytes] = []
         self.wake = asyncio.Event()
         self.closed = False
+        self.write: Callable[[bytes], bool] | None = None
+        """Writes bytes now or returns False; None while the connection's task is sending."""
 
     def push(self, event: Event) -> None:
         if self.closed:
             return
-        self.queue.append(event.deflated if self.gzip else event.raw)
+        chunk = event.deflated if self.gzip else event.raw
         self.version = event.version
+        if not self.queue and self.write is not None and self.write(chunk):
+            return
+        self.queue.append(chunk)
         if len(self.queue) > MAX_QUEUED_EVENTS:
             self.close()
         self.wake.set()
