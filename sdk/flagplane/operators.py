@@ -175,7 +175,7 @@ def compile_clause(
     clause: Mapping[str, Any], path: str, resolve_segment: SegmentResolver
 ) -> Matcher:
     """Validate one clause and compile it into a matcher; InvalidDocument names the bad field."""
-    if not isinstance(clause, Mapping):
+    if clause.__class__ is not dict and not isinstance(clause, Mapping):
         raise InvalidDocument(path, "must be an object")
     attribute = clause.get("attribute")
     op = clause.get("op")
