@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 DATABASE = "flagplane_bench_scale"
 SECTIONS = ("engine", "audit", "ingest", "flags", "sdk")
-ACTIONS = ["flag.update", "flag.turn_on", "flag.turn_off", "flagstate.update", "segment.update", "sdk_key.issue",
+ACTIONS = ["flag.update", "flag.turn_on", "flag.turn_off", "flag_state.update", "segment.update", "sdk_key.issue",
            "rollout.advance", "rollout.hold"]  # fmt: skip
 OBJECT_TYPES = ["flag", "flagstate", "segment", "sdkkey", "rolloutplan"]
 
