@@ -15,6 +15,8 @@ from controlplane.flags.services import create_flag
 from controlplane.projects.services import create_project, issue_sdk_key
 from tests.helpers import wait_until_worker_idle
 
+pytest_plugins = ["tests.shop"]
+
 
 @pytest.fixture
 def admin_user(db):

@@ -48,18 +48,18 @@ def test_resubmitting_the_confirmation_does_not_flip_the_flag_back(admin_client,
     assert AuditEntry.objects.filter(action="flag.turn_on").count() == 1
 
 
-def test_bulk_turn_off_action_confirms_with_an_environment_and_reason(admin_client, checkout, layout, production):
+def test_bulk_turn_off_action_confirms_with_an_environment_and_reason(admin_client, checkout, layout, shop_production):
     for flag in (checkout, layout):
-        toggle_flag(FlagState.objects.get(flag=flag, environment=production), SYSTEM, True)
+        toggle_flag(FlagState.objects.get(flag=flag, environment=shop_production), SYSTEM, True)
     selected = {"action": "turn_off", "_selected_action": [checkout.pk, layout.pk]}
 
     page = admin_client.post("/admin/flags/flag/", selected)
     assert page.status_code == 200
     assert "Turn off 2 flag(s)?" in page.content.decode()
-    assert FlagState.objects.filter(environment=production, on=True).count() == 2
+    assert FlagState.objects.filter(environment=shop_production, on=True).count() == 2
 
     admin_client.post(
         "/admin/flags/flag/", {**selected, "confirm": "yes", "environment": "production", "reason": "incident 42"}
     )
-    assert FlagState.objects.filter(environment=production, on=True).count() == 0
+    assert FlagState.objects.filter(environment=shop_production, on=True).count() == 0
     assert AuditEntry.objects.filter(action="flag.turn_off", reason="incident 42").count() == 2

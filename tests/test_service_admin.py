@@ -12,8 +12,8 @@ from controlplane.notifications.models import Webhook
 from controlplane.projects.services import create_project
 
 
-def test_a_refused_change_keeps_the_typed_input_and_saves_nothing(admin_client, layout, production):
-    update_flag_state(FlagState.objects.get(flag=layout, environment=production), SYSTEM,
+def test_a_refused_change_keeps_the_typed_input_and_saves_nothing(admin_client, layout, shop_production):
+    update_flag_state(FlagState.objects.get(flag=layout, environment=shop_production), SYSTEM,
                       {"default_serve": {"variant": "compact"}})  # fmt: skip
     audited = AuditEntry.objects.count()
     response = admin_client.post(

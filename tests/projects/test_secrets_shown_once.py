@@ -10,9 +10,9 @@ SDK_KEYS = "/admin/projects/sdkkey/"
 TOKENS = "/admin/accounts/apitoken/"
 
 
-def test_issuing_an_sdk_key_shows_the_plaintext_once(admin_client, production):
+def test_issuing_an_sdk_key_shows_the_plaintext_once(admin_client, shop_production):
     response = admin_client.post(
-        SDK_KEYS + "add/", {"environment": production.pk, "name": "checkout-service", "reason": "new service"}
+        SDK_KEYS + "add/", {"environment": shop_production.pk, "name": "checkout-service", "reason": "new service"}
     )
     assert response.status_code == 200
     html = response.content.decode()
@@ -29,8 +29,8 @@ def test_issuing_an_sdk_key_shows_the_plaintext_once(admin_client, production):
         assert sdk_key.display_prefix in later
 
 
-def test_revoking_sdk_keys(admin_client, production):
-    admin_client.post(SDK_KEYS + "add/", {"environment": production.pk, "name": "old-service"})
+def test_revoking_sdk_keys(admin_client, shop_production):
+    admin_client.post(SDK_KEYS + "add/", {"environment": shop_production.pk, "name": "old-service"})
     sdk_key = SdkKey.objects.get()
     response = admin_client.post(SDK_KEYS, {"action": "revoke", "_selected_action": [sdk_key.pk]}, follow=True)
     assert "Revoked 1 SDK key(s)." in response.content.decode()
@@ -39,8 +39,8 @@ def test_revoking_sdk_keys(admin_client, production):
     assert AuditEntry.objects.filter(action="sdk_key.revoke", actor="alice").exists()
 
 
-def test_sdk_keys_cannot_be_edited_or_deleted(admin_client, production):
-    admin_client.post(SDK_KEYS + "add/", {"environment": production.pk, "name": "svc"})
+def test_sdk_keys_cannot_be_edited_or_deleted(admin_client, shop_production):
+    admin_client.post(SDK_KEYS + "add/", {"environment": shop_production.pk, "name": "svc"})
     sdk_key = SdkKey.objects.get()
     assert admin_client.post(f"{SDK_KEYS}{sdk_key.pk}/change/", {"name": "renamed"}).status_code == 403
     assert admin_client.post(f"{SDK_KEYS}{sdk_key.pk}/delete/", {"post": "yes"}).status_code == 403

@@ -76,8 +76,8 @@ def test_editing_a_flag_keeps_its_key(admin_client, layout):
     assert AuditEntry.objects.filter(action="flag.update", reason="add a variant").exists()
 
 
-def test_removing_a_variant_still_in_use_is_refused_on_the_form(admin_client, layout, production):
-    state = FlagState.objects.get(flag=layout, environment=production)
+def test_removing_a_variant_still_in_use_is_refused_on_the_form(admin_client, layout, shop_production):
+    state = FlagState.objects.get(flag=layout, environment=shop_production)
     update_flag_state(state, SYSTEM, {"default_serve": {"variant": "compact"}})
     response = admin_client.post(
         f"/admin/flags/flag/{layout.pk}/change/",

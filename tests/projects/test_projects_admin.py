@@ -39,21 +39,22 @@ def test_adding_an_environment_starts_every_flag_off_in_it(admin_client, shop, c
     assert FlagState.objects.get(flag=checkout, environment=canary).on is False
 
 
-def test_editing_an_environment(admin_client, production):
+def test_editing_an_environment(admin_client, shop_production):
     response = admin_client.post(
-        f"/admin/projects/environment/{production.pk}/change/", {"name": "Prod", "position": "9", "reason": "rename"}
+        f"/admin/projects/environment/{shop_production.pk}/change/",
+        {"name": "Prod", "position": "9", "reason": "rename"},
     )
     assert response.status_code == 302
-    production.refresh_from_db()
-    assert (production.key, production.name, production.position) == ("production", "Prod", 9)
+    shop_production.refresh_from_db()
+    assert (shop_production.key, shop_production.name, shop_production.position) == ("production", "Prod", 9)
     assert AuditEntry.objects.filter(action="environment.update", reason="rename").exists()
 
 
-def test_every_admin_page_renders(admin_client, checkout_in_production, production):
+def test_every_admin_page_renders(admin_client, checkout_in_production, shop_production):
     for url in [
         "/admin/",
         "/admin/projects/project/",
-        f"/admin/projects/project/{production.project_id}/change/",
+        f"/admin/projects/project/{shop_production.project_id}/change/",
         "/admin/projects/project/add/",
         "/admin/projects/environment/",
         "/admin/projects/sdkkey/add/",

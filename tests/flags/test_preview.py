@@ -34,8 +34,8 @@ def test_preview_shows_value_variant_reason_and_rule(admin_client, checkout_in_p
     assert "<strong>OFF</strong>" in html
 
 
-def test_preview_of_a_split_shows_the_bucket(admin_client, layout, production):
-    state = FlagState.objects.get(flag=layout, environment=production)
+def test_preview_of_a_split_shows_the_bucket(admin_client, layout, shop_production):
+    state = FlagState.objects.get(flag=layout, environment=shop_production)
     split = {"split": [{"variant": "control", "weight": 50000}, {"variant": "compact", "weight": 50000}]}
     update_flag_state(state, SYSTEM, {"on": True, "default_serve": split})
     html = admin_client.post(

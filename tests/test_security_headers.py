@@ -10,7 +10,7 @@ import pytest
 
 from controlplane.settings.env import env_bool
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.django_db

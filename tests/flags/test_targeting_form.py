@@ -4,6 +4,7 @@ from controlplane.audit.models import AuditEntry
 from controlplane.audit.services import SYSTEM
 from controlplane.flags.models import FlagState
 from controlplane.flags.services import create_segment, update_flag_state
+from tests.flags.helpers import targeting_post
 
 
 def url(state):
@@ -38,7 +39,7 @@ def test_the_page_shows_the_current_targeting(admin_client, checkout_in_producti
     assert 'name="version" value="2"' in html
 
 
-def test_saving_a_rule_with_clauses_bumps_the_version(admin_client, admin_user, checkout_in_production, targeting_post):
+def test_saving_a_rule_with_clauses_bumps_the_version(admin_client, admin_user, checkout_in_production):
     data = targeting_post(
         checkout_in_production,
         on="on",  # ignored: on/off has its own confirmation page
@@ -76,8 +77,8 @@ def test_saving_a_rule_with_clauses_bumps_the_version(admin_client, admin_user, 
     assert entry.actor_user == admin_user
 
 
-def test_a_percentage_split_is_saved_as_weights(admin_client, layout, production, targeting_post):
-    state = FlagState.objects.get(flag=layout, environment=production)
+def test_a_percentage_split_is_saved_as_weights(admin_client, layout, shop_production):
+    state = FlagState.objects.get(flag=layout, environment=shop_production)
     data = targeting_post(state, serve_mode="split", percent_0="87.5", percent_1="12.5")
     assert admin_client.post(url(state), data).status_code == 302
     state.refresh_from_db()
@@ -86,8 +87,8 @@ def test_a_percentage_split_is_saved_as_weights(admin_client, layout, production
     }
 
 
-def test_a_split_keeps_its_slice_order_when_saved_again(admin_client, layout, production):
-    state = FlagState.objects.get(flag=layout, environment=production)
+def test_a_split_keeps_its_slice_order_when_saved_again(admin_client, layout, shop_production):
+    state = FlagState.objects.get(flag=layout, environment=shop_production)
     split = {"split": [{"variant": "compact", "weight": 10000}, {"variant": "control", "weight": 90000}]}
     state = update_flag_state(state, SYSTEM, {"default_serve": split})
     html = admin_client.get(url(state)).content.decode()
@@ -95,7 +96,7 @@ def test_a_split_keeps_its_slice_order_when_saved_again(admin_client, layout, pr
     assert html.index('name="percent_1"') < html.index('name="percent_0"')  # shown in slice order
 
 
-def test_a_wrong_regex_shows_the_error_and_saves_nothing(admin_client, checkout_in_production, targeting_post):
+def test_a_wrong_regex_shows_the_error_and_saves_nothing(admin_client, checkout_in_production):
     data = targeting_post(
         checkout_in_production,
         **rule_fields(
@@ -121,8 +122,8 @@ def test_a_wrong_regex_shows_the_error_and_saves_nothing(admin_client, checkout_
     assert not AuditEntry.objects.filter(object_type="flagstate").exists()
 
 
-def test_percentages_that_do_not_add_up_show_next_to_the_serve(admin_client, layout, production, targeting_post):
-    state = FlagState.objects.get(flag=layout, environment=production)
+def test_percentages_that_do_not_add_up_show_next_to_the_serve(admin_client, layout, shop_production):
+    state = FlagState.objects.get(flag=layout, environment=shop_production)
     response = admin_client.post(url(state), targeting_post(state, serve_mode="split", percent_0="50", percent_1="40"))
     assert response.status_code == 200
     assert "Default serve:</strong> Weights must add up to 100%" in response.content.decode()
@@ -130,7 +131,7 @@ def test_percentages_that_do_not_add_up_show_next_to_the_serve(admin_client, lay
     assert state.version == 1
 
 
-def test_a_stale_version_shows_the_conflict_and_saves_nothing(admin_client, checkout_in_production, targeting_post):
+def test_a_stale_version_shows_the_conflict_and_saves_nothing(admin_client, checkout_in_production):
     stale = targeting_post(checkout_in_production, bucket_by="account_id")
     update_flag_state(checkout_in_production, SYSTEM, {"bucket_by": "org"})  # someone else, meanwhile
     response = admin_client.post(url(checkout_in_production), stale)
@@ -141,7 +142,7 @@ def test_a_stale_version_shows_the_conflict_and_saves_nothing(admin_client, chec
     assert AuditEntry.objects.filter(object_type="flagstate").count() == 1
 
 
-def test_rules_are_deleted_and_reordered_with_the_formset(admin_client, checkout_in_production, targeting_post):
+def test_rules_are_deleted_and_reordered_with_the_formset(admin_client, checkout_in_production):
     rules = [
         {
             "id": name,
@@ -178,7 +179,7 @@ def test_rules_are_deleted_and_reordered_with_the_formset(admin_client, checkout
     assert state.version == 3
 
 
-def test_unchanged_values_keep_their_json_types(admin_client, checkout_in_production, targeting_post):
+def test_unchanged_values_keep_their_json_types(admin_client, checkout_in_production):
     rule = {
         "id": "r1",
         "description": "",
@@ -210,7 +211,7 @@ def test_unchanged_values_keep_their_json_types(admin_client, checkout_in_produc
     assert state.version == 2  # nothing changed, nothing written
 
 
-def test_in_segment_clauses_name_segments(admin_client, checkout_in_production, targeting_post):
+def test_in_segment_clauses_name_segments(admin_client, checkout_in_production):
     create_segment(checkout_in_production.flag.project, SYSTEM, key="beta-testers", included=["u1"])
     data = targeting_post(
         checkout_in_production,
@@ -227,9 +228,7 @@ def test_in_segment_clauses_name_segments(admin_client, checkout_in_production, 
     }
 
 
-def test_add_another_rule_and_more_clause_rows_make_room_without_saving(
-    admin_client, checkout_in_production, targeting_post
-):
+def test_add_another_rule_and_more_clause_rows_make_room_without_saving(admin_client, checkout_in_production):
     data = targeting_post(
         checkout_in_production,
         _add_rule="Add another rule",
@@ -245,8 +244,8 @@ def test_add_another_rule_and_more_clause_rows_make_room_without_saving(
     assert not AuditEntry.objects.filter(object_type="flagstate").exists()
 
 
-def test_every_problem_is_reported_at_once(admin_client, layout, production, targeting_post):
-    state = FlagState.objects.get(flag=layout, environment=production)
+def test_every_problem_is_reported_at_once(admin_client, layout, shop_production):
+    state = FlagState.objects.get(flag=layout, environment=shop_production)
     data = targeting_post(
         state,
         serve_mode="split",  # no percentages given
@@ -272,8 +271,8 @@ def test_every_problem_is_reported_at_once(admin_client, layout, production, tar
     assert FlagState.objects.get(pk=state.pk).version == 1
 
 
-def test_a_percentage_that_is_not_a_number_is_reported_at_the_top(admin_client, layout, production, targeting_post):
-    state = FlagState.objects.get(flag=layout, environment=production)
+def test_a_percentage_that_is_not_a_number_is_reported_at_the_top(admin_client, layout, shop_production):
+    state = FlagState.objects.get(flag=layout, environment=shop_production)
     data = targeting_post(state, serve_mode="split", percent_0="abc", percent_1="100")
     html = admin_client.post(url(state), data).content.decode()
     assert "<strong>control:</strong> Enter a number." in html

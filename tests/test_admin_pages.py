@@ -45,8 +45,8 @@ def test_the_bulk_toggle_confirmation(admin_client, checkout):
 
 
 @pytest.fixture
-def plan(checkout, production):
-    return create_plan(checkout, production, SYSTEM, PLAN)
+def plan(checkout, shop_production):
+    return create_plan(checkout, shop_production, SYSTEM, PLAN)
 
 
 def test_a_rollout_plans_pages(admin_client, plan):
@@ -57,8 +57,8 @@ def test_a_rollout_plans_pages(admin_client, plan):
     assert breadcrumbs(admin_client.get("/admin/rollouts/rolloutplan/add/")) == [*PLANS, ("Add rollout plan", None)]
 
 
-def test_the_pages_that_show_a_secret_once(admin_client, production, shop):
-    issued = admin_client.post("/admin/projects/sdkkey/add/", {"environment": production.pk, "name": "web"})
+def test_the_pages_that_show_a_secret_once(admin_client, shop_production, shop):
+    issued = admin_client.post("/admin/projects/sdkkey/add/", {"environment": shop_production.pk, "name": "web"})
     keys = [HOME, ("Projects", "/admin/projects/"), ("SDK keys", "/admin/projects/sdkkey/")]
     assert breadcrumbs(issued) == [*keys, ("Issued", None)]
     created = admin_client.post(

@@ -17,8 +17,8 @@ def badges(html: str) -> list[str]:
     ]
 
 
-def test_each_flag_shows_its_state_in_every_environment_in_position_order(admin_client, checkout, production):
-    toggle_flag(FlagState.objects.get(flag=checkout, environment=production), SYSTEM, True)
+def test_each_flag_shows_its_state_in_every_environment_in_position_order(admin_client, checkout, shop_production):
+    toggle_flag(FlagState.objects.get(flag=checkout, environment=shop_production), SYSTEM, True)
     html = admin_client.get(URL).content.decode()
     assert badges(html) == ["development OFF: serves off", "staging OFF: serves off", "production ON: serves on"]
     assert f'href="/admin/flags/flag/{checkout.pk}/targeting/production/"' in html
