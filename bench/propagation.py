@@ -9,9 +9,12 @@ with concurrency 2; Celery beat with a schedule file of its own) on a scratch da
 1. **Streaming**: ``--clients`` (1,000) connections to ``GET /api/v1/sdk/stream``, as the SDK
    opens them (gzip, ``Last-Event-ID`` on reconnect, ``Retry-After`` honoured): ``--sdk-sample``
    (20) real ``flagplane.Client`` objects in a process of their own, the rest raw asyncio
-   connections in this one. A flag is toggled through the REST API ``--changes`` times; the
-   latency of a connection is from just before the API call until it has parsed an event of a
-   newer version. One that has not within ``--lost-after`` seconds is lost.
+   connections spread over ``--raw-processes`` (4) processes, each its own event loop, as SDKs
+   each are (one Python loop reading 980 connections queued them behind one another and made
+   the last ones late by its own work: the connections' CPU is the same, only spread). A flag
+   is toggled through the REST API ``--changes`` times; the latency of a connection is from
+   just before the API call until it has parsed an event of a newer version. One that has not
+   within ``--lost-after`` seconds is lost.
 2. **Polling**: ``--poll-sample`` clients with ``stream=False`` at the default poll interval
    (10 s), started spread over one interval; same changes, same clock.
 3. **10,000 flags**: a second environment of 10,000 flags (5 rules each), ``--big-sdks`` real
@@ -124,6 +127,79 @@ class RawStream:
                         self.version = version
                         self.seen_at.setdefault(version, time.monotonic())
                         self.bytes_at.setdefault(version, self.bytes_received)
+
+
+def run_raw_streams(host: str, port: int, sdk_key: str, first: int, count: int, reports, control) -> None:
+    """``count`` raw connections in this process's event loop; their new versions reported in
+    batches as ``(index, version, seen_at, bytes_at)``, indexes counted from ``first``."""
+    asyncio.run(_raw_streams(host, port, sdk_key, first, count, reports, control))
+
+
+async def _raw_streams(host: str, port: int, sdk_key: str, first: int, count: int, reports, control) -> None:
+    streams, tasks = await open_streams(count, host, port, sdk_key)
+    stop = asyncio.ensure_future(asyncio.to_thread(control.get))
+    reported = [0] * count
+    while not stop.done():
+        batch = []
+        for index, stream in enumerate(streams):
+            if stream.version > reported[index]:
+                batch += [
+                    (first + index, version, at, stream.bytes_at[version])
+                    for version, at in stream.seen_at.items()
+                    if version > reported[index]
+                ]
+                reported[index] = stream.version
+        if batch:
+            reports.put(batch)
+        await asyncio.wait([stop], timeout=0.02)
+    reports.put(("done", sum(s.refusals for s in streams), sum(s.reconnects for s in streams)))
+    await close_streams(tasks)
+
+
+class RawSample:
+    """``count`` raw connections spread over ``processes`` child processes, each its own event
+    loop (as SDKs are, each in its own process); ``streams`` mirrors what they report."""
+
+    def __init__(self, host: str, port: int, sdk_key: str, count: int, processes: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.reports = context.Queue()
+        self.streams = [RawStream() for _ in range(count)]
+        self.refusals = self.reconnects = 0
+        self._done = threading.Semaphore(0)
+        self.processes = []
+        for part in range(processes):
+            first, last = count * part // processes, count * (part + 1) // processes
+            control = context.Queue()
+            process = context.Process(
+                target=run_raw_streams, args=(host, port, sdk_key, first, last - first, self.reports, control)
+            )
+            process.start()
+            self.processes.append((process, control))
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def _collect(self) -> None:
+        while True:
+            batch = self.reports.get()
+            if batch[0] == "done":
+                self.refusals += batch[1]
+                self.reconnects += batch[2]
+                self._done.release()
+                continue
+            for index, version, at, wire in batch:
+                stream = self.streams[index]
+                stream.seen_at.setdefault(version, at)
+                stream.bytes_at.setdefault(version, wire)
+                stream.bytes_received = max(stream.bytes_received, wire)
+                stream.version = max(stream.version, version)
+
+    def stop(self) -> None:
+        for _, control in self.processes:
+            control.put("stop")
+        for process, _ in self.processes:
+            self._done.acquire(timeout=30)
+            process.join(30)
+            if process.is_alive():
+                process.kill()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,7 +367,8 @@ def describe(name: str, changes: list[Change]) -> tuple[float, float, int]:
     p50, p99 = percentile(got, 0.5), percentile(got, 0.99)
     api = statistics.median(change.api_ms for change in changes)
     print(
-        f"  {name}: {len(got)} deliveries, p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {max(got, default=0):.0f} ms, "
+        f"  {name}: {len(got)} deliveries, min {min(got, default=0):.0f} ms, p50 {p50:.0f} ms, p99 {p99:.0f} ms, "
+        f"max {max(got, default=0):.0f} ms, "
         f"lost {lost}; API call answered in {api:.0f} ms (median)"
     )
     return p50, p99, lost
@@ -354,19 +431,22 @@ async def close_streams(tasks: list[asyncio.Task]) -> None:
 
 async def streaming(args, stack: Stack, api: Api, target: Target) -> tuple[float, float, int]:
     sample = ClientSample(stack.url, target.sdk_key, args.sdk_sample, stream=True)
-    raw, tasks = await open_streams(args.clients - args.sdk_sample, "127.0.0.1", stack.port, target.sdk_key)
+    connections = RawSample("127.0.0.1", stack.port, target.sdk_key, args.clients - args.sdk_sample, args.raw_processes)
+    raw = connections.streams
     await sample.ready(120)
     await settled(raw, sample, 120)
-    print(f"streaming: {args.clients} connections open ({len(raw)} raw, {args.sdk_sample} flagplane.Client)")
+    print(
+        f"streaming: {args.clients} connections open ({len(raw)} raw in {args.raw_processes} processes, "
+        f"{args.sdk_sample} flagplane.Client)"
+    )
     changes = await measure_changes(api, target, raw, sample, args.changes, args.lost_after)
-    refused, reconnects = sum(s.refusals for s in raw), sum(s.reconnects for s in raw)
+    sample.stop()
+    connections.stop()
+    refused, reconnects = connections.refusals, connections.reconnects
     print(f"  raw connections: {refused} refusals (503/429) while connecting, {reconnects} reconnects in all")
     sdk_only = [Change(c.api_ms, c.latencies[len(raw) :], []) for c in changes]
     describe("flagplane.Client sample", sdk_only)
-    result = describe("all connections", changes)
-    sample.stop()
-    await close_streams(tasks)
-    return result
+    return describe("all connections", changes)
 
 
 async def polling(args, stack: Stack, api: Api, target: Target) -> float:
@@ -422,6 +502,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=1000, help="streaming connections")
     parser.add_argument("--sdk-sample", type=int, default=20, help="of which flagplane.Client objects")
+    parser.add_argument("--raw-processes", type=int, default=4, help="processes the raw connections are spread over")
     parser.add_argument("--poll-sample", type=int, default=50, help="polling flagplane.Client objects")
     parser.add_argument("--big-sdks", type=int, default=5, help="streaming clients in the 10,000-flag environment")
     parser.add_argument("--big-flags", type=int, default=10_000, help="flags of the large environment")
