@@ -55,6 +55,13 @@ class ServiceAdmin:
             request.refused_errors = refused.errors  # read by get_form, for this request only
             return super().changeform_view(request, object_id, form_url, extra_context)
 
+    def delete_queryset(self, request, queryset) -> None:
+        """The list's "delete selected": each one the person may delete, through ``delete_model``
+        (which calls the domain function)."""
+        for obj in queryset:
+            if self.has_delete_permission(request, obj):
+                self.delete_model(request, obj)
+
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         errors = getattr(request, "refused_errors", None)

@@ -9,6 +9,7 @@ from controlplane.audit.services import SYSTEM
 from controlplane.flags.models import FlagState
 from controlplane.flags.services import update_flag_state
 from controlplane.notifications.models import Webhook
+from controlplane.notifications.services import create_webhook
 from controlplane.projects.services import create_project
 
 
@@ -59,3 +60,14 @@ def test_a_role_in_another_projects_environment_is_refused_on_the_form(admin_cli
     assert "not an environment of 'shop'" in " ".join(response.context["adminform"].form.errors["environment"])
     assert not RoleAssignment.objects.exists()
     assert not AuditEntry.objects.filter(action="role.grant").exists()
+
+
+def test_delete_selected_goes_through_the_domain_function_one_by_one(admin_client, shop):
+    hooks = [create_webhook(shop, SYSTEM, url=f"https://hooks.example.com/{name}") for name in ("a", "b")]
+    response = admin_client.post(
+        "/admin/notifications/webhook/",
+        {"action": "delete_selected", "_selected_action": [hook.pk for hook in hooks], "post": "yes"},
+    )
+    assert response.status_code == 302
+    assert not Webhook.objects.exists()
+    assert AuditEntry.objects.filter(action="webhook.delete", reason="deleted in the admin").count() == 2

@@ -50,9 +50,3 @@ class RoleAssignmentAdmin(RoleAdminMixin, ServiceAdmin, admin.ModelAdmin):
 
     def delete_model(self, request, obj: RoleAssignment) -> None:
         services.revoke_role(obj, Actor.for_user(request.user), reason="revoked in the admin")
-
-    def delete_queryset(self, request, queryset) -> None:
-        actor = Actor.for_user(request.user)
-        for assignment in queryset:
-            if self.has_delete_permission(request, assignment):
-                services.revoke_role(assignment, actor, reason="revoked in the admin")

@@ -278,7 +278,7 @@ class SegmentAdmin(RoleAdminMixin, ServiceAdmin, admin.ModelAdmin):
 
     def get_actions(self, request):
         actions = super().get_actions(request)
-        actions.pop("delete_selected", None)  # a bulk delete would bypass services.delete_segment
+        actions.pop("delete_selected", None)  # one by one: a segment still in use is refused on its page
         return actions
 
     def write(self, form: SegmentForm, actor: Actor, reason: str) -> Segment:

@@ -104,11 +104,6 @@ class WebhookAdmin(RoleAdminMixin, ServiceAdmin, admin.ModelAdmin):
     def delete_model(self, request, obj: Webhook) -> None:
         services.delete_webhook(obj, Actor.for_user(request.user), reason="deleted in the admin")
 
-    def delete_queryset(self, request, queryset) -> None:
-        actor = Actor.for_user(request.user)
-        for webhook in (webhook for webhook in queryset if self.has_delete_permission(request, webhook)):
-            services.delete_webhook(webhook, actor, reason="deleted in the admin")
-
     def response_add(self, request, obj: Webhook, post_url_continue=None):
         change_url = reverse("admin:notifications_webhook_change", args=[obj.pk])
         context = page_context(self, request, "Webhook created", here="Created", webhook=obj, change_url=change_url)

@@ -236,11 +236,6 @@ class RolloutPlanAdmin(RoleAdminMixin, admin.ModelAdmin):
     def delete_model(self, request, obj: RolloutPlan) -> None:
         services.delete_plan(obj, Actor.for_user(request.user), reason="deleted in the admin")
 
-    def delete_queryset(self, request, queryset) -> None:
-        for plan in queryset:
-            if self.has_delete_permission(request, plan):
-                self.delete_model(request, plan)
-
     def may_act(self, request: HttpRequest, plan: RolloutPlan, name: str) -> bool:
         """The action's permission (approving is the approver's; every other action the editor's)."""
         return policy.can(request.user, actions.BY_NAME[name].permission, *self.scope_of(plan))
