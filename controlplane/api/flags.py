@@ -12,10 +12,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controlplane.api.common import ProjectScopedMixin, ReasonField, StrictFields, actor_of, reason_of, without_reason
-from controlplane.api.etags import listed_etags
 from controlplane.api.permissions import HasRole
 from controlplane.api.publication import PublicationSerializer, publication_data
 from controlplane.api.schema import documented
+from controlplane.etags import listed_etags
 from controlplane.flags import services
 from controlplane.flags.models import Flag, FlagState, Segment
 from controlplane.flags.serving import state_summary

@@ -21,7 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from controlplane import ratelimit
 from controlplane.accounts.lockout import client_address
-from controlplane.api.etags import etag_matches
+from controlplane.etags import etag_matches
 from controlplane.ofrep import cors, evaluation
 from controlplane.ofrep.access import Access, authenticate, origin_allowed_anywhere, presented_key
 from controlplane.ofrep.snapshots import snapshot_of

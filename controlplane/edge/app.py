@@ -25,13 +25,13 @@ from controlplane.edge.http import (
     Send,
     accepts_gzip,
     bearer,
-    etag_matches,
     header,
     respond,
     respond_json,
 )
 from controlplane.edge.keys import INVALID, THROTTLED, UNVERIFIABLE, KeyCache, Refused
 from controlplane.edge.protocol import CHUNK_WRITER
+from controlplane.etags import etag_matches
 from controlplane.observability.metrics import SDK_CONNECTIONS, SDK_POLLS
 from controlplane.projects import sdk_keys
 from controlplane.projects.sdk_keys import KeyInfo

@@ -41,18 +41,6 @@ def accepts_gzip(scope: Scope) -> bool:
     return False
 
 
-def etag_matches(if_none_match: bytes | str | None, etag: str) -> bool:
-    """Whether an If-None-Match header names ``etag`` (or is ``*``); weak comparison (RFC 9110)."""
-    if not if_none_match:
-        return False
-    if isinstance(if_none_match, bytes):
-        if_none_match = if_none_match.decode("latin-1")
-    if if_none_match.strip() == "*":
-        return True
-    wanted = etag.removeprefix("W/")
-    return any(candidate.strip().removeprefix("W/") == wanted for candidate in if_none_match.split(","))
-
-
 async def respond(send: Send, status: int, body: bytes = b"", headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
     all_headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": all_headers})
