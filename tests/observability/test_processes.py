@@ -164,15 +164,21 @@ def test_a_scrape_counts_the_requests_of_every_web_process(web, shop):
 
 def test_sdk_requests_streams_and_publications_are_counted(web, worker, shop):
     config = f"{web.url}/api/v1/sdk/config"
-    status, headers, _ = call(config, shop["sdk_key"])
-    assert status == 200
-    etag = headers["ETag"]
-    request = urllib.request.Request(
-        config, headers={"Authorization": f"Bearer {shop['sdk_key']}", "If-None-Match": etag}
-    )
-    with pytest.raises(urllib.error.HTTPError) as unchanged:
-        urllib.request.urlopen(request, timeout=10)
-    assert unchanged.value.code == 304
+
+    def answered_304_to_its_own_etag() -> bool:
+        """A 200, then a 304 to its ETag; False when the worker published a build in between."""
+        status, headers, _ = call(config, shop["sdk_key"])
+        assert status == 200
+        request = urllib.request.Request(
+            config, headers={"Authorization": f"Bearer {shop['sdk_key']}", "If-None-Match": headers["ETag"]}
+        )
+        try:
+            urllib.request.urlopen(request, timeout=10)
+        except urllib.error.HTTPError as unchanged:
+            return unchanged.code == 304
+        return False
+
+    wait_for(answered_304_to_its_own_etag)
     assert call(config, "fp_srv_made-up")[0] == 401
 
     stream = urllib.request.urlopen(
@@ -189,12 +195,17 @@ def test_sdk_requests_streams_and_publications_are_counted(web, worker, shop):
     for outcome in ("ok", "not_modified", "unauthorized"):
         assert value(samples, "flagplane_sdk_polls_total", outcome=outcome) >= 1, outcome
 
+    def builds_published() -> float:
+        return value(
+            scrape_url(f"{worker.url}/metrics", token=TOKEN), "flagplane_document_builds_total", outcome="published"
+        )
+
+    before = builds_published()
     toggle = f"{web.url}/api/v1/projects/shop/flags/new-checkout/environments/production/toggle"
     assert call(toggle, shop["token"], {"on": True, "reason": "launch"})[0] == 200
 
     def published() -> bool:
-        samples = scrape_url(f"{worker.url}/metrics", token=TOKEN)
-        return value(samples, "flagplane_document_builds_total", outcome="published") >= 1
+        return builds_published() > before
 
     wait_for(published, timeout=30)
     samples = scrape_url(f"{worker.url}/metrics", token=TOKEN)
