@@ -24,6 +24,7 @@ from controlplane.accounts.lockout import client_address
 from controlplane.etags import etag_matches
 from controlplane.ofrep import cors, evaluation
 from controlplane.ofrep.access import Access, authenticate, origin_allowed_anywhere, presented_key
+from controlplane.ofrep.errors import BadRequest
 from controlplane.ofrep.snapshots import snapshot_of
 
 
@@ -102,7 +103,7 @@ def ofrep_view(methods: tuple[str, ...]) -> Callable[..., Any]:
     return decorate
 
 
-def _bad_request(exc: evaluation.BadRequest, key: str | None = None) -> HttpResponse:
+def _bad_request(exc: BadRequest, key: str | None = None) -> HttpResponse:
     body: dict[str, Any] = {"errorCode": exc.code, "errorDetails": exc.details}
     if key is not None:
         body = {"key": key, **body}
@@ -113,7 +114,7 @@ def _bad_request(exc: evaluation.BadRequest, key: str | None = None) -> HttpResp
 def evaluate_flag(request: HttpRequest, access: Access, key: str) -> HttpResponse:
     try:
         context = evaluation.parse_context(request.body)
-    except evaluation.BadRequest as exc:
+    except BadRequest as exc:
         return _bad_request(exc, key)
     answer = evaluation.evaluate_flag(snapshot_of(access.environment), key, context, access.client_side_only)
     return _json(answer.status, answer.body)
@@ -123,7 +124,7 @@ def evaluate_flag(request: HttpRequest, access: Access, key: str) -> HttpRespons
 def evaluate_flags(request: HttpRequest, access: Access) -> HttpResponse:
     try:
         context = evaluation.parse_context(request.body)
-    except evaluation.BadRequest as exc:
+    except BadRequest as exc:
         return _bad_request(exc)
     snapshot = snapshot_of(access.environment)
     etag = evaluation.bulk_etag(snapshot, context, access.client_side_only)

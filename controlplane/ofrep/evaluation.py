@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from controlplane.ofrep.errors import BadRequest
 from flagplane import resolution
 from flagplane.engine import CompiledFlag, Snapshot
 
@@ -26,15 +27,6 @@ MIN_POLLING_INTERVAL_MS = 1000
 class Answer(NamedTuple):
     status: int
     body: dict[str, Any]
-
-
-class BadRequest(Exception):
-    """A request body OFREP cannot evaluate: ``code`` is PARSE_ERROR or INVALID_CONTEXT."""
-
-    def __init__(self, code: str, details: str) -> None:
-        super().__init__(details)
-        self.code = code
-        self.details = details
 
 
 def parse_context(raw: bytes) -> dict[str, Any]:
