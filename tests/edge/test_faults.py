@@ -12,21 +12,13 @@ import pytest
 
 import flagplane
 from controlplane.documents import cache
-from tests.edge.faults import PrivateRedis, Stack, wait_until
+from tests.edge.faults import Stack, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 RECONCILE_S = 1.0
 POLL_S = 0.5
 TOGGLE = "/api/v1/projects/shop/flags/new-checkout/environments/production/toggle"
-
-
-@pytest.fixture
-def private_redis():
-    server = PrivateRedis()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

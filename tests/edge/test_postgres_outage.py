@@ -23,7 +23,7 @@ from django.conf import settings
 
 import flagplane
 from controlplane.metrics import inbox
-from tests.edge.faults import PrivateRedis, Stack, wait_until
+from tests.edge.faults import Stack, wait_until
 from tests.edge.helpers import WebServer
 from tests.edge.postgres import PrivatePostgres, in_django, query
 
@@ -45,14 +45,6 @@ def private_postgres():
         yield server
     finally:
         server.destroy()
-
-
-@pytest.fixture
-def private_redis():
-    server = PrivateRedis()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
