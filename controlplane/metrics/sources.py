@@ -3,7 +3,6 @@
 A ``MetricSource`` measures one arm (a set of variants) of a flag in one environment over a
 window. Built in:
 
-- ``SdkMetricSource``: what the SDKs reported (``queries.arm_counts``), as ``ArmTotals``.
 - ``HttpJsonSource``: one number read from a JSON document served over HTTP(S), e.g. an error
   rate an APM tool computes. The URL may use ``{environment_id}``, ``{flag_key}``,
   ``{variants}`` (comma-separated), ``{since}`` and ``{until}`` (RFC 3339) placeholders.
@@ -28,7 +27,7 @@ from django.utils import timezone
 
 from controlplane import outbound
 from controlplane.metrics.errors import SourceError
-from controlplane.metrics.queries import ArmTotals, arm_counts
+from controlplane.metrics.queries import ArmTotals
 
 Measurement = ArmTotals | float
 """Counts with a latency histogram (SDK metrics), or a single number (external sources)."""
@@ -49,20 +48,6 @@ class MetricSource(Protocol):
     ) -> Measurement:
         """The arm's measurement over ``[since, until)`` (``until`` None: up to now)."""
         ...
-
-
-class SdkMetricSource:
-    """Counts the SDKs reported to ``POST /api/v1/metrics``."""
-
-    def measure(
-        self,
-        environment_id: int,
-        flag_key: str,
-        variants: Sequence[str],
-        since: datetime,
-        until: datetime | None = None,
-    ) -> ArmTotals:
-        return arm_counts(environment_id, flag_key, variants, since, until)
 
 
 class HttpJsonSource:

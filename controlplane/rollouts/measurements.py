@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 
 from controlplane.metrics.histogram import HISTOGRAM_SIZE, STANDARD_BOUNDS_MS
-from controlplane.metrics.queries import ArmTotals, arm_counts_many
+from controlplane.metrics.queries import ArmTotals, arm_counts, arm_counts_many
+from controlplane.rollouts.clock import moment
 from controlplane.rollouts.models import RolloutPlan, StageCounts
 
 Key = tuple[tuple[str, ...], datetime, datetime | None]
@@ -34,7 +35,7 @@ class TickMeasurements:
 
     def __init__(self, plan: RolloutPlan, now: float) -> None:
         self.plan = plan
-        self.now = datetime.fromtimestamp(now, tz=UTC)
+        self.now = moment(now)
         self.measured: dict[Key, ArmTotals] = {}
         self.wanted: list[Key] | None = None
 
@@ -51,7 +52,8 @@ class TickMeasurements:
             if self.wanted is not None:
                 self.wanted.append(key)
                 return NOTHING
-            self.measured[key] = arm_counts_many(environment_id, flag_key, [key])[0]  # one prefetch did not see
+            # A period the prefetch did not see (none in a tick: its second pass asks for the same).
+            self.measured[key] = arm_counts(environment_id, flag_key, variants, since, until)
         return self.measured[key]
 
     def prefetch(self, reads: Callable[[TickMeasurements], Any]) -> None:
@@ -62,36 +64,33 @@ class TickMeasurements:
             wanted = list(dict.fromkeys(self.wanted))
         finally:
             self.wanted = None
-        self.measured.update(self._stored(wanted))
+        settled = [key for key in wanted if self._settled(key)]
+        self.measured.update(self._stored(settled))
         missing = [key for key in wanted if key not in self.measured]
         plan = self.plan
         self.measured.update(zip(missing, arm_counts_many(plan.environment_id, plan.flag.key, missing), strict=True))
-        self._store([key for key in missing if self._settled(key)])
+        self._store([key for key in settled if key in missing])
 
     def _settled(self, key: Key) -> bool:
+        """A closed window of one arm whose reports have all arrived (its counts no longer change)."""
         variants, _, until = key
         settle = timedelta(seconds=settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S)
         return until is not None and len(variants) == 1 and until + settle <= self.now
 
-    def _stored(self, wanted: list[Key]) -> dict[Key, ArmTotals]:
-        closed = [key for key in wanted if self._settled(key)]
-        if not closed:
+    def _stored(self, settled: list[Key]) -> dict[Key, ArmTotals]:
+        if not settled:
             return {}
-        rows = StageCounts.objects.filter(plan=self.plan, since__gte=min(since for _, since, _ in closed))
+        rows = StageCounts.objects.filter(plan=self.plan, since__gte=min(since for _, since, _ in settled))
         stored = {((row.variant,), row.since, row.until): totals_from_json(row.totals) for row in rows}
-        return {key: stored[key] for key in closed if key in stored}
+        return {key: stored[key] for key in settled if key in stored}
 
-    def _store(self, keys: list[Key]) -> None:
-        """Store settled windows (closed ones: their ``until`` is never None)."""
+    def _store(self, settled: list[Key]) -> None:
         rows = []
-        for key in keys:
+        for key in settled:
             variants, since, until = key
-            if until is not None:
-                rows.append(
-                    StageCounts(
-                        plan=self.plan, variant=variants[0], since=since, until=until, totals=asdict(self.measured[key])
-                    )
-                )
+            if until is not None:  # always, for a settled window: this tells the type checker
+                totals = asdict(self.measured[key])
+                rows.append(StageCounts(plan=self.plan, variant=variants[0], since=since, until=until, totals=totals))
         # ignore_conflicts: another worker's tick of the same plan may have stored them first.
         StageCounts.objects.bulk_create(rows, ignore_conflicts=True)
 

@@ -1,4 +1,4 @@
-"""Metric sources: HttpJsonSource against a local HTTP server; SdkMetricSource over stored counts."""
+"""Metric sources: HttpJsonSource against a local HTTP server; the SDK counts a source reads."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from controlplane.metrics.errors import SourceError
-from controlplane.metrics.queries import ArmTotals
-from controlplane.metrics.sources import HttpJsonSource, MetricSource, SdkMetricSource, parse_path
+from controlplane.metrics.queries import ArmTotals, arm_counts
+from controlplane.metrics.sources import HttpJsonSource, MetricSource, parse_path
+from controlplane.rollouts.measurements import TickMeasurements
 
 ROUTES: dict[str, tuple[int, bytes, float]] = {
     "/rate": (200, json.dumps({"data": [{"value": 0.042}]}).encode(), 0),
@@ -125,10 +126,9 @@ def test_read_leaves_other_braces_alone(server):
 
 
 @pytest.mark.django_db
-def test_sdk_metric_source_returns_arm_totals(post, production, make_batch):
+def test_sdk_counts_are_arm_totals_of_a_metric_source(post, production, make_batch):
     assert post(make_batch()).status_code == 202
-    source = SdkMetricSource()
-    assert isinstance(source, MetricSource)
-    totals = source.measure(production.id, "new-checkout", ["on"], datetime.now(UTC) - timedelta(hours=1))
+    assert issubclass(TickMeasurements, MetricSource)
+    totals = arm_counts(production.id, "new-checkout", ["on"], datetime.now(UTC) - timedelta(hours=1))
     assert isinstance(totals, ArmTotals)
     assert (totals.requests, totals.errors) == (10, 2)
