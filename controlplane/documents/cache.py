@@ -17,7 +17,6 @@ Redis failures never propagate to callers: they log and report nothing stored or
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import zlib
 from dataclasses import dataclass
@@ -86,14 +85,26 @@ def checksum(manifest: bytes, deflate: bytes) -> str:
     return hashlib.sha256(manifest + b"\n" + deflate).hexdigest()  # a JSON manifest has no raw newline
 
 
+def _verified(values: list[bytes | None]) -> list[bytes] | None:
+    """A copy read as ``HMGET key *FIELDS`` whose manifest and body hash to its recorded SHA-256;
+    None if absent, partial or corrupt."""
+    present = [value for value in values if value is not None]
+    if len(present) != len(FIELDS):
+        return None
+    _, _, sha, manifest, deflate, _ = present
+    try:
+        return present if checksum(manifest, deflate) == sha.decode() else None
+    except UnicodeDecodeError:
+        return None
+
+
 def decode(values: list[bytes | None]) -> CachedDocument | None:
     """A copy read as ``HMGET key *FIELDS``, verified; None if absent, partial or corrupt."""
-    if any(value is None for value in values):
+    verified = _verified(values)
+    if verified is None:
         return None
-    version, etag, sha, manifest, deflate, size = values
+    version, etag, _, _, deflate, size = verified
     try:
-        if checksum(manifest, deflate) != sha.decode():  # type: ignore[arg-type, union-attr]
-            return None
         body = assembly.inflate_segment(deflate)  # type: ignore[arg-type]
         document = CachedDocument(int(version), etag.decode(), body, deflate, zlib.crc32(body))  # type: ignore[arg-type, union-attr]
     except (ValueError, zlib.error, UnicodeDecodeError):
@@ -114,11 +125,10 @@ def get(environment_uid: UUID | str) -> CachedDocument | None:
 def stored_layout(environment_uid: UUID | str) -> StoredLayout | None:
     """The copy's pieces, if it is present, verified and cut by ``documents.layout`` (a copy
     stored otherwise has to be replaced whole). Raises RedisError."""
-    version, etag, sha, manifest, deflate = client().hmget(document_key(environment_uid), FIELDS[:5])
-    if version is None or etag is None or sha is None or manifest is None or deflate is None:
+    verified = _verified(client().hmget(document_key(environment_uid), FIELDS))
+    if verified is None:
         return None
-    if checksum(manifest, deflate) != sha.decode():
-        return None
+    version, etag, sha, manifest, deflate, _ = verified
     parsed = layout.parse(manifest, deflate)
     return None if parsed is None else StoredLayout(int(version), etag.decode(), sha.decode(), parsed)
 
@@ -167,14 +177,6 @@ def store_layout(
     expected = (replacing.version, replacing.etag, replacing.sha) if replacing is not None else ("", "", "")
     compressed = (pieces.manifest(), pieces.deflate(), pieces.size)
     return _write(environment_uid, version, etag, compressed, event, mode, expected)
-
-
-def store(environment_uid: UUID | str, version: int, etag: str, body: bytes, event: bytes, force: bool = False) -> bool:
-    """Store ``body`` as a copy of a single piece (which a publication replaces whole), as
-    ``store_layout`` does."""
-    deflate = assembly.deflate_segment(body)
-    manifest = json.dumps([["body", "", len(deflate), len(body)]]).encode()
-    return _write(environment_uid, version, etag, (manifest, deflate, len(body)), event, "force" if force else "newer")
 
 
 def _write(

@@ -11,6 +11,7 @@ from controlplane.documents import assembly, cache, layout
 from controlplane.documents.models import EnvironmentDocument, PendingChange
 from controlplane.documents.services import rebuild
 from controlplane.flags.services import create_flag, get_state, toggle_flag
+from tests.documents.helpers import store_one_piece
 
 FLAG, SEGMENT = layout.KINDS
 
@@ -135,7 +136,7 @@ def test_a_change_over_a_copy_that_is_not_the_previous_version_stores_the_whole_
     if damage == "corrupt":
         cache.client().hset(key, "deflate", b"garbage")
     elif damage == "older":
-        cache.store(production.uid, 1, '"older"', b"{}", b"{}", force=True)
+        store_one_piece(production.uid, 1, '"older"', b"{}", force=True)
     else:
         cache.client().delete(key)
     create_flag(many_flags[0].project, SYSTEM, key="flag-0300a")

@@ -20,6 +20,7 @@ from controlplane.flags.services import (
     update_flag_state,
     update_segment,
 )
+from tests.documents.helpers import store_one_piece
 
 pytestmark = pytest.mark.django_db
 
@@ -151,7 +152,7 @@ def test_the_redis_copy_is_verified_and_never_replaced_by_an_older_version(popul
     assert copy.body == assembly.assemble(production.id).body
 
     stale = assembly.Assembled(populated.version - 1, '"old"', b'{"old": true}')
-    assert not cache.store(production.uid, stale.version, stale.etag, stale.body, b"{}")
+    assert not store_one_piece(production.uid, stale.version, stale.etag, stale.body)
     assert cache.get(production.uid).version == populated.version
 
     cache.client().hset(cache.document_key(production.uid), "deflate", b"garbage")
@@ -183,7 +184,7 @@ def test_the_reconciler_repairs_a_redis_copy_that_is_missing_older_or_corrupt(po
     if damage == "missing":
         cache.client().delete(key)
     elif damage == "older":
-        cache.store(production.uid, populated.version - 1, '"older"', b"{}", b"{}", force=True)
+        store_one_piece(production.uid, populated.version - 1, '"older"', b"{}", force=True)
     else:
         cache.client().hset(key, "sha", "0" * 64)
     report = reconcile()

@@ -14,7 +14,7 @@ from controlplane.documents.services import rebuild
 from controlplane.flags.services import get_state, set_archived, toggle_flag, update_flag_state
 from controlplane.projects.models import SdkKey
 from controlplane.projects.services import issue_sdk_key, revoke_sdk_key
-from tests.documents.helpers import SCHEMA
+from tests.documents.helpers import SCHEMA, store_one_piece
 from tests.edge.helpers import WebServer
 from tests.helpers import wait_for
 
@@ -163,7 +163,7 @@ def test_an_older_redis_copy_never_replaces_the_served_document(published, edge,
     from controlplane.documents.services import reconcile
 
     assert served_version(edge, sdk_key) == published.version
-    cache.store(production.uid, published.version - 1, '"older"', b'{"older": true}', b"{}", force=True)
+    store_one_piece(production.uid, published.version - 1, '"older"', b'{"older": true}', force=True)
     cache.publish(b'{"type":"document","environment":"%s","version":%d}' % (str(production.uid).encode(), 0))
     for _ in range(10):
         assert served_version(edge, sdk_key) == published.version
