@@ -58,10 +58,7 @@ class Activity:
     evaluations_24h: int
 
 
-def _window_sql(until: datetime | None) -> str:
-    return "environment_id = %s AND flag_key = %s AND variant = ANY(%s) AND bucket_start >= %s" + (
-        " AND bucket_start < %s" if until is not None else ""
-    )
+_WINDOW_SQL = "environment_id = %s AND flag_key = %s AND variant = ANY(%s) AND bucket_start >= %s AND bucket_start < %s"
 
 
 Window = tuple[Sequence[str], datetime, datetime | None]
@@ -201,7 +198,7 @@ def timeline(
                 WITH selected AS (
                     SELECT FLOOR(EXTRACT(EPOCH FROM bucket_start - %s) / %s)::int AS step,
                            variant, successes, errors, latency_counts
-                    FROM {table} WHERE {_window_sql(until)}
+                    FROM {table} WHERE {_WINDOW_SQL}
                 ),
                 totals AS (
                     SELECT step, variant, SUM(successes) AS successes, SUM(errors) AS errors

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import logging
 import os
 import threading
@@ -41,6 +40,7 @@ from flagplane.engine import (
 )
 from flagplane.metrics import MetricsBuffer, MetricsSender
 from flagplane.patching import PatchMismatch, apply_patch
+from flagplane.reading import compile_text
 from flagplane.sync import Sync
 
 logger = logging.getLogger("flagplane")
@@ -252,10 +252,11 @@ class Client:
                 logger.warning("flagplane: ignoring cache file %s: %s", self._cache_path, exc)
         if bootstrap is not None:
             try:
-                document = bootstrap
-                if not isinstance(bootstrap, Mapping):
-                    document = json.loads(Path(bootstrap).read_text(encoding="utf-8"))
-                candidates.append((compile_document(document), "bootstrap", None, None))
+                if isinstance(bootstrap, Mapping):
+                    snapshot = compile_document(bootstrap)
+                else:  # read as the SDK reads a received document: one flag at a time
+                    snapshot = compile_text(Path(bootstrap).read_text(encoding="utf-8"))
+                candidates.append((snapshot, "bootstrap", None, None))
             except Exception as exc:
                 logger.warning("flagplane: ignoring bootstrap document: %s", exc)
         if not candidates:
