@@ -629,18 +629,42 @@ def compile_document(doc: Any) -> Snapshot:
         return _compile_document(doc)
 
 
-def _compile_document(doc: Any) -> Snapshot:
-    document = _require_mapping(doc, "document")
+class _DocumentFields(NamedTuple):
+    """A document's own fields, checked; its segments and flags are still to be compiled."""
+
+    project: str
+    environment: str
+    version: int
+    segments: Mapping[str, Any]
+    flags: Mapping[str, Any]
+
+
+def _document_fields(document: Mapping[str, Any]) -> _DocumentFields:
+    """The checks of a document's own fields, for ``compile_document`` and ``reading``.
+
+    Their order decides which error a document with several problems reports: the schema
+    version first (a document of another schema is refused as such, whatever else it holds),
+    then project, environment, version, segments and flags, all before any segment or flag
+    is compiled.
+    """
     schema_version = document.get("schema_version")
     if schema_version != SCHEMA_VERSION or isinstance(schema_version, bool):
         raise InvalidDocument(
             "schema_version", f"unsupported {schema_version!r}; this SDK reads {SCHEMA_VERSION}"
         )
-    project = _require_str(document, "project", "document", allow_empty=True)
-    environment = _require_str(document, "environment", "document", allow_empty=True)
-    version = _require_int(document, "version", "document", 1)
-    raw_segments = _require_mapping(document.get("segments", {}), "segments")
-    raw_flags = _require_mapping(document.get("flags"), "flags")
+    return _DocumentFields(
+        _require_str(document, "project", "document", allow_empty=True),
+        _require_str(document, "environment", "document", allow_empty=True),
+        _require_int(document, "version", "document", 1),
+        _require_mapping(document.get("segments", {}), "segments"),
+        _require_mapping(document.get("flags"), "flags"),
+    )
+
+
+def _compile_document(doc: Any) -> Snapshot:
+    project, environment, version, raw_segments, raw_flags = _document_fields(
+        _require_mapping(doc, "document")
+    )
     segments = _SegmentCompiler(raw_segments)
     compiled_segments = segments.compile_all()
     shared = _Shared()

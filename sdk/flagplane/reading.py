@@ -20,9 +20,7 @@ from flagplane.engine import (
     SCHEMA_VERSION,
     CompiledFlag,
     Snapshot,
-    _require_int,
-    _require_mapping,
-    _require_str,
+    _document_fields,
     _SegmentCompiler,
     _Shared,
     compile_document,
@@ -84,18 +82,11 @@ class _FlagReader:
         return end
 
     def snapshot(self, top: dict[str, Any]) -> Snapshot:
-        """The checks of ``engine._compile_document``, in its order, on what was read."""
-        schema_version = top.get("schema_version")
-        if schema_version != SCHEMA_VERSION or isinstance(schema_version, bool):
-            raise InvalidDocument(
-                "schema_version", f"unsupported {schema_version!r}; this SDK reads {SCHEMA_VERSION}"
-            )
-        project = _require_str(top, "project", "document", allow_empty=True)
-        environment = _require_str(top, "environment", "document", allow_empty=True)
-        version = _require_int(top, "version", "document", 1)
-        segments = _SegmentCompiler(_require_mapping(top.get("segments", {}), "segments"))
+        """The checks of ``engine._compile_document``, in its order, on what was read (``flags``
+        holds the flags compiled so far when it was an object)."""
+        project, environment, version, raw_segments, _ = _document_fields(top)
+        segments = _SegmentCompiler(raw_segments)
         compiled_segments = segments.compile_all()
-        _require_mapping(top.get("flags"), "flags")
         if self.problem is not None:
             raise self.problem
         self.segments.bind(segments, self.flags.values())

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from flagplane.engine import evaluate
+from flagplane.engine import compile_document, evaluate
 from flagplane.errors import InvalidDocument
 from flagplane.sync import compile_body
 
@@ -59,3 +59,17 @@ def test_an_unknown_segment_names_the_clause(golden_document: dict[str, Any]) ->
     with pytest.raises(InvalidDocument) as info:
         compile_body(body(golden_document))
     assert info.value.path == 'flags["op-in_segment"].rules[0].clauses[0].values[0]'
+
+
+def test_flags_that_are_not_an_object_are_reported_before_a_broken_segment(
+    golden_document: dict[str, Any],
+) -> None:
+    golden_document["flags"] = []
+    golden_document["segments"]["staff"]["rules"] = [
+        {"clauses": [{"attribute": "a", "op": "?", "values": [1]}]}
+    ]
+    with pytest.raises(InvalidDocument) as parsed:
+        compile_document(golden_document)
+    with pytest.raises(InvalidDocument) as received:
+        compile_body(body(golden_document))
+    assert received.value.path == parsed.value.path == "flags"
