@@ -59,7 +59,7 @@ class IssuedSecretAdmin(ServiceAdmin, admin.ModelAdmin):
 
     @admin.display(description="Status")
     def status(self, issued) -> str:
-        return "active" if issued.revoked_at is None else f"revoked {issued.revoked_at:%Y-%m-%d %H:%M}"
+        return "active" if issued.is_active else f"revoked {issued.revoked_at:%Y-%m-%d %H:%M}"
 
     def response_add(self, request, obj, post_url_continue=None):
         title = f"{self.opts.verbose_name} {obj.name} issued"
@@ -71,7 +71,7 @@ class IssuedSecretAdmin(ServiceAdmin, admin.ModelAdmin):
     @admin.action(description="Revoke selected %(verbose_name_plural)s", permissions=["revoke"])
     def revoke(self, request, queryset):
         actor = Actor.for_user(request.user)
-        active = [issued for issued in queryset if issued.revoked_at is None and self.may_revoke(request, issued)]
+        active = [issued for issued in queryset if issued.is_active and self.may_revoke(request, issued)]
         for issued in active:
             self.revoke_one(issued, actor)
         self.message_user(request, f"Revoked {len(active)} {self.opts.verbose_name}(s).", messages.SUCCESS)

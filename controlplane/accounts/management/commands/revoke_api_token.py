@@ -17,7 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, token: str, reason: str, **options):
         found = find_issued(ApiToken.objects.select_related("user"), token, "API token")
-        if found.revoked_at is not None:
+        if not found.is_active:
             self.stdout.write(f"API token {found.pk} ({found.display_prefix}…) was already revoked.")
             return
         revoke_api_token(found, Actor.for_command("revoke_api_token"), reason)

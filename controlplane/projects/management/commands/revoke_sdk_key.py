@@ -17,7 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, key: str, reason: str, **options):
         found = find_issued(SdkKey.objects.select_related("environment__project"), key, "SDK key")
-        if found.revoked_at is not None:
+        if not found.is_active:
             self.stdout.write(f"SDK key {found.pk} ({found.display_prefix}…) was already revoked.")
             return
         revoke_sdk_key(found, Actor.for_command("revoke_sdk_key"), reason)
