@@ -2,7 +2,9 @@
 
 The edge (``controlplane.edge``) answers the SDK paths from process memory and Redis; every
 other request (admin, REST API, static files) goes to Django's WSGI application, run in a
-pool of ``WEB_THREADS`` threads whose database connections persist.
+pool of ``WEB_THREADS`` threads whose database connections persist. Each process connects to the
+broker as it starts (``broker.warm_up``), so that its first write is published as fast as the
+next ones.
 """
 
 import os
@@ -16,6 +18,9 @@ from a2wsgi import WSGIMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 
+from controlplane import broker  # noqa: E402
+from controlplane.celery import app as celery_app  # noqa: E402
 from controlplane.edge.app import EdgeApplication  # noqa: E402
 
 application = EdgeApplication(WSGIMiddleware(get_wsgi_application(), workers=settings.WEB_THREADS))
+broker.warm_up(celery_app)

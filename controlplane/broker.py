@@ -7,6 +7,11 @@ most one timeout. One try is bounded by BROKER_TIMEOUT_S (the transport's socket
 reconnection retries: ``CELERY_BROKER_TRANSPORT_OPTIONS``). After a failed try, ``send`` skips
 the broker for BROKER_DOWN_SECONDS, so the further publishes of the same request, and of the
 requests right after it, answer at once instead of waiting for the same timeout again.
+
+A web process prepares its publishing path when it starts (``warm_up``): otherwise the first
+write it serves pays for finalizing the Celery app, importing the transport, connecting and
+declaring the queue, 100-200 ms on a loaded machine against 1-10 ms for the next writes, all
+of it inside that change's propagation.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import logging
 import time
 from typing import Any
 
-from celery import Task
+from celery import Celery, Task
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -41,5 +46,22 @@ def send(task: Task, *args: Any) -> bool:
         logger.warning(
             "Could not queue %s (%s); skipping the broker for %g s", task.name, exc, settings.BROKER_DOWN_SECONDS
         )
+        return False
+    return True
+
+
+def warm_up(app: Celery) -> bool:
+    """Do now what the first ``send`` of this process would otherwise do: finalize ``app``,
+    build its task sender, connect to the broker and declare the default queue. One bounded
+    try; False (logged) if the broker does not answer, which does not count as a failed send."""
+    try:
+        app.finalize(auto=True)
+        app.amqp.send_task_message  # noqa: B018 (a cached property: the sender and its imports)
+        app.backend  # noqa: B018 (the result backend every send builds an AsyncResult with)
+        with app.producer_or_acquire() as producer:
+            producer.connection.ensure_connection(max_retries=0)
+            producer.maybe_declare(app.amqp.queues[app.conf.task_default_queue])
+    except Exception as exc:  # whatever the transport raises: the first send tries again
+        logger.warning("Could not prepare the broker connection (%s); the first task queued will", exc)
         return False
     return True
