@@ -80,9 +80,9 @@ class TickMeasurements:
     def _stored(self, settled: list[Key]) -> dict[Key, ArmTotals]:
         if not settled:
             return {}
-        rows = StageCounts.objects.filter(plan=self.plan, since__gte=min(since for _, since, _ in settled))
-        stored = {((row.variant,), row.since, row.until): totals_from_json(row.totals) for row in rows}
-        return {key: stored[key] for key in settled if key in stored}
+        # The plan's rows, as the batch read them (services.load_active) or, if it did not, in one query.
+        stored = {((row.variant,), row.since, row.until): row.totals for row in self.plan.stage_counts.all()}
+        return {key: totals_from_json(stored[key]) for key in settled if key in stored}
 
     def _store(self, settled: list[Key]) -> None:
         rows = []

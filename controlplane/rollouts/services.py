@@ -11,7 +11,7 @@ webhook notifications. What a tick reads first (metrics, the external check) is 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -134,16 +134,9 @@ def delete_plan(plan: RolloutPlan, actor: Actor, reason: str = "") -> None:
 
 
 def _locked(plan_id: int) -> RolloutPlan:
-    plan = _lock(plan_id, skip_locked=False)
-    if plan is None:
-        raise RolloutPlan.DoesNotExist(plan_id)
-    return plan
-
-
-def _lock(plan_id: int, skip_locked: bool) -> RolloutPlan | None:
-    """The plan, locked; None when it is gone (or, with ``skip_locked``, locked by another transaction)."""
-    queryset = RolloutPlan.objects.select_for_update(skip_locked=skip_locked, of=("self",))
-    return queryset.select_related("flag__project", "environment").filter(pk=plan_id).first()
+    """The plan, locked (waiting for another transaction that holds it)."""
+    queryset = RolloutPlan.objects.select_for_update(of=("self",)).select_related("flag__project", "environment")
+    return queryset.get(pk=plan_id)
 
 
 def _person_action(
@@ -220,37 +213,63 @@ def _refuse_start_when_served_to_everyone(plan: RolloutPlan) -> float:
 
 
 def evaluate(plan_id: int) -> Decision | None:
-    """One engine tick for one plan.
+    """One engine tick for one plan (what a person's action queues); None if it is not active."""
+    plan = load_active([plan_id]).get(plan_id)
+    return evaluate_loaded(plan) if plan is not None else None
+
+
+def load_active(plan_ids: Sequence[int]) -> dict[int, RolloutPlan]:
+    """The active plans of ``plan_ids``, by id, with all a tick reads of them before their metrics:
+    flag, project, environment, stages, rules and stored closed-stage counts, in four queries for
+    the whole batch. Nothing is locked: ``evaluate_loaded`` checks under the lock that the plan
+    has not changed since."""
+    plans = (
+        RolloutPlan.objects.filter(pk__in=plan_ids, status__in=RolloutPlan.ACTIVE)
+        .select_related("flag__project", "environment")
+        .prefetch_related("stages", "rules", "stage_counts")
+        .order_by()
+    )
+    return {plan.pk: plan for plan in plans}
+
+
+def evaluate_loaded(plan: RolloutPlan) -> Decision | None:
+    """One engine tick for one plan as ``load_active`` read it.
 
     The slow part (metric queries, HTTP sources, the external check) runs before the plan is
     locked, so a person's rollback never waits for a slow endpoint. The decision is then taken
-    and applied under the lock, and only if nobody changed the plan in between; otherwise (or if
-    another worker holds the plan right now) this tick does nothing and the next one decides.
+    and applied under the lock, and only if nobody changed the plan since it was read; otherwise
+    (or if another worker holds the plan right now) this tick does nothing and the next one decides.
     """
-    plans = RolloutPlan.objects.select_related("flag__project", "environment").prefetch_related("stages", "rules")
-    plan = plans.filter(pk=plan_id).first()
-    if plan is None or not plan.is_active:
-        return None
     started = time.perf_counter()
     runtime = load_runtime(plan)
     now = clock.now()
     observations, stage_gates = tick_inputs.read(plan, runtime, now)
     with transaction.atomic():
-        locked = _lock(plan_id, skip_locked=True)
-        if locked is None or not locked.is_active or load_runtime(locked) != runtime:
+        if not _lock_unchanged(plan):
             ROLLOUT_TICKS.labels("skipped").inc()
             return None
         spec = plan_spec(plan)  # an active plan's stages and rules never change: the copy read above
-        state = flag_services.get_state(locked.flag, locked.environment)
-        if not state.on and locked.status == RolloutPlan.Status.RUNNING:
-            reason = f"the flag was turned off in {locked.environment.key} (kill switch)"
+        state = flag_services.get_state(plan.flag, plan.environment)
+        if not state.on and plan.status == RolloutPlan.Status.RUNNING:
+            reason = f"the flag was turned off in {plan.environment.key} (kill switch)"
             step = transitions.pause(spec, runtime, now, reason)
         else:
             step = decide(spec, runtime, now, observations, stage_gates)
-        entry = _apply(locked, spec, step, ROLLOUT_ENGINE, "")
+        entry = _apply(plan, spec, step, ROLLOUT_ENGINE, "")
     ROLLOUT_TICKS.labels("decided").inc()
     ROLLOUT_TICK_SECONDS.observe(time.perf_counter() - started)
     return entry
+
+
+def _lock_unchanged(plan: RolloutPlan) -> bool:
+    """Lock ``plan``'s row; False when the plan is gone, no longer active, changed since ``plan``
+    was read, or locked by another transaction."""
+    row = RolloutPlan.objects.select_for_update(skip_locked=True).filter(pk=plan.pk).values_list("status", "runtime")
+    return row.first() == (plan.status, plan.runtime) and plan.is_active
+
+
+_DECIDED_FIELDS = ["status", "stage_index", "percent", "waiting_on", "status_reason", "runtime", "evaluated_at"]
+"""What a decision writes of a plan (the rest is its definition, fixed while it is active)."""
 
 
 def _apply(plan: RolloutPlan, spec: PlanSpec, step: Step, actor: Actor, reason: str) -> Decision:
@@ -266,7 +285,7 @@ def _apply(plan: RolloutPlan, spec: PlanSpec, step: Step, actor: Actor, reason: 
     plan.status_reason = runtime.reason
     plan.runtime = dump_runtime(runtime)
     plan.evaluated_at = clock.moment(step.at)
-    plan.save()
+    plan.save(update_fields=[*_DECIDED_FIELDS, "updated_at"])
     if split_changes:
         _serve(plan, percent, actor, step.reason, turn_on=step.action in ("start", "resume"))
     entry = _log(plan, step, actor)

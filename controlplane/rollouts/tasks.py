@@ -36,11 +36,18 @@ def tick() -> int:
 
 @shared_task(name="rollouts.evaluate_plans")
 def evaluate_plans(plan_ids: list[int], token: str) -> None:
-    """A tick's batch of plans, one after the other: each is released as soon as it is evaluated,
-    and one that fails is logged without stopping the others."""
+    """A tick's batch of plans: read together, then evaluated one after the other, each in its own
+    transaction. Each is released as soon as it is evaluated, and one that fails is logged without
+    stopping the others."""
+    try:
+        plans = services.load_active(plan_ids)
+    except Exception:
+        queued.release(plan_ids, token)
+        raise
     for plan_id in plan_ids:
         try:
-            services.evaluate(plan_id)
+            if plan_id in plans:  # not active any more (or gone): nothing to evaluate
+                services.evaluate_loaded(plans[plan_id])
         except Exception:
             logger.exception("The evaluation of rollout plan %s failed", plan_id)
             close_old_connections()  # a broken connection is not handed to the next plan

@@ -1,0 +1,84 @@
+"""A tick's batch of plans costs a few queries for the whole batch and a few more per plan, however
+many stages each plan has passed: plans, stages, rules and stored closed-stage counts are read once
+for the batch (``services.load_active``), then each plan is measured, locked and decided on its own.
+
+Plans are moved through their stages by a person (promote) on the engine's clock, a minute apart;
+``ROLLOUTS_SAMPLE_RATIO_SETTLE_S`` is 0 so that closed stages are stored at the first evaluation.
+"""
+
+import time
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from controlplane.audit.services import SYSTEM
+from controlplane.flags.services import create_flag
+from controlplane.rollouts import clock, tasks
+from controlplane.rollouts.models import Decision, RolloutPlan
+from tests.rollouts.helpers import ERROR_RULE, act, create_plan
+
+pytestmark = pytest.mark.django_db
+
+LATENCY_RULE = {"key": "p95", "metric": "latency_p", "comparison": "vs_control_absolute", "threshold": 50,
+                "percentile": 0.95, "min_samples": 100}  # fmt: skip
+STAGES = [{"percent": 1, "min_dwell_s": 600}, {"percent": 5, "min_dwell_s": 600}, {"percent": 50, "min_dwell_s": 600}]
+BATCH_QUERIES = 4
+"""The batch's plans (with flags, projects and environments), their stages, rules and stored counts."""
+PLAN_QUERIES = 9
+"""A plan's hold: its SDK periods (2), the transaction (2), the row lock, the flag's state, the
+plan's new state, and the decision log (2: the last entry, and the hold folded into it)."""
+
+
+@pytest.fixture
+def plans_at_stage(api, project, monkeypatch, settings):
+    """``plans_at_stage(count, stage)``: ``count`` plans of their own flags with two SDK rules,
+    started ``stage`` minutes ago and promoted once a minute since, evaluated once (closed stages stored)."""
+    settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S = 0
+    now = time.time()
+    made = 0
+
+    def make(count: int, stage: int) -> list[int]:
+        nonlocal made
+        ids = []
+        for _ in range(count):
+            flag = create_flag(project, SYSTEM, key=f"batched-{made}")
+            made += 1
+            plan = create_plan(api, STAGES, rules=[ERROR_RULE, LATENCY_RULE], flag=flag.key)
+            for minutes_ago, action in [(stage, "start")] + [(m, "promote") for m in range(stage - 1, 0, -1)]:
+                monkeypatch.setattr(clock, "now", lambda at=now - minutes_ago * 60: at)
+                act(api, plan["id"], action)
+            ids.append(plan["id"])
+        monkeypatch.setattr(clock, "now", lambda: now)
+        tasks.evaluate_plans(ids, "first tick")
+        return ids
+
+    return make
+
+
+def evaluated_batch(plan_ids: list[int]) -> list[str]:
+    """The SQL of one batch's evaluation (the test's savepoints in place of BEGIN and COMMIT)."""
+    with CaptureQueriesContext(connection) as captured:
+        tasks.evaluate_plans(plan_ids, "tick")
+    return [query["sql"] for query in captured.captured_queries]
+
+
+def test_a_batch_costs_a_few_queries_and_a_few_more_per_plan(plans_at_stage, django_assert_max_num_queries):
+    plan_ids = plans_at_stage(6, stage=3)
+    with django_assert_max_num_queries(BATCH_QUERIES + len(plan_ids) * PLAN_QUERIES):
+        tasks.evaluate_plans(plan_ids, "tick")
+    assert set(RolloutPlan.objects.filter(pk__in=plan_ids).values_list("stage_index", flat=True)) == {2}
+    holds = Decision.objects.filter(plan_id__in=plan_ids, action="hold")
+    assert sorted(holds.values_list("repeats", flat=True)) == [2] * len(plan_ids)  # both ticks, folded
+
+
+def test_stages_rules_and_stored_counts_are_read_once_for_the_whole_batch(plans_at_stage):
+    queries = evaluated_batch(plans_at_stage(4, stage=3))
+    for table in ("rollouts_stage", "rollouts_healthrule", "rollouts_stagecounts"):
+        assert sum(f'FROM "{table}"' in sql for sql in queries) == 1, table
+
+
+def test_a_batch_costs_the_same_whatever_stage_its_plans_are_at(plans_at_stage):
+    at_stage_1 = evaluated_batch(plans_at_stage(3, stage=1))
+    at_stage_3 = evaluated_batch(plans_at_stage(3, stage=3))
+    assert len(at_stage_3) == len(at_stage_1), "\n".join(sql[:120] for sql in at_stage_3)
