@@ -29,7 +29,7 @@ from controlplane.edge.http import (
     respond,
     respond_json,
 )
-from controlplane.edge.keys import INVALID, THROTTLED, UNVERIFIABLE, KeyCache, Refused
+from controlplane.edge.keys import INVALID, THROTTLED, UNVERIFIABLE, KeyCache, Refused, digest_of
 from controlplane.edge.protocol import CHUNK_WRITER
 from controlplane.etags import etag_matches
 from controlplane.observability.metrics import SDK_CONNECTIONS, SDK_POLLS
@@ -118,7 +118,9 @@ class EdgeApplication:
             SDK_POLLS.labels("overloaded").inc()
             await self._overloaded(send)
             return
-        remembered = self.keys.remembered(bearer(scope))
+        plaintext = bearer(scope)
+        digest = digest_of(plaintext)
+        remembered = self.keys.remembered(digest)
         if remembered is not None:  # the common case, answered from memory without waiting
             served = self.store.in_memory(self.store.feed(remembered[1]))
             if served is not None:
@@ -130,7 +132,7 @@ class EdgeApplication:
             return
         self.admission.inflight += 1
         try:
-            checked = await self._authenticate(scope)
+            checked = await self._authenticate(scope, plaintext, digest)
             if isinstance(checked, Refused):
                 SDK_POLLS.labels(POLL_OUTCOME_OF_REFUSAL[checked]).inc()
                 await self._refuse_key(scope, send, checked)
@@ -169,7 +171,8 @@ class EdgeApplication:
         if self.admission.too_late(scope) or not self.admission.admit_stream():
             await self._overloaded(send)
             return
-        checked = await self._authenticate(scope)
+        plaintext = bearer(scope)
+        checked = await self._authenticate(scope, plaintext, digest_of(plaintext))
         if isinstance(checked, Refused):
             await self._refuse_key(scope, send, checked)
             return
@@ -232,15 +235,15 @@ class EdgeApplication:
     # -----------------------------------------------------------------------------------------
     # Keys and limits
 
-    async def _authenticate(self, scope: Scope) -> tuple[str, KeyInfo] | Refused:
-        """The request's SDK key; wrong keys count against the client address's failure bucket
-        (the REST API's, THROTTLE_AUTH_FAILURES), and an address that used it up gets no new
-        key looked up until it refills."""
+    async def _authenticate(self, scope: Scope, plaintext: str | None, digest: str) -> tuple[str, KeyInfo] | Refused:
+        """The request's SDK key (``plaintext``, hashed once to ``digest``); wrong keys count
+        against the client address's failure bucket (the REST API's, THROTTLE_AUTH_FAILURES),
+        and an address that used it up gets no new key looked up until it refills."""
 
         async def may_look_up() -> bool:  # the client address is parsed only for unknown keys
             return await self.buckets.wait(self._failures_bucket(scope), settings.THROTTLE_AUTH_FAILURES) == 0
 
-        checked = await self.keys.check(bearer(scope), may_look_up)
+        checked = await self.keys.check(plaintext, digest, may_look_up)
         if checked is INVALID:
             await self.buckets.take(self._failures_bucket(scope), settings.THROTTLE_AUTH_FAILURES)
         return checked

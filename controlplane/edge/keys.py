@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import hashlib
 import logging
 import time
 from collections import OrderedDict
@@ -27,7 +26,7 @@ from redis.exceptions import RedisError
 from controlplane.edge import workers
 from controlplane.projects import sdk_keys
 from controlplane.projects.sdk_keys import KeyInfo
-from controlplane.secrets import SDK_SERVER_KEY_PREFIX
+from controlplane.secrets import SDK_SERVER_KEY_PREFIX, hash_secret
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +44,12 @@ NEGATIVE_TTL_S = 10.0
 MAX_NEGATIVE = 10_000
 
 
+def digest_of(plaintext: str | None) -> str:
+    """The digest a presented key is looked up by ("" when none was presented): a request hashes
+    its key once and hands the digest to ``KeyCache.remembered`` and ``KeyCache.check``."""
+    return hash_secret(plaintext) if plaintext else ""
+
+
 class KeyCache:
     def __init__(self, redis: aioredis.Redis, verify_seconds: float) -> None:
         self._redis = redis
@@ -57,16 +62,16 @@ class KeyCache:
         """Ids of keys used since the last ``touch`` flush (for ``last_used_at``)."""
 
     async def check(
-        self, plaintext: str | None, may_look_up: Callable[[], Awaitable[bool]]
+        self, plaintext: str | None, digest: str, may_look_up: Callable[[], Awaitable[bool]]
     ) -> tuple[str, KeyInfo] | Refused:
-        """(digest, key) for an active server-side SDK key, or why it is refused.
+        """(digest, key) for an active server-side SDK key, or why it is refused; ``digest`` is
+        ``digest_of(plaintext)``.
 
         A key this process does not know is looked up only if ``may_look_up()`` agrees (it is
         where guessing is throttled); one it verified is answered from memory (``remembered``)."""
-        remembered = self.remembered(plaintext)
+        remembered = self.remembered(digest)
         if remembered is not None:
             return remembered
-        digest = hashlib.sha256(plaintext.encode()).hexdigest() if plaintext else ""
         known = self._known.get(digest)
         if known is None and not await may_look_up():
             return THROTTLED
@@ -81,12 +86,12 @@ class KeyCache:
             return digest, found
         return found
 
-    def remembered(self, plaintext: str | None) -> tuple[str, KeyInfo] | None:
-        """(digest, key) if this process verified the key and missed no announcement since (a
-        check that is due starts in the background); None if only ``check`` can tell."""
-        if not plaintext:
+    def remembered(self, digest: str) -> tuple[str, KeyInfo] | None:
+        """(digest, key) if this process verified the key of ``digest`` (``digest_of``) and missed
+        no announcement since (a check that is due starts in the background); None if only
+        ``check`` can tell."""
+        if not digest:
             return None
-        digest = hashlib.sha256(plaintext.encode()).hexdigest()
         known = self._known.get(digest)
         if known is None or known[1] == 0:  # never verified here, or announcements were missed
             return None
