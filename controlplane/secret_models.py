@@ -1,9 +1,14 @@
 """The stored half of a secret shown once (``controlplane.secrets``): what API tokens, SDK keys
-and client-side keys have in common, as one abstract model."""
+and client-side keys have in common, as one abstract model, and how one is revoked."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
+from django.utils import timezone
+
+from controlplane.audit.services import Actor, record
 
 
 class Credential(models.Model):
@@ -26,3 +31,16 @@ class Credential(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    def revoke(self, actor: Actor, action: str, reason: str = "", **filed_under: Any) -> bool:
+        """Revoke it now with its audit entry ``action`` (``filed_under``: the project and
+        environment the entry is filed under), unless it already is; say whether it was revoked now.
+
+        Call it on the row read ``select_for_update`` in the caller's transaction: of two
+        revocations at once, the second finds it revoked and writes no entry."""
+        if not self.is_active:
+            return False
+        self.revoked_at = timezone.now()
+        self.save(update_fields=["revoked_at"])
+        record(actor, action, self, before={"revoked": False}, after={"revoked": True}, reason=reason, **filed_under)
+        return True

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.utils import timezone
 
 from controlplane.accounts.errors import TokenRefused
 from controlplane.accounts.models import ApiToken
@@ -46,17 +45,7 @@ def issue_api_token(
 @transaction.atomic
 def revoke_api_token(token: ApiToken, actor: Actor, reason: str = "") -> ApiToken:
     token = ApiToken.objects.select_for_update().get(pk=token.pk)
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
-        record(
-            actor,
-            audit_actions.API_TOKEN_REVOKE,
-            token,
-            before={"revoked": False},
-            after={"revoked": True},
-            reason=reason,
-        )
+    token.revoke(actor, audit_actions.API_TOKEN_REVOKE, reason)
     return token
 
 

@@ -6,7 +6,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.db import transaction
-from django.utils import timezone
 
 from controlplane.audit import actions as audit_actions
 from controlplane.audit.services import Actor, record
@@ -203,19 +202,8 @@ def issue_sdk_key(environment: Environment, actor: Actor, name: str, reason: str
 @transaction.atomic
 def revoke_sdk_key(sdk_key: SdkKey, actor: Actor, reason: str = "") -> SdkKey:
     sdk_key = SdkKey.objects.select_for_update().select_related("environment__project").get(pk=sdk_key.pk)
-    if sdk_key.revoked_at is None:
-        sdk_key.revoked_at = timezone.now()
-        sdk_key.save(update_fields=["revoked_at"])
-        record(
-            actor,
-            audit_actions.SDK_KEY_REVOKE,
-            sdk_key,
-            before={"revoked": False},
-            after={"revoked": True},
-            reason=reason,
-            project=sdk_key.environment.project,
-            environment=sdk_key.environment,
-        )
+    filed_under = {"project": sdk_key.environment.project, "environment": sdk_key.environment}
+    if sdk_key.revoke(actor, audit_actions.SDK_KEY_REVOKE, reason, **filed_under):
         sdk_keys.announce_revoked(sdk_key)
     return sdk_key
 
@@ -249,19 +237,8 @@ def issue_client_key(
 @transaction.atomic
 def revoke_client_key(client_key: ClientKey, actor: Actor, reason: str = "") -> ClientKey:
     client_key = ClientKey.objects.select_for_update().select_related("environment__project").get(pk=client_key.pk)
-    if client_key.revoked_at is None:
-        client_key.revoked_at = timezone.now()
-        client_key.save(update_fields=["revoked_at"])
-        record(
-            actor,
-            audit_actions.CLIENT_KEY_REVOKE,
-            client_key,
-            before={"revoked": False},
-            after={"revoked": True},
-            reason=reason,
-            project=client_key.environment.project,
-            environment=client_key.environment,
-        )
+    filed_under = {"project": client_key.environment.project, "environment": client_key.environment}
+    client_key.revoke(actor, audit_actions.CLIENT_KEY_REVOKE, reason, **filed_under)
     return client_key
 
 
