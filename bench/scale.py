@@ -1,7 +1,7 @@
 """Costs that grow with the data: the audit log, metrics ingest, the flag lists, the SDK's compile
 and (``bench/scale_engine.py``, when present) the rollout engine, each at three sizes.
 
-Runs against a scratch PostgreSQL database (``flagplane_bench_scale`` on the server of
+Runs against a scratch PostgreSQL database (``flagplane_bench_scale_<pid>`` on the server of
 DATABASE_URL), which it creates, migrates, fills with bulk inserts (``generate_series`` for the
 audit log) and drops at the end (``--keep`` keeps it). Requests go through Django's test client,
 the whole middleware and view stack in this process, timed as the median of a few requests.
@@ -32,7 +32,8 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DATABASE = "flagplane_bench_scale"
+DATABASE = f"flagplane_bench_scale_{os.getpid()}"
+"""Per run: two runs at once (several people on one machine) must not drop each other's database."""
 SECTIONS = ("engine", "audit", "ingest", "flags", "sdk")
 ACTIONS = ["flag.update", "flag.turn_on", "flag.turn_off", "flag_state.update", "segment.update", "sdk_key.issue",
            "rollout.advance", "rollout.hold"]  # fmt: skip
