@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +27,8 @@ from controlplane.observability.metrics import METRIC_BATCHES
 
 ACTIVITY_RESOLUTION = timedelta(minutes=1)
 """A flag's activity row is rewritten at most this often (``_mark_evaluated``)."""
+_HISTOGRAM_COLUMNS = [f"c{i}" for i in range(HISTOGRAM_SIZE)]
+_EMPTY_HISTOGRAM = tuple(empty_histogram())
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ def count_batch(environment_id: int, batch: Batch, now: datetime) -> IngestResul
     transaction, so a retry of a batch already counted changes nothing and is reported as a
     duplicate. A few statements whatever the batch's size: one upsert per table."""
     counted_at = min(batch.period_end, now)
-    rows = _merged_rows(batch.entries, legacy=batch.format == 1)
+    entries = _merged_entries(batch.entries)
     unit_rows = _merged_unit_rows(batch.entries)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -74,47 +77,41 @@ def count_batch(environment_id: int, batch: Batch, now: datetime) -> IngestResul
         if cursor.fetchone() is None:
             METRIC_BATCHES.labels("duplicate").inc()
             return IngestResult(accepted=0, duplicate=True)
-        if rows:
-            _add_to_bucket(cursor, environment_id, bucket_start(counted_at), rows)
+        if entries:
+            _add_to_bucket(cursor, environment_id, bucket_start(counted_at), entries, legacy=batch.format == 1)
             if unit_rows:
                 _add_to_unit_bucket(cursor, environment_id, bucket_start(counted_at), unit_rows)
-            evaluated = sorted({row["flag"] for row in rows if row["evaluations"] > 0})
+            evaluated = sorted({entry.flag for entry in entries if entry.evaluations > 0})
             if evaluated:
                 _mark_evaluated(cursor, environment_id, evaluated, counted_at)
     METRIC_BATCHES.labels("ingested").inc()
     return IngestResult(accepted=len(batch.entries), duplicate=False)
 
 
-def _merged_rows(entries: list[Entry], legacy: bool) -> list[dict[str, Any]]:
-    """One row per (flag, variant), sorted: one upsert may not touch a row twice, and a fixed
-    order makes concurrent batches lock bucket rows in the same order (no deadlocks).
-    ``legacy``: a wire-format-1 batch, whose signals are counted as ``ungrouped_signals`` too."""
-    merged: dict[tuple[str, str], dict[str, Any]] = {}
+def _merged_entries(entries: list[Entry]) -> list[Entry]:
+    """One entry per (flag, variant), sorted: one upsert may not touch a row twice, and a fixed
+    order makes concurrent batches lock bucket rows in the same order (no deadlocks)."""
+    merged: dict[tuple[str, str], Entry] = {}
     for entry in entries:
         key = (entry.flag, entry.variant)
-        row = merged.get(key)
-        if row is None:
-            merged[key] = row = {
-                "flag": entry.flag, "variant": entry.variant, "evaluations": entry.evaluations,
-                "successes": entry.successes, "errors": entry.errors,
-                "counts": empty_histogram() if entry.latency_counts is None else entry.latency_counts,
-                "latency_sum": entry.latency_sum,
-                "ungrouped": entry.successes + entry.errors if legacy else 0,
-            }  # fmt: skip
-            continue
-        row["evaluations"] += entry.evaluations
-        row["successes"] += entry.successes
-        row["errors"] += entry.errors
-        if legacy:
-            row["ungrouped"] += entry.successes + entry.errors
-        if entry.latency_counts is not None:
-            row["counts"] = [a + b for a, b in zip(row["counts"], entry.latency_counts, strict=True)]
-            row["latency_sum"] += entry.latency_sum
+        earlier = merged.get(key)
+        merged[key] = entry if earlier is None else _sum(earlier, entry)
     return [merged[key] for key in sorted(merged)]
 
 
+def _sum(a: Entry, b: Entry) -> Entry:
+    """Two entries of one series in one batch, added (their unit groups are added later, per
+    group, by ``_merged_unit_rows``)."""
+    if a.latency_counts is None or b.latency_counts is None:
+        counts = a.latency_counts or b.latency_counts
+    else:
+        counts = [x + y for x, y in zip(a.latency_counts, b.latency_counts, strict=True)]
+    return Entry(a.flag, a.variant, a.evaluations + b.evaluations, a.successes + b.successes, a.errors + b.errors,
+                 counts, a.latency_sum + b.latency_sum, None)  # fmt: skip
+
+
 def _merged_unit_rows(entries: list[Entry]) -> list[dict[str, Any]]:
-    """Per (flag, variant) with unit groups: dense per-group arrays, sorted like ``_merged_rows``."""
+    """Per (flag, variant) with unit groups: dense per-group arrays, sorted like ``_merged_entries``."""
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     for entry in entries:
         units = entry.units
@@ -164,21 +161,38 @@ def _add_to_unit_bucket(
     )
 
 
-def _add_to_bucket(cursor: CursorWrapper, environment_id: int, start: datetime, rows: list[dict[str, Any]]) -> None:
-    """One INSERT … ON CONFLICT DO UPDATE for the whole batch; histograms add elementwise. The rows
-    travel as one JSON text (``json``, not ``jsonb``: read once, it need not be converted first)."""
+def _add_to_bucket(cursor: CursorWrapper, environment_id: int, start: datetime, entries: list[Entry],
+                   legacy: bool) -> None:  # fmt: skip
+    """One INSERT … ON CONFLICT DO UPDATE for the whole batch (``entries`` merged and sorted);
+    histograms add elementwise. The rows travel column by column, as array literals unnested in
+    the rows' order (``_array``): PostgreSQL reads those at about half the cost of a JSON text of
+    rows (``json_to_recordset``), and Python writes them faster too. ``legacy``: a
+    wire-format-1 batch, whose signals are counted as ``ungrouped_signals`` too."""
     table = MetricBucket._meta.db_table
+    signals = [entry.successes + entry.errors for entry in entries]
+    histograms = zip(*[entry.latency_counts or _EMPTY_HISTOGRAM for entry in entries], strict=True)
+    columns = [
+        _text_array([entry.flag for entry in entries]),
+        _text_array([entry.variant for entry in entries]),
+        _array([entry.evaluations for entry in entries]),
+        _array([entry.successes for entry in entries]),
+        _array([entry.errors for entry in entries]),
+        _array([entry.latency_sum for entry in entries]),
+        _array(signals if legacy else [0] * len(entries)),
+        *map(_array, histograms),
+    ]
     cursor.execute(
         f"""
         INSERT INTO {table}
             (environment_id, flag_key, variant, bucket_start,
              evaluations, successes, errors, latency_counts, latency_sum, ungrouped_signals)
-        SELECT %s, r.flag, r.variant, %s, r.evaluations, r.successes, r.errors, r.counts, r.latency_sum,
-               r.ungrouped
-        FROM json_to_recordset(%s::json) AS r(
-            flag text, variant text, evaluations bigint, successes bigint, errors bigint,
-            counts bigint[], latency_sum double precision, ungrouped bigint)
-        ORDER BY r.flag COLLATE "C", r.variant COLLATE "C"
+        SELECT %s, r.flag, r.variant, %s, r.evaluations, r.successes, r.errors,
+               ARRAY[{", ".join(f"r.{column}" for column in _HISTOGRAM_COLUMNS)}], r.latency_sum, r.ungrouped
+        FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::float8[], %s::bigint[],
+                    {", ".join(["%s::bigint[]"] * HISTOGRAM_SIZE)})
+            WITH ORDINALITY AS r(flag, variant, evaluations, successes, errors, latency_sum, ungrouped,
+                                 {", ".join(_HISTOGRAM_COLUMNS)}, position)
+        ORDER BY r.position
         ON CONFLICT (environment_id, flag_key, variant, bucket_start) DO UPDATE SET
             evaluations = {table}.evaluations + EXCLUDED.evaluations,
             successes = {table}.successes + EXCLUDED.successes,
@@ -187,8 +201,20 @@ def _add_to_bucket(cursor: CursorWrapper, environment_id: int, start: datetime, 
             latency_sum = {table}.latency_sum + EXCLUDED.latency_sum,
             ungrouped_signals = {table}.ungrouped_signals + EXCLUDED.ungrouped_signals
         """,
-        [environment_id, start, json.dumps(rows)],
+        [environment_id, start, *columns],
     )
+
+
+def _array(values: Iterable[float]) -> str:
+    """A PostgreSQL array literal of numbers, ``{1,2,3.5}``: JSON's text of the list between its
+    brackets (``json`` writes it in C; the values are finite, so JSON spells them as PostgreSQL
+    reads them)."""
+    return "{" + json.dumps(list(values), separators=(",", ":"))[1:-1] + "}"
+
+
+def _text_array(values: list[str]) -> str:
+    """A PostgreSQL array literal of strings, each quoted (``"a,b"``) with ``\\`` and ``"`` escaped."""
+    return "{" + ",".join('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' for value in values) + "}"
 
 
 def _elementwise_sum(table: str, column: str, size: int) -> str:
