@@ -13,10 +13,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from controlplane import broker
 from controlplane.audit import actions as audit_actions
@@ -358,13 +359,24 @@ def _log(plan: RolloutPlan, step: Step, actor: Actor) -> Decision:
         "actor": actor.label,
     }
     if step.action == "hold":
-        last = plan.decisions.order_by("-at", "-id").first()
-        same = ("run_number", "stage_index", "action", "waiting_on", "status")
-        if last is not None and all(getattr(last, key) == fields[key] for key in same):
-            last.last_seen_at = at
-            last.repeats += 1
-            last.reason = fields["reason"]
-            last.outcomes = fields["outcomes"]
-            last.save(update_fields=["last_seen_at", "repeats", "reason", "outcomes"])
-            return last
+        folded = _fold_hold(plan, at, fields)
+        if folded is not None:
+            return folded
     return Decision.objects.create(plan=plan, at=at, last_seen_at=at, **fields)
+
+
+_SAME_HOLD = ("run_number", "stage_index", "action", "waiting_on", "status")
+_FOLD_HOLD = f"""
+    UPDATE {Decision._meta.db_table} SET last_seen_at = %s, repeats = repeats + 1, reason = %s, outcomes = %s
+    WHERE id = (SELECT id FROM {Decision._meta.db_table} WHERE plan_id = %s ORDER BY at DESC, id DESC LIMIT 1)
+      AND {" AND ".join(f"{key} = %s" for key in _SAME_HOLD)}
+    RETURNING *
+"""
+
+
+def _fold_hold(plan: RolloutPlan, at: datetime, fields: dict[str, Any]) -> Decision | None:
+    """The plan's last entry seen once more, if it is the same hold; None otherwise. One statement
+    (the plan's lock keeps its log from changing meanwhile)."""
+    outcomes = Decision._meta.get_field("outcomes").get_db_prep_value(fields["outcomes"], connection)
+    params = [at, fields["reason"], outcomes, plan.pk, *(fields[key] for key in _SAME_HOLD)]
+    return next(iter(Decision.objects.raw(_FOLD_HOLD, params)), None)

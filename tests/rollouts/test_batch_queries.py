@@ -25,9 +25,9 @@ LATENCY_RULE = {"key": "p95", "metric": "latency_p", "comparison": "vs_control_a
 STAGES = [{"percent": 1, "min_dwell_s": 600}, {"percent": 5, "min_dwell_s": 600}, {"percent": 50, "min_dwell_s": 600}]
 BATCH_QUERIES = 4
 """The batch's plans (with flags, projects and environments), their stages, rules and stored counts."""
-PLAN_QUERIES = 9
+PLAN_QUERIES = 8
 """A plan's hold: its SDK periods (2), the transaction (2), the row lock, the flag's state, the
-plan's new state, and the decision log (2: the last entry, and the hold folded into it)."""
+plan's new state, and the decision log (the hold folded into its last entry)."""
 
 
 @pytest.fixture
