@@ -13,8 +13,13 @@ with concurrency 2; Celery beat with a schedule file of its own) on a scratch da
    each are (one Python loop reading 980 connections queued them behind one another and made
    the last ones late by its own work: the connections' CPU is the same, only spread). A flag
    is toggled through the REST API ``--changes`` times; the latency of a connection is from
-   just before the API call until it has parsed an event of a newer version. One that has not
-   within ``--lost-after`` seconds is lost.
+   just before the API call until it has an event of a newer version: for a ``flagplane.Client``
+   when its listener is told, for a raw connection when the kernel received the bytes that
+   complete the event (``SO_TIMESTAMPNS``), so that the bench's own parsing of ~245
+   connections per process is not counted against the last ones read: on this 2-core machine
+   those processes' loops lagged 40-170 ms while an event arrived, after the edge had written
+   it everywhere. The time until this bench had parsed each event is printed too. One that has
+   none within ``--lost-after`` seconds is lost.
 2. **Polling**: ``--poll-sample`` clients with ``stream=False`` at the default poll interval
    (10 s), started spread over one interval; same changes, same clock.
 3. **10,000 flags**: a second environment of 10,000 flags (5 rules each), ``--big-sdks`` real
@@ -33,6 +38,7 @@ import asyncio
 import json
 import multiprocessing
 import resource
+import socket
 import statistics
 import sys
 import tempfile
@@ -58,13 +64,83 @@ POLL_INTERVAL_S = 10.0  # flagplane.Client's default
 # Raw streaming connections (what the SDK's stream does, without its evaluation engine)
 
 
+SO_TIMESTAMPNS = 35
+"""Linux (asm-generic/socket.h): the kernel stamps each received segment with its arrival time."""
+ANCILLARY_SPACE = socket.CMSG_SPACE(16)  # one struct timespec
+REALTIME_MINUS_MONOTONIC_NS = time.time_ns() - time.monotonic_ns()  # per process, at import
+
+
+class StampedSocket:
+    """A client socket whose reads say when the kernel received their bytes, in this process's
+    ``time.monotonic()``. The bench reads ~245 connections per process: when an event reaches
+    them all at once, the last one read would otherwise be timed after the bench parsed the
+    244 before it (an SDK, alone in its process, does not wait for the others)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+        self.arrived = 0.0
+        """When the kernel received the newest bytes read (monotonic seconds)."""
+
+    async def fill(self) -> None:
+        """Read what is there (waiting for something); raises IncompleteReadError at the end."""
+        while True:
+            try:
+                data, ancillary, _, _ = self.sock.recvmsg(65536, ANCILLARY_SPACE)
+            except BlockingIOError:
+                await self._readable()
+                continue
+            if not data:
+                raise asyncio.IncompleteReadError(self.buffer, None)
+            self.buffer += data
+            self.arrived = next(
+                (
+                    (int.from_bytes(p[:8], "little") * 10**9 + int.from_bytes(p[8:16], "little")
+                     - REALTIME_MINUS_MONOTONIC_NS) / 1e9
+                    for level, kind, p in ancillary
+                    if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS
+                ),
+                time.monotonic(),
+            )  # fmt: skip
+            return
+
+    async def _readable(self) -> None:
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        loop.add_reader(self.sock.fileno(), lambda: ready.done() or ready.set_result(None))
+        try:
+            await ready
+        finally:
+            loop.remove_reader(self.sock.fileno())
+
+    async def take_until(self, separator: bytes) -> bytes:
+        while separator not in self.buffer:
+            await self.fill()
+        head, _, self.buffer = self.buffer.partition(separator)
+        return head + separator
+
+    async def take(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            await self.fill()
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+    async def take_some(self) -> bytes:
+        if not self.buffer:
+            await self.fill()
+        data, self.buffer = self.buffer, b""
+        return data
+
+
 @dataclass
 class RawStream:
-    """One SSE connection: the versions it has seen, when, and the wire bytes up to each."""
+    """One SSE connection: the versions it has seen, when their bytes arrived (``seen_at``) and
+    when this bench had parsed them (``parsed_at``), and the wire bytes up to each."""
 
     version: int = 0
     bytes_received: int = 0
     seen_at: dict[int, float] = field(default_factory=dict)
+    parsed_at: dict[int, float] = field(default_factory=dict)
     bytes_at: dict[int, int] = field(default_factory=dict)
     reconnects: int = 0
     refusals: int = 0
@@ -80,15 +156,21 @@ class RawStream:
             await asyncio.sleep(retry_after)
 
     async def _connect_once(self, host: str, port: int, sdk_key: str) -> float:
-        reader, writer = await asyncio.open_connection(host, port)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            loop = asyncio.get_running_loop()
+            await loop.sock_connect(sock, (host, port))
             resume = f"Last-Event-ID: {self.version}\r\n" if self.version else ""
-            writer.write(
+            await loop.sock_sendall(
+                sock,
                 f"GET {STREAM_PATH} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {sdk_key}\r\n"
                 "Accept: text/event-stream\r\nAccept-Encoding: gzip\r\nCache-Control: no-cache\r\n"
-                f"{resume}\r\n".encode()
+                f"{resume}\r\n".encode(),
             )
-            head = await reader.readuntil(b"\r\n\r\n")
+            reader = StampedSocket(sock)
+            head = await reader.take_until(b"\r\n\r\n")
             self.bytes_received += len(head)
             status = int(head.split(b" ", 2)[1])
             headers = head.lower()
@@ -101,22 +183,20 @@ class RawStream:
             chunked = b"transfer-encoding: chunked" in headers
             while True:
                 if chunked:
-                    size_line = await reader.readline()
+                    size_line = await reader.take_until(b"\r\n")
                     size = int(size_line.split(b";")[0], 16)
                     if size == 0:
                         return 0.1
-                    data = (await reader.readexactly(size + 2))[:size]
+                    data = (await reader.take(size + 2))[:size]
                     self.bytes_received += len(size_line) + size + 2
                 else:
-                    data = await reader.read(65536)
-                    if not data:
-                        return 0.1
+                    data = await reader.take_some()
                     self.bytes_received += len(data)
-                self._feed(inflater.decompress(data) if inflater else data)
+                self._feed(inflater.decompress(data) if inflater else data, reader.arrived)
         finally:
-            writer.close()
+            sock.close()
 
-    def _feed(self, data: bytes) -> None:
+    def _feed(self, data: bytes, arrived: float) -> None:
         self._buffer += data
         *blocks, self._buffer = self._buffer.split(b"\n\n")
         for block in blocks:
@@ -125,7 +205,8 @@ class RawStream:
                     version = int(line[4:])
                     if version > self.version:
                         self.version = version
-                        self.seen_at.setdefault(version, time.monotonic())
+                        self.seen_at.setdefault(version, arrived)
+                        self.parsed_at.setdefault(version, time.monotonic())
                         self.bytes_at.setdefault(version, self.bytes_received)
 
 
@@ -144,7 +225,7 @@ async def _raw_streams(host: str, port: int, sdk_key: str, first: int, count: in
         for index, stream in enumerate(streams):
             if stream.version > reported[index]:
                 batch += [
-                    (first + index, version, at, stream.bytes_at[version])
+                    (first + index, version, at, stream.parsed_at[version], stream.bytes_at[version])
                     for version, at in stream.seen_at.items()
                     if version > reported[index]
                 ]
@@ -185,9 +266,10 @@ class RawSample:
                 self.reconnects += batch[2]
                 self._done.release()
                 continue
-            for index, version, at, wire in batch:
+            for index, version, at, parsed, wire in batch:
                 stream = self.streams[index]
                 stream.seen_at.setdefault(version, at)
+                stream.parsed_at.setdefault(version, parsed)
                 stream.bytes_at.setdefault(version, wire)
                 stream.bytes_received = max(stream.bytes_received, wire)
                 stream.version = max(stream.version, version)
@@ -271,6 +353,8 @@ class Change:
     api_ms: float
     latencies: list[float | None]
     wire_bytes: list[int]
+    parsed: list[float | None] = field(default_factory=list)
+    """Of the raw connections: until this bench had parsed the event (not only received it)."""
 
 
 class Api:
@@ -348,12 +432,13 @@ async def measure_change(
     arrivals = [first_after(stream.seen_at, before) for stream in raw]
     arrivals += [first_after(seen, before) for seen in (sample.seen_at if sample else [])]
     latencies = [None if at is None else (at - started) * 1000 for at in arrivals]
+    parsed = [first_after(stream.parsed_at, before) for stream in raw]
     wire = [
         stream.bytes_at[min(v for v in stream.bytes_at if v > before)] - sent
         for stream, sent in zip(raw, bytes_before, strict=True)
         if stream.version > before
     ]
-    return Change(api_ms, latencies, wire)
+    return Change(api_ms, latencies, wire, [None if at is None else (at - started) * 1000 for at in parsed])
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -446,7 +531,9 @@ async def streaming(args, stack: Stack, api: Api, target: Target) -> tuple[float
     print(f"  raw connections: {refused} refusals (503/429) while connecting, {reconnects} reconnects in all")
     sdk_only = [Change(c.api_ms, c.latencies[len(raw) :], []) for c in changes]
     describe("flagplane.Client sample", sdk_only)
-    return describe("all connections", changes)
+    describe("raw connections, until received", [Change(c.api_ms, c.latencies[: len(raw)], []) for c in changes])
+    describe("raw connections, until this bench had parsed them", [Change(c.api_ms, c.parsed, []) for c in changes])
+    return describe("all connections (raw: received; flagplane.Client: applied)", changes)
 
 
 async def polling(args, stack: Stack, api: Api, target: Target) -> float:
