@@ -54,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from document_build import create_environment, remove_redis_keys, scratch_environment, setup_django  # noqa: E402
+from percentiles import percentile  # noqa: E402
 from production_stack import Stack  # noqa: E402
 
 STREAM_PATH = "/api/v1/sdk/stream"
@@ -439,11 +440,6 @@ async def measure_change(
         if stream.version > before
     ]
     return Change(api_ms, latencies, wire, [None if at is None else (at - started) * 1000 for at in parsed])
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))] if ordered else float("nan")
 
 
 def describe(name: str, changes: list[Change]) -> tuple[float, float, int]:

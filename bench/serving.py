@@ -53,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from document_build import remove_redis_keys, scratch_database_url, setup_django  # noqa: E402
+from percentiles import percentile  # noqa: E402
 from production_stack import free_port  # noqa: E402
 
 CONFIG = "/api/v1/sdk/config"
@@ -400,8 +401,8 @@ class Probe:
             self.answers.append((response.status, time.perf_counter() - started))
 
     def accepted_p99_ms(self) -> float:
-        accepted = sorted(seconds for status, seconds in self.answers if status not in (429, 503))
-        return 1000 * accepted[min(len(accepted) - 1, int(0.99 * len(accepted)))] if accepted else 0.0
+        accepted = [seconds for status, seconds in self.answers if status not in (429, 503)]
+        return 1000 * percentile(accepted, 0.99) if accepted else 0.0
 
 
 def overload_phase(url: str, headers: dict[str, str], args: argparse.Namespace, scratch: Path, rps: float) -> dict:
