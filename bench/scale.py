@@ -2,13 +2,16 @@
 and (``bench/scale_engine.py``, when present) the rollout engine, each at three sizes.
 
 Runs against a scratch PostgreSQL database (``flagplane_bench_scale_<pid>`` on the server of
-DATABASE_URL), which it creates, migrates, fills with bulk inserts (``generate_series`` for the
-audit log) and drops at the end (``--keep`` keeps it). Requests go through Django's test client,
-the whole middleware and view stack in this process, timed as the median of a few requests.
+DATABASE_URL), which it creates, migrates, fills with bulk inserts and drops at the end (``--keep``
+keeps it). The audit log's sizes are each a database kept between runs (``bench/scale_audit.py``:
+10M entries take minutes to fill), reused when they hold the same fill, filled again with
+``--refill``. Requests go through Django's test client, the whole middleware and view stack in
+this process, timed as the median of a few requests. The line before the summary says how long
+each section spent filling and measuring.
 
-Usage: ``.venv/bin/python bench/scale.py [--audit-sizes 100000,1000000,10000000] [--only audit,...]``.
-The summary's ``audit_*_ms_10m`` keys name the largest audit size run (``audit_admin_ms_1m`` if
-the largest was 1M).
+Usage: ``.venv/bin/python bench/scale.py [--audit-sizes 100000,1000000,10000000] [--only audit,...]
+[--refill]``. The summary's ``audit_*_ms_10m`` keys name the largest audit size run
+(``audit_admin_ms_1m`` if the largest was 1M).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,9 +40,6 @@ sys.path.insert(0, str(ROOT))
 DATABASE = f"flagplane_bench_scale_{os.getpid()}"
 """Per run: two runs at once (several people on one machine) must not drop each other's database."""
 SECTIONS = ("engine", "audit", "ingest", "flags", "sdk")
-ACTIONS = ["flag.update", "flag.turn_on", "flag.turn_off", "flag_state.update", "segment.update", "sdk_key.issue",
-           "rollout.advance", "rollout.hold"]  # fmt: skip
-OBJECT_TYPES = ["flag", "flagstate", "segment", "sdkkey", "rolloutplan"]
 
 
 def sizes(text: str) -> list[int]:
@@ -87,7 +89,8 @@ def setup_database() -> None:
     call_command("migrate", verbosity=0)
 
 
-def drop_database() -> None:
+def server():
+    """An autocommit connection to the server's ``postgres`` database, to create and drop others."""
     import psycopg
 
     from controlplane.settings.env import database_from_url
@@ -95,8 +98,22 @@ def drop_database() -> None:
     config = database_from_url(os.environ["DATABASE_URL"])
     params = {"dbname": "postgres", "user": config["USER"], "password": config["PASSWORD"],
               "host": config["HOST"], "port": config["PORT"] or None}  # fmt: skip
-    with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as connection:
+    return psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True)
+
+
+def drop_database() -> None:
+    with server() as connection:
         connection.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+
+
+@contextmanager
+def filling(results: dict[str, Any], section: str) -> Iterator[None]:
+    """Adds the block's seconds to the section's fill time (``<section>_fill_s``)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        results[f"{section}_fill_s"] = results.get(f"{section}_fill_s", 0.0) + time.perf_counter() - started
 
 
 def cleanup_redis() -> None:
@@ -120,130 +137,6 @@ def superuser_client():
     client = Client()
     client.force_login(user)
     return client
-
-
-# ---------------------------------------------------------------------------------------------
-# Audit log
-
-
-def fill_audit(start: int, end: int, environments: list[tuple[int, int]]) -> None:
-    """Entries ``start..end-1``, one per second back from now, spread over the projects."""
-    from django.db import connection
-
-    project_ids = "ARRAY[" + ",".join(str(p) for p, _ in environments) + "]"
-    environment_ids = "ARRAY[" + ",".join(str(e) for _, e in environments) + "]"
-    actions = "ARRAY[" + ",".join(f"'{a}'" for a in ACTIONS) + "]"
-    types = "ARRAY[" + ",".join(f"'{t}'" for t in OBJECT_TYPES) + "]"
-    step = 1_000_000
-    with connection.cursor() as cursor:
-        for low in range(start, end, step):
-            high = min(end, low + step) - 1
-            cursor.execute(
-                f"""
-                INSERT INTO audit_auditentry (at, actor, action, object_type, object_id, object_repr,
-                                              project_id, environment_id, changes, reason)
-                SELECT now() - g * interval '1 second',
-                       CASE WHEN mod(g, 7) = 0 THEN 'rollout engine' ELSE 'user-' || mod(g, 40) END,
-                       ({actions})[1 + mod(g, {len(ACTIONS)})], ({types})[1 + mod(g, {len(OBJECT_TYPES)})],
-                       g::text, 'flag-' || mod(g, 5000),
-                       ({project_ids})[1 + mod(g, {len(environments)})],
-                       ({environment_ids})[1 + mod(g, {len(environments)})],
-                       '{{"on": [false, true]}}'::jsonb,
-                       CASE WHEN mod(g, 3) = 0 THEN 'routine change ' || g ELSE '' END
-                FROM generate_series(%s, %s) AS g
-                """,
-                [low, high],
-            )
-        cursor.execute("VACUUM ANALYZE audit_auditentry")
-
-
-def audit_fixture() -> list[tuple[int, int]]:
-    from controlplane.audit.services import Actor
-    from controlplane.projects.services import create_project
-
-    pairs = []
-    for index in range(5):
-        project = create_project(
-            Actor.system("bench"), key=f"audit-{index}", environments=["development", "production"]
-        )
-        pairs += [(project.id, environment.id) for environment in project.environments.all()]
-    return pairs
-
-
-def explain_api_filters(params_list: list[dict]) -> list[str]:
-    """The API list's query plan for each filter: the indexes it uses, and no Seq Scan on the log."""
-    from django.db import connection
-    from rest_framework.test import APIRequestFactory, force_authenticate
-
-    from controlplane.api.audit import AuditEntryViewSet
-
-    lines = []
-    factory = APIRequestFactory()
-    for params in params_list:
-        request = factory.get("/api/v1/audit/", params)
-        force_authenticate(request, _bench_user())
-        view = AuditEntryViewSet()
-        view.action_map = {"get": "list"}
-        view.request = view.initialize_request(request)
-        view.format_kwarg = None
-        queryset = view.get_queryset()[:50]
-        with connection.cursor() as cursor:
-            sql, args = queryset.query.sql_with_params()
-            cursor.execute(f"EXPLAIN {sql}", args)
-            plan = "\n".join(row[0] for row in cursor.fetchall())
-        scans = sorted({line.split(" on ")[0].strip(" ->").strip() + " " + line.split(" on ")[1].split()[0]
-                        for line in plan.splitlines() if " on " in line and "Scan" in line})  # fmt: skip
-        lines.append(f"  {json.dumps(params)}: {'; '.join(scans)}")
-    return lines
-
-
-def _bench_user():
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.get(username="bench")
-
-
-def bench_audit(audit_sizes: list[int], results: dict[str, Any]) -> None:
-    client = superuser_client()
-    environments = audit_fixture()
-    project_id, environment_id = environments[3]
-    admin_views = {
-        "page 1": {},
-        "action": {"action__exact": "flag.turn_off"},
-        "project": {"project__id__exact": project_id},
-        "environment": {"environment__id__exact": environment_id},
-        "page 50": {"p": 50},
-    }
-    api_views = {
-        "page 1": {},
-        "action": {"action": "flag.turn_off"},
-        "object_type": {"object_type": "segment"},
-        "project": {"project": "audit-3"},
-        "environment": {"project": "audit-3", "environment": "production"},
-        "actor": {"actor": "user-17"},
-        "since": {"since": "2026-01-01T00:00:00Z"},
-    }
-    filled = 0
-    for size in audit_sizes:
-        started = time.perf_counter()
-        fill_audit(filled, size, environments)
-        filled = size
-        print(f"audit: {size:,} entries ({time.perf_counter() - started:.0f} s to fill)", flush=True)
-        worst_admin = worst_api = 0.0
-        for name, params in admin_views.items():
-            ms = median_ms(lambda params=params: get_ok(client, "/admin/audit/auditentry/", params), 3)
-            worst_admin = max(worst_admin, ms)
-            print(f"  admin {name:12} {ms:8.1f} ms", flush=True)
-        for name, params in api_views.items():
-            ms = median_ms(lambda params=params: get_ok(client, "/api/v1/audit/", params), 3)
-            worst_api = max(worst_api, ms)
-            print(f"  api   {name:12} {ms:8.1f} ms", flush=True)
-        results[f"audit_admin_ms_{size_label(size)}"] = worst_admin
-        results[f"audit_api_ms_{size_label(size)}"] = worst_api
-    print("  API filters' plans (at the largest size):")
-    for line in explain_api_filters(list(api_views.values())):
-        print(line)
-    results["audit_largest"] = size_label(filled)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,7 +234,8 @@ def bench_flags(flag_sizes: list[int], results: dict[str, Any]) -> None:
     }
     filled = 0
     for size in flag_sizes:
-        fill_flags(project, environments, filled, size)
+        with filling(results, "flags"):
+            fill_flags(project, environments, filled, size)
         filled = size
         print(f"flags: {size:,} flags, 2 environments", flush=True)
         worst_admin = worst_api = 0.0
@@ -405,7 +299,8 @@ def sdk_document(flags: int) -> bytes:
 
 
 def bench_sdk(flag_sizes: list[int], results: dict[str, Any]) -> None:
-    full = json.loads(sdk_document(max(flag_sizes)))
+    with filling(results, "sdk"):
+        full = json.loads(sdk_document(max(flag_sizes)))
     for size in flag_sizes:
         document = {**full, "flags": dict(list(full["flags"].items())[:size])}
         with tempfile.NamedTemporaryFile(suffix=".json") as file:
@@ -438,6 +333,21 @@ def bench_engine(engine_sizes: list[int], results: dict[str, Any]) -> None:
     results.update(measure(engine_sizes))
 
 
+def bench_audit(audit_sizes: list[int], results: dict[str, Any], refill: bool = False) -> None:
+    from bench.scale_audit import bench_audit as measure
+
+    measure(audit_sizes, results, refill)
+
+
+def times(results: dict[str, Any], elapsed: dict[str, float]) -> str:
+    """Each section's seconds spent filling its data and measuring it."""
+    parts = []
+    for name, seconds in elapsed.items():
+        fill = results.get(f"{name}_fill_s", 0.0)
+        parts.append(f"{name} {fill:.0f} s fill + {seconds - fill:.0f} s measure")
+    return "times: " + ", ".join(parts)
+
+
 def summary(results: dict[str, Any]) -> str:
     def fmt(value: Any) -> str:
         if value is None:
@@ -460,18 +370,23 @@ def main() -> None:
     parser.add_argument("--engine-sizes", type=sizes, default=sizes("500,2000,5000"))
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"some of {','.join(SECTIONS)}")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--refill", action="store_true", help="fill the kept audit databases again")
     args = parser.parse_args()
     only = set(args.only.split(","))
     setup_database()
     results: dict[str, Any] = {}
+    elapsed: dict[str, float] = {}
     try:
-        sections = {"engine": (bench_engine, args.engine_sizes), "audit": (bench_audit, args.audit_sizes),
+        sections = {"engine": (bench_engine, args.engine_sizes),
+                    "audit": (lambda s, r: bench_audit(s, r, args.refill), args.audit_sizes),
                     "ingest": (bench_ingest, args.series_sizes), "flags": (bench_flags, args.flag_sizes),
                     "sdk": (bench_sdk, args.sdk_sizes)}  # fmt: skip
         for name in SECTIONS:
             if name in only:
                 function, section_sizes = sections[name]
+                started = time.perf_counter()
                 function(section_sizes, results)
+                elapsed[name] = time.perf_counter() - started
     finally:
         cleanup_redis()
         from django.db import connections
@@ -480,6 +395,7 @@ def main() -> None:
         if not args.keep:
             drop_database()
     print(f"(peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+    print(times(results, elapsed))
     print(summary(results))
 
 

@@ -1,0 +1,232 @@
+"""The audit log at three sizes (bench/scale.py's audit section): the admin list and the API list
+with each of their filters, and the query plans of every query a page makes on the log.
+
+Each size lives in a database of its own (``flagplane_bench_audit_<size>``, e.g. ``_10m``) that
+is kept between runs: filling 10M entries takes minutes, measuring them seconds. A run reuses a
+database whose comment says it holds that size of this fill (``FILL_VERSION``) and migrates it;
+otherwise, or with ``--refill``, it drops the database and fills it again: the indexes dropped,
+the entries inserted by ``generate_series`` a million at a time, the indexes built again (much
+faster than maintaining them row by row), then VACUUM ANALYZE. Drop them with
+``DROP DATABASE flagplane_bench_audit_10m`` (and ``_1m``, ``_100k``) when done.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from bench.scale import filling, get_ok, median_ms, server, size_label, superuser_client
+
+FILL_VERSION = 1
+"""Bump when the fill changes: a kept database of another version is filled again."""
+TABLE = "audit_auditentry"
+ACTIONS = ["flag.update", "flag.turn_on", "flag.turn_off", "flag_state.update", "segment.update", "sdk_key.issue",
+           "rollout.advance", "rollout.hold"]  # fmt: skip
+OBJECT_TYPES = ["flag", "flagstate", "segment", "sdkkey", "rolloutplan"]
+
+
+def database_name(size: int) -> str:
+    return f"flagplane_bench_audit_{size_label(size)}"
+
+
+@contextmanager
+def in_database(name: str) -> Iterator[None]:
+    """Django's default connection on database ``name`` of the same server for the block."""
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection
+
+    previous = connection.settings_dict["NAME"]
+    connection.close()
+    connection.settings_dict["NAME"] = name
+    ContentType.objects.clear_cache()  # ids are the same (the same migrations), but be exact
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict["NAME"] = previous
+        ContentType.objects.clear_cache()
+
+
+def fill_record(name: str) -> dict | None:
+    """What the kept database ``name`` holds, from its comment (None if absent or not ours)."""
+    with server() as connection:
+        row = connection.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name]
+        ).fetchone()
+    try:
+        return json.loads(row[0]) if row and row[0] else None
+    except ValueError:
+        return None
+
+
+def prepare(size: int, refill: bool) -> dict:
+    """The kept database of ``size`` entries, migrated, filled unless it already was."""
+    from django.core.management import call_command
+
+    name = database_name(size)
+    with server() as connection:
+        connection.execute("SELECT pg_advisory_lock(hashtext(%s))", [name])  # two runs: one fills
+        try:
+            record = fill_record(name)
+            fresh = refill or not record or record.get("entries") != size or record.get("version") != FILL_VERSION
+            if fresh:
+                connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                connection.execute(f"CREATE DATABASE {name}")
+            with in_database(name):
+                call_command("migrate", verbosity=0)
+                if fresh:
+                    started = time.perf_counter()
+                    fill(size)
+                    record = {"version": FILL_VERSION, "entries": size, "fill_s": round(time.perf_counter() - started),
+                              "filled_at": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+                    connection.execute(f"COMMENT ON DATABASE {name} IS '{json.dumps(record)}'")
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", [name])
+    return {**record, "reused": not fresh}
+
+
+def environments() -> list[tuple[int, int]]:
+    """(project id, environment id) of the log's five projects, in a fixed order."""
+    from controlplane.projects.models import Environment
+
+    return list(
+        Environment.objects.filter(project__key__startswith="audit-")
+        .order_by("project__key", "id")
+        .values_list("project_id", "id")
+    )
+
+
+def fill(size: int) -> None:
+    """Five projects of two environments, then ``size`` entries, one per second back from now."""
+    from django.db import connection
+
+    from controlplane.audit.services import Actor
+    from controlplane.projects.services import create_project
+
+    for index in range(5):
+        create_project(Actor.system("bench"), key=f"audit-{index}", environments=["development", "production"])
+    pairs = environments()
+    project_ids = "ARRAY[" + ",".join(str(p) for p, _ in pairs) + "]"
+    environment_ids = "ARRAY[" + ",".join(str(e) for _, e in pairs) + "]"
+    actions = "ARRAY[" + ",".join(f"'{a}'" for a in ACTIONS) + "]"
+    types = "ARRAY[" + ",".join(f"'{t}'" for t in OBJECT_TYPES) + "]"
+    with connection.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = '512MB'")
+        cursor.execute(
+            f"SELECT pg_get_indexdef(indexrelid), indexrelid::regclass::text FROM pg_index "
+            f"WHERE indrelid = '{TABLE}'::regclass AND NOT indisprimary"
+        )
+        indexes = cursor.fetchall()
+        for _, index_name in indexes:
+            cursor.execute(f"DROP INDEX {index_name}")
+        for low in range(0, size, 1_000_000):
+            cursor.execute(
+                f"""
+                INSERT INTO {TABLE} (at, actor, action, object_type, object_id, object_repr,
+                                     project_id, environment_id, changes, reason)
+                SELECT now() - g * interval '1 second',
+                       CASE WHEN mod(g, 7) = 0 THEN 'rollout engine' ELSE 'user-' || mod(g, 40) END,
+                       ({actions})[1 + mod(g, {len(ACTIONS)})], ({types})[1 + mod(g, {len(OBJECT_TYPES)})],
+                       g::text, 'flag-' || mod(g, 5000),
+                       ({project_ids})[1 + mod(g, {len(pairs)})], ({environment_ids})[1 + mod(g, {len(pairs)})],
+                       '{{"on": [false, true]}}'::jsonb,
+                       CASE WHEN mod(g, 3) = 0 THEN 'routine change ' || g ELSE '' END
+                FROM generate_series(%s, %s) AS g
+                """,
+                [low, min(size, low + 1_000_000) - 1],
+            )
+        for definition, _ in indexes:
+            cursor.execute(definition)
+        cursor.execute(f"VACUUM ANALYZE {TABLE}")
+
+
+ADMIN_URL = "/admin/audit/auditentry/"
+API_URL = "/api/v1/audit/"
+
+
+def views(pairs: list[tuple[int, int]], size: int) -> dict[str, tuple[str, dict]]:
+    """Every filter of the admin list and of the API, by name."""
+    project_id, environment_id = pairs[3]
+    deep = max(1, min(50, size // 1000))  # a page far back that exists (the admin shows 100 a page)
+    return {
+        "admin page 1": (ADMIN_URL, {}),
+        "admin action": (ADMIN_URL, {"action__exact": "flag.turn_off"}),
+        "admin project": (ADMIN_URL, {"project__id__exact": project_id}),
+        "admin environment": (ADMIN_URL, {"environment__id__exact": environment_id}),
+        f"admin page {deep}": (ADMIN_URL, {"p": deep}),
+        "api page 1": (API_URL, {}),
+        "api action": (API_URL, {"action": "flag.turn_off"}),
+        "api object_type": (API_URL, {"object_type": "segment"}),
+        "api project": (API_URL, {"project": "audit-3"}),
+        "api environment": (API_URL, {"project": "audit-3", "environment": "production"}),
+        "api actor": (API_URL, {"actor": "user-17"}),
+        "api since": (API_URL, {"since": "2026-01-01T00:00:00Z"}),
+        "api until": (API_URL, {"until": "2026-06-01T00:00:00Z"}),
+    }
+
+
+def scans_on_the_log(client, url: str, params: dict) -> list[str]:
+    """The scan nodes on the log (and its indexes) of every query one request makes there."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        get_ok(client, url, params)
+    scans: list[str] = []
+    for query in captured.captured_queries:
+        sql = query["sql"]
+        if TABLE not in sql or sql.lstrip().upper().startswith("EXPLAIN"):
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN {sql}")
+            plan = [row[0] for row in cursor.fetchall()]
+        for line in plan:
+            node = re.sub(r"\s+\(cost=.*", "", line).strip().removeprefix("->").strip()
+            if "Scan" in node and (f" on {TABLE}" in node or " on audit_" in node) and node not in scans:
+                scans.append(node)
+    return scans
+
+
+def bench_audit(audit_sizes: list[int], results: dict[str, Any], refill: bool = False) -> None:
+    for size in audit_sizes:
+        with filling(results, "audit"):
+            record = prepare(size, refill)
+        how = "reused" if record["reused"] else "filled now"
+        print(f"audit: {size:,} entries in {database_name(size)} ({how}; the fill took {record['fill_s']} s "
+              f"at {record['filled_at']})", flush=True)  # fmt: skip
+        with in_database(database_name(size)):
+            client = superuser_client()
+            measure(client, size, results)
+            if size == max(audit_sizes):
+                explain_every_view(client, size, results)
+    results["audit_largest"] = size_label(max(audit_sizes))
+
+
+def measure(client, size: int, results: dict[str, Any]) -> None:
+    """The median time of each view; the slowest of the admin's and of the API's go in the results."""
+    worst = {"admin": 0.0, "api": 0.0}
+    for name, (url, params) in views(environments(), size).items():
+        ms = median_ms(lambda url=url, params=params: get_ok(client, url, params), 3)
+        side = name.split()[0]
+        worst[side] = max(worst[side], ms)
+        print(f"  {name:18} {ms:8.1f} ms", flush=True)
+    results[f"audit_admin_ms_{size_label(size)}"] = worst["admin"]
+    results[f"audit_api_ms_{size_label(size)}"] = worst["api"]
+
+
+def explain_every_view(client, size: int, results: dict[str, Any]) -> None:
+    """Prints how each view's queries read the log; a Seq Scan on it is counted and shouted."""
+    print(f"  query plans on the log at {size:,} entries (every query of one request per view):")
+    seq_scans = 0
+    for name, (url, params) in views(environments(), size).items():
+        scans = scans_on_the_log(client, url, params)
+        seq_scans += sum(scan.startswith(f"Seq Scan on {TABLE}") for scan in scans)
+        flag = "  <-- SEQ SCAN" if any(scan.startswith("Seq Scan") for scan in scans) else ""
+        print(f"    {name:18} {'; '.join(scans)}{flag}")
+    print(f"  seq scans on the log at {size:,} entries: {seq_scans}", flush=True)
+    results[f"audit_seq_scans_{size_label(size)}"] = seq_scans
