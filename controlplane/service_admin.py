@@ -24,14 +24,6 @@ from controlplane.audit.services import Actor
 from controlplane.errors import FieldErrors
 
 
-class Refused(Exception):
-    """A domain function refused the form's data during ``save_model``; ``errors`` are its messages."""
-
-    def __init__(self, errors: dict[str, list[str]]):
-        super().__init__(errors)
-        self.errors = errors
-
-
 class ServiceAdmin:
     """For ModelAdmins whose form is a ``ServiceModelForm``; ``write`` calls the domain function."""
 
@@ -41,17 +33,15 @@ class ServiceAdmin:
         raise NotImplementedError
 
     def save_model(self, request, obj, form, change) -> None:
-        try:
-            saved = self.write(form, Actor.for_user(request.user), form.cleaned_data.get("reason", ""))
-        except FieldErrors as exc:
-            raise Refused(exc.errors) from exc
+        # A refusal (FieldErrors) leaves the page's transaction; changeform_view draws the page again.
+        saved = self.write(form, Actor.for_user(request.user), form.cleaned_data.get("reason", ""))
         # Django goes on with ``obj`` (its log entry, the redirect, the page that answers "add").
         obj.__dict__.update(saved.__dict__)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except Refused as refused:
+        except FieldErrors as refused:  # raised only by ``write``: nothing else on the page calls a domain function
             request.refused_errors = refused.errors  # read by get_form, for this request only
             return super().changeform_view(request, object_id, form_url, extra_context)
 
