@@ -1,8 +1,8 @@
 """The rollout engine at three sizes: plans a worker machine evaluates per second, queries per evaluate.
 
 Each size adds plans to a scratch database (``bench/scale.py``'s), each its own flag, running at
-stage 3 of 4 (two stages closed, the third dwelling for hours: every tick is a hold, and where the engine
-stores closed stages' counts they are stored, as after its first tick of the plan), with two SDK
+stage 3 of 4 (two stages closed, the third dwelling for hours: every tick is a hold, and what the engine
+stores of stages' counts is stored, as after its first tick of the plan), with two SDK
 health rules (error rate and p95 latency against control) and 45 minutes of SDK health signals in
 unit groups, one batch a minute per variant. Then:
 
@@ -139,21 +139,20 @@ def fill_signals(environment_id: int, low: int, high: int, segment_starts: list[
 
 
 def store_closed_stages(plans: list) -> None:
-    """Where the engine stores closed stages' counts (``StageCounts``), the state its first tick of
-    each plan leaves: one plan evaluated, the others given the same rows (their signals are the same)."""
-    try:
-        from controlplane.rollouts.models import StageCounts
-    except ImportError:  # an engine that counts closed stages again on every tick
-        return
+    """Where the engine stores closed stages' counts (``StageCounts``) and the open stage's settled
+    part (``RunningCounts``), the state its first tick of each plan leaves: one plan evaluated, the
+    others given the same rows (their signals are the same)."""
     from controlplane.rollouts import services
+    from controlplane.rollouts.models import RunningCounts, StageCounts
 
     services.evaluate(plans[0].id)
-    rows = list(StageCounts.objects.filter(plan=plans[0]))
-    StageCounts.objects.bulk_create(
-        StageCounts(plan=plan, variant=row.variant, since=row.since, until=row.until, totals=row.totals)
-        for plan in plans[1:]
-        for row in rows
-    )
+    for model in (StageCounts, RunningCounts):
+        rows = list(model.objects.filter(plan=plans[0]))
+        model.objects.bulk_create(
+            model(plan=plan, variant=row.variant, since=row.since, until=row.until, totals=row.totals)
+            for plan in plans[1:]
+            for row in rows
+        )
 
 
 def start_worker() -> subprocess.Popen:

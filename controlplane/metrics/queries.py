@@ -51,6 +51,35 @@ class ArmTotals:
         """Estimated latency quantile in ms (see ``histogram.quantile``); None without latencies."""
         return quantile(self.histogram, q, self.bounds_ms)
 
+    def plus(self, other: ArmTotals) -> ArmTotals:
+        """The totals of this period and ``other`` (a period of the same arm next to it) together:
+        what one window over both would count."""
+        if self.unit_requests and other.unit_requests:
+            units = {
+                "unit_requests": _added(self.unit_requests, other.unit_requests),
+                "unit_errors": _added(self.unit_errors, other.unit_errors),
+                "unit_histograms": tuple(
+                    _added(a, b) for a, b in zip(self.unit_histograms, other.unit_histograms, strict=True)
+                ),
+            }
+        else:  # unit groups reported in one period at most: its counts, or none
+            grouped = self if self.unit_requests else other
+            units = {name: getattr(grouped, name) for name in ("unit_requests", "unit_errors", "unit_histograms")}
+        return ArmTotals(
+            requests=self.requests + other.requests,
+            errors=self.errors + other.errors,
+            evaluations=self.evaluations + other.evaluations,
+            histogram=_added(self.histogram, other.histogram),
+            bounds_ms=self.bounds_ms,
+            latency_sum=self.latency_sum + other.latency_sum,
+            ungrouped=self.ungrouped + other.ungrouped,
+            **units,
+        )
+
+
+def _added(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(x + y for x, y in zip(a, b, strict=True))
+
 
 @dataclass(frozen=True)
 class Activity:
@@ -77,57 +106,62 @@ def arm_counts(
     return arm_counts_many(environment_id, flag_key, [(variants, since, until)])[0]
 
 
-_PICKED = """
+_COUNTS_SQL = """
     WITH windows(n, variants, since, until) AS (VALUES {values}),
-    picked AS MATERIALIZED (
-        SELECT w.n, {columns}
-        FROM windows w JOIN {table} b
+    buckets AS MATERIALIZED (
+        SELECT w.n, b.evaluations, b.successes, b.errors, b.latency_sum, b.ungrouped_signals, b.latency_counts
+        FROM windows w JOIN {buckets} b
+          ON b.environment_id = %s AND b.flag_key = %s AND b.variant = ANY(w.variants)
+         AND b.bucket_start >= w.since AND (w.until IS NULL OR b.bucket_start < w.until)
+    ),
+    groups AS MATERIALIZED (
+        SELECT w.n, b.successes, b.errors, b.latency_counts
+        FROM windows w JOIN {unit_buckets} b
           ON b.environment_id = %s AND b.flag_key = %s AND b.variant = ANY(w.variants)
          AND b.bucket_start >= w.since AND (w.until IS NULL OR b.bucket_start < w.until)
     )
-"""
-_TOTALS_SQL = """
-    SELECT n, 0, SUM(evaluations), SUM(successes), SUM(errors), SUM(latency_sum), SUM(ungrouped_signals)
-    FROM picked GROUP BY n
+    SELECT n, 't', 0, SUM(evaluations), SUM(successes), SUM(errors), SUM(latency_sum), SUM(ungrouped_signals)
+    FROM buckets GROUP BY n
     UNION ALL
-    SELECT n, h.i, SUM(h.c), NULL, NULL, NULL, NULL
-    FROM picked, unnest(latency_counts) WITH ORDINALITY AS h(c, i) GROUP BY n, h.i
-"""
-_UNITS_SQL = """
-    SELECT n, 'g', g.i, SUM(g.s), SUM(g.e)
-    FROM picked, unnest(successes, errors) WITH ORDINALITY AS g(s, e, i) GROUP BY n, g.i
+    SELECT n, 'h', h.i, SUM(h.c), NULL, NULL, NULL, NULL
+    FROM buckets, unnest(latency_counts) WITH ORDINALITY AS h(c, i) GROUP BY n, h.i
     UNION ALL
-    SELECT n, 'h', h.i, SUM(h.c), NULL
-    FROM picked, unnest(latency_counts) WITH ORDINALITY AS h(c, i) GROUP BY n, h.i
+    SELECT n, 'g', g.i, SUM(g.s), SUM(g.e), NULL, NULL, NULL
+    FROM groups, unnest(successes, errors) WITH ORDINALITY AS g(s, e, i) GROUP BY n, g.i
+    UNION ALL
+    SELECT n, 'gh', h.i, SUM(h.c), NULL, NULL, NULL, NULL
+    FROM groups, unnest(latency_counts) WITH ORDINALITY AS h(c, i) GROUP BY n, h.i
 """
+"""Per window: its buckets' sums ('t') and histogram ('h'), its unit groups' sums ('g') and
+histograms ('gh', the groups' one after the other)."""
 
 
 def arm_counts_many(environment_id: int, flag_key: str, windows: Sequence[Window]) -> list[ArmTotals]:
-    """``arm_counts`` of each of ``windows`` of one flag, in two queries (buckets, unit groups)
-    however many windows: what one rollout tick reads."""
+    """``arm_counts`` of each of ``windows`` of one flag, in one query however many windows: what
+    one rollout tick reads."""
     if not windows:
         return []
     values = ", ".join(["(%s::int, %s::text[], %s::timestamptz, %s::timestamptz)"] * len(windows))
     params: list = [
         item for n, (variants, since, until) in enumerate(windows) for item in (n, list(variants), since, until)
     ]
-    params += [environment_id, flag_key]
+    params += [environment_id, flag_key] * 2
+    sql = _COUNTS_SQL.format(
+        values=values, buckets=MetricBucket._meta.db_table, unit_buckets=MetricUnitBucket._meta.db_table
+    )
     sums = [[0, 0, 0, 0.0, 0] for _ in windows]
     histograms = [[0] * HISTOGRAM_SIZE for _ in windows]
-    bucket_columns = "b.evaluations, b.successes, b.errors, b.latency_sum, b.ungrouped_signals, b.latency_counts"
+    unit_rows = []
     with connection.cursor() as cursor:
-        picked = _PICKED.format(values=values, columns=bucket_columns, table=MetricBucket._meta.db_table)
-        cursor.execute(picked + _TOTALS_SQL, params)
-        for n, index, *numbers in cursor.fetchall():
-            if index == 0:
+        cursor.execute(sql, params)
+        for n, kind, index, *numbers in cursor.fetchall():
+            if kind == "t":
                 sums[n] = [int(numbers[0]), int(numbers[1]), int(numbers[2]), float(numbers[3]), int(numbers[4])]
-            else:
+            elif kind == "h":
                 histograms[n][index - 1] = int(numbers[0])
-        picked = _PICKED.format(
-            values=values, columns="b.successes, b.errors, b.latency_counts", table=MetricUnitBucket._meta.db_table
-        )
-        cursor.execute(picked + _UNITS_SQL, params)
-        units = _unit_counts(cursor.fetchall(), len(windows))
+            else:
+                unit_rows.append((n, kind, index, numbers[0], numbers[1]))
+    units = _unit_counts(unit_rows, len(windows))
     return [
         ArmTotals(
             requests=successes + errors,

@@ -1,17 +1,29 @@
-"""The SDK counts one tick of a plan reads: every period in one batch, closed stages from storage.
+"""The SDK counts one tick of a plan reads: every period in one batch, the settled part from storage.
 
 A tick asks the SDK source for several periods of both arms: each stage of the run per rule, the
 rules' trailing window, each stage again for the sample-ratio check. ``TickMeasurements`` learns
 which by running the tick's SDK reads once against a recorder (so the periods stay defined in one
-place, the code that reads them), then measures them all in two queries
-(``metrics.queries.arm_counts_many``). A period that ended before its stage closed no longer
-changes once its reports have arrived (``ROLLOUTS_SAMPLE_RATIO_SETTLE_S`` after its end, the time
-SDKs take to catch up): it is stored as ``StageCounts`` the first time and read from there after.
+place, the code that reads them), then measures them all in one query
+(``metrics.queries.arm_counts_many``).
+
+A bucket no longer changes once its reports have arrived (``ROLLOUTS_SAMPLE_RATIO_SETTLE_S`` after
+its end, the time SDKs take to catch up), so a tick counts each settled bucket of a stage's
+periods once:
+
+- a period that ended before its stage closed and has settled is stored as ``StageCounts`` the
+  first time and read from there after;
+- a period that is still growing (the open stage's, from the stage's start) keeps its settled
+  part as ``RunningCounts``: the next tick counts only the buckets from where those end and adds
+  them. They move on once ``ADVANCE`` more has settled (each move rewrites their row).
+
+A new stage or run begins periods with a new start, which have no stored counts yet; stored counts
+of a period are the same whichever run read them (they are the settled buckets of the flag's arm
+from ``since`` to ``until``), so they can never count a bucket twice or leave one out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,23 +31,36 @@ from typing import Any
 from django.conf import settings
 
 from controlplane.metrics.histogram import HISTOGRAM_SIZE, STANDARD_BOUNDS_MS
-from controlplane.metrics.queries import ArmTotals, arm_counts, arm_counts_many
+from controlplane.metrics.queries import ArmTotals, Window, arm_counts, arm_counts_many
+from controlplane.metrics.services import bucket_start
 from controlplane.rollouts.clock import moment
-from controlplane.rollouts.models import RolloutPlan, StageCounts
+from controlplane.rollouts.models import RolloutPlan, RunningCounts, StageCounts
 
 Key = tuple[tuple[str, ...], datetime, datetime | None]
+Start = tuple[tuple[str, ...], datetime]
+"""The arm and start of a period: what its running counts are stored by."""
 
 NOTHING = ArmTotals(
     requests=0, errors=0, evaluations=0, histogram=(0,) * HISTOGRAM_SIZE, bounds_ms=STANDARD_BOUNDS_MS, latency_sum=0.0
 )
 
+ADVANCE = timedelta(minutes=1)
+"""Running counts move on once this much more has settled: a tick reads at most this much (plus
+the buckets still settling) from the buckets, and a plan's rows are rewritten about once a minute."""
+
 
 class TickMeasurements:
-    """A ``MetricSource`` of SDK counts for one tick of ``plan``: each period measured once."""
+    """A ``MetricSource`` of SDK counts for one tick of ``plan``: each period measured once.
 
-    def __init__(self, plan: RolloutPlan, now: float) -> None:
+    ``growing``: where the periods that grow with their stage begin (bucket-aligned), those whose
+    settled part is kept as ``RunningCounts``; other periods (the rules' trailing windows, whose
+    start moves on every tick) are counted from their buckets.
+    """
+
+    def __init__(self, plan: RolloutPlan, now: float, growing: Collection[datetime] = ()) -> None:
         self.plan = plan
         self.now = moment(now)
+        self.growing = frozenset(growing)
         self.measured: dict[Key, ArmTotals] = {}
         self.wanted: list[Key] | None = None
 
@@ -64,12 +89,38 @@ class TickMeasurements:
             wanted = list(dict.fromkeys(self.wanted))
         finally:
             self.wanted = None
-        settled = [key for key in wanted if self._settled(key)]
-        self.measured.update(self._stored(settled))
+        closed, running = self._stored(wanted)
+        self.measured.update(closed)
         missing = [key for key in wanted if key not in self.measured]
-        plan = self.plan
-        self.measured.update(zip(missing, arm_counts_many(plan.environment_id, plan.flag.key, missing), strict=True))
-        self._store([key for key in settled if key in missing])
+        plans = [self._remaining(key, running.get(key[:2])) for key in missing]
+        windows = [window for _, remaining in plans for window in remaining]
+        counted = iter(arm_counts_many(self.plan.environment_id, self.plan.flag.key, windows))
+        moved = []
+        for key, (totals, remaining) in zip(missing, plans, strict=True):
+            for number, (variants, _, end) in enumerate(remaining):
+                totals = totals.plus(next(counted))
+                if number == 0 and len(remaining) == 2 and end is not None:  # the running counts move on to end
+                    row = RunningCounts(
+                        plan=self.plan, variant=variants[0], since=key[1], until=end, totals=asdict(totals)
+                    )
+                    moved.append(row)
+            self.measured[key] = totals
+        self._store([key for key in missing if self._settled(key)], moved)
+
+    def _remaining(self, key: Key, running: RunningCounts | None) -> tuple[ArmTotals, list[Window]]:
+        """What ``key`` has counted already (its ``running`` counts, when they end within it) and
+        the windows of buckets it still needs: two when the running counts move on (to the end of
+        the first)."""
+        variants, since, until = key
+        totals = NOTHING
+        if running is not None and (until is None or running.until <= until):
+            since, totals = running.until, totals_from_json(running.totals)
+        if len(variants) == 1 and key[1] in self.growing and not self._settled(key):
+            settled_end = bucket_start(self.now - timedelta(seconds=settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S))
+            end = settled_end if until is None else min(settled_end, until)
+            if end >= since + ADVANCE:
+                return totals, [(variants, since, end), (variants, end, until)]
+        return totals, [(variants, since, until)]
 
     def _settled(self, key: Key) -> bool:
         """A closed window of one arm whose reports have all arrived (its counts no longer change)."""
@@ -77,14 +128,19 @@ class TickMeasurements:
         settle = timedelta(seconds=settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S)
         return until is not None and len(variants) == 1 and until + settle <= self.now
 
-    def _stored(self, settled: list[Key]) -> dict[Key, ArmTotals]:
-        if not settled:
-            return {}
-        # The plan's rows, as the batch read them (services.load_active) or, if it did not, in one query.
-        stored = {((row.variant,), row.since, row.until): row.totals for row in self.plan.stage_counts.all()}
-        return {key: totals_from_json(stored[key]) for key in settled if key in stored}
+    def _stored(self, wanted: list[Key]) -> tuple[dict[Key, ArmTotals], dict[Start, RunningCounts]]:
+        """The settled wanted periods' ``StageCounts``, and the plan's ``RunningCounts`` by arm and
+        start, as the batch read them (``services.load_active``) or, if it
+        did not, in a query each."""
+        settled = {key for key in wanted if self._settled(key)}
+        closed: dict[Key, ArmTotals] = {
+            key: totals_from_json(row.totals)
+            for row in self.plan.stage_counts.all()
+            if (key := ((row.variant,), row.since, row.until)) in settled
+        }
+        return closed, {((row.variant,), row.since): row for row in self.plan.running_counts.all()}
 
-    def _store(self, settled: list[Key]) -> None:
+    def _store(self, settled: list[Key], moved: list[RunningCounts]) -> None:
         rows = []
         for key in settled:
             variants, since, until = key
@@ -93,6 +149,11 @@ class TickMeasurements:
                 rows.append(StageCounts(plan=self.plan, variant=variants[0], since=since, until=until, totals=totals))
         # ignore_conflicts: another worker's tick of the same plan may have stored them first.
         StageCounts.objects.bulk_create(rows, ignore_conflicts=True)
+        # Running counts are right whichever tick of the plan wrote them last: the settled buckets
+        # from their start to their end.
+        RunningCounts.objects.bulk_create(
+            moved, update_conflicts=True, unique_fields=["plan", "variant", "since"], update_fields=["until", "totals"]
+        )
 
 
 def totals_from_json(data: dict[str, Any]) -> ArmTotals:

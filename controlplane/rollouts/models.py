@@ -189,3 +189,27 @@ class StageCounts(models.Model):
 
     def __str__(self) -> str:
         return f"{self.variant} {self.since:%H:%M:%S}-{self.until:%H:%M:%S}"
+
+
+class RunningCounts(models.Model):
+    """What SDKs reported for one arm (variant) of a plan from the start of a stage's period
+    (``since``) up to ``until``: the end of the buckets already settled when a tick last moved it on.
+
+    A period that is still growing (the open stage's, or a closed one whose reports may still
+    arrive) is then measured as these counts plus the buckets from ``until`` on, instead of
+    counting every bucket since the stage began on every tick (``rollouts.measurements``). A new
+    stage or run begins a new period, so it starts from nothing.
+    """
+
+    plan = models.ForeignKey(RolloutPlan, on_delete=models.CASCADE, related_name="running_counts")
+    variant = models.CharField(max_length=128)
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    totals = models.JSONField()
+
+    class Meta:
+        verbose_name_plural = "running counts"
+        constraints = [models.UniqueConstraint(fields=["plan", "variant", "since"], name="unique_running_counts")]
+
+    def __str__(self) -> str:
+        return f"{self.variant} {self.since:%H:%M:%S}-{self.until:%H:%M:%S} so far"

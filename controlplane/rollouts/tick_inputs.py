@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import datetime
 
 from django.conf import settings
 
@@ -38,7 +39,7 @@ def read(plan: RolloutPlan, runtime: PlanRuntime, now: float) -> tuple[list[Rule
     """
     rules = list(plan.rules.all())
     sdk_rules = [rule for rule in rules if rule.source == HealthRule.Source.SDK]
-    sdk_source = TickMeasurements(plan, now)
+    sdk_source = TickMeasurements(plan, now, growing=_stage_period_starts(runtime))
     sdk_source.prefetch(lambda source: _counts(plan, sdk_rules, runtime, now, source))
     observations, traffic = _counts(plan, rules, runtime, now, sdk_source)
     return observations, replace(gates(plan, runtime, now), traffic=traffic)
@@ -107,12 +108,23 @@ def observe(
 def _measure(source: MetricSource, plan: RolloutPlan, variant: str, since: float, until: float | None) -> Measurement:
     """One variant's measurement from ``since`` to ``until`` (None: now), widened to whole buckets."""
     return source.measure(
-        plan.environment_id,
-        plan.flag.key,
-        [variant],
-        bucket_start(moment(since)),
-        bucket_start(moment(until)) if until is not None else None,
+        plan.environment_id, plan.flag.key, [variant], _bucket(since), _bucket(until) if until is not None else None
     )
+
+
+def _bucket(at: float) -> datetime:
+    return bucket_start(moment(at))
+
+
+def _traffic_since(stage_start: float) -> float:
+    """Where a stage's traffic for the sample-ratio check begins: SDKs need a moment to pick up a new split."""
+    return stage_start + settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S
+
+
+def _stage_period_starts(runtime: PlanRuntime) -> set[datetime]:
+    """Where the periods that grow with their stage begin: each stage's start (the rules' counts)
+    and its traffic's (the sample-ratio check's)."""
+    return {_bucket(at) for start in runtime.segment_starts for at in (start, _traffic_since(start))}
 
 
 def _arm_counts(measurement: Measurement, rule: HealthRule | None) -> ArmCounts:
@@ -144,7 +156,7 @@ def sample_ratio_traffic(
     starts = list(runtime.segment_starts)
     segments = []
     for i, start in enumerate(starts):
-        since = start + settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S
+        since = _traffic_since(start)
         until = starts[i + 1] if i + 1 < len(starts) else None
         if since >= (until if until is not None else now):
             segments.append(SegmentCounts())

@@ -115,3 +115,26 @@ def test_unit_groups_may_not_hold_more_than_the_entry(post, make_batch, entry):
     bad["latency_ms"]["counts"] = [4] + [0] * (HISTOGRAM_SIZE - 1)
     body = refused(post({**make_batch(bad), "format": 2}))
     assert "more successes or errors than the entry" in str(body["flags"]["0"]["units"])
+
+
+@pytest.mark.parametrize("units_in_both", [True, False])
+def test_two_periods_added_up_are_what_one_window_over_both_counts(post, production, entry, make_batch, units_in_both):
+    """``ArmTotals.plus``, as the rollout engine adds a period's new buckets to its stored counts:
+    unit groups in both periods, or in one of them only (the other's SDKs send none)."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    middle = start + timedelta(minutes=10)
+    plain = {
+        **make_batch(
+            entry(successes=6, errors=1, counts=[7] + [0] * 13, latency_sum=7.25), end=start + timedelta(minutes=1)
+        )
+    }
+    grouped = [
+        {**make_batch(grouped_entry(entry, groups), end=start + timedelta(minutes=minutes)), "format": 2}
+        for minutes, groups in ((2, {0: (10, 1), 9: (3, 0)}), (12, {9: (1, 1), 40: (8, 0)}))
+    ]
+    for batch in [plain, *grouped] if units_in_both else [plain, grouped[1]]:
+        assert post(batch).status_code == 202
+    whole = arm_counts(production.id, "new-checkout", ["on"], start)
+    first = arm_counts(production.id, "new-checkout", ["on"], start, middle)
+    assert first.plus(arm_counts(production.id, "new-checkout", ["on"], middle)) == whole
+    assert (bool(first.unit_requests), bool(whole.unit_requests)) == (units_in_both, True)

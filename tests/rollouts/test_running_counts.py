@@ -1,0 +1,156 @@
+"""The open stage is counted from where the last tick's settled buckets end, and counts what it
+would have counted from every bucket since the stage began.
+
+The plan runs on the engine's clock 25 minutes in the past, so that SDK reports can arrive at any
+moment of it, late ones included (reports are counted in the bucket of their period's end).
+"""
+
+import time
+
+import pytest
+from django.db import transaction
+
+from controlplane.metrics.queries import arm_counts
+from controlplane.rollouts import clock, services, tick_inputs
+from controlplane.rollouts.measurements import ADVANCE, totals_from_json
+from controlplane.rollouts.models import RolloutPlan, RunningCounts, StageCounts
+from controlplane.rollouts.specs import load_runtime
+from tests.rollouts.helpers import ERROR_RULE, act, create_plan, report_units
+
+pytestmark = pytest.mark.django_db
+
+LATENCY_RULE = {"key": "p95", "metric": "latency_p", "comparison": "vs_control_absolute", "threshold": 50,
+                "percentile": 0.95, "min_samples": 100}  # fmt: skip
+STAGES = [
+    {"percent": 10, "min_dwell_s": 3600},
+    {"percent": 25, "min_dwell_s": 3600},
+    {"percent": 50, "min_dwell_s": 3600},
+]
+
+
+class EngineClock:
+    """The engine's clock, ``BEHIND`` seconds behind the real one, moved by the test."""
+
+    BEHIND = 1500
+
+    def __init__(self, monkeypatch) -> None:
+        self.origin = time.time() - self.BEHIND
+        self.now = self.origin
+        monkeypatch.setattr(clock, "now", lambda: self.now)
+
+    def at(self, offset_s: float) -> None:
+        self.now = self.origin + offset_s
+
+
+@pytest.fixture
+def engine_clock(monkeypatch) -> EngineClock:
+    return EngineClock(monkeypatch)
+
+
+def send(sdk, engine_clock: EngineClock, offset_s: float, treatment_errors: int = 1) -> None:
+    """A batch from two unit groups per arm whose period ends at ``offset_s`` on the engine's clock."""
+    traffic = {"on": {3: (40, treatment_errors), 7: (60, 0)}, "off": {3: (400, 4), 9: (500, 5)}}
+    report_units(sdk, traffic, ago_s=time.time() - (engine_clock.origin + offset_s))
+
+
+def observed(plan_id: int) -> tuple:
+    plan = RolloutPlan.objects.select_related("flag", "environment").get(pk=plan_id)
+    return tick_inputs.read(plan, load_runtime(plan), clock.now())
+
+
+def observed_from_every_bucket(plan_id: int) -> tuple:
+    """What the tick observes with nothing stored: every period counted from its buckets."""
+    with transaction.atomic():
+        RunningCounts.objects.filter(plan_id=plan_id).delete()
+        StageCounts.objects.filter(plan_id=plan_id).delete()
+        result = observed(plan_id)
+        transaction.set_rollback(True)
+    return result
+
+
+def assert_stored_counts_are_their_buckets(plan_id: int, environment_id: int) -> None:
+    for row in [*RunningCounts.objects.filter(plan_id=plan_id), *StageCounts.objects.filter(plan_id=plan_id)]:
+        live = arm_counts(environment_id, "new-checkout", [row.variant], row.since, row.until)
+        assert totals_from_json(row.totals) == live, row
+
+
+@pytest.fixture
+def plan_in_stage_2(api, sdk, checkout_flag, engine_clock) -> int:
+    """Started at 0 s, promoted at 300 s, with a batch every 50 s up to 600 s."""
+    plan = create_plan(api, STAGES, rules=[ERROR_RULE, LATENCY_RULE])
+    act(api, plan["id"], "start")
+    for offset in range(20, 601, 50):
+        if offset > 300 >= offset - 50:
+            engine_clock.at(300)
+            act(api, plan["id"], "promote")
+        send(sdk, engine_clock, offset)
+    engine_clock.at(630)
+    return plan["id"]
+
+
+def test_a_tick_keeps_the_open_stage_s_settled_buckets_and_the_next_adds_late_ones(
+    plan_in_stage_2, sdk, engine_clock, production
+):
+    services.evaluate(plan_in_stage_2)
+    running = RunningCounts.objects.filter(plan_id=plan_in_stage_2)
+    assert sorted(row.variant for row in running) == ["off", "off", "on", "on"]  # the rules' and the traffic's
+    first_end = running.order_by("since").first().until
+    assert first_end.timestamp() <= engine_clock.now - 60  # only buckets whose reports have arrived
+
+    send(sdk, engine_clock, 590, treatment_errors=30)  # late, but its bucket was still settling
+    send(sdk, engine_clock, 640)
+    engine_clock.at(700)
+    assert observed(plan_in_stage_2) == observed_from_every_bucket(plan_in_stage_2)
+    assert running.order_by("since").first().until >= first_end + ADVANCE
+    assert_stored_counts_are_their_buckets(plan_in_stage_2, production.id)
+
+
+def test_the_decisions_are_those_counted_from_every_bucket(plan_in_stage_2, sdk, engine_clock):
+    outcomes = []
+    for offset in (630, 700, 760, 830, 900):
+        engine_clock.at(offset)
+        send(sdk, engine_clock, offset - 20, treatment_errors=offset // 100)
+        expected = observed_from_every_bucket(plan_in_stage_2)
+        assert observed(plan_in_stage_2) == expected
+        outcomes.append(services.evaluate(plan_in_stage_2).outcomes)
+    assert RunningCounts.objects.filter(plan_id=plan_in_stage_2).count() == 2 * 2  # the rules' and the traffic's
+    assert outcomes[-1][0]["treatment_n"] == (12 + 5) * 100  # every batch of the run, once
+
+
+def test_a_new_stage_starts_from_nothing_and_the_closed_one_is_stored_whole(
+    plan_in_stage_2, api, sdk, engine_clock, production
+):
+    services.evaluate(plan_in_stage_2)
+    engine_clock.at(660)
+    act(api, plan_in_stage_2, "promote")
+    send(sdk, engine_clock, 680)
+    engine_clock.at(700)  # stage 2's last reports may still arrive
+    assert observed(plan_in_stage_2) == observed_from_every_bucket(plan_in_stage_2)
+    services.evaluate(plan_in_stage_2)
+    send(sdk, engine_clock, 655, treatment_errors=20)  # late, into stage 2
+    for offset in (730, 780, 830):
+        send(sdk, engine_clock, offset)
+    engine_clock.at(850)
+    assert observed(plan_in_stage_2) == observed_from_every_bucket(plan_in_stage_2)
+    entry = services.evaluate(plan_in_stage_2)
+    assert RolloutPlan.objects.get(pk=plan_in_stage_2).stage_index == 2
+    assert entry.outcomes[0]["treatment_n"] == 17 * 100 and entry.outcomes[0]["treatment_events"] == 16 + 20
+    closed = StageCounts.objects.filter(plan_id=plan_in_stage_2, since__gt=clock.moment(engine_clock.origin + 250))
+    assert {row.variant for row in closed} == {"on", "off"}  # stage 2, stored whole once settled
+    assert_stored_counts_are_their_buckets(plan_in_stage_2, production.id)
+
+
+def test_a_resumed_run_starts_from_nothing(plan_in_stage_2, api, sdk, engine_clock, production):
+    services.evaluate(plan_in_stage_2)
+    engine_clock.at(650)
+    act(api, plan_in_stage_2, "rollback", reason="test")
+    engine_clock.at(700)
+    act(api, plan_in_stage_2, "resume", from_stage=2)
+    for offset in (720, 770, 820, 870):
+        send(sdk, engine_clock, offset)
+    engine_clock.at(1000)
+    assert observed(plan_in_stage_2) == observed_from_every_bucket(plan_in_stage_2)
+    services.evaluate(plan_in_stage_2)
+    entry = services.evaluate(plan_in_stage_2)
+    assert entry.outcomes[0]["treatment_n"] == 4 * 100  # the new run's batches only
+    assert_stored_counts_are_their_buckets(plan_in_stage_2, production.id)
