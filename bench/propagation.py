@@ -46,6 +46,7 @@ import threading
 import time
 import urllib.request
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,7 +137,9 @@ class StampedSocket:
 @dataclass
 class RawStream:
     """One SSE connection: the versions it has seen, when their bytes arrived (``seen_at``) and
-    when this bench had parsed them (``parsed_at``), and the wire bytes up to each."""
+    when this bench had parsed them (``parsed_at``), and the wire bytes up to each. In
+    ``Sample.streams``, what a child process reported of one of its connections (a raw one, or
+    a flagplane.Client: when it applied each version)."""
 
     version: int = 0
     bytes_received: int = 0
@@ -238,23 +241,25 @@ async def _raw_streams(host: str, port: int, sdk_key: str, first: int, count: in
     await close_streams(tasks)
 
 
-class RawSample:
-    """``count`` raw connections spread over ``processes`` child processes, each its own event
-    loop (as SDKs are, each in its own process); ``streams`` mirrors what they report."""
+class Sample:
+    """``count`` connections spread over ``processes`` child processes, each running
+    ``child(*args, first, count, reports, control)`` (as SDKs are, each in its own process: raw
+    connections in one event loop, or flagplane.Client objects); ``streams`` mirrors what they
+    report: batches of ``(index, version, seen_at, parsed_at, bytes_at)`` with indexes counted
+    from ``first``, ``("ready", first, versions)`` once a child's clients have a document, and
+    ``("done", refusals, reconnects)`` when it stops."""
 
-    def __init__(self, host: str, port: int, sdk_key: str, count: int, processes: int) -> None:
+    def __init__(self, child: Callable[..., None], args: tuple, count: int, processes: int = 1) -> None:
         context = multiprocessing.get_context("spawn")
         self.reports = context.Queue()
         self.streams = [RawStream() for _ in range(count)]
         self.refusals = self.reconnects = 0
-        self._done = threading.Semaphore(0)
+        self._ready, self._done = threading.Semaphore(0), threading.Semaphore(0)
         self.processes = []
         for part in range(processes):
             first, last = count * part // processes, count * (part + 1) // processes
             control = context.Queue()
-            process = context.Process(
-                target=run_raw_streams, args=(host, port, sdk_key, first, last - first, self.reports, control)
-            )
+            process = context.Process(target=child, args=(*args, first, last - first, self.reports, control))
             process.start()
             self.processes.append((process, control))
         threading.Thread(target=self._collect, daemon=True).start()
@@ -262,6 +267,12 @@ class RawSample:
     def _collect(self) -> None:
         while True:
             batch = self.reports.get()
+            if batch[0] == "ready":
+                _, first, versions = batch
+                for stream, version in zip(self.streams[first : first + len(versions)], versions, strict=True):
+                    stream.version = version or 0
+                self._ready.release()
+                continue
             if batch[0] == "done":
                 self.refusals += batch[1]
                 self.reconnects += batch[2]
@@ -274,6 +285,13 @@ class RawSample:
                 stream.bytes_at.setdefault(version, wire)
                 stream.bytes_received = max(stream.bytes_received, wire)
                 stream.version = max(stream.version, version)
+
+    async def ready(self, timeout: float) -> None:
+        """Wait until every child has said its clients have a document."""
+        deadline = time.monotonic() + timeout
+        for _ in self.processes:
+            if not await asyncio.to_thread(self._ready.acquire, timeout=max(0.0, deadline - time.monotonic())):
+                raise RuntimeError("the SDK clients did not get a document")
 
     def stop(self) -> None:
         for _, control in self.processes:
@@ -289,58 +307,30 @@ class RawSample:
 # Real SDK clients, in a process of their own (their threads would compete with this loop)
 
 
-def run_clients(base_url: str, sdk_key: str, count: int, stream: bool, spread_s: float, reports, control) -> None:
+def run_clients(
+    base_url: str, sdk_key: str, stream: bool, spread_s: float, first: int, count: int, reports, control
+) -> None:
+    """``count`` flagplane.Client objects; each version they apply reported at once (its time as
+    both ``seen_at`` and ``parsed_at``), indexes counted from ``first``."""
     import flagplane
+
+    def report(index: int, version: int) -> None:
+        at = time.monotonic()
+        reports.put([(first + index, version, at, at, 0)])
 
     clients = []
     for index in range(count):
         client = flagplane.Client(sdk_key, base_url, stream=stream)
-        client.add_listener(lambda event, index=index: reports.put((index, event.version, time.monotonic())))
+        client.add_listener(lambda event, index=index: report(index, event.version))
         clients.append(client)
         time.sleep(spread_s / count)
     for client in clients:
         client.wait_until_ready(timeout=120)
-    reports.put(("ready", [client.status().document_version for client in clients]))
+    reports.put(("ready", first, [client.status().document_version for client in clients]))
     control.get()
+    reports.put(("done", 0, 0))
     for client in clients:
         client.close()
-
-
-class ClientSample:
-    """``count`` flagplane.Client objects in a child process; their version changes, timed."""
-
-    def __init__(self, base_url: str, sdk_key: str, count: int, stream: bool, spread_s: float = 0.0) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.reports, self.control = context.Queue(), context.Queue()
-        self.count = count
-        self.versions = [0] * count
-        self.seen_at: list[dict[int, float]] = [{} for _ in range(count)]
-        self._ready = threading.Event()
-        self.process = context.Process(
-            target=run_clients, args=(base_url, sdk_key, count, stream, spread_s, self.reports, self.control)
-        )
-        self.process.start()
-        threading.Thread(target=self._collect, daemon=True).start()
-
-    def _collect(self) -> None:
-        while True:
-            index, version, *rest = self.reports.get()
-            if index == "ready":
-                self.versions = [v or 0 for v in version]
-                self._ready.set()
-                continue
-            self.versions[index] = max(self.versions[index], version)
-            self.seen_at[index].setdefault(version, rest[0])
-
-    async def ready(self, timeout: float) -> None:
-        if not await asyncio.to_thread(self._ready.wait, timeout):
-            raise RuntimeError("the SDK clients did not get a document")
-
-    def stop(self) -> None:
-        self.control.put("stop")
-        self.process.join(30)
-        if self.process.is_alive():
-            self.process.kill()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,11 +385,11 @@ def first_after(seen_at: dict[int, float], version: int) -> float | None:
     return min(times) if times else None
 
 
-async def settled(raw: list[RawStream], sample: ClientSample | None, timeout: float) -> int:
+async def settled(raw: list[RawStream], clients: list[RawStream], timeout: float) -> int:
     """Wait until every connection serves the same version; return it."""
     deadline = time.monotonic() + timeout
     while True:
-        versions = {stream.version for stream in raw} | set(sample.versions if sample else ())
+        versions = {stream.version for stream in (*raw, *clients)}
         if len(versions) == 1 and 0 not in versions:
             return versions.pop()
         if time.monotonic() > deadline:
@@ -408,30 +398,29 @@ async def settled(raw: list[RawStream], sample: ClientSample | None, timeout: fl
 
 
 async def measure_changes(
-    api: Api, target: Target, raw: list[RawStream], sample: ClientSample | None, count: int, wait_s: float
+    api: Api, target: Target, raw: list[RawStream], clients: list[RawStream], count: int, wait_s: float
 ) -> list[Change]:
     changes = []
     for _ in range(count):
-        changes.append(await measure_change(api, target, raw, sample, wait_s))
+        changes.append(await measure_change(api, target, raw, clients, wait_s))
         await asyncio.sleep(1)
     return changes
 
 
 async def measure_change(
-    api: Api, target: Target, raw: list[RawStream], sample: ClientSample | None, wait_s: float
+    api: Api, target: Target, raw: list[RawStream], clients: list[RawStream], wait_s: float
 ) -> Change:
-    before = await settled(raw, sample, 60)
+    before = await settled(raw, clients, 60)
     bytes_before = [stream.bytes_received for stream in raw]
     started = time.monotonic()
     await asyncio.to_thread(api.flip, target.project, target.flag)
     api_ms = (time.monotonic() - started) * 1000
     deadline = started + wait_s
     while time.monotonic() < deadline:
-        if all(s.version > before for s in raw) and (sample is None or all(v > before for v in sample.versions)):
+        if all(s.version > before for s in (*raw, *clients)):
             break
         await asyncio.sleep(0.02)
-    arrivals = [first_after(stream.seen_at, before) for stream in raw]
-    arrivals += [first_after(seen, before) for seen in (sample.seen_at if sample else [])]
+    arrivals = [first_after(stream.seen_at, before) for stream in (*raw, *clients)]
     latencies = [None if at is None else (at - started) * 1000 for at in arrivals]
     parsed = [first_after(stream.parsed_at, before) for stream in raw]
     wire = [
@@ -511,16 +500,18 @@ async def close_streams(tasks: list[asyncio.Task]) -> None:
 
 
 async def streaming(args, stack: Stack, api: Api, target: Target) -> tuple[float, float, int]:
-    sample = ClientSample(stack.url, target.sdk_key, args.sdk_sample, stream=True)
-    connections = RawSample("127.0.0.1", stack.port, target.sdk_key, args.clients - args.sdk_sample, args.raw_processes)
+    sample = Sample(run_clients, (stack.url, target.sdk_key, True, 0.0), args.sdk_sample)
+    connections = Sample(
+        run_raw_streams, ("127.0.0.1", stack.port, target.sdk_key), args.clients - args.sdk_sample, args.raw_processes
+    )
     raw = connections.streams
     await sample.ready(120)
-    await settled(raw, sample, 120)
+    await settled(raw, sample.streams, 120)
     print(
         f"streaming: {args.clients} connections open ({len(raw)} raw in {args.raw_processes} processes, "
         f"{args.sdk_sample} flagplane.Client)"
     )
-    changes = await measure_changes(api, target, raw, sample, args.changes, args.lost_after)
+    changes = await measure_changes(api, target, raw, sample.streams, args.changes, args.lost_after)
     sample.stop()
     connections.stop()
     refused, reconnects = connections.refusals, connections.reconnects
@@ -533,21 +524,21 @@ async def streaming(args, stack: Stack, api: Api, target: Target) -> tuple[float
 
 
 async def polling(args, stack: Stack, api: Api, target: Target) -> float:
-    sample = ClientSample(stack.url, target.sdk_key, args.poll_sample, stream=False, spread_s=POLL_INTERVAL_S)
+    sample = Sample(run_clients, (stack.url, target.sdk_key, False, POLL_INTERVAL_S), args.poll_sample)
     await sample.ready(120)
     print(f"polling: {args.poll_sample} flagplane.Client(stream=False), poll interval {POLL_INTERVAL_S:g} s")
-    changes = await measure_changes(api, target, [], sample, args.changes, 3 * POLL_INTERVAL_S)
+    changes = await measure_changes(api, target, [], sample.streams, args.changes, 3 * POLL_INTERVAL_S)
     sample.stop()
     return describe("polling clients", changes)[1]
 
 
 async def big_environment(args, stack: Stack, api: Api, target: Target) -> tuple[float, float]:
-    sample = ClientSample(stack.url, target.sdk_key, args.big_sdks, stream=True)
+    sample = Sample(run_clients, (stack.url, target.sdk_key, True, 0.0), args.big_sdks)
     raw, tasks = await open_streams(args.big_sdks, "127.0.0.1", stack.port, target.sdk_key)
     await sample.ready(300)
-    await settled(raw, sample, 300)
+    await settled(raw, sample.streams, 300)
     print(f"10,000 flags: {args.big_sdks} flagplane.Client + {args.big_sdks} raw streaming connections")
-    changes = await measure_changes(api, target, raw, sample, args.changes, args.lost_after)
+    changes = await measure_changes(api, target, raw, sample.streams, args.changes, args.lost_after)
     describe("one flag in 10,000", changes)
     every = [max(got) for got in ([ms for ms in c.latencies if ms is not None] for c in changes) if got]
     wire = [size for change in changes for size in change.wire_bytes]
