@@ -22,7 +22,7 @@ from controlplane.flags.errors import TargetingError, VersionConflict
 from controlplane.flags.forms import PreviewForm, ToggleForm
 from controlplane.flags.models import Flag, FlagState
 from controlplane.flags.serving import state_summary
-from controlplane.flags.targeting_forms import TargetingEditor, segment_keys_of
+from controlplane.flags.targeting_forms import TargetingEditor
 from flagplane.engine import InvalidDocument
 
 
@@ -98,12 +98,10 @@ def targeting_view(model_admin, request: HttpRequest, object_id: str, environmen
             title,
             flag,
             here=f"Targeting in {state.environment.key}",
-            flag=flag,
             state=state,
             serves=state_summary(state),
             editor=editor,
             conflict=conflict,
-            segment_keys=segment_keys_of(flag),
             reload_url=request.path,
             media=model_admin.media,
         ),
@@ -139,7 +137,6 @@ def toggle_view(model_admin, request: HttpRequest, object_id: str, environment_k
             title,
             flag,
             here=f"Turn {'on' if turn_on else 'off'} in {state.environment.key}",
-            flag=flag,
             state=state,
             serves=state_summary(state),
             form=form,
@@ -175,7 +172,6 @@ def preview_view(model_admin, request: HttpRequest, object_id: str) -> HttpRespo
             f"Preview {flag.key}",
             flag,
             here="Preview",
-            flag=flag,
             form=form,
             result=result,
             error=error,

@@ -15,13 +15,14 @@ import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from django import forms
 
 from controlplane.admin_forms import KeyListField, ReasonField
 from controlplane.flags.forms import require_reason_in
-from controlplane.flags.models import Flag, FlagState
+from controlplane.flags.models import FlagState
 from flagplane.operators import DATE_OPERATORS, NUMBER_OPERATORS, OPERATOR_ORDER
 
 OPERATOR_CHOICES = [("", "— operator —"), *((op, op) for op in OPERATOR_ORDER)]
@@ -327,6 +328,11 @@ class TargetingEditor:
             return f"clause {int(match[1]) + 1}, {form.fields[name].label.lower()}"
         return str(form.fields[name].label or name) if name in form.fields else name
 
+    @cached_property
+    def segment_keys(self) -> list[str]:
+        """The keys an ``in_segment`` clause may name: the segments of the flag's project."""
+        return list(self.state.flag.project.segments.values_list("key", flat=True))
+
     @property
     def expected_version(self) -> int:
         return self.form.cleaned_data["version"]
@@ -421,7 +427,3 @@ class TargetingEditor:
             variant_index = slices[int(rest[1])]
             return form, f"percent_{variant_index}", f"{where}, {self.variants[variant_index]!r}"
         return form, "serve_mode", where
-
-
-def segment_keys_of(flag: Flag) -> list[str]:
-    return list(flag.project.segments.values_list("key", flat=True))
