@@ -3,8 +3,12 @@
 Flag keys are plain strings, not foreign keys: metrics for a flag that is archived, renamed or
 not created yet are still kept (and deleted only by retention). Every table's unique constraint
 starts with the environment, so the foreign key has no index of its own (one less to update per
-row an ingest writes). The bucket tables leave half of each page free (fillfactor 50, migration
-0003): adding a batch to a bucket row then rewrites it in its page without touching an index.
+row an ingest writes). The bucket tables' environment has no database constraint either
+(migration 0004): the batch row, written in the same transaction, references the environment and
+is checked at commit, where a constraint per bucket row was a check per series (10,000 for a
+large batch, deferred to the commit); Django still cascades a deleted environment to its buckets.
+The bucket tables leave half of each page free (fillfactor 50, migration 0003): adding a batch to
+a bucket row then rewrites it in its page without touching an index.
 """
 
 from django.contrib.postgres.fields import ArrayField
@@ -31,7 +35,9 @@ class MetricBucket(models.Model):
     (``histogram.STANDARD_BOUNDS_MS``) plus one overflow count.
     """
 
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+", db_index=False)
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     flag_key = models.CharField(max_length=200)
     variant = models.CharField(max_length=200)
     bucket_start = models.DateTimeField()
@@ -72,7 +78,9 @@ class MetricUnitBucket(models.Model):
     standard histograms one after the other (group ``g`` at ``g * HISTOGRAM_SIZE``).
     """
 
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+", db_index=False)
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     flag_key = models.CharField(max_length=200)
     variant = models.CharField(max_length=200)
     bucket_start = models.DateTimeField()
