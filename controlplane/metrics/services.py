@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from controlplane.metrics.histogram import HISTOGRAM_SIZE, empty_histogram
 from controlplane.metrics.models import (
+    FlagActivity,
     MetricBatch,
     MetricBucket,
     MetricUnitBucket,
@@ -225,17 +226,30 @@ def _elementwise_sum(table: str, column: str, size: int) -> str:
 def _mark_evaluated(cursor: CursorWrapper, environment_id: int, flag_keys: list[str], at: datetime) -> None:
     """Record that the flags were evaluated at ``at``. A flag's row is rewritten only when this
     moves its last evaluation on by ACTIVITY_RESOLUTION or its first one back: every SDK reports
-    every few seconds, and what the row is for (stale flags) needs no finer time."""
-    params: list[Any] = [environment_id, at, at, flag_keys, ACTIVITY_RESOLUTION]  # psycopg adapts the timedelta
+    every few seconds, and what the row is for (stale flags) needs no finer time. The rows that
+    stay as they are, nearly all, are left out before the upsert, which would lock each of them
+    (a write to its page) even when it changes nothing; its own condition still decides a row
+    another batch inserted meanwhile. The check is a scalar subquery, one index lookup per key
+    whatever the table's statistics say (as NOT EXISTS, a table the planner believed empty was
+    scanned once per key: 1.2 s for 5,000 flags)."""
+    table = FlagActivity._meta.db_table
+    params: dict[str, Any] = {"environment": environment_id, "at": at, "keys": _text_array(flag_keys),
+                              "resolution": ACTIVITY_RESOLUTION}  # fmt: skip  # psycopg adapts the timedelta
     cursor.execute(
-        """
-        INSERT INTO metrics_flagactivity (environment_id, flag_key, first_evaluated_at, last_evaluated_at)
-        SELECT %s, key, %s, %s FROM unnest(%s::text[]) WITH ORDINALITY AS k(key, position) ORDER BY position
+        f"""
+        INSERT INTO {table} (environment_id, flag_key, first_evaluated_at, last_evaluated_at)
+        SELECT %(environment)s, key, %(at)s, %(at)s
+        FROM unnest(%(keys)s::text[]) WITH ORDINALITY AS k(key, position)
+        WHERE (
+            SELECT a.last_evaluated_at > %(at)s - %(resolution)s AND a.first_evaluated_at <= %(at)s
+            FROM {table} a WHERE a.environment_id = %(environment)s AND a.flag_key = k.key
+        ) IS NOT TRUE
+        ORDER BY position
         ON CONFLICT (environment_id, flag_key) DO UPDATE SET
-            first_evaluated_at = LEAST(metrics_flagactivity.first_evaluated_at, EXCLUDED.first_evaluated_at),
-            last_evaluated_at = GREATEST(metrics_flagactivity.last_evaluated_at, EXCLUDED.last_evaluated_at)
-        WHERE metrics_flagactivity.last_evaluated_at <= EXCLUDED.last_evaluated_at - %s
-           OR metrics_flagactivity.first_evaluated_at > EXCLUDED.first_evaluated_at
+            first_evaluated_at = LEAST({table}.first_evaluated_at, EXCLUDED.first_evaluated_at),
+            last_evaluated_at = GREATEST({table}.last_evaluated_at, EXCLUDED.last_evaluated_at)
+        WHERE {table}.last_evaluated_at <= EXCLUDED.last_evaluated_at - %(resolution)s
+           OR {table}.first_evaluated_at > EXCLUDED.first_evaluated_at
         """,
         params,
     )

@@ -57,3 +57,19 @@ def test_a_late_batch_moves_the_first_evaluation_back_at_once(report):
     report(t0 - timedelta(seconds=5))  # an SDK's retry of an older batch
     assert stored()[:2] == (t0 - timedelta(seconds=5), t0)
     assert FlagActivity.objects.count() == 1
+
+
+def test_batches_within_a_minute_do_not_even_lock_the_row(report):
+    """A lock is a write to the row's page (its xmax): the upsert skips the rows it would not change."""
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    report(t0)
+    before = row_lock()
+    report(t0 + timedelta(seconds=10))
+    assert row_lock() == before
+
+
+def row_lock() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT xmax::text FROM metrics_flagactivity")
+        (row,) = cursor.fetchall()
+    return row[0]
