@@ -213,3 +213,24 @@ class RunningCounts(models.Model):
 
     def __str__(self) -> str:
         return f"{self.variant} {self.since:%H:%M:%S}-{self.until:%H:%M:%S} so far"
+
+
+class SourceCounts(models.Model):
+    """What a health rule's external source (Prometheus) counted for one arm over a period of a
+    closed stage: like ``StageCounts`` for SDK counts, stored once the period's data has arrived
+    (``rollouts.stored_sources``) so that later ticks do not query the source for it again."""
+
+    rule = models.ForeignKey(HealthRule, on_delete=models.CASCADE, related_name="source_counts")
+    variant = models.CharField(max_length=128)
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    totals = models.JSONField()
+
+    class Meta:
+        verbose_name_plural = "source counts"
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "variant", "since", "until"], name="unique_source_counts")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule.key} {self.variant} {self.since:%H:%M:%S}-{self.until:%H:%M:%S}"

@@ -222,12 +222,13 @@ def evaluate(plan_id: int) -> Decision | None:
 def load_active(plan_ids: Sequence[int]) -> dict[int, RolloutPlan]:
     """The active plans of ``plan_ids``, by id, with all a tick reads of them before their metrics:
     flag, project, environment, stages, rules and stored counts (``StageCounts`` of closed stages,
-    ``RunningCounts`` of the open one), in five queries for the whole batch. Nothing is locked:
-    ``evaluate_loaded`` checks under the lock that the plan has not changed since."""
+    ``RunningCounts`` of the open one, ``SourceCounts`` of a Prometheus rule's closed stages), in
+    six queries for the whole batch. Nothing is locked: ``evaluate_loaded`` checks under the lock
+    that the plan has not changed since."""
     plans = (
         RolloutPlan.objects.filter(pk__in=plan_ids, status__in=RolloutPlan.ACTIVE)
         .select_related("flag__project", "environment")
-        .prefetch_related("stages", "rules", "stage_counts", "running_counts")
+        .prefetch_related("stages", "rules__source_counts", "stage_counts", "running_counts")
         .order_by()
     )
     return {plan.pk: plan for plan in plans}

@@ -24,6 +24,7 @@ from controlplane.rollouts.measurements import TickMeasurements
 from controlplane.rollouts.models import HealthRule, RolloutPlan
 from controlplane.rollouts.observations import ArmCounts, RuleObservation, SegmentCounts
 from controlplane.rollouts.plan_spec import PlanRuntime
+from controlplane.rollouts.stored_sources import ClosedPeriodsStored
 
 logger = logging.getLogger(__name__)
 
@@ -53,16 +54,17 @@ def _counts(
     return observations, sample_ratio_traffic(plan, runtime, now, sdk_source)
 
 
-def source_for(plan: RolloutPlan, rule: HealthRule, sdk_source: MetricSource) -> MetricSource:
+def source_for(plan: RolloutPlan, rule: HealthRule, sdk_source: MetricSource, now: float) -> MetricSource:
     if rule.source == HealthRule.Source.HTTP:
         return HttpJsonSource(rule.source_url, rule.source_json_path)
     if rule.source == HealthRule.Source.PROMETHEUS:
-        return PrometheusSource(
+        prometheus = PrometheusSource(
             rule.source_url or settings.ROLLOUTS_PROMETHEUS_URL,
             rule.source_events_query,
             rule.source_total_query,
             environment=plan.environment.key,
         )
+        return ClosedPeriodsStored(rule, prometheus, now)
     return sdk_source
 
 
@@ -75,7 +77,7 @@ def observe(
     the later period, so no report is lost between two stages.
     """
     try:
-        source = source_for(plan, rule, sdk_source)
+        source = source_for(plan, rule, sdk_source, now)
     except SourceError as exc:  # e.g. a JSON path it cannot parse: this rule has no data, the others still count
         logger.warning("Health rule %s of %s cannot be read: %s", rule.key, plan, exc)
         return RuleObservation(rule_id=rule.key)

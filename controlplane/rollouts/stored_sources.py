@@ -1,0 +1,53 @@
+"""A health rule's external source whose closed periods are queried once.
+
+A tick asks a Prometheus rule for both arms of every stage of the run. A stage that closed
+``ROLLOUTS_SAMPLE_RATIO_SETTLE_S`` ago or more no longer changes (its samples have been scraped):
+its counts are stored as ``SourceCounts`` the first time and read from there after, as
+``measurements.TickMeasurements`` does with SDK counts. HTTP sources read one open window and
+have nothing closed to store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from controlplane.metrics.queries import ArmTotals
+from controlplane.metrics.sources import Measurement, MetricSource
+from controlplane.rollouts.clock import moment
+from controlplane.rollouts.measurements import totals_from_json
+from controlplane.rollouts.models import HealthRule, SourceCounts
+
+
+class ClosedPeriodsStored:
+    """A ``MetricSource``: ``rule``'s ``source`` measured live, except closed periods whose data
+    has arrived by ``now``, measured once and stored (read with the batch in ``services.load_active``)."""
+
+    def __init__(self, rule: HealthRule, source: MetricSource, now: float) -> None:
+        self.rule = rule
+        self.source = source
+        self.now = moment(now)
+
+    def measure(
+        self,
+        environment_id: int,
+        flag_key: str,
+        variants: Sequence[str],
+        since: datetime,
+        until: datetime | None = None,
+    ) -> Measurement:
+        settle = timedelta(seconds=settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S)
+        if until is None or len(variants) != 1 or until + settle > self.now:
+            return self.source.measure(environment_id, flag_key, variants, since, until)
+        for row in self.rule.source_counts.all():
+            if (row.variant, row.since, row.until) == (variants[0], since, until):
+                return totals_from_json(row.totals)
+        measured = self.source.measure(environment_id, flag_key, variants, since, until)
+        if isinstance(measured, ArmTotals):
+            row = SourceCounts(rule=self.rule, variant=variants[0], since=since, until=until, totals=asdict(measured))
+            # ignore_conflicts: another worker's tick of the same plan may have stored it first.
+            SourceCounts.objects.bulk_create([row], ignore_conflicts=True)
+        return measured
