@@ -11,6 +11,7 @@ from controlplane.flags.services import update_flag_state
 from controlplane.notifications.models import Webhook
 from controlplane.notifications.services import create_webhook
 from controlplane.projects.services import create_project
+from tests.flags.helpers import layout_without_compact
 
 
 def test_a_refused_change_keeps_the_typed_input_and_saves_nothing(admin_client, layout, shop_production):
@@ -18,19 +19,7 @@ def test_a_refused_change_keeps_the_typed_input_and_saves_nothing(admin_client, 
                       {"default_serve": {"variant": "compact"}})  # fmt: skip
     audited = AuditEntry.objects.count()
     response = admin_client.post(
-        f"/admin/flags/flag/{layout.pk}/change/",
-        {
-            "name": "Renamed",
-            "description": "",
-            "tags": "",
-            "owner": "",
-            "kind": "multivariate",
-            "variant_type": "string",
-            "off_variant": "control",
-            "salt": "",
-            "variants": '[{"key": "control", "value": "c"}, {"key": "x", "value": "x"}]',
-            "reason": "drop compact",
-        },
+        f"/admin/flags/flag/{layout.pk}/change/", layout_without_compact(name="Renamed", reason="drop compact")
     )
     assert response.status_code == 200
     form = response.context["adminform"].form

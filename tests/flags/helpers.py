@@ -25,3 +25,21 @@ def targeting_post(state: FlagState, **overrides) -> dict:
     }
     data.update(overrides)
     return data
+
+
+def layout_without_compact(**overrides) -> dict:
+    """What the layout flag's change page posts to replace its variant "compact" with "x" (refused
+    while an environment still serves compact), plus the given fields."""
+    data = {
+        "name": "Layout",
+        "description": "",
+        "tags": "",
+        "owner": "",
+        "kind": "multivariate",
+        "variant_type": "string",
+        "off_variant": "control",
+        "salt": "",
+        "variants": '[{"key": "control", "value": "c"}, {"key": "x", "value": "x"}]',
+    }
+    data.update(overrides)
+    return data

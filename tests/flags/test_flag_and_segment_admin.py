@@ -4,6 +4,7 @@ from controlplane.audit.models import AuditEntry
 from controlplane.audit.services import SYSTEM
 from controlplane.flags.models import Flag, FlagState, Segment
 from controlplane.flags.services import update_flag_state
+from tests.flags.helpers import layout_without_compact
 
 
 def test_creating_a_boolean_flag(admin_client, shop):
@@ -79,20 +80,7 @@ def test_editing_a_flag_keeps_its_key(admin_client, layout):
 def test_removing_a_variant_still_in_use_is_refused_on_the_form(admin_client, layout, shop_production):
     state = FlagState.objects.get(flag=layout, environment=shop_production)
     update_flag_state(state, SYSTEM, {"default_serve": {"variant": "compact"}})
-    response = admin_client.post(
-        f"/admin/flags/flag/{layout.pk}/change/",
-        {
-            "name": "Layout",
-            "description": "",
-            "tags": "",
-            "owner": "",
-            "kind": "multivariate",
-            "variant_type": "string",
-            "off_variant": "control",
-            "salt": "",
-            "variants": '[{"key": "control", "value": "c"}, {"key": "x", "value": "x"}]',
-        },
-    )
+    response = admin_client.post(f"/admin/flags/flag/{layout.pk}/change/", layout_without_compact())
     assert response.status_code == 200
     assert "still uses a removed variant" in response.content.decode()
     layout.refresh_from_db()
