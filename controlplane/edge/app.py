@@ -29,7 +29,7 @@ from controlplane.edge.http import (
     respond,
     respond_json,
 )
-from controlplane.edge.keys import INVALID, THROTTLED, UNVERIFIABLE, KeyCache, Refused, digest_of
+from controlplane.edge.keys import INVALID, THROTTLED, UNVERIFIABLE, KeyCache, Refused
 from controlplane.edge.protocol import CHUNK_WRITER
 from controlplane.etags import etag_matches
 from controlplane.observability.metrics import SDK_CONNECTIONS, SDK_POLLS
@@ -118,8 +118,7 @@ class EdgeApplication:
             SDK_POLLS.labels("overloaded").inc()
             await self._overloaded(send)
             return
-        plaintext = bearer(scope)
-        digest = digest_of(plaintext)
+        digest = sdk_keys.digest_of(bearer(scope))
         remembered = self.keys.remembered(digest)
         if remembered is not None:  # the common case, answered from memory without waiting
             served = self.store.in_memory(self.store.feed(remembered[1]))
@@ -132,7 +131,7 @@ class EdgeApplication:
             return
         self.admission.inflight += 1
         try:
-            checked = await self._authenticate(scope, plaintext, digest)
+            checked = await self._authenticate(scope, digest)
             if isinstance(checked, Refused):
                 SDK_POLLS.labels(POLL_OUTCOME_OF_REFUSAL[checked]).inc()
                 await self._refuse_key(scope, send, checked)
@@ -171,8 +170,7 @@ class EdgeApplication:
         if self.admission.too_late(scope) or not self.admission.admit_stream():
             await self._overloaded(send)
             return
-        plaintext = bearer(scope)
-        checked = await self._authenticate(scope, plaintext, digest_of(plaintext))
+        checked = await self._authenticate(scope, sdk_keys.digest_of(bearer(scope)))
         if isinstance(checked, Refused):
             await self._refuse_key(scope, send, checked)
             return
@@ -235,15 +233,16 @@ class EdgeApplication:
     # -----------------------------------------------------------------------------------------
     # Keys and limits
 
-    async def _authenticate(self, scope: Scope, plaintext: str | None, digest: str) -> tuple[str, KeyInfo] | Refused:
-        """The request's SDK key (``plaintext``, hashed once to ``digest``); wrong keys count
-        against the client address's failure bucket (the REST API's, THROTTLE_AUTH_FAILURES),
-        and an address that used it up gets no new key looked up until it refills."""
+    async def _authenticate(self, scope: Scope, digest: str | None) -> tuple[str, KeyInfo] | Refused:
+        """The request's SDK key, by its ``sdk_keys.digest_of`` (taken once a request); wrong keys
+        count against the client address's failure bucket (the REST API's,
+        THROTTLE_AUTH_FAILURES), and an address that used it up gets no new key looked up until
+        it refills."""
 
         async def may_look_up() -> bool:  # the client address is parsed only for unknown keys
             return await self.buckets.wait(self._failures_bucket(scope), settings.THROTTLE_AUTH_FAILURES) == 0
 
-        checked = await self.keys.check(plaintext, digest, may_look_up)
+        checked = await self.keys.check(digest, may_look_up)
         if checked is INVALID:
             await self.buckets.take(self._failures_bucket(scope), settings.THROTTLE_AUTH_FAILURES)
         return checked

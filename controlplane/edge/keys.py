@@ -26,7 +26,6 @@ from redis.exceptions import RedisError
 from controlplane.edge import workers
 from controlplane.projects import sdk_keys
 from controlplane.projects.sdk_keys import KeyInfo
-from controlplane.secrets import SDK_SERVER_KEY_PREFIX, hash_secret
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +43,6 @@ NEGATIVE_TTL_S = 10.0
 MAX_NEGATIVE = 10_000
 
 
-def digest_of(plaintext: str | None) -> str:
-    """The digest a presented key is looked up by ("" when none was presented): a request hashes
-    its key once and hands the digest to ``KeyCache.remembered`` and ``KeyCache.check``."""
-    return hash_secret(plaintext) if plaintext else ""
-
-
 class KeyCache:
     def __init__(self, redis: aioredis.Redis, verify_seconds: float) -> None:
         self._redis = redis
@@ -62,20 +55,20 @@ class KeyCache:
         """Ids of keys used since the last ``touch`` flush (for ``last_used_at``)."""
 
     async def check(
-        self, plaintext: str | None, digest: str, may_look_up: Callable[[], Awaitable[bool]]
+        self, digest: str | None, may_look_up: Callable[[], Awaitable[bool]]
     ) -> tuple[str, KeyInfo] | Refused:
         """(digest, key) for an active server-side SDK key, or why it is refused; ``digest`` is
-        ``digest_of(plaintext)``.
+        ``sdk_keys.digest_of`` of the key presented (None: no key, or not a server-side one).
 
         A key this process does not know is looked up only if ``may_look_up()`` agrees (it is
         where guessing is throttled); one it verified is answered from memory (``remembered``)."""
         remembered = self.remembered(digest)
         if remembered is not None:
             return remembered
-        known = self._known.get(digest)
+        known = None if digest is None else self._known.get(digest)
         if known is None and not await may_look_up():
             return THROTTLED
-        if not plaintext or not plaintext.startswith(SDK_SERVER_KEY_PREFIX) or len(plaintext) > 200:
+        if digest is None:
             return INVALID
         negative = self._unknown.get(digest)
         if negative is not None and negative > time.monotonic():
@@ -86,11 +79,11 @@ class KeyCache:
             return digest, found
         return found
 
-    def remembered(self, digest: str) -> tuple[str, KeyInfo] | None:
-        """(digest, key) if this process verified the key of ``digest`` (``digest_of``) and missed
-        no announcement since (a check that is due starts in the background); None if only
-        ``check`` can tell."""
-        if not digest:
+    def remembered(self, digest: str | None) -> tuple[str, KeyInfo] | None:
+        """(digest, key) if this process verified the key of ``digest`` (``sdk_keys.digest_of``)
+        and missed no announcement since (a check that is due starts in the background); None
+        if only ``check`` can tell."""
+        if digest is None:
             return None
         known = self._known.get(digest)
         if known is None or known[1] == 0:  # never verified here, or announcements were missed

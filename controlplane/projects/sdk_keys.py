@@ -59,9 +59,10 @@ def info_of(sdk_key: SdkKey) -> KeyInfo:
     return KeyInfo(sdk_key.id, environment.id, str(environment.uid), environment.project.key, environment.key)
 
 
-def digest_of(plaintext: str) -> str | None:
-    """The digest under which a presented server-side key is stored; None if it is not one."""
-    if not plaintext.startswith(SDK_SERVER_KEY_PREFIX) or len(plaintext) > 200:
+def digest_of(plaintext: str | None) -> str | None:
+    """The digest under which a presented server-side key is stored; None if it is not one (or
+    none was presented). The one hash of a presented key: the edge takes it once a request."""
+    if plaintext is None or not plaintext.startswith(SDK_SERVER_KEY_PREFIX) or len(plaintext) > 200:
         return None
     return hash_secret(plaintext)
 

@@ -89,7 +89,7 @@ def test_a_key_due_for_its_check_is_answered_from_memory_while_one_check_runs():
         async def may_look_up() -> bool:
             return True
 
-        assert await keys.check(plaintext, digest, may_look_up) == (digest, info)  # learned from Redis
+        assert await keys.check(digest, may_look_up) == (digest, info)  # learned from Redis
         redis.lookups = 0
         answers = [keys.remembered(digest) for _ in range(200)]  # no waiting: from memory
         assert answers == [(digest, info)] * 200
