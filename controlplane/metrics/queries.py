@@ -110,30 +110,40 @@ _COUNTS_SQL = """
     WITH windows(n, variants, since, until) AS (VALUES {values}),
     buckets AS MATERIALIZED (
         SELECT w.n, b.evaluations, b.successes, b.errors, b.latency_sum, b.ungrouped_signals, b.latency_counts
-        FROM windows w JOIN {buckets} b
-          ON b.environment_id = %s AND b.flag_key = %s AND b.variant = ANY(w.variants)
-         AND b.bucket_start >= w.since AND (w.until IS NULL OR b.bucket_start < w.until)
+        FROM windows w CROSS JOIN LATERAL (
+            SELECT * FROM {buckets} b
+            WHERE b.environment_id = %s AND b.flag_key = %s AND b.variant = ANY(w.variants)
+              AND b.bucket_start >= w.since AND (w.until IS NULL OR b.bucket_start < w.until)
+            OFFSET 0
+        ) b
     ),
     groups AS MATERIALIZED (
         SELECT w.n, b.successes, b.errors, b.latency_counts
-        FROM windows w JOIN {unit_buckets} b
-          ON b.environment_id = %s AND b.flag_key = %s AND b.variant = ANY(w.variants)
-         AND b.bucket_start >= w.since AND (w.until IS NULL OR b.bucket_start < w.until)
+        FROM windows w CROSS JOIN LATERAL (
+            SELECT * FROM {unit_buckets} b
+            WHERE b.environment_id = %s AND b.flag_key = %s AND b.variant = ANY(w.variants)
+              AND b.bucket_start >= w.since AND (w.until IS NULL OR b.bucket_start < w.until)
+            OFFSET 0
+        ) b
     )
-    SELECT n, 't', 0, SUM(evaluations), SUM(successes), SUM(errors), SUM(latency_sum), SUM(ungrouped_signals)
+    SELECT n, 't', 0, SUM(evaluations)::bigint, SUM(successes)::bigint, SUM(errors)::bigint, SUM(latency_sum),
+           SUM(ungrouped_signals)::bigint
     FROM buckets GROUP BY n
     UNION ALL
-    SELECT n, 'h', h.i, SUM(h.c), NULL, NULL, NULL, NULL
-    FROM buckets, unnest(latency_counts) WITH ORDINALITY AS h(c, i) GROUP BY n, h.i
+    SELECT n, 'h', h.i, SUM(h.c)::bigint, NULL, NULL, NULL, NULL
+    FROM buckets, unnest(latency_counts) WITH ORDINALITY AS h(c, i) GROUP BY n, h.i HAVING SUM(h.c) <> 0
     UNION ALL
-    SELECT n, 'g', g.i, SUM(g.s), SUM(g.e), NULL, NULL, NULL
+    SELECT n, 'g', g.i, SUM(g.s)::bigint, SUM(g.e)::bigint, NULL, NULL, NULL
     FROM groups, unnest(successes, errors) WITH ORDINALITY AS g(s, e, i) GROUP BY n, g.i
     UNION ALL
-    SELECT n, 'gh', h.i, SUM(h.c), NULL, NULL, NULL, NULL
-    FROM groups, unnest(latency_counts) WITH ORDINALITY AS h(c, i) GROUP BY n, h.i
+    SELECT n, 'gh', h.i, SUM(h.c)::bigint, NULL, NULL, NULL, NULL
+    FROM groups, unnest(latency_counts) WITH ORDINALITY AS h(c, i) GROUP BY n, h.i HAVING SUM(h.c) <> 0
 """
 """Per window: its buckets' sums ('t') and histogram ('h'), its unit groups' sums ('g') and
-histograms ('gh', the groups' one after the other)."""
+histograms ('gh', the groups' one after the other). Each window's buckets are read from the index
+over its own period (``OFFSET 0`` keeps the planner from joining all of the flag's buckets to the
+windows instead). Histogram counts that are zero are left out (most are: a unit group's
+latencies fall in a few of its bounds)."""
 
 
 def arm_counts_many(environment_id: int, flag_key: str, windows: Sequence[Window]) -> list[ArmTotals]:
@@ -156,9 +166,9 @@ def arm_counts_many(environment_id: int, flag_key: str, windows: Sequence[Window
         cursor.execute(sql, params)
         for n, kind, index, *numbers in cursor.fetchall():
             if kind == "t":
-                sums[n] = [int(numbers[0]), int(numbers[1]), int(numbers[2]), float(numbers[3]), int(numbers[4])]
+                sums[n] = numbers
             elif kind == "h":
-                histograms[n][index - 1] = int(numbers[0])
+                histograms[n][index - 1] = numbers[0]
             else:
                 unit_rows.append((n, kind, index, numbers[0], numbers[1]))
     units = _unit_counts(unit_rows, len(windows))
@@ -187,10 +197,10 @@ def _unit_counts(rows: list[tuple], windows: int) -> list[dict]:
     reported = [False] * windows
     for n, kind, index, count, failed in rows:
         if kind == "g":
-            requests[n][index - 1], errors[n][index - 1] = int(count) + int(failed), int(failed)
+            requests[n][index - 1], errors[n][index - 1] = count + failed, failed
             reported[n] = True
         else:
-            flat[n][index - 1] = int(count)
+            flat[n][index - 1] = count
     return [
         {
             "unit_requests": tuple(requests[n]),
