@@ -25,6 +25,7 @@ from controlplane.metrics.models import (
 )
 from controlplane.metrics.wire import Batch, Entry, read_batch
 from controlplane.observability.metrics import METRIC_BATCHES
+from flagplane.metrics import UNIT_GROUPS
 
 ACTIVITY_RESOLUTION = timedelta(minutes=1)
 """A flag's activity row is rewritten at most this often (``_mark_evaluated``)."""
@@ -138,14 +139,6 @@ def _add_to_unit_bucket(
 ) -> None:
     """Like ``_add_to_bucket`` for the per-group arrays (added elementwise)."""
     table = MetricUnitBucket._meta.db_table
-
-    def added(column: str) -> str:
-        return f"""ARRAY(
-                SELECT old + new
-                FROM unnest({table}.{column}, EXCLUDED.{column}) WITH ORDINALITY AS a(old, new, i)
-                ORDER BY i
-            )"""
-
     cursor.execute(
         f"""
         INSERT INTO {table} (environment_id, flag_key, variant, bucket_start, successes, errors, latency_counts)
@@ -154,9 +147,9 @@ def _add_to_unit_bucket(
                                                 counts bigint[])
         ORDER BY r.flag COLLATE "C", r.variant COLLATE "C"
         ON CONFLICT (environment_id, flag_key, variant, bucket_start) DO UPDATE SET
-            successes = {added("successes")},
-            errors = {added("errors")},
-            latency_counts = {added("latency_counts")}
+            successes = {_elementwise_sum(table, "successes", UNIT_GROUPS)},
+            errors = {_elementwise_sum(table, "errors", UNIT_GROUPS)},
+            latency_counts = {_elementwise_sum(table, "latency_counts", UNIT_GROUPS * HISTOGRAM_SIZE)}
         """,
         [environment_id, start, json.dumps(rows)],
     )
@@ -219,8 +212,18 @@ def _text_array(values: list[str]) -> str:
 
 
 def _elementwise_sum(table: str, column: str, size: int) -> str:
-    """``ARRAY[t.c[1] + EXCLUDED.c[1], …]``: spelled out, it costs far less per row than unnest."""
-    return "ARRAY[" + ", ".join(f"{table}.{column}[{i}] + EXCLUDED.{column}[{i}]" for i in range(1, size + 1)) + "]"
+    """SQL adding ``EXCLUDED.column`` to ``table.column`` element by element (arrays of ``size``).
+    A latency histogram is spelled out, ``ARRAY[t.c[1] + EXCLUDED.c[1], …]``, at a fraction of
+    unnest's cost per row (10,000 rows: ~30 vs ~120 ms). The wider per-group arrays are added
+    through unnest: the group histograms are stored compressed, and every subscript would
+    decompress the array again (1,000 rows of 896 counts: 40 s spelled out, 0.6 s with unnest)."""
+    if size <= HISTOGRAM_SIZE:
+        terms = ", ".join(f"{table}.{column}[{i}] + EXCLUDED.{column}[{i}]" for i in range(1, size + 1))
+        return f"ARRAY[{terms}]"
+    return f"""ARRAY(
+                SELECT old + new FROM unnest({table}.{column}, EXCLUDED.{column}) WITH ORDINALITY AS a(old, new, i)
+                ORDER BY i
+            )"""
 
 
 def _mark_evaluated(cursor: CursorWrapper, environment_id: int, flag_keys: list[str], at: datetime) -> None:
