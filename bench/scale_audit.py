@@ -22,8 +22,12 @@ from typing import Any
 
 from bench.scale import filling, get_ok, median_ms, server, size_label, superuser_client
 
-FILL_VERSION = 1
+FILL_VERSION = 2
 """Bump when the fill changes: a kept database of another version is filled again."""
+RARE_EVERY = 100_000
+"""One entry in this many is rare on every filter (its own project, action, object type and
+actor): a page of those must read its filter's index, not walk the log newest first."""
+RARE = {"project": "audit-rare", "action": "webhook.delete", "object_type": "webhook", "actor": "token:ci-bot"}
 TABLE = "audit_auditentry"
 ACTIONS = ["flag.update", "flag.turn_on", "flag.turn_off", "flag_state.update", "segment.update", "sdk_key.issue",
            "rollout.advance", "rollout.hold"]  # fmt: skip
@@ -90,19 +94,20 @@ def prepare(size: int, refill: bool) -> dict:
     return {**record, "reused": not fresh}
 
 
-def environments() -> list[tuple[int, int]]:
-    """(project id, environment id) of the log's five projects, in a fixed order."""
+def environments(keys: list[str] | None = None) -> list[tuple[int, int]]:
+    """(project id, environment id) of the log's five common projects (or of ``keys``), in a fixed order."""
     from controlplane.projects.models import Environment
 
+    keys = keys or [f"audit-{index}" for index in range(5)]
     return list(
-        Environment.objects.filter(project__key__startswith="audit-")
-        .order_by("project__key", "id")
-        .values_list("project_id", "id")
+        Environment.objects.filter(project__key__in=keys).order_by("project__key", "id").values_list("project_id", "id")
     )
 
 
 def fill(size: int) -> None:
-    """Five projects of two environments, then ``size`` entries, one per second back from now."""
+    """Five projects of two environments and a rare one, then ``size`` entries, one per second back
+    from now: the common ones spread evenly over the five projects' values, one in ``RARE_EVERY``
+    on the rare values."""
     from django.db import connection
 
     from controlplane.audit.services import Actor
@@ -110,7 +115,10 @@ def fill(size: int) -> None:
 
     for index in range(5):
         create_project(Actor.system("bench"), key=f"audit-{index}", environments=["development", "production"])
+    create_project(Actor.system("bench"), key=RARE["project"], environments=["production"])
     pairs = environments()
+    [(rare_project, rare_environment)] = environments([RARE["project"]])
+    rare = f"mod(g, {RARE_EVERY}) = {RARE_EVERY // 2}"
     project_ids = "ARRAY[" + ",".join(str(p) for p, _ in pairs) + "]"
     environment_ids = "ARRAY[" + ",".join(str(e) for _, e in pairs) + "]"
     actions = "ARRAY[" + ",".join(f"'{a}'" for a in ACTIONS) + "]"
@@ -130,10 +138,15 @@ def fill(size: int) -> None:
                 INSERT INTO {TABLE} (at, actor, action, object_type, object_id, object_repr,
                                      project_id, environment_id, changes, reason)
                 SELECT now() - g * interval '1 second',
-                       CASE WHEN mod(g, 7) = 0 THEN 'rollout engine' ELSE 'user-' || mod(g, 40) END,
-                       ({actions})[1 + mod(g, {len(ACTIONS)})], ({types})[1 + mod(g, {len(OBJECT_TYPES)})],
+                       CASE WHEN {rare} THEN '{RARE["actor"]}'
+                            WHEN mod(g, 7) = 0 THEN 'rollout engine' ELSE 'user-' || mod(g, 40) END,
+                       CASE WHEN {rare} THEN '{RARE["action"]}' ELSE ({actions})[1 + mod(g, {len(ACTIONS)})] END,
+                       CASE WHEN {rare} THEN '{RARE["object_type"]}'
+                            ELSE ({types})[1 + mod(g, {len(OBJECT_TYPES)})] END,
                        g::text, 'flag-' || mod(g, 5000),
-                       ({project_ids})[1 + mod(g, {len(pairs)})], ({environment_ids})[1 + mod(g, {len(pairs)})],
+                       CASE WHEN {rare} THEN {rare_project} ELSE ({project_ids})[1 + mod(g, {len(pairs)})] END,
+                       CASE WHEN {rare} THEN {rare_environment}
+                            ELSE ({environment_ids})[1 + mod(g, {len(pairs)})] END,
                        '{{"on": [false, true]}}'::jsonb,
                        CASE WHEN mod(g, 3) = 0 THEN 'routine change ' || g ELSE '' END
                 FROM generate_series(%s, %s) AS g
@@ -149,16 +162,26 @@ ADMIN_URL = "/admin/audit/auditentry/"
 API_URL = "/api/v1/audit/"
 
 
-def views(pairs: list[tuple[int, int]], size: int) -> dict[str, tuple[str, dict]]:
-    """Every filter of the admin list and of the API, by name."""
+def views(size: int) -> dict[str, tuple[str, dict]]:
+    """Every filter of the admin list and of the API, by name: on common values (a tenth or an
+    eighth of the log), on rare ones, and two filters of common values that never meet (odd and
+    even entries), which no single index answers."""
+    pairs = environments()
     project_id, environment_id = pairs[3]
+    [(rare_project, _)] = environments([RARE["project"]])
     deep = max(1, min(50, size // 1000))  # a page far back that exists (the admin shows 100 a page)
+    never = {"action": ACTIONS[0], "project": "audit-3", "environment": "production"}  # even / odd entries
     return {
         "admin page 1": (ADMIN_URL, {}),
-        "admin action": (ADMIN_URL, {"action__exact": "flag.turn_off"}),
+        "admin action": (ADMIN_URL, {"action": "flag.turn_off"}),
         "admin project": (ADMIN_URL, {"project__id__exact": project_id}),
         "admin environment": (ADMIN_URL, {"environment__id__exact": environment_id}),
         f"admin page {deep}": (ADMIN_URL, {"p": deep}),
+        "admin rare action": (ADMIN_URL, {"action": RARE["action"]}),
+        "admin rare project": (ADMIN_URL, {"project__id__exact": rare_project}),
+        "admin never meet": (ADMIN_URL, {"action": ACTIONS[0], "environment__id__exact": pairs[7][1]}),
+        "admin search": (ADMIN_URL, {"q": "user-17"}),
+        "admin search rare": (ADMIN_URL, {"q": "ci-bot"}),
         "api page 1": (API_URL, {}),
         "api action": (API_URL, {"action": "flag.turn_off"}),
         "api object_type": (API_URL, {"object_type": "segment"}),
@@ -167,6 +190,11 @@ def views(pairs: list[tuple[int, int]], size: int) -> dict[str, tuple[str, dict]
         "api actor": (API_URL, {"actor": "user-17"}),
         "api since": (API_URL, {"since": "2026-01-01T00:00:00Z"}),
         "api until": (API_URL, {"until": "2026-06-01T00:00:00Z"}),
+        "api rare action": (API_URL, {"action": RARE["action"]}),
+        "api rare type": (API_URL, {"object_type": RARE["object_type"]}),
+        "api rare project": (API_URL, {"project": RARE["project"]}),
+        "api rare actor": (API_URL, {"actor": "ci-bot"}),
+        "api never meet": (API_URL, never),
     }
 
 
@@ -210,7 +238,7 @@ def bench_audit(audit_sizes: list[int], results: dict[str, Any], refill: bool = 
 def measure(client, size: int, results: dict[str, Any]) -> None:
     """The median time of each view; the slowest of the admin's and of the API's go in the results."""
     worst = {"admin": 0.0, "api": 0.0}
-    for name, (url, params) in views(environments(), size).items():
+    for name, (url, params) in views(size).items():
         ms = median_ms(lambda url=url, params=params: get_ok(client, url, params), 3)
         side = name.split()[0]
         worst[side] = max(worst[side], ms)
@@ -223,10 +251,10 @@ def explain_every_view(client, size: int, results: dict[str, Any]) -> None:
     """Prints how each view's queries read the log; a Seq Scan on it is counted and shouted."""
     print(f"  query plans on the log at {size:,} entries (every query of one request per view):")
     seq_scans = 0
-    for name, (url, params) in views(environments(), size).items():
+    for name, (url, params) in views(size).items():
         scans = scans_on_the_log(client, url, params)
-        seq_scans += sum(scan.startswith(f"Seq Scan on {TABLE}") for scan in scans)
-        flag = "  <-- SEQ SCAN" if any(scan.startswith("Seq Scan") for scan in scans) else ""
+        seq_scans += sum(f"Seq Scan on {TABLE}" in scan for scan in scans)
+        flag = "  <-- SEQ SCAN" if any("Seq Scan" in scan for scan in scans) else ""
         print(f"    {name:18} {'; '.join(scans)}{flag}")
     print(f"  seq scans on the log at {size:,} entries: {seq_scans}", flush=True)
     results[f"audit_seq_scans_{size_label(size)}"] = seq_scans

@@ -51,15 +51,21 @@ class AuditEntry(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
         verbose_name_plural = "audit entries"
-        # The log is read newest first, whole or by one filter of the API or the admin: each of
-        # them leads an index that ends in the list's order, so a page reads its 50 rows and
-        # stops however many millions of entries there are. The actor is searched by substring.
+        # The log is read newest first, whole or by the filters of the API or the admin: each
+        # filter, and a project or environment with an action or object type, leads an index
+        # that ends in the list's order, so a page reads its 50 rows and stops however many
+        # millions of entries there are, even when two common values never meet (walking one of
+        # their indexes would read a million entries to find none). The actor is searched by substring.
         indexes = [
             models.Index(fields=["at", "id"], name="audit_at"),
             models.Index(fields=["action", "at", "id"], name="audit_action_at"),
             models.Index(fields=["object_type", "at", "id"], name="audit_object_type_at"),
             models.Index(fields=["project", "at", "id"], name="audit_project_at"),
             models.Index(fields=["environment", "at", "id"], name="audit_environment_at"),
+            models.Index(fields=["project", "action", "at", "id"], name="audit_project_action_at"),
+            models.Index(fields=["project", "object_type", "at", "id"], name="audit_project_type_at"),
+            models.Index(fields=["environment", "action", "at", "id"], name="audit_env_action_at"),
+            models.Index(fields=["environment", "object_type", "at", "id"], name="audit_env_type_at"),
             GinIndex(OpClass(Upper("actor"), name="gin_trgm_ops"), name="audit_actor_trgm"),
         ]
 
