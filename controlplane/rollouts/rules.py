@@ -320,8 +320,13 @@ def _evaluate_latency_comparison(rule: RuleSpec, obs: RuleObservation, levels: L
         cutoff = control_q * (1.0 + rule.threshold)
 
     def slow_counts(arm: ArmCounts) -> ArmGroupCounts:
-        groups = tuple((sum(h), stats.slow_count(bounds, h, cutoff)) for h in arm.group_histograms)
-        return groups, arm.ungrouped, sum(arm.histogram), stats.slow_count(bounds, arm.histogram, cutoff)
+        *groups_slow, slow = stats.slow_counts(bounds, (*arm.group_histograms, arm.histogram), cutoff)
+        return (
+            tuple(zip(map(sum, arm.group_histograms), groups_slow, strict=True)),
+            arm.ungrouped,
+            sum(arm.histogram),
+            slow,
+        )
 
     basis, treatment, control = _judged_arms(segments, slow_counts)
     allowed = 1.0 - q

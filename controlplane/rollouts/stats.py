@@ -22,6 +22,7 @@ interval at *every* look, however many looks there are.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections.abc import Sequence
@@ -64,15 +65,23 @@ def mixture_half_width(variance: float, alpha: float, mixing_sd: float) -> float
 
 
 def _check_histogram(bounds_ms: Sequence[float], counts: Sequence[int]) -> None:
+    _check_counts(bounds_ms, counts)
+    _check_bounds(bounds_ms)
+
+
+def _check_counts(bounds_ms: Sequence[float], counts: Sequence[int]) -> None:
     if len(counts) != len(bounds_ms) + 1:
         raise ValueError(
             f"histogram needs len(bounds)+1 counts (overflow bucket last): "
             f"{len(bounds_ms)} bounds, {len(counts)} counts"
         )
+    if min(counts) < 0:
+        raise ValueError("histogram counts must be non-negative")
+
+
+def _check_bounds(bounds_ms: Sequence[float]) -> None:
     if any(b2 <= b1 for b1, b2 in itertools.pairwise(bounds_ms)):
         raise ValueError("histogram bounds must be strictly increasing")
-    if any(c < 0 for c in counts):
-        raise ValueError("histogram counts must be non-negative")
 
 
 def histogram_quantile(bounds_ms: Sequence[float], counts: Sequence[int], q: float) -> float:
@@ -94,6 +103,17 @@ def slow_count(bounds_ms: Sequence[float], counts: Sequence[int], threshold_ms: 
     make it exact). ``quantile_q <= threshold`` holds exactly when at most a
     fraction ``1 - q`` of requests is slower than the threshold.
     """
-    _check_histogram(bounds_ms, counts)
-    fast = sum(c for bound, c in zip(bounds_ms, counts, strict=False) if bound <= threshold_ms)
-    return sum(counts) - fast
+    return slow_counts(bounds_ms, [counts], threshold_ms)[0]
+
+
+def slow_counts(bounds_ms: Sequence[float], histograms: Sequence[Sequence[int]], threshold_ms: float) -> list[int]:
+    """``slow_count`` of each of ``histograms`` (all over ``bounds_ms``), the bounds checked once:
+    a latency rule counts every unit group's histogram of every stage on every tick."""
+    _check_bounds(bounds_ms)
+    # The buckets known to be fast are a prefix (the bounds increase); a NaN threshold has none.
+    fast_buckets = 0 if math.isnan(threshold_ms) else bisect.bisect_right(bounds_ms, threshold_ms)
+    slow = []
+    for counts in histograms:
+        _check_counts(bounds_ms, counts)
+        slow.append(sum(counts[fast_buckets:]))
+    return slow
