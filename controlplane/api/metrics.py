@@ -16,6 +16,7 @@ from controlplane.api.permissions import HasSdkKey
 from controlplane.api.schema import documented
 from controlplane.metrics.errors import BatchError, InboxFull
 from controlplane.metrics.inbox import ingest_or_park
+from controlplane.metrics.validation import MAX_BOUNDS, MAX_KEY, MAX_SDK_NAME, MAX_SDK_VERSION
 from controlplane.metrics.wire import BATCH_ID
 from controlplane.observability.metrics import METRIC_BATCHES
 from flagplane.engine import gc_paused
@@ -42,22 +43,22 @@ def _text(max_length: int) -> dict:
 BATCH_SCHEMA = _object(
     ["sdk", "batch_id", "period", "flags"],
     format={"type": "integer", "default": 1},
-    sdk=_object(["name", "version"], name=_text(100), version=_text(50)),
+    sdk=_object(["name", "version"], name=_text(MAX_SDK_NAME), version=_text(MAX_SDK_VERSION)),
     batch_id={"type": "string", "minLength": 1, "pattern": BATCH_ID.pattern},
     document_version={"type": "integer", "minimum": 0, "nullable": True},
     period=_object(["start", "end"], start=_TIMESTAMP, end=_TIMESTAMP),
     flags=_array(
         _object(
             ["flag", "variant", "evaluations", "successes", "errors"],
-            flag=_text(200),
-            variant=_text(200),
+            flag=_text(MAX_KEY),
+            variant=_text(MAX_KEY),
             evaluations=_COUNT,
             successes=_COUNT,
             errors=_COUNT,
             latency_ms=_object(
                 ["bounds", "counts", "sum"],
-                bounds=_array(_NUMBER, minItems=1, maxItems=64),
-                counts=_array(_COUNT, minItems=1, maxItems=65),
+                bounds=_array(_NUMBER, minItems=1, maxItems=MAX_BOUNDS),
+                counts=_array(_COUNT, minItems=1, maxItems=MAX_BOUNDS + 1),
                 sum=_NUMBER,
             ),
             units={
@@ -67,7 +68,7 @@ BATCH_SCHEMA = _object(
                     group=_array({"type": "integer"}, maxItems=UNIT_GROUPS),
                     successes=_array(_COUNT, maxItems=UNIT_GROUPS),
                     errors=_array(_COUNT, maxItems=UNIT_GROUPS),
-                    latency_counts=_array(_array(_COUNT, maxItems=65), maxItems=UNIT_GROUPS),
+                    latency_counts=_array(_array(_COUNT, maxItems=MAX_BOUNDS + 1), maxItems=UNIT_GROUPS),
                 ),
                 "description": "Health signals per unit group (wire format 2): parallel arrays, one item per group.",
             },

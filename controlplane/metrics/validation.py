@@ -24,6 +24,14 @@ FORMATS = (1, WIRE_FORMAT)
 MAX_COUNT = 10**12
 MAX_NUMBER = 1e18
 
+# Lengths: what ``wire`` reads and the API's schema (api/metrics.py) describes.
+MAX_SDK_NAME = 100
+MAX_SDK_VERSION = 50
+MAX_KEY = 200
+"""A flag key or a variant (the bucket tables' columns hold as much)."""
+MAX_BOUNDS = 64
+"""A histogram's bounds; its counts are one more (the overflow count)."""
+
 
 def check_period(start: datetime, end: datetime, now: datetime) -> None:
     """A period can be counted if it ends after it starts, not in the future (beyond the allowed
@@ -53,9 +61,13 @@ def standard_counts(bounds: Sequence[float], counts: Sequence[int]) -> list[int]
         raise BatchError({"bounds": [str(exc)]}) from exc
 
 
-def check_observations(latency_counts: Sequence[int], successes: int, errors: int) -> None:
+def observations_fit(latency_counts: Sequence[int], successes: int, errors: int) -> bool:
     """Every latency observed is the latency of an outcome (a success or an error)."""
-    if sum(latency_counts) > successes + errors:
+    return sum(latency_counts) <= successes + errors
+
+
+def check_observations(latency_counts: Sequence[int], successes: int, errors: int) -> None:
+    if not observations_fit(latency_counts, successes, errors):
         raise BatchError({"latency_ms": ["The histogram holds more observations than successes + errors."]})
 
 

@@ -25,6 +25,7 @@ from django.utils.dateparse import parse_datetime
 from controlplane.metrics import validation
 from controlplane.metrics.errors import BatchError
 from controlplane.metrics.histogram import HISTOGRAM_SIZE, STANDARD_BOUNDS_MS
+from controlplane.metrics.validation import MAX_BOUNDS, MAX_COUNT, MAX_KEY, MAX_NUMBER, MAX_SDK_NAME, MAX_SDK_VERSION
 from flagplane.metrics import UNIT_GROUPS
 
 Errors = dict[str, Any]
@@ -40,7 +41,8 @@ _DECIMAL_ZEROS = re.compile(r"\.0*\s*$")  # "3.0" is the integer 3, as DRF's Int
 _MISSING = object()
 _INTS = frozenset({int})
 _STANDARD_BOUNDS = list(STANDARD_BOUNDS_MS)
-MAX_COUNT, MAX_NUMBER = validation.MAX_COUNT, validation.MAX_NUMBER
+_COUNTS = range(MAX_COUNT + 1)
+"""What a count may be: ``value in _COUNTS`` is arithmetic for an int."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +122,8 @@ def read_batch(data: Any, now: datetime) -> Batch:
 
 def _sdk(value: Any) -> tuple[str, str]:
     data, errors = _object(value), {}
-    name = _field(data, "name", errors, _text(100))
-    version = _field(data, "version", errors, _text(50))
+    name = _field(data, "name", errors, _text(MAX_SDK_NAME))
+    version = _field(data, "version", errors, _text(MAX_SDK_VERSION))
     _raise_if_any(errors)
     return name, version
 
@@ -171,23 +173,17 @@ def _entry(value: Any) -> Entry:
 
 def _plain_entry(data: dict) -> Entry | None:
     """The entry as the SDK sends it (plain keys and counts, the standard bounds, no unit groups),
-    checked inline at a few µs; None for anything else, which ``_entry`` then reads field by field
-    (to the same result, or with its problems)."""
+    checked at a few µs with the readers' own fast checks (``_is_plain_text``, ``_is_count``, …);
+    None for anything else, which ``_entry`` then reads field by field (to the same result, or
+    with its problems)."""
     flag, variant = data.get("flag"), data.get("variant")
     evaluations, successes, failures = data.get("evaluations"), data.get("successes"), data.get("errors")
-    if (
-        "units" in data
-        or type(flag) is not str
-        or type(variant) is not str
-        or not (0 < len(flag) <= 200 and 0 < len(variant) <= 200 and flag.isascii() and variant.isascii())
-        or flag.strip() != flag
-        or variant.strip() != variant
-        or "\x00" in flag
-        or "\x00" in variant
-        or type(evaluations) is not int
-        or type(successes) is not int
-        or type(failures) is not int
-        or not (0 <= evaluations <= MAX_COUNT and 0 <= successes <= MAX_COUNT and 0 <= failures <= MAX_COUNT)
+    if "units" in data or not (
+        _is_plain_text(flag, MAX_KEY)
+        and _is_plain_text(variant, MAX_KEY)
+        and _is_count(evaluations)
+        and _is_count(successes)
+        and _is_count(failures)
     ):
         return None
     latency = data.get("latency_ms", _MISSING)
@@ -196,18 +192,13 @@ def _plain_entry(data: dict) -> Entry | None:
     if type(latency) is not dict:
         return None
     bounds, counts, total = latency.get("bounds"), latency.get("counts"), latency.get("sum")
-    if (
-        type(bounds) is not list
-        or bounds != _STANDARD_BOUNDS
-        or not set(map(type, bounds)) <= _INTS
-        or type(counts) is not list
-        or len(counts) != HISTOGRAM_SIZE
-        or not set(map(type, counts)) <= _INTS
-        or min(counts) < 0
-        or max(counts) > MAX_COUNT
-        or sum(counts) > successes + failures
-        or type(total) not in (int, float)
-        or not 0 <= total <= MAX_NUMBER
+    if not (
+        bounds == _STANDARD_BOUNDS
+        and set(map(type, bounds)) <= _INTS
+        and _is_plain_counts(counts)
+        and len(counts) == HISTOGRAM_SIZE
+        and _is_plain_number(total)
+        and validation.observations_fit(counts, successes, failures)
     ):
         return None
     return Entry(flag, variant, evaluations, successes, failures, counts, float(total), None)
@@ -215,8 +206,8 @@ def _plain_entry(data: dict) -> Entry | None:
 
 def _latency(value: Any) -> dict[str, Any]:
     data, errors = _object(value), {}
-    bounds = _field(data, "bounds", errors, lambda value: _numbers(value, min_length=1, max_length=64))
-    counts = _field(data, "counts", errors, lambda value: _counts(value, min_length=1, max_length=65))
+    bounds = _field(data, "bounds", errors, lambda value: _numbers(value, min_length=1, max_length=MAX_BOUNDS))
+    counts = _field(data, "counts", errors, lambda value: _counts(value, min_length=1, max_length=MAX_BOUNDS + 1))
     total = _field(data, "sum", errors, _number)
     standard = _rule(errors, validation.standard_counts, bounds, counts) if not errors else None
     _raise_if_any(errors)
@@ -239,7 +230,7 @@ def _units(value: Any) -> dict[str, Any]:
 
 
 def _unit_histograms(value: Any) -> list[list[int]]:
-    return _items(value, lambda item: _counts(item, max_length=65), max_length=UNIT_GROUPS)
+    return _items(value, lambda item: _counts(item, max_length=MAX_BOUNDS + 1), max_length=UNIT_GROUPS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -313,14 +304,19 @@ def _check_length(items: list, min_length: int, max_length: int | None) -> None:
 
 def _counts(value: Any, min_length: int = 0, max_length: int | None = None) -> list[int]:
     """A list of counts; plain integers in range are checked without a loop in Python."""
-    if (
-        type(value) is list
-        and set(map(type, value)) <= _INTS
-        and (not value or (min(value) >= 0 and max(value) <= validation.MAX_COUNT))
-    ):
+    if _is_plain_counts(value):
         _check_length(value, min_length, max_length)
         return value
     return _items(value, _count, min_length, max_length)
+
+
+def _is_plain_counts(value: Any) -> bool:
+    """A list of plain integers in range (``_is_count`` of each, in a few C-level calls)."""
+    return (
+        type(value) is list
+        and set(map(type, value)) <= _INTS
+        and (not value or (min(value) in _COUNTS and max(value) in _COUNTS))
+    )
 
 
 def _numbers(value: Any, min_length: int = 0, max_length: int | None = None) -> list[float]:
@@ -331,7 +327,7 @@ def _numbers(value: Any, min_length: int = 0, max_length: int | None = None) -> 
         and value
         and set(map(type, value)) <= _INTS
         and min(value) >= 0
-        and max(value) <= validation.MAX_NUMBER
+        and max(value) <= MAX_NUMBER
     ):
         _check_length(value, min_length, max_length)
         return list(map(float, value))
@@ -344,23 +340,34 @@ def _numbers(value: Any, min_length: int = 0, max_length: int | None = None) -> 
 
 def _count(value: Any) -> int:
     """A non-negative JSON integer (not a bool, a float or a numeric string)."""
+    if _is_count(value):
+        return value
     if type(value) is not int:
         raise Invalid([NOT_A_COUNT])
     if value < 0:
         raise Invalid(["Must not be negative."])
-    if value > validation.MAX_COUNT:
-        raise Invalid(["Is too large."])
-    return value
+    raise Invalid(["Is too large."])
+
+
+def _is_count(value: Any) -> bool:
+    return type(value) is int and value in _COUNTS
+
+
+def _is_plain_number(value: Any) -> bool:
+    """An integer or a float in range (a NaN is not: it compares false)."""
+    return type(value) in (int, float) and 0 <= value <= MAX_NUMBER
 
 
 def _number(value: Any) -> float:
     """A finite, non-negative JSON number."""
+    if _is_plain_number(value):
+        return float(value)
     if type(value) is int:  # compared as an int: a huge one does not fit a float
         if value < 0:
             raise Invalid([NOT_A_NUMBER])
     elif type(value) is not float or not math.isfinite(value) or value < 0:
         raise Invalid([NOT_A_NUMBER])
-    if value > validation.MAX_NUMBER:
+    if value > MAX_NUMBER:
         raise Invalid(["Is too large."])
     return float(value)
 
@@ -391,6 +398,8 @@ def _text(
     text, whitespace is trimmed; ``invalid`` for a value of another type or off the pattern."""
 
     def read(value: Any) -> str:
+        if _is_plain_text(value, max_length) and (pattern is None or pattern.match(value)):
+            return value
         if type(value) is str:
             text = value.strip()
         elif type(value) in (int, float):
@@ -420,7 +429,19 @@ def _text(
     return read
 
 
-_key = _text(200)
+def _is_plain_text(value: Any, max_length: int | None) -> bool:
+    """A string ``_text`` returns as it is: not blank, trimmed, not too long, ASCII without NUL
+    (other strings are read by ``_text`` one check at a time)."""
+    return (
+        type(value) is str
+        and 0 < len(value) <= (max_length or len(value))
+        and value.isascii()
+        and value.strip() == value
+        and "\x00" not in value
+    )
+
+
+_key = _text(MAX_KEY)
 _hex_id = _text(None, BATCH_ID, "Must be 8 to 64 hexadecimal characters (e.g. uuid4().hex).")
 
 
