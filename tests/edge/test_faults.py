@@ -9,9 +9,10 @@ import time
 import urllib.request
 
 import pytest
+from django.db import connection
 
 import flagplane
-from controlplane.documents import cache
+from controlplane.documents import cache, services
 from tests.edge.faults import Stack, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -111,16 +112,35 @@ def test_after_a_broker_timeout_further_publishes_skip_the_broker(private_redis,
     ]
 
 
-def test_a_build_lost_with_a_killed_worker_is_published_after_the_restart(stack, sdk, write_token):
+def test_a_build_lost_with_a_killed_worker_is_published_after_the_restart(stack, sdk, write_token, production):
+    """The worker is SIGKILLed while it holds the build (received, not acknowledged): the message
+    stays in kombu's unacked set for the visibility timeout (an hour), so only the reconciler can
+    publish the change. The test holds the environment's publication lock to catch the worker
+    inside the build."""
     assert sdk.is_enabled("new-checkout", "user-1") is False
-    stack.worker.kill()
-    stack.beat.kill()  # the reconciler's runs would otherwise wait in the queue and hide nothing
-    assert toggle(stack, write_token, True) == 200
+    stack.beat.kill()  # the reconciler's runs would otherwise publish it as soon as the lock is free
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [services.LOCK_NAMESPACE, production.id])
+        try:
+            assert toggle(stack, write_token, True) == 200
+            wait_until(lambda: build_waits_for_the_lock(cursor), 60, "the worker waits in the build")
+            stack.worker.kill()
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [services.LOCK_NAMESPACE, production.id])
+    assert stack.redis.client().hlen("unacked") == 1  # held by the killed worker, not in the queue
     restarted = time.monotonic()
     stack.worker.start()
     stack.beat.start()
     wait_until(lambda: sdk.is_enabled("new-checkout", "user-1"), 60, "the SDK sees the change after the restart")
     print(f"\nkilled-worker: sdk_after_restart_s={time.monotonic() - restarted:.2f}")
+
+
+def build_waits_for_the_lock(cursor) -> bool:
+    cursor.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        " AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+    )
+    return cursor.fetchone()[0] == 1
 
 
 def test_redis_restored_from_an_older_snapshot_never_moves_an_sdk_back(stack, sdk, write_token, production):
