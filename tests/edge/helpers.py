@@ -114,3 +114,36 @@ class WebServer:
 
     def log_lines(self, needle: str) -> list[str]:
         return [line for line in self.log_path.read_text().splitlines() if needle in line]
+
+
+class Events:
+    """An open SSE connection to ``/api/v1/sdk/stream``, read as far as the test asks."""
+
+    def __init__(self, url: str, key: str, last_event_id: int | None = None) -> None:
+        headers = {"Authorization": f"Bearer {key}"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        request = urllib.request.Request(url + "/api/v1/sdk/stream", headers=headers)
+        self.response = urllib.request.urlopen(request, timeout=10)
+        self.received = b""
+
+    def read_until(self, needle: bytes, timeout: float = 30) -> None:
+        """Read until ``needle`` arrives (each read waits for the next event or heartbeat)."""
+        start, deadline = len(self.received), time.monotonic() + timeout
+        while needle not in self.received[start:]:
+            assert time.monotonic() < deadline, f"no {needle!r} within {timeout:g} s: {self.received[start:]!r}"
+            chunk = self.response.read1()
+            assert chunk, self.received
+            self.received += chunk
+
+    def events(self) -> list[tuple[str, int, bytes]]:
+        """The events received whole so far, as (event type, id, data); heartbeats left out."""
+        found = []
+        for block in self.received.split(b"\n\n")[:-1]:
+            fields = dict(line.split(b": ", 1) for line in block.split(b"\n") if not line.startswith(b":"))
+            if fields:
+                found.append((fields[b"event"].decode(), int(fields[b"id"]), fields[b"data"]))
+        return found
+
+    def close(self) -> None:
+        self.response.close()

@@ -14,7 +14,6 @@ import json
 import os
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -24,13 +23,12 @@ from django.conf import settings
 import flagplane
 from controlplane.metrics import inbox
 from tests.edge.faults import Stack, wait_until
-from tests.edge.helpers import WebServer
+from tests.edge.helpers import Events, WebServer
 from tests.edge.postgres import PrivatePostgres, in_django, query
 
 pytestmark = pytest.mark.integration
 
 CONFIG = "/api/v1/sdk/config"
-STREAM = "/api/v1/sdk/stream"
 MODES = ["stopped", "frozen"]
 OUTAGE_S = float(os.environ.get("PG_OUTAGE_SECONDS", "10"))
 FLUSH_S = 1.0
@@ -100,27 +98,6 @@ def outage(postgres: PrivatePostgres, mode: str) -> Iterator[None]:
             postgres.start()
         else:
             postgres.thaw()
-
-
-class Events:
-    """An open SSE connection, read as far as the test asks."""
-
-    def __init__(self, url: str, key: str) -> None:
-        request = urllib.request.Request(url + STREAM, headers={"Authorization": f"Bearer {key}"})
-        self.response = urllib.request.urlopen(request, timeout=10)
-        self.received = b""
-
-    def read_until(self, needle: bytes, timeout: float = 30) -> None:
-        """Read until ``needle`` arrives (heartbeats come every second, so each read returns)."""
-        start, deadline = len(self.received), time.monotonic() + timeout
-        while needle not in self.received[start:]:
-            assert time.monotonic() < deadline, f"no {needle!r} within {timeout:g} s: {self.received[start:]!r}"
-            chunk = self.response.read1()
-            assert chunk, self.received
-            self.received += chunk
-
-    def close(self) -> None:
-        self.response.close()
 
 
 @pytest.mark.parametrize("mode", MODES)
