@@ -374,6 +374,12 @@ def summary(results: dict[str, Any]) -> str:
     return "scale: " + " ".join(f"{key}={fmt(results.get(key))}" for key in keys)
 
 
+def by_size(results: dict[str, Any]) -> list[str]:
+    """Every figure the sections left, one line each (each row at each of its sizes)."""
+    return [f"  {key}={value:.1f}" if isinstance(value, float) else f"  {key}={value}"
+            for key, value in sorted(results.items()) if not key.endswith("_fill_s")]  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--audit-sizes", type=sizes, default=sizes("100000,1000000,10000000"))
@@ -408,6 +414,7 @@ def main() -> None:
         if not args.keep:
             drop_database()
     print(f"(peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+    print("figures:", *by_size(results), sep="\n")
     print(times(results, elapsed))
     print(summary(results))
 

@@ -236,15 +236,17 @@ def bench_audit(audit_sizes: list[int], results: dict[str, Any], refill: bool = 
 
 
 def measure(client, size: int, results: dict[str, Any]) -> None:
-    """The median time of each view; the slowest of the admin's and of the API's go in the results."""
-    worst = {"admin": 0.0, "api": 0.0}
+    """The median time of each view; the slowest of the admin's lists, of its search and of the
+    API's go in the results (the search apart: it is not one of the filters the issue names, and
+    a word in few entries is looked for in every one, as the plans show)."""
+    worst = {"admin": 0.0, "admin_search": 0.0, "api": 0.0}
     for name, (url, params) in views(size).items():
         ms = median_ms(lambda url=url, params=params: get_ok(client, url, params), 3)
-        side = name.split()[0]
+        side = "admin_search" if "q" in params else name.split()[0]
         worst[side] = max(worst[side], ms)
         print(f"  {name:18} {ms:8.1f} ms", flush=True)
-    results[f"audit_admin_ms_{size_label(size)}"] = worst["admin"]
-    results[f"audit_api_ms_{size_label(size)}"] = worst["api"]
+    for side, ms in worst.items():
+        results[f"audit_{side}_ms_{size_label(size)}"] = ms
 
 
 def explain_every_view(client, size: int, results: dict[str, Any]) -> None:
