@@ -42,6 +42,9 @@ class ArmTotals:
     unit_errors: tuple[int, ...] = ()
     unit_histograms: tuple[tuple[int, ...], ...] = ()
     """Latency counts per unit group, each aligned with ``bounds_ms`` plus overflow."""
+    latencies: bool = True
+    """False: counted without the latencies (``histogram`` all zeros, no ``unit_histograms``), for
+    a reader of traffic only (the rollout engine's sample-ratio check)."""
 
     @property
     def error_rate(self) -> float | None:
@@ -53,7 +56,9 @@ class ArmTotals:
 
     def plus(self, other: ArmTotals) -> ArmTotals:
         """The totals of this period and ``other`` (a period of the same arm next to it) together:
-        what one window over both would count."""
+        what one window over both would count. Both are counted with their latencies, or both without."""
+        if self.latencies != other.latencies:
+            raise ValueError("Totals counted with their latencies and without cannot be added up.")
         if self.unit_requests and other.unit_requests:
             units = {
                 "unit_requests": _added(self.unit_requests, other.unit_requests),
@@ -61,10 +66,12 @@ class ArmTotals:
                 "unit_histograms": tuple(
                     _added(a, b) for a, b in zip(self.unit_histograms, other.unit_histograms, strict=True)
                 ),
+                "latencies": self.latencies,
             }
         else:  # unit groups reported in one period at most: its counts, or none
             grouped = self if self.unit_requests else other
             units = {name: getattr(grouped, name) for name in ("unit_requests", "unit_errors", "unit_histograms")}
+            units["latencies"] = self.latencies
         return ArmTotals(
             requests=self.requests + other.requests,
             errors=self.errors + other.errors,
@@ -107,9 +114,10 @@ def arm_counts(
 
 
 _COUNTS_SQL = """
-    WITH windows(n, variants, since, until) AS (VALUES {values}),
+    WITH windows(n, variants, since, until, latencies) AS (VALUES {values}),
     buckets AS MATERIALIZED (
-        SELECT w.n, b.evaluations, b.successes, b.errors, b.latency_sum, b.ungrouped_signals, b.latency_counts
+        SELECT w.n, w.latencies, b.evaluations, b.successes, b.errors, b.latency_sum, b.ungrouped_signals,
+               b.latency_counts
         FROM windows w CROSS JOIN LATERAL (
             SELECT * FROM {buckets} b
             WHERE b.environment_id = %s AND b.flag_key = %s AND b.variant = ANY(w.variants)
@@ -118,7 +126,7 @@ _COUNTS_SQL = """
         ) b
     ),
     groups AS MATERIALIZED (
-        SELECT w.n, b.successes, b.errors, b.latency_counts
+        SELECT w.n, w.latencies, b.successes, b.errors, b.latency_counts
         FROM windows w CROSS JOIN LATERAL (
             SELECT * FROM {unit_buckets} b
             WHERE b.environment_id = %s AND b.flag_key = %s AND b.variant = ANY(w.variants)
@@ -131,13 +139,15 @@ _COUNTS_SQL = """
     FROM buckets GROUP BY n
     UNION ALL
     SELECT n, 'h', h.i, SUM(h.c)::bigint, NULL, NULL, NULL, NULL
-    FROM buckets, unnest(latency_counts) WITH ORDINALITY AS h(c, i) GROUP BY n, h.i HAVING SUM(h.c) <> 0
+    FROM buckets, unnest(latency_counts) WITH ORDINALITY AS h(c, i) WHERE latencies GROUP BY n, h.i
+    HAVING SUM(h.c) <> 0
     UNION ALL
     SELECT n, 'g', g.i, SUM(g.s)::bigint, SUM(g.e)::bigint, NULL, NULL, NULL
     FROM groups, unnest(successes, errors) WITH ORDINALITY AS g(s, e, i) GROUP BY n, g.i
     UNION ALL
     SELECT n, 'gh', h.i, SUM(h.c)::bigint, NULL, NULL, NULL, NULL
-    FROM groups, unnest(latency_counts) WITH ORDINALITY AS h(c, i) GROUP BY n, h.i HAVING SUM(h.c) <> 0
+    FROM groups, unnest(latency_counts) WITH ORDINALITY AS h(c, i) WHERE latencies GROUP BY n, h.i
+    HAVING SUM(h.c) <> 0
 """
 """Per window: its buckets' sums ('t') and histogram ('h'), its unit groups' sums ('g') and
 histograms ('gh', the groups' one after the other). Each window's buckets are read from the index
@@ -146,14 +156,20 @@ windows instead). Histogram counts that are zero are left out (most are: a unit 
 latencies fall in a few of its bounds)."""
 
 
-def arm_counts_many(environment_id: int, flag_key: str, windows: Sequence[Window]) -> list[ArmTotals]:
+def arm_counts_many(
+    environment_id: int, flag_key: str, windows: Sequence[Window], latencies: Sequence[bool] | None = None
+) -> list[ArmTotals]:
     """``arm_counts`` of each of ``windows`` of one flag, in one query however many windows: what
-    one rollout tick reads."""
+    one rollout tick reads. ``latencies[i]`` False: window i is counted without its latencies
+    (``ArmTotals.latencies``), which saves most of the work."""
     if not windows:
         return []
-    values = ", ".join(["(%s::int, %s::text[], %s::timestamptz, %s::timestamptz)"] * len(windows))
+    with_latencies = list(latencies) if latencies is not None else [True] * len(windows)
+    values = ", ".join(["(%s::int, %s::text[], %s::timestamptz, %s::timestamptz, %s::bool)"] * len(windows))
     params: list = [
-        item for n, (variants, since, until) in enumerate(windows) for item in (n, list(variants), since, until)
+        item
+        for n, ((variants, since, until), wanted) in enumerate(zip(windows, with_latencies, strict=True))
+        for item in (n, list(variants), since, until, wanted)
     ]
     params += [environment_id, flag_key] * 2
     sql = _COUNTS_SQL.format(
@@ -171,7 +187,7 @@ def arm_counts_many(environment_id: int, flag_key: str, windows: Sequence[Window
                 histograms[n][index - 1] = numbers[0]
             else:
                 unit_rows.append((n, kind, index, numbers[0], numbers[1]))
-    units = _unit_counts(unit_rows, len(windows))
+    units = _unit_counts(unit_rows, with_latencies)
     return [
         ArmTotals(
             requests=successes + errors,
@@ -181,16 +197,19 @@ def arm_counts_many(environment_id: int, flag_key: str, windows: Sequence[Window
             bounds_ms=STANDARD_BOUNDS_MS,
             latency_sum=latency_sum,
             ungrouped=ungrouped,
+            latencies=wanted,
             **unit_counts,
         )
-        for (evaluations, successes, errors, latency_sum, ungrouped), histogram, unit_counts in zip(
-            sums, histograms, units, strict=True
+        for (evaluations, successes, errors, latency_sum, ungrouped), histogram, unit_counts, wanted in zip(
+            sums, histograms, units, with_latencies, strict=True
         )
     ]
 
 
-def _unit_counts(rows: list[tuple], windows: int) -> list[dict]:
-    """Each window's per-unit-group sums (empty tuples when none were reported)."""
+def _unit_counts(rows: list[tuple], latencies: list[bool]) -> list[dict]:
+    """Each window's per-unit-group sums (empty tuples when none were reported; no histograms for
+    a window counted without its ``latencies``)."""
+    windows = len(latencies)
     requests = [[0] * UNIT_GROUPS for _ in range(windows)]
     errors = [[0] * UNIT_GROUPS for _ in range(windows)]
     flat = [[0] * (UNIT_GROUPS * HISTOGRAM_SIZE) for _ in range(windows)]
@@ -207,7 +226,9 @@ def _unit_counts(rows: list[tuple], windows: int) -> list[dict]:
             "unit_errors": tuple(errors[n]),
             "unit_histograms": tuple(
                 tuple(flat[n][g * HISTOGRAM_SIZE : (g + 1) * HISTOGRAM_SIZE]) for g in range(UNIT_GROUPS)
-            ),
+            )
+            if latencies[n]
+            else (),
         }
         if reported[n]
         else {}

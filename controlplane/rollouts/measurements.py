@@ -24,14 +24,14 @@ from ``since`` to ``until``), so they can never count a bucket twice or leave on
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 
 from controlplane.metrics.histogram import HISTOGRAM_SIZE, STANDARD_BOUNDS_MS
-from controlplane.metrics.queries import ArmTotals, Window, arm_counts, arm_counts_many
+from controlplane.metrics.queries import ArmTotals, Window, arm_counts_many
 from controlplane.metrics.services import bucket_start
 from controlplane.rollouts.clock import moment
 from controlplane.rollouts.models import RolloutPlan, RunningCounts, StageCounts
@@ -43,6 +43,7 @@ Start = tuple[tuple[str, ...], datetime]
 NOTHING = ArmTotals(
     requests=0, errors=0, evaluations=0, histogram=(0,) * HISTOGRAM_SIZE, bounds_ms=STANDARD_BOUNDS_MS, latency_sum=0.0
 )
+NO_TRAFFIC = replace(NOTHING, latencies=False)
 
 ADVANCE = timedelta(minutes=1)
 """Running counts move on once this much more has settled: a tick reads at most this much (plus
@@ -62,7 +63,8 @@ class TickMeasurements:
         self.now = moment(now)
         self.growing = frozenset(growing)
         self.measured: dict[Key, ArmTotals] = {}
-        self.wanted: list[Key] | None = None
+        self.wanted: dict[Key, bool] | None = None
+        """While recording: each period asked for, and whether with its latencies."""
 
     def measure(
         self,
@@ -72,29 +74,39 @@ class TickMeasurements:
         since: datetime,
         until: datetime | None = None,
     ) -> ArmTotals:
-        key = (tuple(variants), since, until)
-        if key not in self.measured:
-            if self.wanted is not None:
-                self.wanted.append(key)
-                return NOTHING
+        return self._read(environment_id, flag_key, (tuple(variants), since, until), latencies=True)
+
+    def traffic(
+        self, environment_id: int, flag_key: str, variants: Sequence[str], since: datetime, until: datetime | None
+    ) -> ArmTotals:
+        """``measure`` without the latencies (``ArmTotals.latencies``): the sample-ratio check's counts."""
+        return self._read(environment_id, flag_key, (tuple(variants), since, until), latencies=False)
+
+    def _read(self, environment_id: int, flag_key: str, key: Key, latencies: bool) -> ArmTotals:
+        if self.wanted is not None:
+            self.wanted[key] = self.wanted.get(key, False) or latencies
+            return NOTHING
+        totals = self.measured.get(key)
+        if totals is None or (latencies and not totals.latencies):
             # A period the prefetch did not see (none in a tick: its second pass asks for the same).
-            self.measured[key] = arm_counts(environment_id, flag_key, variants, since, until)
-        return self.measured[key]
+            totals = self.measured[key] = arm_counts_many(environment_id, flag_key, [key], [latencies])[0]
+        return totals
 
     def prefetch(self, reads: Callable[[TickMeasurements], Any]) -> None:
         """Measure every period ``reads`` (the tick's SDK reads, called with this source) asks for."""
-        self.wanted = []
+        self.wanted = {}
         try:
             reads(self)
-            wanted = list(dict.fromkeys(self.wanted))
+            wanted = self.wanted
         finally:
             self.wanted = None
         closed, running = self._stored(wanted)
         self.measured.update(closed)
         missing = [key for key in wanted if key not in self.measured]
-        plans = [self._remaining(key, running.get(key[:2])) for key in missing]
+        plans = [self._remaining(key, wanted[key], running.get(key[:2])) for key in missing]
         windows = [window for _, remaining in plans for window in remaining]
-        counted = iter(arm_counts_many(self.plan.environment_id, self.plan.flag.key, windows))
+        latencies = [wanted[key] for key, (_, remaining) in zip(missing, plans, strict=True) for _ in remaining]
+        counted = iter(arm_counts_many(self.plan.environment_id, self.plan.flag.key, windows, latencies))
         moved = []
         for key, (totals, remaining) in zip(missing, plans, strict=True):
             for number, (variants, _, end) in enumerate(remaining):
@@ -107,13 +119,13 @@ class TickMeasurements:
             self.measured[key] = totals
         self._store([key for key in missing if self._settled(key)], moved)
 
-    def _remaining(self, key: Key, running: RunningCounts | None) -> tuple[ArmTotals, list[Window]]:
-        """What ``key`` has counted already (its ``running`` counts, when they end within it) and
-        the windows of buckets it still needs: two when the running counts move on (to the end of
-        the first)."""
+    def _remaining(self, key: Key, latencies: bool, running: RunningCounts | None) -> tuple[ArmTotals, list[Window]]:
+        """What ``key`` has counted already (its ``running`` counts, when they end within it and
+        were counted as it is: with its ``latencies`` or without) and the windows of buckets it
+        still needs: two when the running counts move on (to the end of the first)."""
         variants, since, until = key
-        totals = NOTHING
-        if running is not None and (until is None or running.until <= until):
+        totals = NOTHING if latencies else NO_TRAFFIC
+        if running is not None and (until is None or running.until <= until) and _counted(running, latencies):
             since, totals = running.until, totals_from_json(running.totals)
         if len(variants) == 1 and key[1] in self.growing and not self._settled(key):
             settled_end = bucket_start(self.now - timedelta(seconds=settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S))
@@ -128,15 +140,15 @@ class TickMeasurements:
         settle = timedelta(seconds=settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S)
         return until is not None and len(variants) == 1 and until + settle <= self.now
 
-    def _stored(self, wanted: list[Key]) -> tuple[dict[Key, ArmTotals], dict[Start, RunningCounts]]:
-        """The settled wanted periods' ``StageCounts``, and the plan's ``RunningCounts`` by arm and
-        start, as the batch read them (``services.load_active``) or, if it
-        did not, in a query each."""
+    def _stored(self, wanted: dict[Key, bool]) -> tuple[dict[Key, ArmTotals], dict[Start, RunningCounts]]:
+        """The settled ``wanted`` periods' ``StageCounts`` (those counted as wanted: with their
+        latencies or without), and the plan's ``RunningCounts`` by arm and start, as the batch read
+        them (``services.load_active``) or, if it did not, in a query each."""
         settled = {key for key in wanted if self._settled(key)}
         closed: dict[Key, ArmTotals] = {
             key: totals_from_json(row.totals)
             for row in self.plan.stage_counts.all()
-            if (key := ((row.variant,), row.since, row.until)) in settled
+            if (key := ((row.variant,), row.since, row.until)) in settled and _counted(row, wanted[key])
         }
         return closed, {((row.variant,), row.since): row for row in self.plan.running_counts.all()}
 
@@ -154,6 +166,11 @@ class TickMeasurements:
         RunningCounts.objects.bulk_create(
             moved, update_conflicts=True, unique_fields=["plan", "variant", "since"], update_fields=["until", "totals"]
         )
+
+
+def _counted(row: StageCounts | RunningCounts, latencies: bool) -> bool:
+    """Whether ``row`` was counted as a period wanted with (or without) its ``latencies`` is."""
+    return bool(row.totals.get("latencies", True)) == latencies  # rows stored before the field had them
 
 
 def totals_from_json(data: dict[str, Any]) -> ArmTotals:

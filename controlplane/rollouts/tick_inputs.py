@@ -9,6 +9,7 @@ lock a person's rollback waits for. ``read`` returns the pure core's ``RuleObser
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -47,7 +48,7 @@ def read(plan: RolloutPlan, runtime: PlanRuntime, now: float) -> tuple[list[Rule
 
 
 def _counts(
-    plan: RolloutPlan, rules: list[HealthRule], runtime: PlanRuntime, now: float, sdk_source: MetricSource
+    plan: RolloutPlan, rules: list[HealthRule], runtime: PlanRuntime, now: float, sdk_source: TickMeasurements
 ) -> tuple[list[RuleObservation], tuple[SegmentCounts, ...]]:
     """The rules' observations and the sample-ratio check's traffic."""
     observations = [observe(plan, rule, runtime, now, sdk_source) for rule in rules]
@@ -71,7 +72,8 @@ def source_for(plan: RolloutPlan, rule: HealthRule, sdk_source: MetricSource, no
 def observe(
     plan: RolloutPlan, rule: HealthRule, runtime: PlanRuntime, now: float, sdk_source: MetricSource
 ) -> RuleObservation:
-    """Counts for one rule: per stage served in the current run, and over the rule's window.
+    """Counts for one rule: per stage served in the current run, and (absolute thresholds) the
+    treatment's over the rule's window.
 
     Times are widened to whole metric buckets: a bucket that straddles a boundary counts for
     the later period, so no report is lost between two stages.
@@ -83,33 +85,39 @@ def observe(
         return RuleObservation(rule_id=rule.key)
 
     def arm(variant: str, since: float, until: float | None) -> ArmCounts:
-        return _arm_counts(_measure(source, plan, variant, since, until), rule)
+        return _arm_counts(_measure(source.measure, plan, variant, since, until), rule)
 
     def period(since: float, until: float | None) -> SegmentCounts:
         return SegmentCounts(
             treatment=arm(plan.treatment_variant, since, until), control=arm(plan.control_variant, since, until)
         )
 
-    run_started_at = runtime.run_started_at or now
-    window_start = max(now - rule.window_s, run_started_at)
+    def treatment_window() -> SegmentCounts:
+        run_started_at = runtime.run_started_at or now
+        return SegmentCounts(treatment=arm(plan.treatment_variant, max(now - rule.window_s, run_started_at), None))
+
     try:
         if isinstance(source, HttpJsonSource):  # one number about the treatment, no per-stage counts
-            return RuleObservation(
-                rule_id=rule.key, window=SegmentCounts(treatment=arm(plan.treatment_variant, window_start, None))
-            )
+            return RuleObservation(rule_id=rule.key, window=treatment_window())
         starts = list(runtime.segment_starts)
         segments = tuple(
             period(start, starts[i + 1] if i + 1 < len(starts) else None) for i, start in enumerate(starts)
         )
-        return RuleObservation(rule_id=rule.key, segments=segments, window=period(window_start, None))
+        # Only an absolute threshold reads the trailing window, and only the treatment's.
+        window = treatment_window() if rule.comparison == HealthRule.Comparison.ABSOLUTE else None
+        return RuleObservation(rule_id=rule.key, segments=segments, window=window)
     except SourceError as exc:
         logger.warning("Health rule %s of %s has no data this tick: %s", rule.key, plan, exc)
         return RuleObservation(rule_id=rule.key)
 
 
-def _measure(source: MetricSource, plan: RolloutPlan, variant: str, since: float, until: float | None) -> Measurement:
+Read = Callable[[int, str, Sequence[str], datetime, datetime | None], Measurement]
+"""A source's ``measure`` (or the SDK source's ``traffic``)."""
+
+
+def _measure(read: Read, plan: RolloutPlan, variant: str, since: float, until: float | None) -> Measurement:
     """One variant's measurement from ``since`` to ``until`` (None: now), widened to whole buckets."""
-    return source.measure(
+    return read(
         plan.environment_id, plan.flag.key, [variant], _bucket(since), _bucket(until) if until is not None else None
     )
 
@@ -151,10 +159,11 @@ def _arm_counts(measurement: Measurement, rule: HealthRule | None) -> ArmCounts:
 
 
 def sample_ratio_traffic(
-    plan: RolloutPlan, runtime: PlanRuntime, now: float, sdk_source: MetricSource
+    plan: RolloutPlan, runtime: PlanRuntime, now: float, sdk_source: TickMeasurements
 ) -> tuple[SegmentCounts, ...]:
     """Both arms' SDK health signals per stage of the run, each from the stage's start plus
-    ``ROLLOUTS_SAMPLE_RATIO_SETTLE_S`` (SDKs need a moment to pick up a new split): ``Gates.traffic``."""
+    ``ROLLOUTS_SAMPLE_RATIO_SETTLE_S`` (SDKs need a moment to pick up a new split): ``Gates.traffic``
+    (their traffic only: the check reads no latencies)."""
     starts = list(runtime.segment_starts)
     segments = []
     for i, start in enumerate(starts):
@@ -164,7 +173,7 @@ def sample_ratio_traffic(
             segments.append(SegmentCounts())
             continue
         treatment, control = (
-            _arm_counts(_measure(sdk_source, plan, variant, since, until), None)
+            _arm_counts(_measure(sdk_source.traffic, plan, variant, since, until), None)
             for variant in (plan.treatment_variant, plan.control_variant)
         )
         segments.append(SegmentCounts(treatment=treatment, control=control))
