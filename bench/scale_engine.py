@@ -140,10 +140,11 @@ def fill_signals(environment_id: int, low: int, high: int, segment_starts: list[
 
 def store_closed_stages(plans: list) -> None:
     """Where the engine stores closed stages' counts (``StageCounts``) and the open stage's settled
-    part (``RunningCounts``), the state its first tick of each plan leaves: one plan evaluated, the
-    others given the same rows (their signals are the same)."""
+    part (``RunningCounts``), and the hold it logs, the state its first tick of each plan leaves: one
+    plan evaluated, the others given the same rows (their signals are the same). Every tick the
+    bench measures is then a plan's next hold, folded into the one logged."""
     from controlplane.rollouts import services
-    from controlplane.rollouts.models import RunningCounts, StageCounts
+    from controlplane.rollouts.models import Decision, RunningCounts, StageCounts
 
     services.evaluate(plans[0].id)
     for model in (StageCounts, RunningCounts):
@@ -153,6 +154,11 @@ def store_closed_stages(plans: list) -> None:
             for plan in plans[1:]
             for row in rows
         )
+    hold = Decision.objects.get(plan=plans[0])
+    copied = [field.name for field in Decision._meta.concrete_fields if field.name not in ("id", "plan")]
+    Decision.objects.bulk_create(
+        Decision(plan=plan, **{name: getattr(hold, name) for name in copied}) for plan in plans[1:]
+    )
 
 
 def start_worker() -> subprocess.Popen:
