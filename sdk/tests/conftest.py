@@ -94,6 +94,7 @@ class FakeControlPlane:
         self.stream_requests: list[tuple[float, dict[str, str]]] = []
         self.streaming = False  # while False, the stream path answers 404 (an older server)
         self.stream_failures: list[tuple[int, dict[str, str]]] = []  # served first, in order
+        self.stream_outage = False  # while True, a stream request is closed unanswered (down)
         self._streams: list[queue.Queue[bytes | None]] = []
         self.metrics_batches: list[dict[str, Any]] = []
         self.outage = False  # while True, every config poll answers 503
@@ -182,6 +183,9 @@ class FakeControlPlane:
             def _stream(self) -> None:
                 with plane.lock:
                     plane.stream_requests.append((time.monotonic(), dict(self.headers.items())))
+                    if plane.stream_outage:
+                        self.close_connection = True
+                        return None
                     if not plane.streaming:
                         return self._send(404)
                     if self.headers.get("Authorization") != f"Bearer {plane.sdk_key}":

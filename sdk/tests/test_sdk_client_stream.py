@@ -3,6 +3,7 @@ to polling when the stream cannot be had."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from pathlib import Path
@@ -84,6 +85,24 @@ def test_a_dropped_stream_is_resumed_within_a_second(
     assert control_plane.stream_requests[1][0] - dropped_at < 1.0 + 0.5
     assert control_plane.stream_requests[1][1]["Last-Event-ID"] == "1"
     assert eventually(lambda: client.status().connection == "streaming")
+
+
+def test_after_an_outage_the_stream_is_back_within_a_reconnect_cap_of_its_end(
+    streaming: Any, control_plane: Any, flag_factory: Any, document_factory: Any, eventually: Any
+) -> None:
+    """However long the control plane was down, reconnects (jittered, doubling) never wait more
+    than STREAM_RECONNECT_MAX_S, so its return is seen within about a second."""
+    client = streaming()
+    control_plane.stream_outage = True
+    control_plane.end_streams()
+    assert eventually(lambda: len(control_plane.stream_requests) >= 9, timeout=20)
+    control_plane.publish(document_factory(flag_factory("checkout", **FLAG_ON), version=2))
+    control_plane.stream_outage = False
+    assert eventually(lambda: client.is_enabled("checkout", "u") is True, timeout=5)
+    assert client.status().document_version == 2 and client.status().connection == "streaming"
+    reconnects = [at for at, _ in control_plane.stream_requests[1:]]  # the first one opened before
+    waits = [later - earlier for earlier, later in itertools.pairwise(reconnects)]
+    assert max(waits) < flagplane.sync.STREAM_RECONNECT_MAX_S + 0.5, waits  # uncapped: 0.1 * 2**7 s
 
 
 def test_without_a_stream_the_client_polls_and_returns_to_the_stream_later(
