@@ -6,8 +6,9 @@ pool of ``WEB_THREADS`` threads whose database connections persist. Each process
 broker as it starts (``broker.warm_up``), so that its first write is published as fast as the
 next ones. What it has built by then (Django, the apps, about 117,000 objects) lives as long as
 the process: it is frozen out of the garbage collector's sight (``gc.freeze``), so that a full
-collection walks only what came later, chiefly the open streams, and pauses every stream of
-the process for a third as long (with 500 streams: 160,000 objects walked, 45,000 when frozen).
+collection walks only what came later, chiefly the open streams (with 500 streams: 160,000
+objects walked, 45,000 when frozen; in bench/propagation.py no collection of a web process then
+took over 25 ms, where full ones had paused every stream 300-780 ms, docs/delivery.md).
 """
 
 import gc

@@ -62,6 +62,6 @@ def warm_up(app: Celery) -> bool:
             producer.connection.ensure_connection(max_retries=0)
             producer.maybe_declare(app.amqp.queues[app.conf.task_default_queue])
     except Exception as exc:  # whatever the transport raises: the first send tries again
-        logger.warning("Could not prepare the broker connection (%s); the first task queued will", exc)
+        logger.warning("Could not prepare the broker connection (%s); the first task queued will connect", exc)
         return False
     return True

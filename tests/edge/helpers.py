@@ -18,6 +18,8 @@ from urllib.parse import quote
 from django.conf import settings
 from django.db import connection
 
+from flagplane.stream import parse_block
+
 ROOT = Path(__file__).resolve().parents[2]
 HTTP_PROTOCOL = "controlplane.edge.protocol:TimedHttpToolsProtocol"  # as deploy/entrypoint.sh runs it
 
@@ -138,12 +140,8 @@ class Events:
 
     def events(self) -> list[tuple[str, int, bytes]]:
         """The events received whole so far, as (event type, id, data); heartbeats left out."""
-        found = []
-        for block in self.received.split(b"\n\n")[:-1]:
-            fields = dict(line.split(b": ", 1) for line in block.split(b"\n") if not line.startswith(b":"))
-            if fields:
-                found.append((fields[b"event"].decode(), int(fields[b"id"]), fields[b"data"]))
-        return found
+        blocks = map(parse_block, self.received.split(b"\n\n")[:-1])
+        return [(event.kind, int(event.id), event.data) for event in blocks if event.kind]
 
     def close(self) -> None:
         self.response.close()
