@@ -53,12 +53,15 @@ the buckets still settling) from the buckets, and a plan's rows are rewritten ab
 class TickMeasurements:
     """A ``MetricSource`` of SDK counts for one tick of ``plan``: each period measured once.
 
-    ``growing``: where the periods that grow with their stage begin (bucket-aligned), those whose
-    settled part is kept as ``RunningCounts``; other periods (the rules' trailing windows, whose
-    start moves on every tick) are counted from their buckets.
+    ``growing``: the periods that grow with their stage (bucket-aligned ``(since, until)``), the
+    only ones whose settled part is kept as ``RunningCounts``. A rule's trailing window is not one
+    even when it begins where a stage does (within ``window_s`` of the run's start): it is counted
+    from that stage's running counts where they fit, never moves them, so one tick moves a row once.
     """
 
-    def __init__(self, plan: RolloutPlan, now: float, growing: Collection[datetime] = ()) -> None:
+    def __init__(
+        self, plan: RolloutPlan, now: float, growing: Collection[tuple[datetime, datetime | None]] = ()
+    ) -> None:
         self.plan = plan
         self.now = moment(now)
         self.growing = frozenset(growing)
@@ -127,7 +130,7 @@ class TickMeasurements:
         totals = NOTHING if latencies else NO_TRAFFIC
         if running is not None and (until is None or running.until <= until) and _counted(running, latencies):
             since, totals = running.until, totals_from_json(running.totals)
-        if len(variants) == 1 and key[1] in self.growing and not self._settled(key):
+        if len(variants) == 1 and key[1:] in self.growing and not self._settled(key):
             settled_end = bucket_start(self.now - timedelta(seconds=settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S))
             end = settled_end if until is None else min(settled_end, until)
             if end >= since + ADVANCE:

@@ -41,7 +41,7 @@ def read(plan: RolloutPlan, runtime: PlanRuntime, now: float) -> tuple[list[Rule
     """
     rules = list(plan.rules.all())
     sdk_rules = [rule for rule in rules if rule.source == HealthRule.Source.SDK]
-    sdk_source = TickMeasurements(plan, now, growing=_stage_period_starts(runtime))
+    sdk_source = TickMeasurements(plan, now, growing=_stage_periods(runtime))
     sdk_source.prefetch(lambda source: _counts(plan, sdk_rules, runtime, now, source))
     observations, traffic = _counts(plan, rules, runtime, now, sdk_source)
     return observations, replace(gates(plan, runtime, now), traffic=traffic)
@@ -131,10 +131,14 @@ def _traffic_since(stage_start: float) -> float:
     return stage_start + settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S
 
 
-def _stage_period_starts(runtime: PlanRuntime) -> set[datetime]:
-    """Where the periods that grow with their stage begin: each stage's start (the rules' counts)
-    and its traffic's (the sample-ratio check's)."""
-    return {_bucket(at) for start in runtime.segment_starts for at in (start, _traffic_since(start))}
+def _stage_periods(runtime: PlanRuntime) -> set[tuple[datetime, datetime | None]]:
+    """The periods that grow with their stage, as their reads ask for them: each stage's (the
+    rules' counts) and its traffic's (the sample-ratio check's), to the next stage's start or now."""
+    starts = list(runtime.segment_starts)
+    ends = [_bucket(start) for start in starts[1:]] + [None]
+    return {
+        (_bucket(at), end) for start, end in zip(starts, ends, strict=True) for at in (start, _traffic_since(start))
+    }
 
 
 def _arm_counts(measurement: Measurement, rule: HealthRule | None) -> ArmCounts:

@@ -157,3 +157,25 @@ def test_a_resumed_run_starts_from_nothing(plan_in_stage_2, api, sdk, engine_clo
     entry = services.evaluate(plan_in_stage_2)
     assert entry.outcomes[0]["treatment_n"] == 4 * 100  # the new run's batches only
     assert_stored_counts_are_their_buckets(plan_in_stage_2, production.id)
+
+
+def test_an_absolute_threshold_s_window_from_the_run_s_start_is_counted_beside_a_closed_first_stage(
+    api, sdk, checkout_flag, engine_clock, production
+):
+    """Within ``window_s`` of the run's start the rule's window begins where stage 0 does; once
+    stage 1 opens, stage 0 still settling and the window are two periods from one start."""
+    rule = {**ERROR_RULE, "key": "error-ceiling", "comparison": "absolute_threshold", "threshold": 0.05}
+    plan_id = create_plan(api, STAGES, rules=[rule])["id"]
+    act(api, plan_id, "start")
+    for offset in (20, 70, 120, 170):
+        send(sdk, engine_clock, offset)
+    engine_clock.at(200)  # stage 0 lasted 200 s, less than the rule's 300-s window
+    act(api, plan_id, "promote")
+    send(sdk, engine_clock, 220)
+    engine_clock.at(240)  # stage 0's last reports may still arrive
+    entry = services.evaluate(plan_id)
+    assert entry is not None and RolloutPlan.objects.get(pk=plan_id).stage_index == 1
+    send(sdk, engine_clock, 245)
+    engine_clock.at(250)
+    assert observed(plan_id) == observed_from_every_bucket(plan_id)
+    assert_stored_counts_are_their_buckets(plan_id, production.id)
