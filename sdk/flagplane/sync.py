@@ -4,11 +4,12 @@ By default the client holds a stream open (``GET /api/v1/sdk/stream``): the whol
 connect, then one small ``patch`` per change, heartbeats in between. When the stream cannot be
 had it polls ``GET /api/v1/sdk/config`` instead, and goes back to streaming when it can:
 
-* the control plane unreachable: reconnect after a short jittered delay, capped at
-  ``STREAM_RECONNECT_MAX_S``, so a change is seen within ~2 s of the outage ending;
-* the server answers the stream with something else than events (an older control plane, a
-  proxy that does not pass SSE, or nothing but silence): poll every ``poll_interval`` and try
-  the stream again after ``STREAM_RETRY_S``;
+* the control plane unreachable, or a 5xx from it or a proxy in front (a 502/504 while it is
+  down): reconnect after a short jittered delay, capped at ``STREAM_RECONNECT_MAX_S``, so a
+  change is seen within ~2 s of the outage ending;
+* the server answers the stream with something else than events (an older control plane that
+  has no stream, 404/501; a proxy that does not pass SSE, or nothing but silence): poll every
+  ``poll_interval`` and try the stream again after ``STREAM_RETRY_S``;
 * 429/503 with Retry-After (load shedding): wait that long; a poll refused so is not repeated
   sooner than the next regular poll would be (a client that has a document keeps serving it),
   so that shedding never makes an SDK ask more often;
@@ -122,8 +123,9 @@ class Sync:
         if status in (401, 403):
             client._failed(f"HTTP {status} (check the sdk_key)", "refused")
             return self._poll_backoff.next_delay(retry_after)
-        if status in (429, 503):
-            client._failed(f"HTTP {status}: the control plane is shedding load", "unreachable")
+        if status == 429 or (status >= 500 and status != 501):  # 501: no stream, like a 404
+            why = "shedding load" if status in (429, 503) else "unavailable"
+            client._failed(f"HTTP {status}: the control plane is {why}", "unreachable")
             return self._stream_backoff.next_delay(retry_after)
         logger.info("flagplane: no stream here (HTTP %s); polling instead", status)
         self._poll_until = time.monotonic() + STREAM_RETRY_S

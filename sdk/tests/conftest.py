@@ -95,6 +95,7 @@ class FakeControlPlane:
         self.streaming = False  # while False, the stream path answers 404 (an older server)
         self.stream_failures: list[tuple[int, dict[str, str]]] = []  # served first, in order
         self.stream_outage = False  # while True, a stream request is closed unanswered (down)
+        self.stream_status: int | None = None  # while set, the stream answers it (a proxy's 502)
         self._streams: list[queue.Queue[bytes | None]] = []
         self.metrics_batches: list[dict[str, Any]] = []
         self.outage = False  # while True, every config poll answers 503
@@ -186,6 +187,8 @@ class FakeControlPlane:
                     if plane.stream_outage:
                         self.close_connection = True
                         return None
+                    if plane.stream_status is not None:
+                        return self._send(plane.stream_status)
                     if not plane.streaming:
                         return self._send(404)
                     if self.headers.get("Authorization") != f"Bearer {plane.sdk_key}":

@@ -105,6 +105,24 @@ def test_after_an_outage_the_stream_is_back_within_a_reconnect_cap_of_its_end(
     assert max(waits) < flagplane.sync.STREAM_RECONNECT_MAX_S + 0.5, waits  # uncapped: 0.1 * 2**7 s
 
 
+def test_after_a_proxy_answered_502_the_stream_is_back_without_waiting_a_poll_interval(
+    streaming: Any, control_plane: Any, flag_factory: Any, document_factory: Any, eventually: Any
+) -> None:
+    """A 5xx other than 503 (a proxy's 502/504 while the control plane is down) is an outage,
+    not a server without a stream: reconnect within the cap, rather than poll."""
+    client = streaming(poll_interval=60.0)
+    control_plane.outage = True  # polls would be refused too: the whole control plane is down
+    control_plane.stream_status = 502
+    control_plane.end_streams()
+    assert eventually(lambda: len(control_plane.stream_requests) >= 5, timeout=20)
+    control_plane.publish(document_factory(flag_factory("checkout", **FLAG_ON), version=2))
+    control_plane.stream_status = None
+    control_plane.outage = False
+    assert eventually(lambda: client.is_enabled("checkout", "u") is True, timeout=5)
+    assert client.status().document_version == 2 and client.status().connection == "streaming"
+    assert control_plane.config_requests == []  # never fell back to polling
+
+
 def test_without_a_stream_the_client_polls_and_returns_to_the_stream_later(
     control_plane: Any,
     make_client: Any,
@@ -123,6 +141,17 @@ def test_without_a_stream_the_client_polls_and_returns_to_the_stream_later(
 
     control_plane.streaming = True
     assert eventually(lambda: client.status().connection == "streaming", timeout=5)
+
+
+def test_a_server_that_does_not_implement_the_stream_is_polled(
+    control_plane: Any, make_client: Any, flag_factory: Any, document_factory: Any
+) -> None:
+    control_plane.streaming = True
+    control_plane.stream_status = 501  # unlike the other 5xx: no stream here, like a 404
+    control_plane.publish(document_factory(flag_factory("checkout", **FLAG_ON), version=1))
+    client = make_client(stream=True)
+    assert client.wait_until_ready(timeout=5)
+    assert client.status().connection == "polling" and len(control_plane.stream_requests) == 1
 
 
 def test_a_shedding_server_is_left_alone_for_its_retry_after(
