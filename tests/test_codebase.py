@@ -21,10 +21,22 @@ def modules() -> dict[str, Path]:
     return found
 
 
+def parsed(path: Path) -> ast.Module:
+    """The module's syntax tree. CPython 3.11 keeps the AST converter's recursion depth in the
+    interpreter's state, not the thread's, so ``ast.parse`` here can fail with "AST constructor
+    recursion depth mismatch" while another thread of the test session formats a traceback (3.11's
+    traceback module parses the failing line's source); a second parse starts the count afresh."""
+    source = path.read_text()
+    try:
+        return ast.parse(source)
+    except SystemError:
+        return ast.parse(source)
+
+
 def imported(name: str, path: Path) -> Iterator[str]:
     """Names imported anywhere in the module (inside functions too), relative imports resolved."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(parsed(path)):
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
