@@ -113,26 +113,24 @@ def arm_counts(
     return arm_counts_many(environment_id, flag_key, [(variants, since, until)])[0]
 
 
+_IN_WINDOWS_SQL = """windows w CROSS JOIN LATERAL (
+            SELECT * FROM {table} b
+            WHERE b.environment_id = %s AND b.flag_key = %s AND b.variant = ANY(w.variants)
+              AND b.bucket_start >= w.since AND (w.until IS NULL OR b.bucket_start < w.until)
+            OFFSET 0
+        ) b"""
+"""Each window's rows of one bucket table, beside the window (``w``); the rows as ``b``."""
+
 _COUNTS_SQL = """
     WITH windows(n, variants, since, until, latencies) AS (VALUES {values}),
     buckets AS MATERIALIZED (
         SELECT w.n, w.latencies, b.evaluations, b.successes, b.errors, b.latency_sum, b.ungrouped_signals,
                b.latency_counts
-        FROM windows w CROSS JOIN LATERAL (
-            SELECT * FROM {buckets} b
-            WHERE b.environment_id = %s AND b.flag_key = %s AND b.variant = ANY(w.variants)
-              AND b.bucket_start >= w.since AND (w.until IS NULL OR b.bucket_start < w.until)
-            OFFSET 0
-        ) b
+        FROM {buckets_in_windows}
     ),
     groups AS MATERIALIZED (
         SELECT w.n, w.latencies, b.successes, b.errors, b.latency_counts
-        FROM windows w CROSS JOIN LATERAL (
-            SELECT * FROM {unit_buckets} b
-            WHERE b.environment_id = %s AND b.flag_key = %s AND b.variant = ANY(w.variants)
-              AND b.bucket_start >= w.since AND (w.until IS NULL OR b.bucket_start < w.until)
-            OFFSET 0
-        ) b
+        FROM {unit_buckets_in_windows}
     )
     SELECT n, 't', 0, SUM(evaluations)::bigint, SUM(successes)::bigint, SUM(errors)::bigint, SUM(latency_sum),
            SUM(ungrouped_signals)::bigint
@@ -173,7 +171,9 @@ def arm_counts_many(
     ]
     params += [environment_id, flag_key] * 2
     sql = _COUNTS_SQL.format(
-        values=values, buckets=MetricBucket._meta.db_table, unit_buckets=MetricUnitBucket._meta.db_table
+        values=values,
+        buckets_in_windows=_IN_WINDOWS_SQL.format(table=MetricBucket._meta.db_table),
+        unit_buckets_in_windows=_IN_WINDOWS_SQL.format(table=MetricUnitBucket._meta.db_table),
     )
     sums = [[0, 0, 0, 0.0, 0] for _ in windows]
     histograms = [[0] * HISTOGRAM_SIZE for _ in windows]
