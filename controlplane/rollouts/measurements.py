@@ -12,9 +12,11 @@ periods once:
 
 - a period that ended before its stage closed and has settled is stored as ``StageCounts`` the
   first time and read from there after;
-- a period that is still growing (the open stage's, from the stage's start) keeps its settled
-  part as ``RunningCounts``: the next tick counts only the buckets from where those end and adds
-  them. They move on once ``ADVANCE`` more has settled (each move rewrites their row).
+- a period that is still growing (the open stage's, from the stage's start) keeps its buckets
+  older than ``ROLLOUTS_RUNNING_COUNTS_HORIZON_S`` as ``RunningCounts`` (an SDK retries an unsent
+  batch for up to 15 minutes, so a younger bucket may still change): the next tick counts only the
+  buckets from where those end and adds them. They move on once ``ADVANCE`` more is that old (each
+  move rewrites their row).
 
 A new stage or run begins periods with a new start, which have no stored counts yet; stored counts
 of a period are the same whichever run read them (they are the settled buckets of the flag's arm
@@ -46,8 +48,9 @@ NOTHING = ArmTotals(
 NO_TRAFFIC = replace(NOTHING, latencies=False)
 
 ADVANCE = timedelta(minutes=1)
-"""Running counts move on once this much more has settled: a tick reads at most this much (plus
-the buckets still settling) from the buckets, and a plan's rows are rewritten about once a minute."""
+"""Running counts move on once this much more is past the horizon: a tick reads at most this much
+(plus the buckets younger than the horizon) from the buckets, and a plan's rows are rewritten
+about once a minute."""
 
 
 class TickMeasurements:
@@ -131,8 +134,9 @@ class TickMeasurements:
         if running is not None and (until is None or running.until <= until) and _counted(running, latencies):
             since, totals = running.until, totals_from_json(running.totals)
         if len(variants) == 1 and key[1:] in self.growing and not self._settled(key):
-            settled_end = bucket_start(self.now - timedelta(seconds=settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S))
-            end = settled_end if until is None else min(settled_end, until)
+            horizon = max(settings.ROLLOUTS_RUNNING_COUNTS_HORIZON_S, settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S)
+            kept_end = bucket_start(self.now - timedelta(seconds=horizon))
+            end = kept_end if until is None else min(kept_end, until)
             if end >= since + ADVANCE:
                 return totals, [(variants, since, end), (variants, end, until)]
         return totals, [(variants, since, until)]

@@ -271,6 +271,10 @@ ROLLOUTS_EXTERNAL_CHECK_TIMEOUT_S = env_float("ROLLOUTS_EXTERNAL_CHECK_TIMEOUT_S
 # Traffic of a stage's first seconds is left out of the sample-ratio check: SDKs serve the old
 # split until their next poll or stream event picks up the new one.
 ROLLOUTS_SAMPLE_RATIO_SETTLE_S = env_float("ROLLOUTS_SAMPLE_RATIO_SETTLE_S", 60.0)
+# The open stage's running counts (RunningCounts) keep only buckets older than this; a tick counts
+# the younger ones afresh. An SDK retries an unsent batch for up to 15 minutes (max_unsent_age_s):
+# a batch that late is still counted.
+ROLLOUTS_RUNNING_COUNTS_HORIZON_S = env_float("ROLLOUTS_RUNNING_COUNTS_HORIZON_S", 900.0)
 CELERY_BEAT_SCHEDULE: dict = {
     "documents-reconcile": {
         "task": "documents.reconcile",

@@ -47,6 +47,12 @@ def engine_clock(monkeypatch) -> EngineClock:
     return EngineClock(monkeypatch)
 
 
+@pytest.fixture
+def short_horizon(settings) -> None:
+    """Running counts keep buckets once settled (60 s), not 15 minutes: runs of a few minutes use them."""
+    settings.ROLLOUTS_RUNNING_COUNTS_HORIZON_S = 60
+
+
 def send(sdk, engine_clock: EngineClock, offset_s: float, treatment_errors: int = 1) -> None:
     """A batch from two unit groups per arm whose period ends at ``offset_s`` on the engine's clock."""
     traffic = {"on": {3: (40, treatment_errors), 7: (60, 0)}, "off": {3: (400, 4), 9: (500, 5)}}
@@ -76,7 +82,7 @@ def assert_stored_counts_are_their_buckets(plan_id: int, environment_id: int) ->
 
 
 @pytest.fixture
-def plan_in_stage_2(api, sdk, checkout_flag, engine_clock) -> int:
+def plan_in_stage_2(api, sdk, checkout_flag, engine_clock, short_horizon) -> int:
     """Started at 0 s, promoted at 300 s, with a batch every 50 s up to 600 s."""
     plan = create_plan(api, STAGES, rules=[ERROR_RULE, LATENCY_RULE])
     act(api, plan["id"], "start")
@@ -160,7 +166,7 @@ def test_a_resumed_run_starts_from_nothing(plan_in_stage_2, api, sdk, engine_clo
 
 
 def test_an_absolute_threshold_s_window_from_the_run_s_start_is_counted_beside_a_closed_first_stage(
-    api, sdk, checkout_flag, engine_clock, production
+    api, sdk, checkout_flag, engine_clock, production, short_horizon
 ):
     """Within ``window_s`` of the run's start the rule's window begins where stage 0 does; once
     stage 1 opens, stage 0 still settling and the window are two periods from one start."""
@@ -179,3 +185,19 @@ def test_an_absolute_threshold_s_window_from_the_run_s_start_is_counted_beside_a
     engine_clock.at(250)
     assert observed(plan_id) == observed_from_every_bucket(plan_id)
     assert_stored_counts_are_their_buckets(plan_id, production.id)
+
+
+def test_a_batch_the_sdk_sent_five_minutes_late_counts_in_the_open_stage(api, sdk, checkout_flag, engine_clock):
+    plan_id = create_plan(api, STAGES, rules=[ERROR_RULE])["id"]
+    act(api, plan_id, "start")
+    for offset in range(20, 1001, 50):
+        if offset != 720:
+            send(sdk, engine_clock, offset)
+    engine_clock.at(1010)
+    services.evaluate(plan_id)
+    assert RunningCounts.objects.filter(plan_id=plan_id, until__lte=clock.moment(engine_clock.now - 900)).exists()
+    send(sdk, engine_clock, 720, treatment_errors=30)  # retried by its SDK after an outage, 5 minutes late
+    engine_clock.at(1030)
+    assert observed(plan_id) == observed_from_every_bucket(plan_id)
+    entry = services.evaluate(plan_id)
+    assert entry.outcomes[0]["treatment_n"] == 20 * 100 and entry.outcomes[0]["treatment_events"] == 19 + 30
