@@ -31,7 +31,6 @@ STREAM_PATH = "/api/v1/sdk/stream"
 SO_TIMESTAMPNS = 35
 """Linux (asm-generic/socket.h): the kernel stamps each received segment with its arrival time."""
 ANCILLARY_SPACE = socket.CMSG_SPACE(16)  # one struct timespec
-REALTIME_MINUS_MONOTONIC_NS = time.time_ns() - time.monotonic_ns()  # per process, at import
 
 
 class StampedSocket:
@@ -44,7 +43,9 @@ class StampedSocket:
         self.sock = sock
         self.buffer = b""
         self.arrived = 0.0
-        """When the kernel received the newest bytes read (monotonic seconds)."""
+        """When the kernel received the newest bytes read (monotonic seconds; the kernel's stamp is
+        wall-clock time, converted with the clocks' offset at that read, so a clock step or slew
+        during a run does not shift every latency)."""
 
     async def fill(self) -> None:
         """Read what is there (waiting for something); raises IncompleteReadError at the end."""
@@ -60,7 +61,7 @@ class StampedSocket:
             self.arrived = next(
                 (
                     (int.from_bytes(p[:8], "little") * 10**9 + int.from_bytes(p[8:16], "little")
-                     - REALTIME_MINUS_MONOTONIC_NS) / 1e9
+                     - (time.time_ns() - time.monotonic_ns())) / 1e9
                     for level, kind, p in ancillary
                     if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS
                 ),
