@@ -167,21 +167,30 @@ class Decision(models.Model):
         return f"{self.at:%H:%M:%S} {self.action}: {self.reason}"
 
 
-class StageCounts(models.Model):
-    """What SDKs reported for one arm (variant) of a plan over a period of a closed stage.
+class ArmCounts(models.Model):
+    """Counts of one arm (variant) over a period, ``since <= bucket start < until``, stored so that
+    later ticks read one row instead of counting again; ``totals`` is ``metrics.queries.ArmTotals``."""
 
-    Stored once the stage has closed and its reports have arrived (``rollouts.measurements``), so
-    later ticks read one row instead of counting the stage's buckets again. ``since`` and ``until``
-    are the bucket-aligned bounds the engine asked for; ``totals`` is ``metrics.queries.ArmTotals``.
-    """
-
-    plan = models.ForeignKey(RolloutPlan, on_delete=models.CASCADE, related_name="stage_counts")
     variant = models.CharField(max_length=128)
     since = models.DateTimeField()
     until = models.DateTimeField()
     totals = models.JSONField()
 
     class Meta:
+        abstract = True
+
+
+class StageCounts(ArmCounts):
+    """What SDKs reported for one arm (variant) of a plan over a period of a closed stage.
+
+    Stored once the stage has closed and its reports have arrived (``rollouts.measurements``), so
+    later ticks read one row instead of counting the stage's buckets again. ``since`` and ``until``
+    are the bucket-aligned bounds the engine asked for.
+    """
+
+    plan = models.ForeignKey(RolloutPlan, on_delete=models.CASCADE, related_name="stage_counts")
+
+    class Meta(ArmCounts.Meta):
         verbose_name_plural = "stage counts"
         constraints = [
             models.UniqueConstraint(fields=["plan", "variant", "since", "until"], name="unique_stage_counts")
@@ -191,7 +200,7 @@ class StageCounts(models.Model):
         return f"{self.variant} {self.since:%H:%M:%S}-{self.until:%H:%M:%S}"
 
 
-class RunningCounts(models.Model):
+class RunningCounts(ArmCounts):
     """What SDKs reported for one arm (variant) of a plan from the start of a stage's period
     (``since``) up to ``until``: the end of the buckets already settled when a tick last moved it on.
 
@@ -202,12 +211,8 @@ class RunningCounts(models.Model):
     """
 
     plan = models.ForeignKey(RolloutPlan, on_delete=models.CASCADE, related_name="running_counts")
-    variant = models.CharField(max_length=128)
-    since = models.DateTimeField()
-    until = models.DateTimeField()
-    totals = models.JSONField()
 
-    class Meta:
+    class Meta(ArmCounts.Meta):
         verbose_name_plural = "running counts"
         constraints = [models.UniqueConstraint(fields=["plan", "variant", "since"], name="unique_running_counts")]
 
@@ -215,18 +220,14 @@ class RunningCounts(models.Model):
         return f"{self.variant} {self.since:%H:%M:%S}-{self.until:%H:%M:%S} so far"
 
 
-class SourceCounts(models.Model):
+class SourceCounts(ArmCounts):
     """What a health rule's external source (Prometheus) counted for one arm over a period of a
     closed stage: like ``StageCounts`` for SDK counts, stored once the period's data has arrived
     (``rollouts.stored_sources``) so that later ticks do not query the source for it again."""
 
     rule = models.ForeignKey(HealthRule, on_delete=models.CASCADE, related_name="source_counts")
-    variant = models.CharField(max_length=128)
-    since = models.DateTimeField()
-    until = models.DateTimeField()
-    totals = models.JSONField()
 
-    class Meta:
+    class Meta(ArmCounts.Meta):
         verbose_name_plural = "source counts"
         constraints = [
             models.UniqueConstraint(fields=["rule", "variant", "since", "until"], name="unique_source_counts")
