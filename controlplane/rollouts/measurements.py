@@ -53,6 +53,13 @@ ADVANCE = timedelta(minutes=1)
 about once a minute."""
 
 
+def settled(variants: Sequence[str], until: datetime | None, now: datetime) -> bool:
+    """A closed window of one arm whose reports have all arrived by ``now`` (its counts no longer
+    change, so they may be stored)."""
+    settle = timedelta(seconds=settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S)
+    return until is not None and len(variants) == 1 and until + settle <= now
+
+
 class TickMeasurements:
     """A ``MetricSource`` of SDK counts for one tick of ``plan``: each period measured once.
 
@@ -142,10 +149,8 @@ class TickMeasurements:
         return totals, [(variants, since, until)]
 
     def _settled(self, key: Key) -> bool:
-        """A closed window of one arm whose reports have all arrived (its counts no longer change)."""
         variants, _, until = key
-        settle = timedelta(seconds=settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S)
-        return until is not None and len(variants) == 1 and until + settle <= self.now
+        return settled(variants, until, self.now)
 
     def _stored(self, wanted: dict[Key, bool]) -> tuple[dict[Key, ArmTotals], dict[Start, RunningCounts]]:
         """The settled ``wanted`` periods' ``StageCounts`` (those counted as wanted: with their

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime, timedelta
-
-from django.conf import settings
+from datetime import datetime
 
 from controlplane.metrics.queries import ArmTotals
 from controlplane.metrics.sources import Measurement, MetricSource
 from controlplane.rollouts.clock import moment
-from controlplane.rollouts.measurements import totals_from_json
+from controlplane.rollouts.measurements import settled, totals_from_json
 from controlplane.rollouts.models import HealthRule, SourceCounts
 
 
@@ -39,8 +37,7 @@ class ClosedPeriodsStored:
         since: datetime,
         until: datetime | None = None,
     ) -> Measurement:
-        settle = timedelta(seconds=settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S)
-        if until is None or len(variants) != 1 or until + settle > self.now:
+        if not settled(variants, until, self.now):
             return self.source.measure(environment_id, flag_key, variants, since, until)
         for row in self.rule.source_counts.all():
             if (row.variant, row.since, row.until) == (variants[0], since, until):
