@@ -170,7 +170,6 @@ def plan_page_context(plan: RolloutPlan) -> dict[str, Any]:
         latest = plan.decisions.exclude(outcomes=[]).first()
     stages = list(plan.stages.all())
     return {
-        "plan": plan,
         "status_badge": badge(plan.get_status_display(), STATUS_COLORS.get(plan.status, "#757575")),
         "stage_number": plan.stage_index + 1,
         "stage_count": len(stages),
