@@ -47,8 +47,8 @@ def compile_text(text: str) -> Snapshot:
 
     def member(key: str, index: int) -> int:
         if key == "flags" and text.startswith("{", index):
-            top[key] = reader.flags = {}  # a repeated key: the last one counts, as in json.loads
-            reader.problem = None
+            reader.start()  # a repeated key: the last one counts, as in json.loads
+            top[key] = reader.flags
             return _walk_object(text, index, reader.read)
         top[key], end = _value(text, index)
         return end
@@ -61,10 +61,14 @@ def compile_text(text: str) -> Snapshot:
 
 class _FlagReader:
     """Compiles each flag as soon as it is parsed; the first problem is kept for later, when the
-    document's own fields (its schema version first) have been checked."""
+    document's own fields (its schema version first) and its segments have been checked."""
 
     def __init__(self, text: str) -> None:
         self.text = text
+        self.start()
+
+    def start(self) -> None:
+        """Forget the flags read so far (a ``flags`` object that a later one replaces)."""
         self.flags: dict[str, CompiledFlag] = {}
         self.problem: InvalidDocument | None = None
         self.segments = _SegmentReferences()
@@ -87,9 +91,12 @@ class _FlagReader:
         project, environment, version, raw_segments, _ = _document_fields(top)
         segments = _SegmentCompiler(raw_segments)
         compiled_segments = segments.compile_all()
+        # Every reference was met before the problem (compiling stops there), so an unknown
+        # segment among them comes first in document order, where compile_document reports it.
+        targets = self.segments.bind(segments)
         if self.problem is not None:
             raise self.problem
-        self.segments.bind(segments, self.flags.values())
+        _inline_segments(targets, self.flags.values())
         return Snapshot(
             SCHEMA_VERSION, project, environment, version, self.flags, compiled_segments
         )
@@ -111,19 +118,24 @@ class _SegmentReferences:
         self._references[is_member] = (key, path, bound)
         return is_member
 
-    def bind(self, segments: _SegmentCompiler, flags: Iterable[CompiledFlag]) -> None:
-        """Bind every reference; where a rule holds one as a clause of its own (one segment, not
-        negated), the rule gets the segment's matcher instead: evaluation as fast as ever."""
+    def bind(self, segments: _SegmentCompiler) -> dict[Matcher, Matcher]:
+        """Bind every reference, in the order they were met; returns each one's segment matcher."""
         targets: dict[Matcher, Matcher] = {}
         for reference, (key, path, bound) in self._references.items():
             bound.append(segments.resolve(key, path))
             targets[reference] = bound[0]
-        if not targets:
-            return
-        for flag in flags:
-            for rule in flag.rules:
-                if any(matcher in targets for matcher in rule.matchers):
-                    rule.matchers = tuple(targets.get(m, m) for m in rule.matchers)
+        return targets
+
+
+def _inline_segments(targets: dict[Matcher, Matcher], flags: Iterable[CompiledFlag]) -> None:
+    """Where a rule holds a reference as a clause of its own (one segment, not negated), the
+    rule gets the segment's matcher instead: evaluation as fast as ever."""
+    if not targets:
+        return
+    for flag in flags:
+        for rule in flag.rules:
+            if any(matcher in targets for matcher in rule.matchers):
+                rule.matchers = tuple(targets.get(m, m) for m in rule.matchers)
 
 
 def _walk_object(text: str, index: int, member: Callable[[str, int], int]) -> int:

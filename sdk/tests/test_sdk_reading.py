@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -73,3 +74,50 @@ def test_flags_that_are_not_an_object_are_reported_before_a_broken_segment(
     with pytest.raises(InvalidDocument) as received:
         compile_body(body(golden_document))
     assert received.value.path == parsed.value.path == "flags"
+
+
+BROKEN_RULE = {"id": "broken", "clauses": [{"attribute": "a", "op": "?", "values": [1]}],
+               "serve": {"variant": "on"}}  # fmt: skip
+
+
+def first_problem(text: bytes) -> tuple[str, str]:
+    """(path, what) of the InvalidDocument that both ways of compiling a received body name."""
+    with pytest.raises(InvalidDocument) as parsed:
+        compile_document(json.loads(text))
+    with pytest.raises(InvalidDocument) as received:
+        compile_body(text)
+    assert (received.value.path, str(received.value)) == (parsed.value.path, str(parsed.value))
+    return received.value.path, str(received.value)
+
+
+def test_an_unknown_segment_is_reported_before_a_later_flags_error(
+    golden_document: dict[str, Any],
+) -> None:
+    golden_document["flags"]["op-in_segment"]["rules"][0]["clauses"][0]["values"] = ["ghosts"]
+    golden_document["flags"]["rollout"]["rules"] = [BROKEN_RULE]
+    path, _ = first_problem(body(golden_document))
+    assert path == 'flags["op-in_segment"].rules[0].clauses[0].values[0]'
+
+
+def test_an_unknown_segment_is_reported_before_a_later_rules_error(
+    golden_document: dict[str, Any],
+) -> None:
+    rules = golden_document["flags"]["op-in_segment"]["rules"]
+    rules[0]["clauses"][0]["values"] = ["ghosts"]
+    rules.append(BROKEN_RULE)
+    path, _ = first_problem(body(golden_document))
+    assert path == 'flags["op-in_segment"].rules[0].clauses[0].values[0]'
+
+
+def test_a_later_error_is_reported_after_a_known_segment(golden_document: dict[str, Any]) -> None:
+    golden_document["flags"]["rollout"]["rules"] = [BROKEN_RULE]
+    path, _ = first_problem(body(golden_document))
+    assert path == 'flags["rollout"].rules[0].clauses[0].op'
+
+
+def test_flags_a_repeated_key_replaces_are_not_checked(golden_document: dict[str, Any]) -> None:
+    ghost = copy.deepcopy(golden_document["flags"]["op-in_segment"])
+    ghost["rules"][0]["clauses"][0]["values"] = ["ghosts"]
+    replaced = json.dumps({"flags": {"op-in_segment": ghost}})[:-1]  # the first "flags" member
+    text = f"{replaced}, {body(golden_document).decode()[1:]}".encode()
+    assert set(compile_body(text).flags) == set(compile_document(json.loads(text)).flags)
