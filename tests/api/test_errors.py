@@ -46,6 +46,18 @@ def test_a_body_over_the_limit_is_a_413(api, checkout_flag, settings):
     assert_error(response, 413, "too_large")
 
 
+def test_a_body_under_the_limit_but_over_djangos_default_is_read(api, checkout_flag):
+    # Django refuses bodies over DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MiB by default) before our parser
+    # reads them: a 10,000-series metrics batch with unit groups is ~8 MiB.
+    response = api.patch(STATE, {"reason": "x" * (3 * 1024 * 1024)}, format="json")
+    assert response.status_code == 400, response.content[:500]
+
+
+def test_a_body_django_refuses_as_too_large_is_a_413(api, checkout_flag, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    assert_error(api.patch(STATE, {"reason": "x" * 2000}, format="json"), 413, "too_large")
+
+
 def test_field_errors_keep_their_paths_beside_the_detail(api, checkout_flag):
     rule = {"clauses": [{"attribute": "plan", "op": "looks_like", "values": ["x"]}], "serve": {"variant": "on"}}
     body = assert_error(api.patch(STATE, {"rules": [rule], "reason": "test"}, format="json"), 400, "invalid")
