@@ -143,29 +143,55 @@ def superuser_client():
 # Metrics ingest
 
 
-def metrics_batch(series: int, end: datetime) -> dict:
+UNIT_GROUPS_PER_SERIES = 16
+"""Unit groups a series of the unit-group case reports (of 64): a split flag's share of its users
+seen by one SDK instance in a flush interval."""
+
+
+def metrics_batch(series: int, end: datetime, units: bool = False) -> dict:
+    """A batch of ``series`` series ending at ``end``; ``units``: each with counts per unit group
+    (wire format 2, ``UNIT_GROUPS_PER_SERIES`` groups), as an SDK sends a flag under a percentage split."""
     from controlplane.metrics.histogram import STANDARD_BOUNDS_MS
 
     stamp = end.strftime("%Y-%m-%dT%H:%M:%S.") + f"{end.microsecond // 1000:03d}Z"
+    prefix = "units" if units else "flag"
     entries = [
         {
-            "flag": f"flag-{series}-{i // 2:05d}", "variant": "on" if i % 2 else "off",
+            "flag": f"{prefix}-{series}-{i // 2:05d}", "variant": "on" if i % 2 else "off",
             "evaluations": 120, "successes": 30, "errors": 1,
             "latency_ms": {"bounds": list(STANDARD_BOUNDS_MS), "counts": [0, 3, 10, 9, 4, 2, 1, 0, 0, 0, 0, 0, 0, 0],
                            "sum": 321.5},
         }
         for i in range(series)
     ]  # fmt: skip
+    if units:
+        for i, entry in enumerate(entries):
+            entry["units"] = unit_groups(i)
     return {
         "format": 2, "sdk": {"name": "flagplane-python", "version": "bench"}, "batch_id": uuid.uuid4().hex,
         "document_version": 1, "period": {"start": stamp, "end": stamp}, "flags": entries, "dropped": 0,
     }  # fmt: skip
 
 
+def unit_groups(i: int) -> dict:
+    """Series ``i``'s unit groups: every fourth group from ``i % 4``, together the series' 30
+    successes and 1 error, one latency each."""
+    from flagplane.metrics import UNIT_GROUPS
+
+    group = list(range(i % 4, UNIT_GROUPS, UNIT_GROUPS // UNIT_GROUPS_PER_SERIES))
+    successes = [2] * UNIT_GROUPS_PER_SERIES
+    successes[0] = 0  # 15 groups of 2 successes, the first group's one error
+    errors = [1] + [0] * (UNIT_GROUPS_PER_SERIES - 1)
+    counts = [[0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] for _ in group]
+    counts[0] = [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    return {"groups": UNIT_GROUPS, "group": group, "successes": successes, "errors": errors, "latency_counts": counts}
+
+
 def bench_ingest(series_sizes: list[int], results: dict[str, Any]) -> None:
-    """Each size twice: batches whose series are new in their bucket (one SDK instance: it flushes
-    once per bucket, so every row is inserted) and batches adding to rows already in the bucket
-    (more instances of one service). The summary takes the slower at the largest size."""
+    """Each size twice for plain series and twice for series with unit groups: batches whose series
+    are new in their bucket (one SDK instance: it flushes once per bucket, so every row is inserted)
+    and batches adding to rows already in the bucket (more instances of one service). The summary
+    takes the slower at the largest size, for each kind of series."""
     from django.conf import settings
     from django.db import connection
     from django.test import Client
@@ -177,30 +203,35 @@ def bench_ingest(series_sizes: list[int], results: dict[str, Any]) -> None:
     _, key = issue_sdk_key(project.environments.get(), Actor.system("bench"), "bench")
     client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
     width = timedelta(seconds=settings.METRICS_BUCKET_SECONDS)
-    for series in series_sizes:
-        now = datetime.now(UTC)
-        ends = {
-            "new rows": [now - (2 * i + 1) * width for i in range(4)],  # each in a bucket of its own
-            "adding to rows": [now] * 4,
-        }  # fmt: skip
-        worst = 0.0
-        for case, moments in ends.items():
-            bodies = iter([json.dumps(metrics_batch(series, end)) for end in moments])  # before the clock starts
+    batches = 0
+    for units, label in ((False, "ingest"), (True, "ingest_units")):
+        for series in series_sizes:
+            now = datetime.now(UTC)
+            ends = {
+                "new rows": [now - (2 * i + 1) * width for i in range(4)],  # each in a bucket of its own
+                "adding to rows": [now] * 4,
+            }  # fmt: skip
+            worst = 0.0
+            for case, moments in ends.items():
+                # compact, as the SDK sends it (10,000 series with unit groups: 8.4 MiB), before the clock starts
+                bodies = iter([json.dumps(metrics_batch(series, end, units), separators=(",", ":")) for end in moments])
 
-            def post(bodies=bodies):
-                response = client.post("/api/v1/metrics", next(bodies), content_type="application/json")
-                assert response.status_code == 202, response.content[:300]
+                def post(bodies=bodies):
+                    response = client.post("/api/v1/metrics", next(bodies), content_type="application/json")
+                    assert response.status_code == 202, response.content[:300]
 
-            ms = median_ms(post, 3)
-            per_series = ms * 1000 / series
-            print(f"ingest: {series:6,} series per batch, {case:14s} {ms:8.1f} ms  {per_series:6.1f} µs per series",
-                  flush=True)  # fmt: skip
-            worst = max(worst, per_series)
-        results["ingest_us_per_series"] = worst
+                ms = median_ms(post, 3)
+                batches += len(moments)
+                per_series = ms * 1000 / series
+                kind = f"{UNIT_GROUPS_PER_SERIES} unit groups" if units else "plain"
+                print(f"{label}: {series:6,} series ({kind}) per batch, {case:14s} {ms:8.1f} ms  "
+                      f"{per_series:6.1f} µs per series", flush=True)  # fmt: skip
+                worst = max(worst, per_series)
+            results[f"{label}_us_per_series"] = worst
     with connection.cursor() as cursor:
         cursor.execute("SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'metrics_flagactivity'")
         updates = cursor.fetchone()[0]
-    print(f"  flag activity row updates over {8 * len(series_sizes)} batches: {updates:,} (statistics may lag)")
+    print(f"  flag activity row updates over {batches} batches: {updates:,} (statistics may lag)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -372,7 +403,8 @@ def summary(results: dict[str, Any]) -> str:
 
     largest = results.get("audit_largest", "10m")
     keys = ["engine_plans_per_worker", "engine_queries_per_evaluate", f"audit_admin_ms_{largest}",
-            f"audit_api_ms_{largest}", "ingest_us_per_series", "flags50k_admin_ms", "sdk_compile_10k_ms",
+            f"audit_api_ms_{largest}", "ingest_us_per_series", "ingest_units_us_per_series",
+            "flags50k_admin_ms", "sdk_compile_10k_ms",
             "sdk_compile_10k_mb"]  # fmt: skip
     return "scale: " + " ".join(f"{key}={fmt(results.get(key))}" for key in keys)
 
