@@ -5,9 +5,10 @@ from Redis) and counts it (``services.count_batch``). When PostgreSQL cannot be 
 the batch as the SDK sent it to ``<prefix>:metrics:inbox`` (at most METRICS_INBOX_MAX batches) and
 the SDK is told it is queued. ``drain`` (Celery beat, ``metrics.drain_inbox``) moves one batch at
 a time to a processing list, counts it with ``services.ingest_batch`` (the same reading, at the
-time it was received, and the same counting) and then removes it. The batch id is recorded in the
-counting transaction, so a batch whose drain crashed after the commit is counted once: the next
-drain puts it back in the inbox and ``ingest_batch`` reports it as a duplicate.
+time it was received, and the same counting: a late one if its bucket has settled since) and then
+removes it. The batch id is recorded in the counting transaction, so a batch whose drain crashed
+after the commit is counted once: the next drain puts it back in the inbox and ``ingest_batch``
+reports it as a duplicate.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def drain(limit: int = 1000) -> dict[str, int]:
             break
         entry = json.loads(raw)
         try:
-            result = ingest_batch(entry["environment_id"], entry["batch"], datetime.fromisoformat(entry["received_at"]))
+            received_at = datetime.fromisoformat(entry["received_at"])
+            result = ingest_batch(entry["environment_id"], entry["batch"], received_at, written_at=timezone.now())
         except DATABASE_DOWN:
             client.lmove(processing_key(), inbox_key(), "RIGHT", "LEFT")
             break

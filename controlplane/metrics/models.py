@@ -146,3 +146,25 @@ class FlagActivity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.flag_key} last evaluated {self.last_evaluated_at:%Y-%m-%d %H:%M}"
+
+
+class LateBucket(models.Model):
+    """A bucket of a flag that SDK counts were added to after it had settled (its end
+    ``ROLLOUTS_SAMPLE_RATIO_SETTLE_S`` ago: an SDK retried a batch, or the Redis inbox was drained),
+    and when they last were. The rollout engine stores the counts of settled buckets; it counts
+    again what it stored of this bucket before ``written_at`` (``rollouts.models.ArmCounts``)."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+", db_index=False)
+    flag_key = models.CharField(max_length=200)
+    bucket_start = models.DateTimeField()
+    written_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-written_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "flag_key", "bucket_start"], name="unique_late_bucket"),
+        ]
+        indexes = [models.Index(fields=["bucket_start"], name="late_bucket_time")]
+
+    def __str__(self) -> str:
+        return f"{self.flag_key} @ {self.bucket_start:%Y-%m-%d %H:%M:%S} written {self.written_at:%H:%M:%S}"

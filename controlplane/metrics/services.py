@@ -17,6 +17,7 @@ from django.utils import timezone
 from controlplane.metrics.histogram import HISTOGRAM_SIZE, empty_histogram
 from controlplane.metrics.models import (
     FlagActivity,
+    LateBucket,
     MetricBatch,
     MetricBucket,
     MetricUnitBucket,
@@ -48,19 +49,25 @@ def bucket_start(moment: datetime, width_s: int | None = None) -> datetime:
     return datetime.fromtimestamp(math.floor(moment.timestamp() / width) * width, tz=UTC)
 
 
-def ingest_batch(environment_id: int, data: Any, now: datetime | None = None) -> IngestResult:
+def ingest_batch(
+    environment_id: int, data: Any, now: datetime | None = None, written_at: datetime | None = None
+) -> IngestResult:
     """Count a batch as an SDK sent it (decoded JSON) in an environment, checked at ``now``
-    (``wire.read_batch``: ``BatchError`` with every problem, and nothing stored, otherwise)."""
+    (``wire.read_batch``: ``BatchError`` with every problem, and nothing stored, otherwise);
+    ``written_at`` as in ``count_batch``."""
     now = now or timezone.now()
-    return count_batch(environment_id, read_batch(data, now), now)
+    return count_batch(environment_id, read_batch(data, now), now, written_at)
 
 
-def count_batch(environment_id: int, batch: Batch, now: datetime) -> IngestResult:
-    """Count a batch already read: all of its counts go to the bucket containing ``period_end``
-    (or ``now``, if the SDK's clock runs ahead of ours). The batch id is recorded in the same
-    transaction, so a retry of a batch already counted changes nothing and is reported as a
-    duplicate. A few statements whatever the batch's size: one upsert per table."""
+def count_batch(environment_id: int, batch: Batch, now: datetime, written_at: datetime | None = None) -> IngestResult:
+    """Count a batch received at ``now``: all of its counts go to the bucket containing
+    ``period_end`` (or ``now``, if the SDK's clock runs ahead of ours). The batch id is recorded in
+    the same transaction, so a retry of a batch already counted changes nothing and is reported as
+    a duplicate. A few statements whatever the batch's size: one upsert per table. ``written_at``:
+    when it is counted, if later than ``now`` (the Redis inbox counts a batch after receiving it);
+    a batch counted into a bucket that had settled by then is marked late (``_mark_late``)."""
     counted_at = min(batch.period_end, now)
+    written_at = written_at or now
     entries = _merged_entries(batch.entries)
     unit_rows = _merged_unit_rows(batch.entries)
     with transaction.atomic(), connection.cursor() as cursor:
@@ -83,11 +90,40 @@ def count_batch(environment_id: int, batch: Batch, now: datetime) -> IngestResul
             _add_to_bucket(cursor, environment_id, bucket_start(counted_at), entries, legacy=batch.format == 1)
             if unit_rows:
                 _add_to_unit_bucket(cursor, environment_id, bucket_start(counted_at), unit_rows)
+            if _settled(bucket_start(counted_at), written_at):
+                _mark_late(cursor, environment_id, sorted({entry.flag for entry in entries}), bucket_start(counted_at),
+                           written_at)  # fmt: skip
             evaluated = sorted({entry.flag for entry in entries if entry.evaluations > 0})
             if evaluated:
                 _mark_evaluated(cursor, environment_id, evaluated, counted_at)
     METRIC_BATCHES.labels("ingested").inc()
     return IngestResult(accepted=len(batch.entries), duplicate=False)
+
+
+def _settled(start: datetime, at: datetime) -> bool:
+    """Whether the bucket beginning at ``start`` had settled at ``at``: it ended
+    ``ROLLOUTS_SAMPLE_RATIO_SETTLE_S`` ago, the time SDKs take to report it, after which the rollout
+    engine stores its counts (``rollouts.measurements``)."""
+    end = start + timedelta(seconds=settings.METRICS_BUCKET_SECONDS)
+    return end + timedelta(seconds=settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S) <= at
+
+
+def _mark_late(cursor: CursorWrapper, environment_id: int, flag_keys: list[str], start: datetime,
+               at: datetime) -> None:  # fmt: skip
+    """Record that the flags' bucket beginning at ``start`` was counted into at ``at``, after it
+    had settled (``LateBucket``, one row per flag and bucket with its latest write): one upsert,
+    in the counting transaction, made only by a late batch."""
+    table = LateBucket._meta.db_table
+    cursor.execute(
+        f"""
+        INSERT INTO {table} (environment_id, flag_key, bucket_start, written_at)
+        SELECT %s, key, %s, %s FROM unnest(%s::text[]) WITH ORDINALITY AS k(key, position)
+        ORDER BY position
+        ON CONFLICT (environment_id, flag_key, bucket_start) DO UPDATE SET
+            written_at = GREATEST({table}.written_at, EXCLUDED.written_at)
+        """,
+        [environment_id, start, at, _text_array(flag_keys)],
+    )
 
 
 def _merged_entries(entries: list[Entry]) -> list[Entry]:
@@ -259,13 +295,14 @@ def _mark_evaluated(cursor: CursorWrapper, environment_id: int, flag_keys: list[
 
 
 def prune(now: datetime | None = None) -> dict[str, int]:
-    """Delete buckets older than METRICS_RETENTION_DAYS and batch ids older than
-    METRICS_BATCH_RETENTION_HOURS (the ingest endpoint refuses batches that old, so a retry can
+    """Delete buckets (and their late marks) older than METRICS_RETENTION_DAYS and batch ids older
+    than METRICS_BATCH_RETENTION_HOURS (the ingest endpoint refuses batches that old, so a retry can
     never outlive the id that recognises it). Flag activity is kept: it is one row per flag."""
     now = now or timezone.now()
     oldest = now - timedelta(days=settings.METRICS_RETENTION_DAYS)
     buckets, _ = MetricBucket.objects.filter(bucket_start__lt=oldest).delete()
     MetricUnitBucket.objects.filter(bucket_start__lt=oldest).delete()
+    LateBucket.objects.filter(bucket_start__lt=oldest).delete()
     batches, _ = MetricBatch.objects.filter(
         received_at__lt=now - timedelta(hours=settings.METRICS_BATCH_RETENTION_HOURS)
     ).delete()
