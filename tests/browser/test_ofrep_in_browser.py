@@ -6,9 +6,6 @@ environment does not allow is refused by CORS."""
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
@@ -18,27 +15,19 @@ from controlplane.audit.services import SYSTEM
 from controlplane.documents.services import rebuild
 from controlplane.flags.models import Flag
 from controlplane.flags.services import get_state, update_flag_state
+from tests.http_server import serve_directory
 from tests.ofrep.helpers import World, make_world
 from tests.ofrep.jsclients import JS, require_bundle
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def static_site() -> Iterator[int]:
     """tests/ofrep/js over HTTP on a free port: the page lives on another origin than the API."""
     require_bundle()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=JS))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with serve_directory(JS) as server:
+        yield server.port
 
 
 @pytest.fixture

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -14,6 +12,7 @@ from controlplane.metrics.errors import SourceError
 from controlplane.metrics.queries import ArmTotals, arm_counts
 from controlplane.metrics.sources import HttpJsonSource, MetricSource, parse_path
 from controlplane.rollouts.measurements import TickMeasurements
+from tests.http_server import Request, Response, serve
 
 ROUTES: dict[str, tuple[int, bytes, float]] = {
     "/rate": (200, json.dumps({"data": [{"value": 0.042}]}).encode(), 0),
@@ -27,33 +26,19 @@ ROUTES: dict[str, tuple[int, bytes, float]] = {
 REQUESTS: list[str] = []
 
 
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        REQUESTS.append(self.path)
-        if self.path == "/garbled":
-            self.wfile.write(b"not an HTTP status line\r\n\r\n")
-            return
-        status, body, delay = ROUTES.get(self.path.partition("?")[0], (404, b"{}", 0))
-        time.sleep(delay)
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format, *args):
-        pass
+def answer(request: Request) -> Response | bytes:
+    REQUESTS.append(request.path)
+    if request.path == "/garbled":
+        return b"not an HTTP status line\r\n\r\n"
+    status, body, delay = ROUTES.get(request.path.partition("?")[0], (404, b"{}", 0))
+    time.sleep(delay)
+    return Response(status, body, {"Content-Type": "application/json"})
 
 
 @pytest.fixture(scope="module")
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(answer) as local:
+        yield local.url("")
 
 
 @pytest.mark.parametrize("path", ["data.0.value", "$.data[0].value", "data[0].value", "$.data.0.value"])

@@ -5,12 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from controlplane.audit.services import SYSTEM
 from controlplane.notifications.services import create_webhook
+from tests.http_server import Request, Response, serve
 
 
 @dataclass
@@ -48,26 +48,12 @@ class Receiver:
 
 @pytest.fixture
 def receiver():
-    holder: dict[str, Receiver] = {}
+    def answer(request: Request) -> Response:
+        return Response(hooks.answer(Received(request.path, request.headers, request.body)))
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            status = holder["receiver"].answer(Received(self.path, dict(self.headers.items()), body))
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    holder["receiver"] = Receiver(url=f"http://127.0.0.1:{server.server_address[1]}/hooks/flagplane")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield holder["receiver"]
-    server.shutdown()
-    server.server_close()
+    with serve(answer) as server:
+        hooks = Receiver(url=server.url("/hooks/flagplane"))
+        yield hooks
 
 
 @pytest.fixture

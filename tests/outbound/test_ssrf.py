@@ -9,9 +9,7 @@ the internal service answered.
 from __future__ import annotations
 
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -21,6 +19,7 @@ from controlplane.notifications.services import Outgoing, post
 from controlplane.rollouts import tick_inputs
 from controlplane.rollouts.models import RolloutPlan
 from controlplane.rollouts.specs import load_runtime
+from tests.http_server import Request, Response, serve
 from tests.rollouts.helpers import act, create_plan
 
 SECRET = "internal-secret-7f3a"
@@ -31,44 +30,21 @@ class Listener:
 
     def __init__(self) -> None:
         self.paths: list[str] = []
-        listener = self
+        self.server = serve(self.answer)
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def answer(self) -> None:
-                listener.paths.append(self.path)
-                if self.path.startswith("/redirect"):
-                    self.send_response(302)
-                    self.send_header("Location", f"http://127.0.0.1:{listener.port}/")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                status = 500 if self.path.startswith("/error") else 200
-                body = f'{{"value": "{SECRET}", "rate": 0.25}}'.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = answer
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+    def answer(self, request: Request) -> Response:
+        self.paths.append(request.path)
+        if request.path.startswith("/redirect"):
+            return Response(302, headers={"Location": self.url("/")})
+        return Response.json({"value": SECRET, "rate": 0.25}, 500 if request.path.startswith("/error") else 200)
 
 
 @pytest.fixture
 def listener():
     server = Listener()
     yield server
-    server.server.shutdown()
-    server.server.server_close()
+    server.server.close()
 
 
 @pytest.fixture

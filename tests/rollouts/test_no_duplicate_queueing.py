@@ -6,13 +6,13 @@ and the source is read once. Once the evaluation is done, the next tick queues t
 """
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from controlplane.rollouts import queued
 from controlplane.rollouts.tasks import tick
 from tests.helpers import wait_for, wait_until_worker_idle, worker_is_idle
+from tests.http_server import Request, Response, serve
 from tests.rollouts.helpers import act, create_plan, plan_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -24,25 +24,13 @@ class HeldSource:
     def __init__(self) -> None:
         self.answer = threading.Event()
         self.reads = 0
-        source = self
+        self.server = serve(self.read)
+        self.url = self.server.url("/error-rate")
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                source.reads += 1
-                source.answer.wait(60)
-                body = b'{"value": 0}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/error-rate"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def read(self, request: Request) -> Response:
+        self.reads += 1
+        self.answer.wait(60)
+        return Response.json({"value": 0})
 
     def rule(self) -> dict:
         return {"key": "apm", "metric": "error_rate", "comparison": "absolute_threshold", "threshold": 0.05,
@@ -54,7 +42,7 @@ def held_source():
     source = HeldSource()
     yield source
     source.answer.set()
-    source.server.shutdown()
+    source.server.close()
 
 
 @pytest.fixture

@@ -10,18 +10,16 @@ took: two ticks differ only in where they read the closed stages from.
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from controlplane.rollouts import clock, services
 from controlplane.rollouts.measurements import totals_from_json
 from controlplane.rollouts.models import SourceCounts
+from tests.http_server import Request, Response, serve
 from tests.rollouts.helpers import act, create_plan
 
 pytestmark = pytest.mark.django_db
@@ -34,30 +32,16 @@ class FakePrometheus:
 
     def __init__(self) -> None:
         self.queries: list[tuple[str, float]] = []
-        prometheus = self
+        self.server = serve(self.query)
+        self.url = self.server.url("")
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                params = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
-                promql, at = params["query"][0], float(params["time"][0])
-                prometheus.queries.append((promql, at))
-                answer = count(promql) if at < time.time() - 30 else 0
-                body = json.dumps(
-                    {"status": "success", "data": {"resultType": "vector",
-                                                   "result": [{"metric": {}, "value": [at, str(answer)]}]}}
-                ).encode()  # fmt: skip
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def query(self, request: Request) -> Response:
+        params = urllib.parse.parse_qs(urllib.parse.urlparse(request.path).query)
+        promql, at = params["query"][0], float(params["time"][0])
+        self.queries.append((promql, at))
+        answer = count(promql) if at < time.time() - 30 else 0
+        vector = [{"metric": {}, "value": [at, str(answer)]}]
+        return Response.json({"status": "success", "data": {"resultType": "vector", "result": vector}})
 
 
 def count(promql: str) -> float:
@@ -71,7 +55,7 @@ def count(promql: str) -> float:
 def prometheus():
     server = FakePrometheus()
     yield server
-    server.server.shutdown()
+    server.server.close()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.db import connection
@@ -10,6 +9,7 @@ from django.db import connection
 from controlplane.audit.services import SYSTEM
 from controlplane.rollouts import services
 from controlplane.rollouts.models import RolloutPlan
+from tests.http_server import Request, Response, serve
 from tests.rollouts.helpers import act, create_plan
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,21 +20,13 @@ class SlowCheck:
 
     def __init__(self) -> None:
         self.requested = threading.Event()
-        check = self
+        self.server = serve(self.confirm)
+        self.url = self.server.url("/confirm")
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                check.requested.set()
-                time.sleep(3)
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/confirm"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def confirm(self, request: Request) -> Response:
+        self.requested.set()
+        time.sleep(3)
+        return Response(200)
 
 
 def test_rollback_during_a_slow_external_check_is_immediate_and_wins(api, checkout_flag):
@@ -56,7 +48,7 @@ def test_rollback_during_a_slow_external_check_is_immediate_and_wins(api, checko
     services.act(RolloutPlan.objects.get(pk=plan["id"]), "rollback", SYSTEM, "checkout errors")
     took = time.monotonic() - started
     ticking.join(10)
-    check.server.shutdown()
+    check.server.close()
 
     assert took < 1.0, f"the rollback waited {took:.1f} s for the tick"
     assert results == [None]  # the tick saw that the plan changed under it and stood down
