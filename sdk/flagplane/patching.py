@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flagplane.engine import Snapshot, _SegmentCompiler, _Shared, compile_flag
+from flagplane.compiler import _SegmentCompiler, _Shared, compile_flag
 from flagplane.errors import InvalidDocument
+from flagplane.snapshot import Snapshot
 
 
 class PatchMismatch(Exception):

@@ -16,10 +16,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flagplane.engine import (
+from flagplane.compiler import (
     SCHEMA_VERSION,
-    CompiledFlag,
-    Snapshot,
     _document_fields,
     _SegmentCompiler,
     _Shared,
@@ -28,6 +26,7 @@ from flagplane.engine import (
 )
 from flagplane.errors import InvalidDocument
 from flagplane.operators import Context, Matcher
+from flagplane.snapshot import CompiledFlag, Snapshot
 
 _value = json.JSONDecoder().raw_decode
 """(text, index) -> (the JSON value at text[index], the index after it): json's C scanner."""
@@ -86,7 +85,7 @@ class _FlagReader:
         return end
 
     def snapshot(self, top: dict[str, Any]) -> Snapshot:
-        """The checks of ``engine._compile_document``, in its order, on what was read (``flags``
+        """The checks of ``compiler._compile_document``, in its order, on what was read (``flags``
         holds the flags compiled so far when it was an object)."""
         project, environment, version, raw_segments, _ = _document_fields(top)
         segments = _SegmentCompiler(raw_segments)

@@ -30,9 +30,11 @@ from typing import TYPE_CHECKING
 
 from flagplane.backoff import Backoff
 from flagplane.cache import append_patch, write_cache
-from flagplane.engine import InvalidDocument, Snapshot, gc_paused
+from flagplane.compiler import gc_paused
+from flagplane.errors import InvalidDocument
 from flagplane.patching import PatchMismatch, apply_patch, patch_versions
 from flagplane.reading import compile_text
+from flagplane.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from flagplane.client import Client
