@@ -3,7 +3,8 @@
 Made for a log of millions of entries: a page reads its rows through an index in the list's
 order (see the model's indexes); the sidebar's choices come from the small project and
 environment tables and, for actions and object types, from a walk over their indexes (one
-probe per distinct value); the count stops at ``EstimatedCountPaginator.exact_up_to``.
+probe per distinct value); the count stops at ``EstimatedCountPaginator.exact_up_to``. A search
+finds its page and count through ``audit.search`` (``SearchChangeList``).
 """
 
 from __future__ import annotations
@@ -13,14 +14,18 @@ import json
 from typing import Any
 
 from django.contrib import admin
-from django.core.paginator import Paginator
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.core.paginator import InvalidPage, Paginator
 from django.db import connections
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
 from controlplane.access import policy
 from controlplane.access.admin_mixins import RoleAdminMixin
-from controlplane.audit.models import AuditEntry
+from controlplane.audit import search
+from controlplane.audit.estimates import estimated_rows
+from controlplane.audit.models import SEARCHED_FIELDS, AuditEntry
 from controlplane.projects.models import Environment, Project
 from controlplane.readonly_admin import ReadOnlyAdmin
 
@@ -51,15 +56,6 @@ class EstimatedCountPaginator(Paginator):
         if counted <= self.exact_up_to:
             return counted
         return max(counted, estimated_rows(queryset))
-
-
-def estimated_rows(queryset) -> int:
-    sql, params = queryset.query.sql_with_params()
-    with connections[queryset.db].cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        plan = cursor.fetchone()[0]
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 def distinct_values(column: str) -> list[str]:
@@ -123,6 +119,28 @@ class EnvironmentFilter(admin.RelatedFieldListFilter):
         return [(environment.pk, str(environment)) for environment in environments]
 
 
+class SearchChangeList(ChangeList):
+    """The list of a search: its page and count come from ``search.page``, which reads the log its
+    own way (newest first, whatever column the list is sorted by); the rest is Django's list."""
+
+    def get_results(self, request):
+        query = search.query_of(self.query)
+        if query is None:
+            return super().get_results(request)
+        offset = (self.page_num - 1) * self.list_per_page
+        found = search.page(self.queryset, query, offset, self.list_per_page)
+        paginator = self.model_admin.get_paginator(request, self.queryset, self.list_per_page)
+        paginator.count = found.count
+        try:
+            paginator.validate_number(self.page_num)
+        except InvalidPage:
+            raise IncorrectLookupParameters from None
+        self.result_count, self.full_result_count = found.count, None
+        self.show_full_result_count, self.show_admin_actions = False, True
+        self.result_list, self.paginator = found.entries, paginator
+        self.can_show_all, self.multi_page = False, found.count > self.list_per_page
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(RoleAdminMixin, ReadOnlyAdmin):
     """Deleting is refused by a database trigger too. Entries of no project (API tokens): superusers only."""
@@ -132,7 +150,8 @@ class AuditEntryAdmin(RoleAdminMixin, ReadOnlyAdmin):
         ("at", admin.DateFieldListFilter), ActionFilter, ObjectTypeFilter, ("project", ProjectFilter),
         ("environment", EnvironmentFilter),
     ]  # fmt: skip
-    search_fields = ["actor", "object_repr", "object_id", "reason"]
+    search_fields = SEARCHED_FIELDS  # by words, in SearchChangeList (get_search_results leaves the list)
+    search_help_text = search.SYNTAX
     list_select_related = ["project", "environment__project"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
@@ -161,6 +180,12 @@ class AuditEntryAdmin(RoleAdminMixin, ReadOnlyAdmin):
 
     def get_actions(self, request):
         return {}
+
+    def get_changelist(self, request, **kwargs):
+        return SearchChangeList
+
+    def get_search_results(self, request, queryset, search_term):
+        return queryset, False
 
     @admin.display(description="Where", ordering="environment")
     def where(self, entry: AuditEntry) -> str:

@@ -6,8 +6,14 @@ refuses UPDATE and DELETE so that not even a bug or a shell session can rewrite 
 
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.contrib.postgres.search import SearchVector
 from django.db import models
 from django.db.models.functions import Upper
+
+SEARCHED_FIELDS = ("actor", "object_repr", "object_id", "reason")
+SEARCH_VECTOR = SearchVector(*SEARCHED_FIELDS, config="simple")
+"""An entry's words for the search (audit/search.py), lower-cased and not stemmed (keys and names
+are not English): the expression of the ``audit_search`` index, which a query repeats exactly."""
 
 
 class AuditEntry(models.Model):
@@ -55,7 +61,8 @@ class AuditEntry(models.Model):
         # filter, and a project or environment with an action or object type, leads an index
         # that ends in the list's order, so a page reads its 50 rows and stops however many
         # millions of entries there are, even when two common values never meet (walking one of
-        # their indexes would read a million entries to find none). The actor is searched by substring.
+        # their indexes would read a million entries to find none). The API's actor filter is a
+        # substring (trigrams); the admin's search is by words (audit/search.py).
         indexes = [
             models.Index(fields=["at", "id"], name="audit_at"),
             models.Index(fields=["action", "at", "id"], name="audit_action_at"),
@@ -67,6 +74,7 @@ class AuditEntry(models.Model):
             models.Index(fields=["environment", "action", "at", "id"], name="audit_env_action_at"),
             models.Index(fields=["environment", "object_type", "at", "id"], name="audit_env_type_at"),
             GinIndex(OpClass(Upper("actor"), name="gin_trgm_ops"), name="audit_actor_trgm"),
+            GinIndex(SEARCH_VECTOR, name="audit_search"),
         ]
 
     def __str__(self) -> str:

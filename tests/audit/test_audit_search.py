@@ -1,0 +1,150 @@
+"""The admin's search of the audit log finds entries by the words an operator has at hand (a
+flag's key, who did it, a word of the reason), and reads the log through its indexes however
+common the word (bench/scale_audit.py times it at 10M entries)."""
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from controlplane.accounts.services import issue_api_token
+from controlplane.audit import search
+from controlplane.audit.models import AuditEntry
+from controlplane.audit.services import SYSTEM, Actor
+from controlplane.flags.services import create_flag, update_flag_state
+from controlplane.projects.services import create_project
+
+URL = "/admin/audit/auditentry/"
+TABLE = AuditEntry._meta.db_table
+
+
+def found(admin_client, text: str, **params) -> list[AuditEntry]:
+    response = admin_client.get(URL, {"q": text, **params})
+    assert response.status_code == 200
+    return list(response.context["cl"].result_list)
+
+
+REASON = "Rolled back after the incident INC-4521"
+
+
+@pytest.fixture
+def incident(checkout_in_production):
+    return update_flag_state(checkout_in_production, SYSTEM, {"on": True}, reason=REASON)
+
+
+@pytest.fixture
+def crowd(shop):
+    """300 entries: every one by "deployer", every tenth about flag-7 as well; then the oldest
+    entry of the log is the only one that says "archaeology"."""
+    AuditEntry.objects.create(actor="historian", action="flag.update", object_type="flag", object_id="1",
+                              object_repr="old-flag", reason="archaeology", project=shop)  # fmt: skip
+    AuditEntry.objects.bulk_create(
+        AuditEntry(actor="deployer", action="flag.update", object_type="flag", object_id=str(i),
+                   object_repr=f"flag-{i % 10}", project=shop)
+        for i in range(300)
+    )  # fmt: skip
+
+
+def test_a_flag_key_finds_the_entries_about_that_flag(admin_client, checkout, layout, checkout_in_production):
+    update_flag_state(checkout_in_production, SYSTEM, {"on": True})
+    entries = found(admin_client, "new-checkout")
+    assert {entry.action for entry in entries} == {"flag.create", "flag_state.update"}
+    assert {entry.object_repr for entry in entries} == {"new-checkout", "new-checkout in production"}
+    assert [entry.object_repr for entry in found(admin_client, "checkout-layout")] == ["checkout-layout"]
+
+
+def test_a_key_s_beginning_ending_in_a_star_finds_it(admin_client, checkout, layout):
+    assert [entry.object_repr for entry in found(admin_client, "checkout-lay*")] == ["checkout-layout"]
+    assert found(admin_client, "checkout-lay") == []  # a word is a whole word
+
+
+def test_an_actor_finds_the_entries_they_made(admin_client, admin_user, project):
+    token, _ = issue_api_token(admin_user, Actor.for_user(admin_user), name="deploy-bot", scope="write")
+    create_flag(project, Actor.for_token(token), key="made-by-a-bot", name="Bot's flag")
+    by_bot = found(admin_client, "deploy-bot made-by-a-bot")
+    assert [(entry.action, entry.actor.split(" ")[0]) for entry in by_bot] == [("flag.create", "token:deploy-bot")]
+    assert {entry.action for entry in found(admin_client, "alice")} == {"api_token.issue", "flag.create"}
+
+
+def test_a_word_of_the_reason_finds_its_entries(admin_client, incident):
+    for text in ["incident", "INC-4521", "roll*", '"after the incident"', "incident new-checkout"]:
+        assert [entry.reason for entry in found(admin_client, text)] == [REASON], text
+    assert found(admin_client, '"incident after"') == []
+    assert found(admin_client, "incident checkout-layout") == []  # every word must be there
+
+
+def test_a_search_without_a_word_lists_every_entry(admin_client, checkout):
+    assert len(found(admin_client, '* "" -')) == AuditEntry.objects.count()
+
+
+@pytest.mark.parametrize("window", [1, 20, 10_000])
+@pytest.mark.parametrize("text", ["deployer", "flag-7", "archaeology", "deployer flag-7", "flag-7*", "nowhere"])
+def test_every_page_is_the_matches_newest_first_however_it_was_read(crowd, monkeypatch, window, text):
+    """The newest entries suffice for a common word's first pages; the rest come through the
+    index: either way a page is what filtering the whole log would give."""
+    monkeypatch.setattr(search, "WINDOW", window)
+    query = search.query_of(text)
+    everything = AuditEntry.objects.all()
+    expected = list(search.matching(everything, query).order_by("-at", "-id").values_list("pk", flat=True))
+    for offset in (0, 25, 50, 290, 400):
+        page = search.page(everything, query, offset, 25)
+        assert [entry.pk for entry in page.entries] == expected[offset : offset + 25], (text, offset)
+        assert page.count >= len(expected[: offset + 25])
+    if window == 1 and text == "archaeology":
+        assert search.page(everything, query, 0, 25).count == 1  # through the index: exact
+
+
+def test_the_search_follows_the_list_s_filters(admin_client, crowd, shop):
+    other = create_project(SYSTEM, key="other", environments=["production"])
+    AuditEntry.objects.create(actor="deployer", action="flag.update", object_type="flag", object_id="x",
+                              object_repr="flag-7", project=other)  # fmt: skip
+    assert len(found(admin_client, "flag-7", project__id__exact=other.pk)) == 1
+    assert len(found(admin_client, "flag-7", project__id__exact=shop.pk)) == 30
+
+
+def test_the_admin_pages_through_a_search(admin_client, crowd, monkeypatch):
+    monkeypatch.setattr(search, "WINDOW", 150)  # page 1 from the newest entries, page 2 through the index
+    first, second = found(admin_client, "deployer"), found(admin_client, "deployer", p=2)
+    expected = list(AuditEntry.objects.filter(actor="deployer").values_list("pk", flat=True))
+    assert [entry.pk for entry in first + second] == expected[:200]
+    response = admin_client.get(URL, {"q": "deployer", "p": 2})
+    assert response.context["cl"].result_count == 300
+
+
+def plan(sql: str, settings: dict[str, str]) -> str:
+    """The plan of ``sql`` under ``settings``, which are then undone (rolled back)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        for name, value in settings.items():
+            cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+        cursor.execute(f"EXPLAIN {sql}")
+        transaction.set_rollback(True)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+@pytest.mark.parametrize("text", ["archaeology", "deployer flag-7", '"flag-7"', "flag-7*"])
+def test_a_rare_word_is_read_through_the_search_index(crowd, monkeypatch, text):
+    monkeypatch.setattr(search, "WINDOW", 1)
+    with CaptureQueriesContext(connection) as queries:
+        search.page(AuditEntry.objects.all(), search.query_of(text), 0, 25)
+    [through_the_index] = [q["sql"] for q in queries if "OVER ()" in q["sql"]]
+    explained = plan(through_the_index, search.INDEX_ONLY)
+    assert "Bitmap Index Scan on audit_search" in explained, explained
+    assert f"Seq Scan on {TABLE}" not in explained, explained
+
+
+def test_the_newest_entries_are_read_through_an_index(crowd, monkeypatch):
+    monkeypatch.setattr(search, "WINDOW", 50)
+    with CaptureQueriesContext(connection) as queries:
+        search.page(AuditEntry.objects.all(), search.query_of("deployer"), 0, 25)
+    on_the_log = [q["sql"] for q in queries if f'FROM "{TABLE}"' in q["sql"] and "EXPLAIN" not in q["sql"]]
+    for sql in on_the_log:
+        explained = plan(sql, {"enable_seqscan": "off"})  # as with millions of entries
+        assert f"Seq Scan on {TABLE}" not in explained, explained
+
+
+@pytest.mark.parametrize("window", [150, 1])
+def test_a_search_page_makes_a_bounded_number_of_queries(
+    admin_client, crowd, monkeypatch, window, django_assert_max_num_queries
+):
+    monkeypatch.setattr(search, "WINDOW", window)
+    with django_assert_max_num_queries(15):
+        assert len(found(admin_client, "deployer")) == 100
