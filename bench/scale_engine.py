@@ -150,7 +150,14 @@ def store_closed_stages(plans: list) -> None:
     for model in (StageCounts, RunningCounts):
         rows = list(model.objects.filter(plan=plans[0]))
         model.objects.bulk_create(
-            model(plan=plan, variant=row.variant, since=row.since, until=row.until, totals=row.totals)
+            model(
+                plan=plan,
+                variant=row.variant,
+                since=row.since,
+                until=row.until,
+                totals=row.totals,
+                counted_at=row.counted_at,
+            )
             for plan in plans[1:]
             for row in rows
         )

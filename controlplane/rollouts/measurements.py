@@ -6,17 +6,22 @@ which by running the tick's SDK reads once against a recorder (so the periods st
 place, the code that reads them), then measures them all in one query
 (``metrics.queries.arm_counts_many``).
 
-A bucket no longer changes once its reports have arrived (``ROLLOUTS_SAMPLE_RATIO_SETTLE_S`` after
-its end, the time SDKs take to catch up), so a tick counts each settled bucket of a stage's
-periods once:
+A bucket is settled ``ROLLOUTS_SAMPLE_RATIO_SETTLE_S`` after its end (the time SDKs take to report
+it), and a tick counts each settled bucket of a stage's periods once:
 
 - a period that ended before its stage closed and has settled is stored as ``StageCounts`` the
   first time and read from there after;
-- a period that is still growing (the open stage's, from the stage's start) keeps its buckets
-  older than ``ROLLOUTS_RUNNING_COUNTS_HORIZON_S`` as ``RunningCounts`` (an SDK retries an unsent
-  batch for up to 15 minutes, so a younger bucket may still change): the next tick counts only the
-  buckets from where those end and adds them. They move on once ``ADVANCE`` more is that old (each
-  move rewrites their row).
+- a period that is still growing (the open stage's, from the stage's start) keeps its settled
+  buckets as ``RunningCounts``: the next tick counts only the buckets from where those end and
+  adds them. They move on once ``ADVANCE`` more has settled (each move rewrites their row).
+
+Stored counts keep only buckets settled ``models.IN_FLIGHT`` (60 s) more, by when every on-time
+batch of them has committed. A batch that arrives later (an SDK retries an unsent one for up to 15
+minutes, the Redis inbox is drained after an outage) marks its bucket (``metrics.LateBucket``, with
+the time it was counted), and a stored row of the flag whose period holds a marked bucket, counted
+less than ``IN_FLIGHT`` after that mark's time or before it (``SdkCounts.recount``, read with the
+rows), is counted again from the buckets and rewritten with the tick's time. So a tick reads about
+two minutes of its open stage's buckets, and a late batch counts in its stage, open or closed.
 
 A new stage or run begins periods with a new start, which have no stored counts yet; stored counts
 of a period are the same whichever run read them (they are the settled buckets of the flag's arm
@@ -36,7 +41,7 @@ from controlplane.metrics.histogram import HISTOGRAM_SIZE, STANDARD_BOUNDS_MS
 from controlplane.metrics.queries import ArmTotals, Window, arm_counts_many
 from controlplane.metrics.services import bucket_start
 from controlplane.rollouts.clock import moment
-from controlplane.rollouts.models import RolloutPlan, RunningCounts, StageCounts
+from controlplane.rollouts.models import IN_FLIGHT, RolloutPlan, RunningCounts, SdkCounts, StageCounts
 
 Key = tuple[tuple[str, ...], datetime, datetime | None]
 Start = tuple[tuple[str, ...], datetime]
@@ -48,9 +53,9 @@ NOTHING = ArmTotals(
 NO_TRAFFIC = replace(NOTHING, latencies=False)
 
 ADVANCE = timedelta(minutes=1)
-"""Running counts move on once this much more is past the horizon: a tick reads at most this much
-(plus the buckets younger than the horizon) from the buckets, and a plan's rows are rewritten
-about once a minute."""
+"""Running counts move on once this much more can be stored: a tick reads at most this much (plus
+the buckets not settled ``IN_FLIGHT`` ago) from the buckets, and a plan's rows are rewritten about
+once a minute."""
 
 
 def settled(variants: Sequence[str], until: datetime | None, now: datetime) -> bool:
@@ -116,71 +121,88 @@ class TickMeasurements:
         closed, running = self._stored(wanted)
         self.measured.update(closed)
         missing = [key for key in wanted if key not in self.measured]
-        plans = [self._remaining(key, wanted[key], running.get(key[:2])) for key in missing]
-        windows = [window for _, remaining in plans for window in remaining]
-        latencies = [wanted[key] for key, (_, remaining) in zip(missing, plans, strict=True) for _ in remaining]
+        plans = {key: self._remaining(key, wanted[key], running.get(key[:2])) for key in missing}
+        windows = [window for _, _, remaining in plans.values() for window in remaining]
+        latencies = [wanted[key] for key, (_, _, remaining) in plans.items() for _ in remaining]
         counted = iter(arm_counts_many(self.plan.environment_id, self.plan.flag.key, windows, latencies))
         moved = []
-        for key, (totals, remaining) in zip(missing, plans, strict=True):
+        for key, (totals, counted_at, remaining) in plans.items():
             for number, (variants, _, end) in enumerate(remaining):
                 totals = totals.plus(next(counted))
                 if number == 0 and len(remaining) == 2 and end is not None:  # the running counts move on to end
-                    row = RunningCounts(
-                        plan=self.plan, variant=variants[0], since=key[1], until=end, totals=asdict(totals)
-                    )
+                    row = RunningCounts(plan=self.plan, variant=variants[0], since=key[1], until=end,
+                                        totals=asdict(totals), counted_at=counted_at)  # fmt: skip
                     moved.append(row)
             self.measured[key] = totals
-        self._store([key for key in missing if self._settled(key)], moved)
+        self._store({key: plans[key][1] for key in missing if self._settled(key)}, moved)
 
-    def _remaining(self, key: Key, latencies: bool, running: RunningCounts | None) -> tuple[ArmTotals, list[Window]]:
+    def _remaining(
+        self, key: Key, latencies: bool, running: RunningCounts | None
+    ) -> tuple[ArmTotals, datetime, list[Window]]:
         """What ``key`` has counted already (its ``running`` counts, when they end within it and
-        were counted as it is: with its ``latencies`` or without) and the windows of buckets it
-        still needs: two when the running counts move on (to the end of the first)."""
+        were counted as it is: with its ``latencies`` or without), since when (``counted_at``), and
+        the windows of buckets it still needs: two when the running counts move on (to the end of
+        the first)."""
         variants, since, until = key
-        totals = NOTHING if latencies else NO_TRAFFIC
+        totals, counted_at = (NOTHING if latencies else NO_TRAFFIC), self.now
         if running is not None and (until is None or running.until <= until) and _counted(running, latencies):
-            since, totals = running.until, totals_from_json(running.totals)
+            since, totals, counted_at = running.until, totals_from_json(running.totals), running.counted_at
         if len(variants) == 1 and key[1:] in self.growing and not self._settled(key):
-            horizon = max(settings.ROLLOUTS_RUNNING_COUNTS_HORIZON_S, settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S)
-            kept_end = bucket_start(self.now - timedelta(seconds=horizon))
-            end = kept_end if until is None else min(kept_end, until)
+            settle = timedelta(seconds=settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S)
+            stored_end = bucket_start(self.now - settle - IN_FLIGHT)
+            end = stored_end if until is None else min(stored_end, until)
             if end >= since + ADVANCE:
-                return totals, [(variants, since, end), (variants, end, until)]
-        return totals, [(variants, since, until)]
+                return totals, counted_at, [(variants, since, end), (variants, end, until)]
+        return totals, counted_at, [(variants, since, until)]
 
     def _settled(self, key: Key) -> bool:
+        """Whether ``key`` may be stored whole: settled ``IN_FLIGHT`` ago."""
         variants, _, until = key
-        return settled(variants, until, self.now)
+        return settled(variants, until, self.now - IN_FLIGHT)
 
     def _stored(self, wanted: dict[Key, bool]) -> tuple[dict[Key, ArmTotals], dict[Start, RunningCounts]]:
         """The settled ``wanted`` periods' ``StageCounts`` (those counted as wanted: with their
         latencies or without), and the plan's ``RunningCounts`` by arm and start, as the batch read
-        them (``services.load_active``) or, if it did not, in a query each."""
+        them (``services.load_active``) or, if it did not, in a query each; rows to be counted
+        again (``recount``) left out."""
         settled = {key for key in wanted if self._settled(key)}
         closed: dict[Key, ArmTotals] = {
             key: totals_from_json(row.totals)
             for row in self.plan.stage_counts.all()
             if (key := ((row.variant,), row.since, row.until)) in settled and _counted(row, wanted[key])
+            and not row.recount
+        }  # fmt: skip
+        running: dict[Start, RunningCounts] = {
+            ((row.variant,), row.since): row for row in self.plan.running_counts.all() if not row.recount
         }
-        return closed, {((row.variant,), row.since): row for row in self.plan.running_counts.all()}
+        return closed, running
 
-    def _store(self, settled: list[Key], moved: list[RunningCounts]) -> None:
+    def _store(self, settled: dict[Key, datetime], moved: list[RunningCounts]) -> None:
+        """Store the ``settled`` periods (with when their counts were read) and the ``moved`` running
+        counts. Whichever tick of the plan writes a row last, it holds the buckets' counts as read
+        at its ``counted_at`` or after (another worker's tick of the same plan may write them too)."""
         rows = []
-        for key in settled:
+        for key, counted_at in settled.items():
             variants, since, until = key
             if until is not None:  # always, for a settled window: this tells the type checker
                 totals = asdict(self.measured[key])
-                rows.append(StageCounts(plan=self.plan, variant=variants[0], since=since, until=until, totals=totals))
-        # ignore_conflicts: another worker's tick of the same plan may have stored them first.
-        StageCounts.objects.bulk_create(rows, ignore_conflicts=True)
-        # Running counts are right whichever tick of the plan wrote them last: the settled buckets
-        # from their start to their end.
+                rows.append(StageCounts(plan=self.plan, variant=variants[0], since=since, until=until,
+                                        totals=totals, counted_at=counted_at))  # fmt: skip
+        StageCounts.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["plan", "variant", "since", "until"],
+            update_fields=["totals", "counted_at"],
+        )
         RunningCounts.objects.bulk_create(
-            moved, update_conflicts=True, unique_fields=["plan", "variant", "since"], update_fields=["until", "totals"]
+            moved,
+            update_conflicts=True,
+            unique_fields=["plan", "variant", "since"],
+            update_fields=["until", "totals", "counted_at"],
         )
 
 
-def _counted(row: StageCounts | RunningCounts, latencies: bool) -> bool:
+def _counted(row: SdkCounts, latencies: bool) -> bool:
     """Whether ``row`` was counted as a period wanted with (or without) its ``latencies`` is."""
     return bool(row.totals.get("latencies", True)) == latencies  # rows stored before the field had them
 

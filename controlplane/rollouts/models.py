@@ -4,10 +4,15 @@ The decision logic is pure (``decision.py``, ``rules.py``, ``transitions.py``); 
 converts these rows to its dataclasses and back, and ``services.py`` is the only writer.
 """
 
+from datetime import timedelta
+from typing import TypeVar
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Exists, OuterRef
 
 from controlplane.flags.models import Flag
+from controlplane.metrics.models import LateBucket
 from controlplane.projects.models import Environment
 from controlplane.rollouts import plan_fields
 
@@ -180,7 +185,56 @@ class ArmCounts(models.Model):
         abstract = True
 
 
-class StageCounts(ArmCounts):
+IN_FLIGHT = timedelta(seconds=60)
+"""How long a batch's counting may take, from the time ingest counts it at (its request's arrival,
+or the Redis inbox's drain: ``metrics.LateBucket.written_at``) to its commit, clock differences
+between the web processes and the workers included. Stored SDK counts keep only buckets settled
+this long, by when an on-time batch has committed, and a row counted less than this long after a
+late batch's time may lack it (``SdkCountsManager``). The slowest batch measured, 10,000 series with
+unit groups, took 16 s at load 5 (bench/scale.py's ingest section); one slower than this margin
+(lock waits, a stalled process) may be left out of stored counts. Larger is safer; it costs each
+tick this much more of its stage's buckets, and a late batch's rows a few more ticks recounted."""
+
+
+_Counts = TypeVar("_Counts", bound=models.Model)
+
+
+class SdkCountsManager(models.Manager[_Counts]):
+    """Rows with ``recount``: whether a bucket of their period was counted late (a
+    ``metrics.LateBucket`` of their flag written ``IN_FLIGHT`` before their ``counted_at`` or after),
+    so they may lack it. One subquery in the query that reads them (a prefetch of a batch's plans
+    reads them all at once, ``services.load_active``), an index lookup per row."""
+
+    def get_queryset(self) -> models.QuerySet[_Counts]:
+        late = LateBucket.objects.filter(
+            environment_id=OuterRef("plan__environment_id"),
+            flag_key=OuterRef("plan__flag__key"),
+            bucket_start__gte=OuterRef("since"),
+            bucket_start__lt=OuterRef("until"),
+            written_at__gte=OuterRef("counted_at") - IN_FLIGHT,
+        )
+        return super().get_queryset().annotate(recount=Exists(late))
+
+
+class SdkCounts(ArmCounts):
+    """Counts of SDK reports (``metrics.queries.arm_counts_many``) of one of a plan's arms.
+
+    ``counted_at``: the tick (engine time) when the oldest of its counts were read from the buckets;
+    a row moved on keeps it. A row whose period has a bucket counted into late since then
+    (``recount``) is counted again from the buckets (``rollouts.measurements``).
+    """
+
+    counted_at = models.DateTimeField()
+    recount: bool
+    """Annotated by ``SdkCountsManager``."""
+
+    objects = SdkCountsManager()
+
+    class Meta(ArmCounts.Meta):
+        abstract = True
+
+
+class StageCounts(SdkCounts):
     """What SDKs reported for one arm (variant) of a plan over a period of a closed stage.
 
     Stored once the stage has closed and its reports have arrived (``rollouts.measurements``), so
@@ -190,7 +244,7 @@ class StageCounts(ArmCounts):
 
     plan = models.ForeignKey(RolloutPlan, on_delete=models.CASCADE, related_name="stage_counts")
 
-    class Meta(ArmCounts.Meta):
+    class Meta(SdkCounts.Meta):
         verbose_name_plural = "stage counts"
         constraints = [
             models.UniqueConstraint(fields=["plan", "variant", "since", "until"], name="unique_stage_counts")
@@ -200,7 +254,7 @@ class StageCounts(ArmCounts):
         return f"{self.variant} {self.since:%H:%M:%S}-{self.until:%H:%M:%S}"
 
 
-class RunningCounts(ArmCounts):
+class RunningCounts(SdkCounts):
     """What SDKs reported for one arm (variant) of a plan from the start of a stage's period
     (``since``) up to ``until``: the end of the buckets already settled when a tick last moved it on.
 
@@ -212,7 +266,7 @@ class RunningCounts(ArmCounts):
 
     plan = models.ForeignKey(RolloutPlan, on_delete=models.CASCADE, related_name="running_counts")
 
-    class Meta(ArmCounts.Meta):
+    class Meta(SdkCounts.Meta):
         verbose_name_plural = "running counts"
         constraints = [models.UniqueConstraint(fields=["plan", "variant", "since"], name="unique_running_counts")]
 

@@ -272,12 +272,9 @@ ROLLOUTS_PROMETHEUS_URL = env("ROLLOUTS_PROMETHEUS_URL", "")
 # How long a stage's external check (confirm-promotion URL) may take to answer.
 ROLLOUTS_EXTERNAL_CHECK_TIMEOUT_S = env_float("ROLLOUTS_EXTERNAL_CHECK_TIMEOUT_S", 3.0)
 # Traffic of a stage's first seconds is left out of the sample-ratio check: SDKs serve the old
-# split until their next poll or stream event picks up the new one.
+# split until their next poll or stream event picks up the new one. Also when a metric bucket has
+# settled (SDKs have reported it): a batch counted into it after that is late (metrics.LateBucket).
 ROLLOUTS_SAMPLE_RATIO_SETTLE_S = env_float("ROLLOUTS_SAMPLE_RATIO_SETTLE_S", 60.0)
-# The open stage's running counts (RunningCounts) keep only buckets older than this; a tick counts
-# the younger ones afresh. An SDK retries an unsent batch for up to 15 minutes (max_unsent_age_s):
-# a batch that late is still counted.
-ROLLOUTS_RUNNING_COUNTS_HORIZON_S = env_float("ROLLOUTS_RUNNING_COUNTS_HORIZON_S", 900.0)
 CELERY_BEAT_SCHEDULE: dict = {
     "documents-reconcile": {
         "task": "documents.reconcile",

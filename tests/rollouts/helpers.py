@@ -3,10 +3,12 @@ signals, read what is served; counts spread over unit groups as SDKs of wire for
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from controlplane.documents import assembly
+from controlplane.metrics import services
 from controlplane.rollouts.models import RolloutPlan
 from controlplane.rollouts.observations import ArmCounts
 from flagplane.metrics import LATENCY_BOUNDS_MS, UNIT_GROUPS
@@ -36,10 +38,18 @@ def grouped(total: int, events: int = 0, histogram: tuple[int, ...] = (), groups
 def report_units(
     sdk, groups_by_variant: dict[str, dict[int, tuple[int, int]]], flag: str = "new-checkout", ago_s: float = 0.0
 ) -> None:
-    """Post one wire-format-2 batch: {variant: {unit group: (requests, errors)}}, every request
-    split-served with a latency of 80 ms (totals are the groups' sums), its period ``ago_s`` ago."""
-    moment = datetime.now(UTC) - timedelta(seconds=ago_s)
-    now = moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """Post one wire-format-2 batch (``units_batch``), its period ``ago_s`` ago."""
+    batch = units_batch(groups_by_variant, datetime.now(UTC) - timedelta(seconds=ago_s), flag)
+    response = sdk.post("/api/v1/metrics", batch, format="json")
+    assert response.status_code == 202, response.content
+
+
+def units_batch(
+    groups_by_variant: dict[str, dict[int, tuple[int, int]]], end: datetime, flag: str = "new-checkout"
+) -> dict:
+    """A wire-format-2 batch: {variant: {unit group: (requests, errors)}}, every request
+    split-served with a latency of 80 ms (totals are the groups' sums), its period ending at ``end``."""
+    now = end.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     fast = LATENCY_BOUNDS_MS.index(100)
     entries = []
     for variant, groups in groups_by_variant.items():
@@ -69,7 +79,7 @@ def report_units(
                 },
             }
         )
-    batch = {
+    return {
         "format": 2,
         "sdk": {"name": "test", "version": "0"},
         "batch_id": uuid.uuid4().hex,
@@ -78,8 +88,6 @@ def report_units(
         "flags": entries,
         "dropped": 0,
     }
-    response = sdk.post("/api/v1/metrics", batch, format="json")
-    assert response.status_code == 202, response.content
 
 
 def everywhere(requests: int, errors: int) -> dict[int, tuple[int, int]]:
@@ -119,11 +127,22 @@ def act(api, plan_id: int, action: str, **body) -> dict:
 
 
 def report(sdk, requests: dict[str, tuple[int, int]], at: float | None = None) -> None:
-    """Post one SDK metrics batch: {variant: (requests, errors)} for new-checkout, for a period
-    ending now (or at the Unix time ``at``)."""
-    moment = datetime.fromtimestamp(at, tz=UTC) if at is not None else datetime.now(UTC)
-    now = moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    batch = {
+    """Post one SDK metrics batch (``batch_of``) for a period ending now (or at the Unix time ``at``)."""
+    response = sdk.post("/api/v1/metrics", batch_of(requests, at if at is not None else time.time()), format="json")
+    assert response.status_code == 202, response.content
+
+
+def report_on_time(environment_id: int, requests: dict[str, tuple[int, int]], at: float) -> None:
+    """Count a batch (``batch_of``) whose period ended at the Unix time ``at`` as if it had arrived
+    then (an on-time batch, whatever the real clock says)."""
+    services.ingest_batch(environment_id, batch_of(requests, at), now=datetime.fromtimestamp(at, tz=UTC))
+
+
+def batch_of(requests: dict[str, tuple[int, int]], at: float) -> dict:
+    """One SDK metrics batch: {variant: (requests, errors)} for new-checkout, its period ending at
+    the Unix time ``at``."""
+    now = datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return {
         "sdk": {"name": "test", "version": "0"},
         "batch_id": uuid.uuid4().hex,
         "document_version": None,
@@ -145,8 +164,6 @@ def report(sdk, requests: dict[str, tuple[int, int]], at: float | None = None) -
         ],
         "dropped": 0,
     }
-    response = sdk.post("/api/v1/metrics", batch, format="json")
-    assert response.status_code == 202, response.content
 
 
 def plan_status(plan_id: int) -> RolloutPlan:

@@ -2,7 +2,8 @@
 would have counted from every bucket since the stage began.
 
 The plan runs on the engine's clock 25 minutes in the past, so that SDK reports can arrive at any
-moment of it, late ones included (reports are counted in the bucket of their period's end).
+moment of it, late ones included (reports are counted in the bucket of their period's end, and
+arrive at that end or, if the engine's clock is past it, at the engine's time).
 """
 
 import time
@@ -10,12 +11,14 @@ import time
 import pytest
 from django.db import transaction
 
+from controlplane.metrics import services as metrics_services
 from controlplane.metrics.queries import arm_counts_many
-from controlplane.rollouts import clock, services, tick_inputs
+from controlplane.metrics.services import bucket_start
+from controlplane.rollouts import clock, measurements, services, tick_inputs
 from controlplane.rollouts.measurements import ADVANCE, totals_from_json
-from controlplane.rollouts.models import RolloutPlan, RunningCounts, StageCounts
+from controlplane.rollouts.models import IN_FLIGHT, RolloutPlan, RunningCounts, StageCounts
 from controlplane.rollouts.specs import load_runtime
-from tests.rollouts.helpers import ERROR_RULE, act, create_plan, report_units
+from tests.rollouts.helpers import ERROR_RULE, act, create_plan, units_batch
 
 pytestmark = pytest.mark.django_db
 
@@ -47,16 +50,13 @@ def engine_clock(monkeypatch) -> EngineClock:
     return EngineClock(monkeypatch)
 
 
-@pytest.fixture
-def short_horizon(settings) -> None:
-    """Running counts keep buckets once settled (60 s), not 15 minutes: runs of a few minutes use them."""
-    settings.ROLLOUTS_RUNNING_COUNTS_HORIZON_S = 60
-
-
-def send(sdk, engine_clock: EngineClock, offset_s: float, treatment_errors: int = 1) -> None:
-    """A batch from two unit groups per arm whose period ends at ``offset_s`` on the engine's clock."""
+def send(production, engine_clock: EngineClock, offset_s: float, treatment_errors: int = 1) -> None:
+    """A batch from two unit groups per arm whose period ends at ``offset_s`` on the engine's clock,
+    counted then or, if the engine's clock is past that, now (late, if its bucket has settled)."""
     traffic = {"on": {3: (40, treatment_errors), 7: (60, 0)}, "off": {3: (400, 4), 9: (500, 5)}}
-    report_units(sdk, traffic, ago_s=time.time() - (engine_clock.origin + offset_s))
+    end = engine_clock.origin + offset_s
+    arrival = clock.moment(max(end, engine_clock.now))
+    metrics_services.ingest_batch(production.id, units_batch(traffic, clock.moment(end)), now=arrival)
 
 
 def observed(plan_id: int) -> tuple:
@@ -74,6 +74,19 @@ def observed_from_every_bucket(plan_id: int) -> tuple:
     return result
 
 
+@pytest.fixture
+def windows_read(monkeypatch) -> list:
+    """Every bucket window the ticks read (``arm_counts_many``'s), in order."""
+    read: list = []
+
+    def counting(environment_id, flag_key, windows, latencies=None):
+        read.extend(windows)
+        return arm_counts_many(environment_id, flag_key, windows, latencies)
+
+    monkeypatch.setattr(measurements, "arm_counts_many", counting)
+    return read
+
+
 def assert_stored_counts_are_their_buckets(plan_id: int, environment_id: int) -> None:
     for row in [*RunningCounts.objects.filter(plan_id=plan_id), *StageCounts.objects.filter(plan_id=plan_id)]:
         stored = totals_from_json(row.totals)
@@ -82,7 +95,7 @@ def assert_stored_counts_are_their_buckets(plan_id: int, environment_id: int) ->
 
 
 @pytest.fixture
-def plan_in_stage_2(api, sdk, checkout_flag, engine_clock, short_horizon) -> int:
+def plan_in_stage_2(api, production, checkout_flag, engine_clock) -> int:
     """Started at 0 s, promoted at 300 s, with a batch every 50 s up to 600 s."""
     plan = create_plan(api, STAGES, rules=[ERROR_RULE, LATENCY_RULE])
     act(api, plan["id"], "start")
@@ -90,13 +103,13 @@ def plan_in_stage_2(api, sdk, checkout_flag, engine_clock, short_horizon) -> int
         if offset > 300 >= offset - 50:
             engine_clock.at(300)
             act(api, plan["id"], "promote")
-        send(sdk, engine_clock, offset)
+        send(production, engine_clock, offset)
     engine_clock.at(630)
     return plan["id"]
 
 
 def test_a_tick_keeps_the_open_stage_s_settled_buckets_and_the_next_adds_late_ones(
-    plan_in_stage_2, sdk, engine_clock, production
+    plan_in_stage_2, engine_clock, production
 ):
     services.evaluate(plan_in_stage_2)
     running = RunningCounts.objects.filter(plan_id=plan_in_stage_2)
@@ -104,21 +117,21 @@ def test_a_tick_keeps_the_open_stage_s_settled_buckets_and_the_next_adds_late_on
     rules, traffic = (running.filter(since=since) for since in sorted({row.since for row in running}))
     assert [row.totals["latencies"] for row in [*rules, *traffic]] == [True, True, False, False]
     first_end = running.order_by("since").first().until
-    assert first_end.timestamp() <= engine_clock.now - 60  # only buckets whose reports have arrived
+    assert first_end.timestamp() <= engine_clock.now - 60 - IN_FLIGHT.total_seconds()  # every batch committed
 
-    send(sdk, engine_clock, 590, treatment_errors=30)  # late, but its bucket was still settling
-    send(sdk, engine_clock, 640)
+    send(production, engine_clock, 590, treatment_errors=30)  # late, but its bucket was still settling
+    send(production, engine_clock, 640)
     engine_clock.at(700)
     assert observed(plan_in_stage_2) == observed_from_every_bucket(plan_in_stage_2)
     assert running.order_by("since").first().until >= first_end + ADVANCE
     assert_stored_counts_are_their_buckets(plan_in_stage_2, production.id)
 
 
-def test_the_decisions_are_those_counted_from_every_bucket(plan_in_stage_2, sdk, engine_clock):
+def test_the_decisions_are_those_counted_from_every_bucket(plan_in_stage_2, production, engine_clock):
     outcomes = []
     for offset in (630, 700, 760, 830, 900):
         engine_clock.at(offset)
-        send(sdk, engine_clock, offset - 20, treatment_errors=offset // 100)
+        send(production, engine_clock, offset - 20, treatment_errors=offset // 100)
         expected = observed_from_every_bucket(plan_in_stage_2)
         assert observed(plan_in_stage_2) == expected
         outcomes.append(services.evaluate(plan_in_stage_2).outcomes)
@@ -127,18 +140,18 @@ def test_the_decisions_are_those_counted_from_every_bucket(plan_in_stage_2, sdk,
 
 
 def test_a_new_stage_starts_from_nothing_and_the_closed_one_is_stored_whole(
-    plan_in_stage_2, api, sdk, engine_clock, production
+    plan_in_stage_2, api, engine_clock, production
 ):
     services.evaluate(plan_in_stage_2)
     engine_clock.at(660)
     act(api, plan_in_stage_2, "promote")
-    send(sdk, engine_clock, 680)
+    send(production, engine_clock, 680)
     engine_clock.at(700)  # stage 2's last reports may still arrive
     assert observed(plan_in_stage_2) == observed_from_every_bucket(plan_in_stage_2)
     services.evaluate(plan_in_stage_2)
-    send(sdk, engine_clock, 655, treatment_errors=20)  # late, into stage 2
+    send(production, engine_clock, 655, treatment_errors=20)  # late, into stage 2
     for offset in (730, 780, 830):
-        send(sdk, engine_clock, offset)
+        send(production, engine_clock, offset)
     engine_clock.at(850)
     assert observed(plan_in_stage_2) == observed_from_every_bucket(plan_in_stage_2)
     entry = services.evaluate(plan_in_stage_2)
@@ -149,14 +162,14 @@ def test_a_new_stage_starts_from_nothing_and_the_closed_one_is_stored_whole(
     assert_stored_counts_are_their_buckets(plan_in_stage_2, production.id)
 
 
-def test_a_resumed_run_starts_from_nothing(plan_in_stage_2, api, sdk, engine_clock, production):
+def test_a_resumed_run_starts_from_nothing(plan_in_stage_2, api, engine_clock, production):
     services.evaluate(plan_in_stage_2)
     engine_clock.at(650)
     act(api, plan_in_stage_2, "rollback", reason="test")
     engine_clock.at(700)
     act(api, plan_in_stage_2, "resume", from_stage=2)
     for offset in (720, 770, 820, 870):
-        send(sdk, engine_clock, offset)
+        send(production, engine_clock, offset)
     engine_clock.at(1000)
     assert observed(plan_in_stage_2) == observed_from_every_bucket(plan_in_stage_2)
     services.evaluate(plan_in_stage_2)
@@ -166,7 +179,7 @@ def test_a_resumed_run_starts_from_nothing(plan_in_stage_2, api, sdk, engine_clo
 
 
 def test_an_absolute_threshold_s_window_from_the_run_s_start_is_counted_beside_a_closed_first_stage(
-    api, sdk, checkout_flag, engine_clock, production, short_horizon
+    api, checkout_flag, engine_clock, production
 ):
     """Within ``window_s`` of the run's start the rule's window begins where stage 0 does; once
     stage 1 opens, stage 0 still settling and the window are two periods from one start."""
@@ -174,30 +187,61 @@ def test_an_absolute_threshold_s_window_from_the_run_s_start_is_counted_beside_a
     plan_id = create_plan(api, STAGES, rules=[rule])["id"]
     act(api, plan_id, "start")
     for offset in (20, 70, 120, 170):
-        send(sdk, engine_clock, offset)
+        send(production, engine_clock, offset)
     engine_clock.at(200)  # stage 0 lasted 200 s, less than the rule's 300-s window
     act(api, plan_id, "promote")
-    send(sdk, engine_clock, 220)
+    send(production, engine_clock, 220)
     engine_clock.at(240)  # stage 0's last reports may still arrive
     entry = services.evaluate(plan_id)
     assert entry is not None and RolloutPlan.objects.get(pk=plan_id).stage_index == 1
-    send(sdk, engine_clock, 245)
+    send(production, engine_clock, 245)
     engine_clock.at(250)
     assert observed(plan_id) == observed_from_every_bucket(plan_id)
     assert_stored_counts_are_their_buckets(plan_id, production.id)
 
 
-def test_a_batch_the_sdk_sent_five_minutes_late_counts_in_the_open_stage(api, sdk, checkout_flag, engine_clock):
+def test_a_batch_the_sdk_sent_five_minutes_late_counts_in_the_open_stage(api, production, checkout_flag, engine_clock):
     plan_id = create_plan(api, STAGES, rules=[ERROR_RULE])["id"]
     act(api, plan_id, "start")
     for offset in range(20, 1001, 50):
         if offset != 720:
-            send(sdk, engine_clock, offset)
+            send(production, engine_clock, offset)
     engine_clock.at(1010)
     services.evaluate(plan_id)
-    assert RunningCounts.objects.filter(plan_id=plan_id, until__lte=clock.moment(engine_clock.now - 900)).exists()
-    send(sdk, engine_clock, 720, treatment_errors=30)  # retried by its SDK after an outage, 5 minutes late
+    assert RunningCounts.objects.filter(plan_id=plan_id, until__gt=clock.moment(engine_clock.origin + 730)).exists()
+    send(production, engine_clock, 720, treatment_errors=30)  # retried by its SDK after an outage, 5 minutes late
     engine_clock.at(1030)
     assert observed(plan_id) == observed_from_every_bucket(plan_id)
     entry = services.evaluate(plan_id)
     assert entry.outcomes[0]["treatment_n"] == 20 * 100 and entry.outcomes[0]["treatment_events"] == 19 + 30
+
+
+def test_a_tick_without_late_batches_counts_only_the_buckets_since_its_stored_counts_end(
+    plan_in_stage_2, production, engine_clock, windows_read
+):
+    services.evaluate(plan_in_stage_2)  # stage 1 stored, stage 2's settled buckets kept
+    ends = {row.until for row in RunningCounts.objects.filter(plan_id=plan_in_stage_2)}
+    send(production, engine_clock, 640)
+    engine_clock.at(650)
+    windows_read.clear()
+    services.evaluate(plan_in_stage_2)
+    assert windows_read and {since for _, since, _ in windows_read} == ends  # nothing of stage 1, nothing before
+
+    send(production, engine_clock, 420, treatment_errors=30)  # into stage 2's stored buckets, 4 minutes late
+    engine_clock.at(660)
+    windows_read.clear()
+    entry = services.evaluate(plan_in_stage_2)
+    stage_2 = bucket_start(clock.moment(engine_clock.origin + 300))
+    assert min(since for _, since, _ in windows_read) == stage_2  # that stage counted again, from its start
+    assert {since for _, since, until in windows_read if until is not None and until <= stage_2} == set()
+    assert entry.outcomes[0]["treatment_n"] == 14 * 100 and entry.outcomes[0]["treatment_events"] == 13 + 30
+    assert_stored_counts_are_their_buckets(plan_in_stage_2, production.id)
+
+    engine_clock.at(720)  # counted again while a tick may have missed the late batch's transaction
+    services.evaluate(plan_in_stage_2)
+    engine_clock.at(790)
+    ends = {row.until for row in RunningCounts.objects.filter(plan_id=plan_in_stage_2)}
+    windows_read.clear()
+    services.evaluate(plan_in_stage_2)
+    moved_to = {row.until for row in RunningCounts.objects.filter(plan_id=plan_in_stage_2)}
+    assert {since for _, since, _ in windows_read} == ends | moved_to  # from the stored end again

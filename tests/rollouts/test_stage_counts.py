@@ -11,11 +11,13 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from controlplane.metrics import services as metrics_services
 from controlplane.metrics.queries import arm_counts
+from controlplane.metrics.services import bucket_start
 from controlplane.rollouts import clock, services
 from controlplane.rollouts.measurements import totals_from_json
 from controlplane.rollouts.models import RolloutPlan, StageCounts
-from tests.rollouts.helpers import ERROR_RULE, act, create_plan, report
+from tests.rollouts.helpers import ERROR_RULE, act, batch_of, create_plan, report, report_on_time
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +29,7 @@ MAX_QUERIES_PER_EVALUATE = 11
 
 
 @pytest.fixture
-def plan_at_stage_3(api, sdk, checkout_flag, monkeypatch) -> int:
+def plan_at_stage_3(api, production, checkout_flag, monkeypatch) -> int:
     """Started three minutes ago; promoted to stage 2 two minutes ago and to stage 3 a minute ago."""
     stages = [
         {"percent": 1, "min_dwell_s": 600},
@@ -39,7 +41,7 @@ def plan_at_stage_3(api, sdk, checkout_flag, monkeypatch) -> int:
     for minutes_ago, action in ((3, "start"), (2, "promote"), (1, "promote")):
         monkeypatch.setattr(clock, "now", lambda at=now - minutes_ago * 60: at)
         act(api, plan["id"], action)
-        report(sdk, HEALTHY, at=now - minutes_ago * 60 + 20)
+        report_on_time(production.id, HEALTHY, at=now - minutes_ago * 60 + 20)
     monkeypatch.setattr(clock, "now", lambda: now)
     return plan["id"]
 
@@ -73,11 +75,40 @@ def test_decisions_read_from_stored_stages_are_those_counted_live(plan_at_stage_
     assert live[0][0] == 3 * 300  # three stages' reports of the treatment
 
 
-def test_a_report_that_arrives_after_its_stage_was_stored_is_not_counted_again(plan_at_stage_3, settings, sdk):
+def test_a_report_that_arrives_after_its_stage_was_stored_counts_in_it_once(plan_at_stage_3, settings, sdk):
     settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S = 0
     before = numbers(services.evaluate(plan_at_stage_3))
-    report(sdk, HEALTHY, at=time.time() - 170)  # into stage 1, long closed
-    assert numbers(services.evaluate(plan_at_stage_3)) == before
+    report(sdk, HEALTHY, at=time.time() - 170)  # into stage 1, long closed and stored
+    after = numbers(services.evaluate(plan_at_stage_3))
+    assert [n[:2] for n in after] == [(n[0] + 300, n[1] + 3000) for n in before]
+    assert numbers(services.evaluate(plan_at_stage_3)) == after
+
+
+def test_a_batch_five_minutes_late_for_a_closed_stage_counts_in_it(api, production, checkout_flag, monkeypatch):
+    """Stage 1 lasted from 10 to 8 minutes ago and was stored 5 minutes ago; one of its batches
+    arrives 5 minutes late (an SDK's retry)."""
+    stages = [{"percent": 1, "min_dwell_s": 60}, {"percent": 5, "min_dwell_s": 3600}]
+    plan_id = create_plan(api, stages, rules=[ERROR_RULE])["id"]
+    now = time.time()
+    at = {"now": now - 600}
+    monkeypatch.setattr(clock, "now", lambda: at["now"])
+    act(api, plan_id, "start")
+    report_on_time(production.id, HEALTHY, at=now - 580)
+    at["now"] = now - 480
+    act(api, plan_id, "promote")
+    report_on_time(production.id, HEALTHY, at=now - 460)
+    at["now"] = now - 300
+    services.evaluate(plan_id)
+    stage_1 = StageCounts.objects.filter(plan_id=plan_id, variant="on", until__lte=clock.moment(now - 480))
+    late = batch_of({"on": (300, 30), "off": (3000, 30)}, at=now - 510)
+    metrics_services.ingest_batch(production.id, late, now=clock.moment(now - 210))
+    at["now"] = now - 200
+    entry = services.evaluate(plan_id)
+    assert (entry.outcomes[0]["treatment_n"], entry.outcomes[0]["treatment_events"]) == (3 * 300, 3 + 3 + 30)
+    counted = {(row.since, totals_from_json(row.totals).requests, row.counted_at) for row in stage_1}
+    recounted_at = clock.moment(now - 200)
+    assert counted == {(bucket_start(clock.moment(now - 600)), 600, recounted_at),  # the rule's
+                       (bucket_start(clock.moment(now - 540)), 300, recounted_at)}  # fmt: skip  # the check's
 
 
 def test_an_evaluation_makes_a_few_queries_however_many_stages_the_plan_passed(plan_at_stage_3, settings):
