@@ -37,7 +37,7 @@ from flagplane.reading import compile_text
 from flagplane.snapshot import Snapshot
 
 if TYPE_CHECKING:
-    from flagplane.client import Client
+    from flagplane.replica import Replica
     from flagplane.stream import SseEvent, StreamConnection
 
 logger = logging.getLogger("flagplane")
@@ -58,7 +58,7 @@ def compile_body(body: bytes) -> Snapshot:
 
 
 class Sync:
-    def __init__(self, client: Client, stop: threading.Event) -> None:
+    def __init__(self, client: Replica, stop: threading.Event) -> None:
         self._client = client
         self._stop = stop
         self._poll_backoff = Backoff(client._backoff_base, client._backoff_max)
