@@ -10,13 +10,12 @@ have nothing closed to store.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import datetime
 
 from controlplane.metrics.queries import ArmTotals
 from controlplane.metrics.sources import Measurement, MetricSource
 from controlplane.rollouts.clock import moment
-from controlplane.rollouts.measurements import settled, totals_from_json
+from controlplane.rollouts.measurements import settled, totals_from_json, totals_to_json
 from controlplane.rollouts.models import HealthRule, SourceCounts
 
 
@@ -44,7 +43,9 @@ class ClosedPeriodsStored:
                 return totals_from_json(row.totals)
         measured = self.source.measure(environment_id, flag_key, variants, since, until)
         if isinstance(measured, ArmTotals):
-            row = SourceCounts(rule=self.rule, variant=variants[0], since=since, until=until, totals=asdict(measured))
+            row = SourceCounts(
+                rule=self.rule, variant=variants[0], since=since, until=until, totals=totals_to_json(measured)
+            )
             # ignore_conflicts: another worker's tick of the same plan may have stored it first.
             SourceCounts.objects.bulk_create([row], ignore_conflicts=True)
         return measured
