@@ -1,20 +1,25 @@
 """Searching the audit log by words: who (the actor), what (the object: a flag's key, an id) and
 why (the reason), at millions of entries.
 
-Every entry's words are in a GIN index (``audit_search``, on ``models.SEARCH_VECTOR``). How a page is found
-does not depend on the planner's guess of how common a word is (a guess too low for a word
-absent from the newest entries had it walk the log for 35 s): a search first reads the newest
+Every entry's words are in a GIN index (``audit_search``, on ``models.SEARCH_VECTOR``). How a
+page is found does not depend on the planner's guess of how common a word is (a guess too low
+for a word absent from the newest entries had it walk the log for 35 s): a search first reads the newest
 ``WINDOW`` entries of the list in order and keeps those that match. When they fill the page, that
-is the page (a common word); otherwise the index gives every match, sorted by time (a rare word),
-with settings that leave the planner no other way to read the log. Either way a page costs about
-``WINDOW`` entries plus the word's matches in the index (bench/scale_audit.py).
+is the page (a common word; a later page walks as many more as the matches found say it needs,
+up to ``LONGEST_WALK``); otherwise the index gives every match, sorted by time (a rare word). Each
+way is held to its plan by the planner's settings (``WALK_ONLY``, ``INDEX_ONLY``). A page costs
+the walk plus, for a rare word, its matches in the index (bench/scale_audit.py).
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import reduce
+from itertools import chain
 from operator import and_
 
 from django.contrib.postgres.search import SearchQuery
@@ -25,8 +30,13 @@ from controlplane.audit.estimates import estimated_rows
 from controlplane.audit.models import SEARCH_VECTOR, AuditEntry
 
 WINDOW = 10_000
-"""How many of the newest entries a search reads one by one (about 7 µs each) before it asks the
-index: a word in one entry of 100 fills a page of 100 within them."""
+"""How many of the newest entries a search reads one by one (about 7 µs each: to_tsvector of
+each) before it asks the index: a word in one entry of 100 fills a page of 100 within them."""
+LONGEST_WALK = 40_000
+"""The most entries walked for a later page of a word the window found (more: the index)."""
+WALK_ONLY = {"enable_bitmapscan": "off", "enable_seqscan": "off"}
+"""While the newest entries are walked: in the list's order, through its index, never the words'
+index (whose bitmap of a common word is millions of entries)."""
 INDEX_ONLY = {"enable_seqscan": "off", "enable_indexscan": "off", "work_mem": "64MB"}
 """While the index gives a rare word's matches: no walk of the log, and a bitmap of a few
 million matches that stays exact (a lossy one re-reads every entry of its pages)."""
@@ -71,32 +81,59 @@ def matching(queryset: QuerySet[AuditEntry], query: SearchQuery) -> QuerySet[Aud
 def page(queryset: QuerySet[AuditEntry], query: SearchQuery, offset: int, limit: int) -> Found:
     """Entries ``offset`` to ``offset + limit`` of ``queryset``'s matches, newest first."""
     matched = matching(queryset, query).order_by("-at", "-id")
-    recent, complete = _newest_matches(queryset, matched)
-    if complete:
-        ids, count = recent[offset : offset + limit], len(recent)
-    elif len(recent) >= offset + limit:
-        ids, count = recent[offset : offset + limit], max(len(recent), estimated_rows(matched))
-    else:
+    needed = offset + limit
+    newest = _newest(queryset, matched, WINDOW)
+    if newest.short_of(needed) and newest.ids:  # a deeper page of a common word: as many as it takes
+        longer = math.ceil(WINDOW * needed / len(newest.ids) * 1.25)
+        if longer <= LONGEST_WALK:
+            newest = _newest(queryset, matched, longer)
+    if newest.short_of(needed):
         ids, count = _through_the_index(matched, offset, limit)
+    else:
+        ids, count = newest.ids[offset:needed], newest.count(queryset)
     entries = {entry.pk: entry for entry in queryset.order_by().filter(pk__in=ids)}
     return Found(entries=[entries[pk] for pk in ids], count=count)
 
 
-def _newest_matches(queryset: QuerySet[AuditEntry], matched: QuerySet[AuditEntry]) -> tuple[list[int], bool]:
-    """The ids of the matches among the newest ``WINDOW`` entries, and whether those were all."""
-    edge = list(queryset.order_by("-at", "-id").values_list("at", flat=True)[WINDOW - 1 : WINDOW])
+@dataclass(frozen=True)
+class Newest:
+    """The ids of the matches among the newest ``walked`` entries of a list (None: all of it)."""
+
+    ids: list[int]
+    walked: int | None
+
+    def short_of(self, needed: int) -> bool:
+        return self.walked is not None and len(self.ids) < needed
+
+    def count(self, queryset: QuerySet[AuditEntry]) -> int:
+        """Exact when the whole list was walked; else the matches' share of the walk applied to
+        the list's estimated size (no guess of the word's frequency from the planner)."""
+        if self.walked is None:
+            return len(self.ids)
+        return max(len(self.ids), round(len(self.ids) / self.walked * estimated_rows(queryset)))
+
+
+def _newest(queryset: QuerySet[AuditEntry], matched: QuerySet[AuditEntry], walk: int) -> Newest:
+    edge = list(queryset.order_by("-at", "-id").values_list("at", flat=True)[walk - 1 : walk])
     recent = matched.filter(at__gte=edge[0]) if edge else matched
-    return list(recent.values_list("pk", flat=True)), not edge
+    with _planned(matched.db, WALK_ONLY):
+        return Newest(ids=list(recent.values_list("pk", flat=True)), walked=walk if edge else None)
 
 
 def _through_the_index(matched: QuerySet[AuditEntry], offset: int, limit: int) -> tuple[list[int], int]:
     """A page of the matches and their number, read through the search index alone."""
-    with transaction.atomic(using=matched.db), connections[matched.db].cursor() as cursor:
-        cursor.execute(
-            "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in INDEX_ONLY),
-            [part for setting in INDEX_ONLY.items() for part in setting],
-        )
+    with _planned(matched.db, INDEX_ONLY):
         rows = list(matched.annotate(total=Window(Count("pk"))).values_list("pk", "total")[offset : offset + limit])
-        count = rows[0][1] if rows else matched.count()
-        transaction.set_rollback(True, using=matched.db)  # SET LOCAL outlives a savepoint's release, not its rollback
+        count = rows[0][1] if rows else (matched.count() if offset else 0)
     return [pk for pk, _ in rows], count
+
+
+@contextmanager
+def _planned(using: str, settings: dict[str, str]) -> Iterator[None]:
+    """The block's queries planned with ``settings``, undone after it: SET LOCAL, in a transaction
+    (or a savepoint) rolled back, since it outlives a savepoint's release."""
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        assignments = ", ".join("set_config(%s, %s, true)" for _ in settings)
+        cursor.execute(f"SELECT {assignments}", list(chain(*settings.items())))
+        yield
+        transaction.set_rollback(True, using=using)
