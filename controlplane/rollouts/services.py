@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import OuterRef, Subquery
 
 from controlplane import broker
 from controlplane.audit import actions as audit_actions
 from controlplane.audit.services import ROLLOUT_ENGINE, Actor, record
 from controlplane.flags import services as flag_services
-from controlplane.flags.models import Flag
+from controlplane.flags.models import Flag, FlagState
 from controlplane.flags.serving import variant_share
 from controlplane.notifications.services import notify
 from controlplane.observability.metrics import ROLLOUT_DECISIONS, ROLLOUT_TICK_SECONDS, ROLLOUT_TICKS
@@ -215,34 +216,48 @@ def _refuse_start_when_served_to_everyone(plan: RolloutPlan) -> float:
 
 def evaluate(plan_id: int) -> Decision | None:
     """One engine tick for one plan (what a person's action queues); None if it is not active."""
-    plan = load_active([plan_id]).get(plan_id)
-    return evaluate_loaded(plan) if plan is not None else None
+    loaded = load_active([plan_id]).get(plan_id)
+    return evaluate_loaded(loaded) if loaded is not None else None
 
 
-def load_active(plan_ids: Sequence[int]) -> dict[int, RolloutPlan]:
+@dataclass(frozen=True)
+class LoadedPlan:
+    """A plan as ``load_active`` read it, and whether its flag was on at that moment (off: the
+    kill switch)."""
+
+    plan: RolloutPlan
+    flag_on: bool
+
+
+def load_active(plan_ids: Sequence[int]) -> dict[int, LoadedPlan]:
     """The active plans of ``plan_ids``, by id, with all a tick reads of them before their metrics:
-    flag, project, environment, stages, rules and stored counts (``StageCounts`` of closed stages,
-    ``RunningCounts`` of the open one, ``SourceCounts`` of a Prometheus rule's closed stages), in
-    six queries for the whole batch. Nothing is locked: ``evaluate_loaded`` checks under the lock
-    that the plan has not changed since."""
+    flag (and whether it is on), project, environment, stages, rules and stored counts
+    (``StageCounts`` of closed stages, ``RunningCounts`` of the open one, ``SourceCounts`` of a
+    Prometheus rule's closed stages), in six queries for the whole batch. Nothing is locked:
+    ``evaluate_loaded`` checks under the lock that the plan has not changed since."""
+    flag_on = FlagState.objects.filter(flag=OuterRef("flag_id"), environment=OuterRef("environment_id")).values("on")
     plans = (
         RolloutPlan.objects.filter(pk__in=plan_ids, status__in=RolloutPlan.ACTIVE)
         .select_related("flag__project", "environment")
         .prefetch_related("stages", "rules__source_counts", "stage_counts", "running_counts")
+        .annotate(flag_on=Subquery(flag_on))
         .order_by()
     )
-    return {plan.pk: plan for plan in plans}
+    return {plan.pk: LoadedPlan(plan, bool(plan.flag_on)) for plan in plans}
 
 
-def evaluate_loaded(plan: RolloutPlan) -> Decision | None:
+def evaluate_loaded(loaded: LoadedPlan) -> Decision | None:
     """One engine tick for one plan as ``load_active`` read it.
 
     The slow part (metric queries, HTTP sources, the external check) runs before the plan is
     locked, so a person's rollback never waits for a slow endpoint. The decision is then taken
     and applied under the lock, and only if nobody changed the plan since it was read; otherwise
     (or if another worker holds the plan right now) this tick does nothing and the next one decides.
+    A running plan whose flag was off when the batch was read (the kill switch) is paused; one
+    turned off since is paused by the next tick (``_serve`` never turns it back on).
     """
     started = time.perf_counter()
+    plan = loaded.plan
     runtime = load_runtime(plan)
     now = clock.now()
     observations, stage_gates = tick_inputs.read(plan, runtime, now)
@@ -251,8 +266,7 @@ def evaluate_loaded(plan: RolloutPlan) -> Decision | None:
             ROLLOUT_TICKS.labels("skipped").inc()
             return None
         spec = plan_spec(plan)  # an active plan's stages and rules never change: the copy read above
-        state = flag_services.get_state(plan.flag, plan.environment)
-        if not state.on and plan.status == RolloutPlan.Status.RUNNING:
+        if not loaded.flag_on and plan.status == RolloutPlan.Status.RUNNING:
             reason = f"the flag was turned off in {plan.environment.key} (kill switch)"
             step = transitions.pause(spec, runtime, now, reason)
         else:

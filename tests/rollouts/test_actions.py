@@ -185,16 +185,16 @@ def test_a_tick_never_undoes_a_kill_switch_used_while_it_ran(api, checkout_flag,
     plan = create_plan(api, stages, rules=[])
     act(api, plan["id"], "start")
     state = checkout_flag.states.get(environment__key="production")
-    seen_by_the_tick = flag_services.get_state(checkout_flag, state.environment)  # on, read before the switch
-    flag_services.toggle_flag(state, SYSTEM, False, "incident")
-    monkeypatch.setattr(flag_services, "get_state", lambda flag, environment: seen_by_the_tick)
     later = clock.now() + 5
     monkeypatch.setattr(clock, "now", lambda: later)
+    loaded = services.load_active([plan["id"]])[plan["id"]]  # the tick's batch read: the flag on
+    flag_services.toggle_flag(state, SYSTEM, False, "incident")
 
-    assert services.evaluate(plan["id"]).action == "advance"
+    assert services.evaluate_loaded(loaded).action == "advance"
     state.refresh_from_db()
     assert state.on is False
     assert state.default_serve["split"][0] == {"variant": "on", "weight": 5000}
+    assert services.evaluate(plan["id"]).action == "pause"  # the next tick sees the kill switch
 
 
 def test_every_state_change_notifies_the_projects_webhooks(api, project, checkout_flag):

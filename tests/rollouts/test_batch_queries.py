@@ -24,12 +24,12 @@ LATENCY_RULE = {"key": "p95", "metric": "latency_p", "comparison": "vs_control_a
                 "percentile": 0.95, "min_samples": 100}  # fmt: skip
 STAGES = [{"percent": 1, "min_dwell_s": 600}, {"percent": 5, "min_dwell_s": 600}, {"percent": 50, "min_dwell_s": 600}]
 BATCH_QUERIES = 6
-"""The batch's plans (with flags, projects and environments), their stages and rules, and stored
-counts: closed stages' and the open stage's SDK counts (each with whether a late batch makes it
-counted again, in the same query), Prometheus rules' closed stages."""
-PLAN_QUERIES = 7
-"""A plan's hold: its SDK periods (one query), the transaction (2), the row lock, the flag's state,
-the plan's new state, and the decision log (the hold folded into its last entry)."""
+"""The batch's plans (with flags, projects, environments and whether each flag is on), their
+stages and rules, and stored counts: closed stages' and the open stage's SDK counts (each with
+whether a late batch makes it counted again, in the same query), Prometheus rules' closed stages."""
+PLAN_QUERIES = 6
+"""A plan's hold: its SDK periods (one query), the transaction (2), the row lock, the plan's new
+state, and the decision log (the hold folded into its last entry)."""
 
 
 @pytest.fixture
