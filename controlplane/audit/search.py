@@ -6,7 +6,8 @@ page is found does not depend on the planner's guess of how common a word is (a 
 for a word absent from the newest entries had it walk the log for 35 s): a search first reads the newest
 ``WINDOW`` entries of the list in order and keeps those that match. When they fill the page, that
 is the page (a common word; a later page walks as many more as the matches found say it needs,
-up to ``LONGEST_WALK``); otherwise the index gives every match, sorted by time (a rare word). Each
+while that costs less than reading them all, ``WALK_COST``); otherwise the index gives every
+match, sorted by time (a rare word). Each
 way is held to its plan by the planner's settings (``WALK_ONLY``, ``INDEX_ONLY``). A page costs
 the walk plus, for a rare word, its matches in the index (bench/scale_audit.py).
 """
@@ -32,8 +33,9 @@ from controlplane.audit.models import SEARCH_VECTOR, AuditEntry
 WINDOW = 10_000
 """How many of the newest entries a search reads one by one (about 7 µs each: to_tsvector of
 each) before it asks the index: a word in one entry of 100 fills a page of 100 within them."""
-LONGEST_WALK = 40_000
-"""The most entries walked for a later page of a word the window found (more: the index)."""
+WALK_COST = 2
+"""A walked entry costs about two matches read through the index (7 against 3.7 µs at 10M
+entries): a later page walks further only while that is the cheaper way."""
 WALK_ONLY = {"enable_bitmapscan": "off", "enable_seqscan": "off"}
 """While the newest entries are walked: in the list's order, through its index, never the words'
 index (whose bitmap of a common word is millions of entries)."""
@@ -83,14 +85,15 @@ def page(queryset: QuerySet[AuditEntry], query: SearchQuery, offset: int, limit:
     matched = matching(queryset, query).order_by("-at", "-id")
     needed = offset + limit
     newest = _newest(queryset, matched, WINDOW)
-    if newest.short_of(needed) and newest.ids:  # a deeper page of a common word: as many as it takes
+    size = estimated_rows(queryset) if newest.walked else 0  # the list's, not the word's
+    if newest.short_of(needed) and newest.ids:  # a later page of a word the window found
         longer = math.ceil(WINDOW * needed / len(newest.ids) * 1.25)
-        if longer <= LONGEST_WALK:
+        if longer * WALK_COST <= newest.count(size):
             newest = _newest(queryset, matched, longer)
     if newest.short_of(needed):
         ids, count = _through_the_index(matched, offset, limit)
     else:
-        ids, count = newest.ids[offset:needed], newest.count(queryset)
+        ids, count = newest.ids[offset:needed], newest.count(size)
     entries = {entry.pk: entry for entry in queryset.order_by().filter(pk__in=ids)}
     return Found(entries=[entries[pk] for pk in ids], count=count)
 
@@ -105,12 +108,12 @@ class Newest:
     def short_of(self, needed: int) -> bool:
         return self.walked is not None and len(self.ids) < needed
 
-    def count(self, queryset: QuerySet[AuditEntry]) -> int:
-        """Exact when the whole list was walked; else the matches' share of the walk applied to
-        the list's estimated size (no guess of the word's frequency from the planner)."""
+    def count(self, size: int) -> int:
+        """Exact when the whole list was walked; else the matches' share of the walk times the
+        list's ``size`` (no guess of the word's frequency from the planner)."""
         if self.walked is None:
             return len(self.ids)
-        return max(len(self.ids), round(len(self.ids) / self.walked * estimated_rows(queryset)))
+        return max(len(self.ids), round(len(self.ids) / self.walked * size))
 
 
 def _newest(queryset: QuerySet[AuditEntry], matched: QuerySet[AuditEntry], walk: int) -> Newest:
