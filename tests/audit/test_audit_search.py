@@ -155,3 +155,9 @@ def test_a_search_page_makes_a_bounded_number_of_queries(
     monkeypatch.setattr(search, "WINDOW", window)
     with django_assert_max_num_queries(25):  # savepoints count too in a test transaction
         assert len(found(admin_client, "deployer")) == 100
+
+
+def test_a_page_past_the_last_goes_back_to_the_first(admin_client, crowd):
+    response = admin_client.get(URL, {"q": "deployer", "p": 9})
+    assert response.status_code == 302
+    assert response.url.endswith("?e=1")

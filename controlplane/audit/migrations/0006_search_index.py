@@ -2,7 +2,7 @@
 
 An index on an expression, not a column: nothing to write into the entries, which the
 append-only trigger refuses to update, and nothing to backfill. Built concurrently, as 0003's
-and 0005's, so that audited writes go on meanwhile (about 3 minutes at 10M entries).
+and 0005's, so that audited writes go on meanwhile (about 2 minutes at 10M entries).
 """
 
 from django.contrib.postgres.indexes import GinIndex
