@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Prefetch, Subquery
 
 from controlplane import broker
 from controlplane.audit import actions as audit_actions
@@ -32,7 +32,7 @@ from controlplane.projects.models import Environment
 from controlplane.rollouts import actions, clock, tick_inputs, transitions
 from controlplane.rollouts.decision import Step, decide
 from controlplane.rollouts.errors import PlanError, TransitionError, TransitionRefused
-from controlplane.rollouts.models import Decision, HealthRule, RolloutPlan, Stage
+from controlplane.rollouts.models import Decision, HealthRule, RolloutPlan, RunningCounts, Stage, StageCounts
 from controlplane.rollouts.plan_fields import PLAN_FIELDS, RULE_FIELDS, STAGE_FIELDS
 from controlplane.rollouts.plan_spec import PlanRuntime, PlanSpec
 from controlplane.rollouts.specs import dump_runtime, load_runtime, outcome_dict, plan_spec
@@ -239,7 +239,14 @@ def load_active(plan_ids: Sequence[int]) -> dict[int, LoadedPlan]:
     plans = (
         RolloutPlan.objects.filter(pk__in=plan_ids, status__in=RolloutPlan.ACTIVE)
         .select_related("flag__project", "environment")
-        .prefetch_related("stages", "rules__source_counts", "stage_counts", "running_counts")
+        .prefetch_related(
+            "stages",
+            "rules__source_counts",
+            # A queryset given: each plan's rows are filtered from it, not from a new queryset of the
+            # manager, which would build the rows' recount subquery again for every plan.
+            Prefetch("stage_counts", queryset=StageCounts.objects.all()),
+            Prefetch("running_counts", queryset=RunningCounts.objects.all()),
+        )
         .annotate(flag_on=Subquery(flag_on))
         .order_by()
     )
