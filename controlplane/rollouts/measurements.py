@@ -20,8 +20,9 @@ batch of them has committed. A batch that arrives later (an SDK retries an unsen
 minutes, the Redis inbox is drained after an outage) marks its bucket (``metrics.LateBucket``, with
 the time it was counted), and a stored row of the flag whose period holds a marked bucket, counted
 less than ``IN_FLIGHT`` after that mark's time or before it (``SdkCounts.recount``, read with the
-rows), is counted again from the buckets and rewritten with the tick's time. So a tick reads about
-two minutes of its open stage's buckets, and a late batch counts in its stage, open or closed.
+rows), is counted again from the buckets and rewritten with the tick's time. So a tick reads two to
+three minutes of its open stage's buckets, and a late batch counts in its stage, open or closed.
+Stored counts of finished plans and of earlier runs are deleted by ``prune`` (hourly).
 
 A new stage or run begins periods with a new start, which have no stored counts yet; stored counts
 of a period are the same whichever run read them (they are the settled buckets of the flag's arm
@@ -36,12 +37,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 
 from controlplane.metrics.histogram import HISTOGRAM_SIZE, STANDARD_BOUNDS_MS
 from controlplane.metrics.queries import ArmTotals, Window, arm_counts_many
 from controlplane.metrics.services import bucket_start
 from controlplane.rollouts.clock import moment
-from controlplane.rollouts.models import IN_FLIGHT, RolloutPlan, RunningCounts, SdkCounts, StageCounts
+from controlplane.rollouts.models import (
+    IN_FLIGHT,
+    HealthRule,
+    RolloutPlan,
+    RunningCounts,
+    SdkCounts,
+    SourceCounts,
+    StageCounts,
+)
 
 Key = tuple[tuple[str, ...], datetime, datetime | None]
 Start = tuple[tuple[str, ...], datetime]
@@ -226,3 +236,33 @@ def totals_from_json(data: dict[str, Any]) -> ArmTotals:
             "unit_histograms": tuple(tuple(group) for group in data["unit_histograms"]),
         }
     )
+
+
+_OF_NO_USE = """
+    p.status <> ALL(%(active)s)
+    OR c.since < to_timestamp(floor((p.runtime->>'run_started_at')::float8 / %(width)s) * %(width)s)
+"""
+"""Stored counts no tick reads again: of a plan that is finished (completed, cancelled, or rolled
+back, whose resume begins a new run), or of a run before the plan's current one (each period of a
+run begins at or after the bucket of its start)."""
+
+
+def prune() -> dict[str, int]:
+    """Delete the stored counts no tick reads again (``_OF_NO_USE``): each plan's, and each
+    Prometheus rule's, in one statement a table."""
+    plans = RolloutPlan._meta.db_table
+    params: dict[str, Any] = {"active": list(RolloutPlan.ACTIVE), "width": settings.METRICS_BUCKET_SECONDS}
+    deleted = {}
+    with connection.cursor() as cursor:
+        for model in (StageCounts, RunningCounts):
+            table = model._meta.db_table
+            cursor.execute(f"DELETE FROM {table} c USING {plans} p WHERE c.plan_id = p.id AND ({_OF_NO_USE})", params)
+            deleted[table.removeprefix("rollouts_")] = cursor.rowcount
+        rules = HealthRule._meta.db_table
+        cursor.execute(
+            f"""DELETE FROM {SourceCounts._meta.db_table} c USING {rules} r, {plans} p
+                WHERE c.rule_id = r.id AND r.plan_id = p.id AND ({_OF_NO_USE})""",
+            params,
+        )
+        deleted["sourcecounts"] = cursor.rowcount
+    return deleted

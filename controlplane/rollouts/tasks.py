@@ -7,7 +7,7 @@ import uuid
 from celery import shared_task
 from django.db import close_old_connections
 
-from controlplane.rollouts import queued, services
+from controlplane.rollouts import measurements, queued, services
 from controlplane.rollouts.models import RolloutPlan
 
 logger = logging.getLogger(__name__)
@@ -62,3 +62,10 @@ def evaluate_plans(plan_ids: list[int], token: str) -> None:
 def evaluate_plan(plan_id: int) -> None:
     """One plan's evaluation, queued after a person's action (it holds no claim)."""
     services.evaluate(plan_id)
+
+
+@shared_task(name="rollouts.prune_counts")
+def prune_counts() -> dict[str, int]:
+    """Hourly (CELERY_BEAT_SCHEDULE["rollouts-prune-counts"]): delete the stored counts of
+    finished plans and of runs before a plan's current one."""
+    return measurements.prune()

@@ -282,6 +282,7 @@ CELERY_BEAT_SCHEDULE: dict = {
         "options": {"expires": DOCUMENTS_RECONCILE_SECONDS},  # a stale one is replaced by the next
     },
     "rollouts-tick": {"task": "rollouts.tick", "schedule": ROLLOUTS_TICK_SECONDS},
+    "rollouts-prune-counts": {"task": "rollouts.prune_counts", "schedule": 3600.0},
     "metrics-prune": {"task": "metrics.prune", "schedule": 3600.0},
 }
 
