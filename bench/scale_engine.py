@@ -125,13 +125,12 @@ def fill_signals(environment_id: int, low: int, high: int, segment_starts: list[
         )
         cursor.execute(
             f"""
-            INSERT INTO metrics_metricunitbucket (environment_id, flag_key, variant, bucket_start,
+            INSERT INTO metrics_metricunitbucket (environment_id, flag_key, variant, bucket_start, unit_group,
                                                   successes, errors, latency_counts)
-            SELECT %s, flag_key, variant, bucket_start, array_fill(per_group::bigint, ARRAY[{UNIT_GROUPS}]),
-                   array_fill(0::bigint, ARRAY[{UNIT_GROUPS}]),
-                   array(SELECT CASE WHEN i %% {HISTOGRAM_SIZE} = {fast} THEN per_group ELSE 0 END
-                         FROM generate_series(0, {UNIT_GROUPS * HISTOGRAM_SIZE - 1}) AS i)
-            FROM bench_signals
+            SELECT %s, flag_key, variant, bucket_start, g, per_group, 0,
+                   array(SELECT CASE WHEN i = {fast} THEN per_group ELSE 0 END
+                         FROM generate_series(0, {HISTOGRAM_SIZE - 1}) AS i)
+            FROM bench_signals, generate_series(0, {UNIT_GROUPS - 1}) AS g
             """,
             [environment_id],
         )

@@ -129,7 +129,7 @@ _COUNTS_SQL = """
         FROM {buckets_in_windows}
     ),
     groups AS MATERIALIZED (
-        SELECT w.n, w.latencies, b.successes, b.errors, b.latency_counts
+        SELECT w.n, w.latencies, b.unit_group, b.successes, b.errors, b.latency_counts
         FROM {unit_buckets_in_windows}
     )
     SELECT n, 't', 0, SUM(evaluations)::bigint, SUM(successes)::bigint, SUM(errors)::bigint, SUM(latency_sum),
@@ -140,15 +140,16 @@ _COUNTS_SQL = """
     FROM buckets, unnest(latency_counts) WITH ORDINALITY AS h(c, i) WHERE latencies GROUP BY n, h.i
     HAVING SUM(h.c) <> 0
     UNION ALL
-    SELECT n, 'g', g.i, SUM(g.s)::bigint, SUM(g.e)::bigint, NULL, NULL, NULL
-    FROM groups, unnest(successes, errors) WITH ORDINALITY AS g(s, e, i) GROUP BY n, g.i
+    SELECT n, 'g', unit_group + 1, SUM(successes)::bigint, SUM(errors)::bigint, NULL, NULL, NULL
+    FROM groups GROUP BY n, unit_group
     UNION ALL
-    SELECT n, 'gh', h.i, SUM(h.c)::bigint, NULL, NULL, NULL, NULL
-    FROM groups, unnest(latency_counts) WITH ORDINALITY AS h(c, i) WHERE latencies GROUP BY n, h.i
+    SELECT n, 'gh', unit_group * {histogram_size} + h.i, SUM(h.c)::bigint, NULL, NULL, NULL, NULL
+    FROM groups, unnest(latency_counts) WITH ORDINALITY AS h(c, i) WHERE latencies GROUP BY n, unit_group, h.i
     HAVING SUM(h.c) <> 0
 """
-"""Per window: its buckets' sums ('t') and histogram ('h'), its unit groups' sums ('g') and
-histograms ('gh', the groups' one after the other). Each window's buckets are read from the index
+"""Per window: its buckets' sums ('t') and histogram ('h'), its unit groups' sums ('g', at the
+group's position) and histograms ('gh', at their position in the groups' histograms one after the
+other). Each window's buckets are read from the index
 over its own period (``OFFSET 0`` keeps the planner from joining all of the flag's buckets to the
 windows instead). Histogram counts that are zero are left out (most are: a unit group's
 latencies fall in a few of its bounds)."""
@@ -174,6 +175,7 @@ def arm_counts_many(
         values=values,
         buckets_in_windows=_IN_WINDOWS_SQL.format(table=MetricBucket._meta.db_table),
         unit_buckets_in_windows=_IN_WINDOWS_SQL.format(table=MetricUnitBucket._meta.db_table),
+        histogram_size=HISTOGRAM_SIZE,
     )
     sums = [[0, 0, 0, 0.0, 0] for _ in windows]
     histograms = [[0] * HISTOGRAM_SIZE for _ in windows]

@@ -12,6 +12,7 @@ to 0 and ``document_version`` to null; ``latency_ms`` and ``units`` may be left 
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable
@@ -40,6 +41,8 @@ BATCH_ID = re.compile(r"^[0-9a-fA-F]{8,64}$")
 _DECIMAL_ZEROS = re.compile(r"\.0*\s*$")  # "3.0" is the integer 3, as DRF's IntegerField reads it
 _MISSING = object()
 _INTS = frozenset({int})
+_LISTS = frozenset({list})
+_STANDARD_LENGTH = frozenset({HISTOGRAM_SIZE})
 _STANDARD_BOUNDS = list(STANDARD_BOUNDS_MS)
 _COUNTS = range(MAX_COUNT + 1)
 """What a count may be: ``value in _COUNTS`` is arithmetic for an int."""
@@ -172,13 +175,14 @@ def _entry(value: Any) -> Entry:
 
 
 def _plain_entry(data: dict) -> Entry | None:
-    """The entry as the SDK sends it (plain keys and counts, the standard bounds, no unit groups),
-    checked at a few µs with the readers' own fast checks (``_is_plain_text``, ``_is_count``, …);
-    None for anything else, which ``_entry`` then reads field by field (to the same result, or
-    with its problems)."""
+    """The entry as the SDK sends it (plain keys and counts, the standard bounds, plain unit
+    groups), checked at a few µs with the readers' own fast checks (``_is_plain_text``,
+    ``_is_count``, …) and the rules' (``validation.observations_fit``, ``unit_groups_fit``); None
+    for anything else, which ``_entry`` then reads field by field (to the same result, or with its
+    problems)."""
     flag, variant = data.get("flag"), data.get("variant")
     evaluations, successes, failures = data.get("evaluations"), data.get("successes"), data.get("errors")
-    if "units" in data or not (
+    if not (
         _is_plain_text(flag, MAX_KEY)
         and _is_plain_text(variant, MAX_KEY)
         and _is_count(evaluations)
@@ -186,8 +190,8 @@ def _plain_entry(data: dict) -> Entry | None:
         and _is_count(failures)
     ):
         return None
-    latency = data.get("latency_ms", _MISSING)
-    if latency is _MISSING:
+    latency, units = data.get("latency_ms", _MISSING), data.get("units", _MISSING)
+    if latency is _MISSING and units is _MISSING:
         return Entry(flag, variant, evaluations, successes, failures, None, 0.0, None)
     if type(latency) is not dict:
         return None
@@ -201,7 +205,31 @@ def _plain_entry(data: dict) -> Entry | None:
         and validation.observations_fit(counts, successes, failures)
     ):
         return None
-    return Entry(flag, variant, evaluations, successes, failures, counts, float(total), None)
+    groups = None if units is _MISSING else _plain_units(units, successes, failures)
+    if groups is None and units is not _MISSING:
+        return None
+    return Entry(flag, variant, evaluations, successes, failures, counts, float(total), groups)
+
+
+def _plain_units(data: Any, successes: int, errors: int) -> UnitGroups | None:
+    """An entry's unit groups as the SDK sends them (plain counts, histograms over the standard
+    bounds, which are its entry's), checked in a few C-level calls; None for anything else."""
+    if type(data) is not dict:
+        return None
+    group, histograms = data.get("group"), data.get("latency_counts")
+    if not (
+        type(data.get("groups")) is int
+        and _is_plain_counts(group)
+        and _is_plain_counts(data.get("successes"))
+        and _is_plain_counts(data.get("errors"))
+        and type(histograms) is list
+        and set(map(type, histograms)) <= _LISTS
+        and set(map(len, histograms)) <= _STANDARD_LENGTH
+        and _is_plain_counts(list(itertools.chain.from_iterable(histograms)))
+        and validation.unit_groups_fit(data, successes, errors)
+    ):
+        return None
+    return UnitGroups(group, data["successes"], data["errors"], histograms)
 
 
 def _latency(value: Any) -> dict[str, Any]:

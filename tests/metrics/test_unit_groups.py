@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from controlplane.metrics.histogram import HISTOGRAM_SIZE
 from controlplane.metrics.models import MetricBatch, MetricUnitBucket
 from controlplane.metrics.queries import arm_counts
+from controlplane.metrics.wire import read_batch
 from flagplane.metrics import UNIT_GROUPS
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +54,7 @@ def test_unit_groups_of_two_batches_and_two_sdks_add_up_per_group(post, producti
     assert (counts.unit_requests[63], counts.unit_errors[63]) == (5, 0)
     assert sum(counts.unit_requests) == 21
     assert counts.unit_histograms[0][0] == 15 and sum(counts.unit_histograms[0]) == 15
-    assert MetricUnitBucket.objects.count() == 1
+    assert sorted(MetricUnitBucket.objects.values_list("unit_group", flat=True)) == [0, 7, 63]  # a row per group
 
 
 def test_a_retried_batch_adds_its_unit_groups_once(post, production, entry, make_batch):
@@ -138,3 +140,24 @@ def test_two_periods_added_up_are_what_one_window_over_both_counts(post, product
     first = arm_counts(production.id, "new-checkout", ["on"], start, middle)
     assert first.plus(arm_counts(production.id, "new-checkout", ["on"], middle)) == whole
     assert (bool(first.unit_requests), bool(whole.unit_requests)) == (units_in_both, True)
+
+
+def test_unit_groups_as_the_sdk_sends_them_read_as_they_do_field_by_field(entry, make_batch):
+    now = datetime.now(UTC)
+    batch = {**make_batch(grouped_entry(entry, {0: (10, 1), 9: (3, 0), 63: (5, 2)}), end=now), "format": 2}
+    by_field = copy.deepcopy(batch)
+    by_field["flags"][0]["units"]["groups"] = "64"  # as DRF's IntegerField reads it: not the SDK's plain form
+    assert read_batch(batch, now) == read_batch(by_field, now)
+    assert read_batch(batch, now).entries[0].units.group == [0, 9, 63]
+
+
+def test_a_group_with_more_latencies_than_signals_is_refused(post, make_batch, entry):
+    bad = grouped_entry(entry, {1: (1, 0), 2: (1, 0)})
+    bad["units"]["latency_counts"][1] = [2] + [0] * (HISTOGRAM_SIZE - 1)
+    body = refused(post({**make_batch(bad), "format": 2}))
+    assert body["flags"]["0"]["units"] == ["Group 2: more latencies than signals."]
+
+
+def test_an_entry_listing_no_groups_stores_none(post, production, entry, make_batch):
+    assert post({**make_batch(grouped_entry(entry, {})), "format": 2}).status_code == 202
+    assert not MetricUnitBucket.objects.exists()
