@@ -93,6 +93,8 @@ class TickMeasurements:
         self.measured: dict[Key, ArmTotals] = {}
         self.wanted: dict[Key, bool] | None = None
         """While recording: each period asked for, and whether with its latencies."""
+        self.to_store: tuple[dict[Key, datetime], list[RunningCounts]] = ({}, [])
+        """What ``prefetch`` counted that later ticks may read instead (``store``)."""
 
     def measure(
         self,
@@ -121,7 +123,8 @@ class TickMeasurements:
         return totals
 
     def prefetch(self, reads: Callable[[TickMeasurements], Any]) -> None:
-        """Measure every period ``reads`` (the tick's SDK reads, called with this source) asks for."""
+        """Measure every period ``reads`` (the tick's SDK reads, called with this source) asks for.
+        Nothing is written: ``store`` keeps what may be stored, in the tick's transaction."""
         self.wanted = {}
         try:
             reads(self)
@@ -144,7 +147,7 @@ class TickMeasurements:
                                         totals=totals_to_json(totals), counted_at=counted_at)  # fmt: skip
                     moved.append(row)
             self.measured[key] = totals
-        self._store({key: plans[key][1] for key in missing if self._settled(key)}, moved)
+        self.to_store = ({key: plans[key][1] for key in missing if self._settled(key)}, moved)
 
     def _remaining(
         self, key: Key, latencies: bool, running: RunningCounts | None
@@ -187,10 +190,12 @@ class TickMeasurements:
         }
         return closed, running
 
-    def _store(self, settled: dict[Key, datetime], moved: list[RunningCounts]) -> None:
-        """Store the ``settled`` periods (with when their counts were read) and the ``moved`` running
-        counts. Whichever tick of the plan writes a row last, it holds the buckets' counts as read
-        at its ``counted_at`` or after (another worker's tick of the same plan may write them too)."""
+    def store(self) -> None:
+        """Store the settled periods ``prefetch`` counted (with when their counts were read) and the
+        running counts it moved on. Whichever tick of the plan writes a row last, it holds the
+        buckets' counts as read at its ``counted_at`` or after (another worker's tick of the same
+        plan may write them too)."""
+        settled, moved = self.to_store
         rows = []
         for key, counted_at in settled.items():
             variants, since, until = key

@@ -257,8 +257,9 @@ def evaluate_loaded(loaded: LoadedPlan) -> Decision | None:
     """One engine tick for one plan as ``load_active`` read it.
 
     The slow part (metric queries, HTTP sources, the external check) runs before the plan is
-    locked, so a person's rollback never waits for a slow endpoint. The decision is then taken
-    and applied under the lock, and only if nobody changed the plan since it was read; otherwise
+    locked, so a person's rollback never waits for a slow endpoint; so is the decision (pure: the
+    plan as read and what was measured). It is applied under the lock with the counts the tick
+    stores, in one transaction, and only if nobody changed the plan since it was read; otherwise
     (or if another worker holds the plan right now) this tick does nothing and the next one decides.
     A running plan whose flag was off when the batch was read (the kill switch) is paused; one
     turned off since is paused by the next tick (``_serve`` never turns it back on).
@@ -267,17 +268,18 @@ def evaluate_loaded(loaded: LoadedPlan) -> Decision | None:
     plan = loaded.plan
     runtime = load_runtime(plan)
     now = clock.now()
-    observations, stage_gates = tick_inputs.read(plan, runtime, now)
-    with transaction.atomic():
+    observations, stage_gates, sdk_counts = tick_inputs.read(plan, runtime, now)
+    spec = plan_spec(plan)  # an active plan's stages and rules never change
+    if not loaded.flag_on and plan.status == RolloutPlan.Status.RUNNING:
+        reason = f"the flag was turned off in {plan.environment.key} (kill switch)"
+        step = transitions.pause(spec, runtime, now, reason)
+    else:
+        step = decide(spec, runtime, now, observations, stage_gates)
+    with transaction.atomic():  # one commit for the tick's writes
         if not _lock_unchanged(plan):
             ROLLOUT_TICKS.labels("skipped").inc()
             return None
-        spec = plan_spec(plan)  # an active plan's stages and rules never change: the copy read above
-        if not loaded.flag_on and plan.status == RolloutPlan.Status.RUNNING:
-            reason = f"the flag was turned off in {plan.environment.key} (kill switch)"
-            step = transitions.pause(spec, runtime, now, reason)
-        else:
-            step = decide(spec, runtime, now, observations, stage_gates)
+        sdk_counts.store()
         entry = _apply(plan, spec, step, ROLLOUT_ENGINE, "")
     ROLLOUT_TICKS.labels("decided").inc()
     ROLLOUT_TICK_SECONDS.observe(time.perf_counter() - started)

@@ -33,8 +33,9 @@ logger = logging.getLogger(__name__)
 HTTP_SOURCE_WEIGHT = 1_000_000
 
 
-def read(plan: RolloutPlan, runtime: PlanRuntime, now: float) -> tuple[list[RuleObservation], Gates]:
-    """Every rule's observation and the current stage's gates, for one tick of ``plan``.
+def read(plan: RolloutPlan, runtime: PlanRuntime, now: float) -> tuple[list[RuleObservation], Gates, TickMeasurements]:
+    """Every rule's observation and the current stage's gates, for one tick of ``plan``, and its SDK
+    counts (their ``store`` keeps what later ticks may read instead, in the tick's transaction).
 
     The SDK periods are measured together first (``TickMeasurements.prefetch``, which runs the
     SDK rules' reads against a recorder), then every rule reads its counts.
@@ -44,7 +45,7 @@ def read(plan: RolloutPlan, runtime: PlanRuntime, now: float) -> tuple[list[Rule
     sdk_source = TickMeasurements(plan, now, growing=_stage_periods(runtime))
     sdk_source.prefetch(lambda source: _counts(plan, sdk_rules, runtime, now, source))
     observations, traffic = _counts(plan, rules, runtime, now, sdk_source)
-    return observations, replace(gates(plan, runtime, now), traffic=traffic)
+    return observations, replace(gates(plan, runtime, now), traffic=traffic), sdk_source
 
 
 def _counts(

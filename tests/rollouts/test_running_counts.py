@@ -61,7 +61,9 @@ def send(production, engine_clock: EngineClock, offset_s: float, treatment_error
 
 def observed(plan_id: int) -> tuple:
     plan = RolloutPlan.objects.select_related("flag", "environment").get(pk=plan_id)
-    return tick_inputs.read(plan, load_runtime(plan), clock.now())
+    observations, gates, sdk_counts = tick_inputs.read(plan, load_runtime(plan), clock.now())
+    sdk_counts.store()  # as the tick does once it has the plan's lock
+    return observations, gates
 
 
 def observed_from_every_bucket(plan_id: int) -> tuple:
