@@ -170,6 +170,7 @@ class AuditEntryAdmin(RoleAdminMixin, ReadOnlyAdmin):
                     "project",
                     "environment",
                     "reason",
+                    "request_id",
                 ]
             },
         ),

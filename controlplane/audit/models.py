@@ -10,10 +10,10 @@ from django.contrib.postgres.search import SearchVector
 from django.db import models
 from django.db.models.functions import Upper
 
-SEARCHED_FIELDS = ("actor", "object_repr", "object_id", "reason")
+SEARCHED_FIELDS = ("actor", "object_repr", "object_id", "reason", "request_id")
 SEARCH_VECTOR = SearchVector(*SEARCHED_FIELDS, config="simple")
 """An entry's words for the search (audit/search.py), lower-cased and not stemmed (keys and names
-are not English): the expression of the ``audit_search`` index, which a query repeats exactly."""
+are not English): the expression of the ``audit_words`` index, which a query repeats exactly."""
 
 
 class AuditEntry(models.Model):
@@ -53,6 +53,13 @@ class AuditEntry(models.Model):
     after = models.JSONField(null=True, blank=True)
     changes = models.JSONField(default=dict, blank=True, help_text="{field: [before, after]} for changed fields.")
     reason = models.TextField(blank=True)
+    request_id = models.CharField(
+        max_length=128,
+        blank=True,
+        db_default="",
+        help_text="The request's X-Request-ID (of the write, or of what queued its task), as in the log lines; "
+        "empty for commands and scheduled work.",
+    )
 
     class Meta:
         ordering = ["-at", "-id"]
@@ -74,7 +81,7 @@ class AuditEntry(models.Model):
             models.Index(fields=["environment", "action", "at", "id"], name="audit_env_action_at"),
             models.Index(fields=["environment", "object_type", "at", "id"], name="audit_env_type_at"),
             GinIndex(OpClass(Upper("actor"), name="gin_trgm_ops"), name="audit_actor_trgm"),
-            GinIndex(SEARCH_VECTOR, name="audit_search"),
+            GinIndex(SEARCH_VECTOR, name="audit_words"),
         ]
 
     def __str__(self) -> str:

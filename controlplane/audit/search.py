@@ -1,7 +1,7 @@
-"""Searching the audit log by words: who (the actor), what (the object: a flag's key, an id) and
-why (the reason), at millions of entries.
+"""Searching the audit log by words: who (the actor), what (the object: a flag's key, an id),
+why (the reason) and which request (its id), at millions of entries.
 
-Every entry's words are in a GIN index (``audit_search``, on ``models.SEARCH_VECTOR``). How a
+Every entry's words are in a GIN index (``audit_words``, on ``models.SEARCH_VECTOR``). How a
 page is found does not depend on the planner's guess of how common a word is (a guess too low
 for a word absent from the newest entries had it walk the log for 35 s). A search first walks
 the newest ``WINDOW`` entries of the list in its order and keeps those that match. When they
@@ -46,7 +46,7 @@ million matches that stays exact (a lossy one re-reads every entry of its pages)
 TERM = re.compile(r'"([^"]*)"|(\S+)')
 
 SYNTAX = (
-    "Words of the actor, the object (a flag's key, an id) or the reason; an entry has all of them. "
+    "Words of the actor, the object (a flag's key, an id), the reason or the request id; an entry has all of them. "
     '"two words" in that order; check* for words that begin with check. Newest first.'
 )
 """The search box's help text (docs/audit.md has examples)."""

@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib.auth.models import User
 
 from controlplane.audit.models import AuditEntry
+from controlplane.observability import context
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ def record(
         after=after,
         changes=diff(before, after),
         reason=reason or "",
+        request_id=context.request_id.get(),
     )
     _log(entry)
     return entry
