@@ -186,6 +186,8 @@ class AuditEntryAdmin(RoleAdminMixin, ReadOnlyAdmin):
         return SearchChangeList
 
     def get_search_results(self, request, queryset, search_term):
+        """The list as it is: SearchChangeList searches it by words (Django's search, icontains on
+        each field, reads every entry for a word few of them have)."""
         return queryset, False
 
     @admin.display(description="Where", ordering="environment")
