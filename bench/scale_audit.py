@@ -200,8 +200,9 @@ def views(size: int) -> dict[str, tuple[str, dict]]:
 def searches(size: int, project_id: int, pairs: list[tuple[int, int]]) -> dict[str, tuple[str, dict]]:
     """The admin's search (audit/search.py) for words of each kind and frequency: an actor in one
     entry of 47 (its pages 1, 3 and 10) and in one of 100,000 (and its beginning), a flag's key in
-    one of 5,000, a word of one reason in three (and its beginning), an object's id (one entry),
-    and a common actor with a project it always meets and one it never does."""
+    one of 5,000 (and its beginning, in 11 of 5,000), a word of one reason in three (and its
+    beginning), an object's id (one entry), and a common actor with a project it always meets and
+    one it never does."""
     actor_project = pairs[7][0]  # user-17's entries (g = 17 mod 40) are all in that project
     return {
         "admin search common": (ADMIN_URL, {"q": "user-17"}),
@@ -209,6 +210,7 @@ def searches(size: int, project_id: int, pairs: list[tuple[int, int]]) -> dict[s
         "admin search common p10": (ADMIN_URL, {"q": "user-17", "p": 10}),
         "admin search rare": (ADMIN_URL, {"q": "ci-bot"}),
         "admin search key": (ADMIN_URL, {"q": "flag-4321"}),
+        "admin search key prefix": (ADMIN_URL, {"q": "flag-432*"}),
         "admin search prefix": (ADMIN_URL, {"q": "ci-b*"}),
         "admin search prefix common": (ADMIN_URL, {"q": "routin*"}),
         "admin search reason": (ADMIN_URL, {"q": "routine"}),

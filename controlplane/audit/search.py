@@ -44,6 +44,8 @@ INDEX_ONLY = {"enable_seqscan": "off", "enable_indexscan": "off", "work_mem": "6
 """While the index gives a rare word's matches: no walk of the log, and a bitmap of a few
 million matches that stays exact (a lossy one re-reads every entry of its pages)."""
 TERM = re.compile(r'"([^"]*)"|(\S+)')
+COMPOUNDS = {"asciihword", "hword", "numhword"}
+"""The parser's names for a hyphenated word as a whole, which it then gives part by part too."""
 
 SYNTAX = (
     "Words of the actor, the object (a flag's key, an id), the reason or the request id; an entry has all of them. "
@@ -71,9 +73,20 @@ def _term(phrase: str, word: str) -> SearchQuery:
     if phrase:
         return SearchQuery(phrase, search_type="phrase", config="simple")
     if word.endswith("*"):
-        beginning = re.sub(r"[\\'*]", " ", word).strip()  # the characters that end or escape a quoted lexeme
-        return SearchQuery(f"'{beginning}':*", search_type="raw", config="simple")
+        return _beginning(word.rstrip("*"))
     return SearchQuery(word, search_type="plain", config="simple")
+
+
+def _beginning(word: str) -> SearchQuery:
+    """``word*``: the parts of ``word`` as PostgreSQL's parser cuts them, in order, the last one a
+    beginning: ``checkout-v*`` is checkout then a word beginning with v, ``flag-43*`` is flag then
+    one beginning with -43 (to_tsquery of ``'flag-43':*`` would take every word beginning with
+    flag, flagship's too, which the index reads as every entry)."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT alias, token FROM ts_debug('simple', %s)", [word])
+        parts = [token for alias, token in cursor.fetchall() if alias != "blank" and alias not in COMPOUNDS]
+    quoted = ["'" + part.replace("\\", "\\\\").replace("'", "''") + "'" for part in parts]
+    return SearchQuery(" <-> ".join(quoted) + ":*", search_type="raw", config="simple")
 
 
 def matching(queryset: QuerySet[AuditEntry], query: SearchQuery) -> QuerySet[AuditEntry]:

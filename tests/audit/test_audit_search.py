@@ -57,6 +57,14 @@ def test_a_key_s_beginning_ending_in_a_star_finds_it(admin_client, checkout, lay
     assert found(admin_client, "checkout-lay") == []  # a word is a whole word
 
 
+def test_a_beginning_keeps_the_parts_before_it_whole(admin_client, shop):
+    for name in ["flag-4321", "flagship-4321", "flag-5432"]:
+        AuditEntry.objects.create(actor="deployer", action="flag.update", object_type="flag", object_id="1",
+                                  object_repr=name, project=shop)  # fmt: skip
+    assert [entry.object_repr for entry in found(admin_client, "flag-43*")] == ["flag-4321"]
+    assert {entry.object_repr for entry in found(admin_client, "flag*")} == {"flag-4321", "flagship-4321", "flag-5432"}
+
+
 def test_an_actor_finds_the_entries_they_made(admin_client, admin_user, project):
     token, _ = issue_api_token(admin_user, Actor.for_user(admin_user), name="deploy-bot", scope="write")
     create_flag(project, Actor.for_token(token), key="made-by-a-bot", name="Bot's flag")
