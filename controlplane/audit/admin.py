@@ -15,7 +15,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
 from django.core.paginator import InvalidPage, Paginator
 from django.db import connections
 from django.utils.functional import cached_property
@@ -184,6 +184,10 @@ class AuditEntryAdmin(RoleAdminMixin, ReadOnlyAdmin):
 
     def get_changelist(self, request, **kwargs):
         return SearchChangeList
+
+    def get_sortable_by(self, request):
+        """A search is newest first (audit.search reads the log in that order): no column to sort by."""
+        return () if request.GET.get(SEARCH_VAR) else super().get_sortable_by(request)
 
     def get_search_results(self, request, queryset, search_term):
         """The list as it is: SearchChangeList searches it by words (Django's search, icontains on

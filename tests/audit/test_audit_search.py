@@ -89,6 +89,13 @@ def test_a_word_of_the_reason_finds_its_entries(admin_client, incident):
     assert found(admin_client, "incident checkout-layout") == []  # every word must be there
 
 
+def test_a_search_is_newest_first_with_no_column_to_sort_by(admin_client, checkout, layout):
+    html = admin_client.get(URL, {"q": "checkout*"}).content.decode()
+    assert "sortable" not in html
+    newest_first = [entry.object_repr for entry in found(admin_client, "checkout*", o="-1")]
+    assert newest_first == ["checkout-layout", "new-checkout"]  # an asked-for order is not taken
+
+
 def test_a_search_without_a_word_lists_every_entry(admin_client, checkout):
     assert len(found(admin_client, '* "" -')) == AuditEntry.objects.count()
 
