@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import OuterRef, Prefetch, Subquery
+from django.utils import timezone
 
 from controlplane import broker
 from controlplane.audit import actions as audit_actions
@@ -276,43 +277,58 @@ def evaluate_loaded(loaded: LoadedPlan) -> Decision | None:
     else:
         step = decide(spec, runtime, now, observations, stage_gates)
     with transaction.atomic():  # one commit for the tick's writes
-        if not _lock_unchanged(plan):
+        if not _claim(plan, step):
             ROLLOUT_TICKS.labels("skipped").inc()
             return None
         sdk_counts.store()
-        entry = _apply(plan, spec, step, ROLLOUT_ENGINE, "")
+        entry = _apply(plan, spec, step, ROLLOUT_ENGINE, "", claimed=True)
     ROLLOUT_TICKS.labels("decided").inc()
     ROLLOUT_TICK_SECONDS.observe(time.perf_counter() - started)
     return entry
 
 
-def _lock_unchanged(plan: RolloutPlan) -> bool:
-    """Lock ``plan``'s row; False when the plan is gone, no longer active, changed since ``plan``
-    was read, or locked by another transaction."""
-    row = RolloutPlan.objects.select_for_update(skip_locked=True).filter(pk=plan.pk).values_list("status", "runtime")
-    return row.first() == (plan.status, plan.runtime) and plan.is_active
+def _claim(plan: RolloutPlan, step: Step) -> bool:
+    """Write ``step``'s state of ``plan`` if its row is as ``plan`` was read (same status and
+    runtime) and no other transaction holds it: one statement, which locks the row until the
+    tick's transaction ends. False (nothing written) when the plan is gone, changed since it was
+    read, or locked by another transaction."""
+    unchanged = (
+        RolloutPlan.objects.select_for_update(skip_locked=True)
+        .filter(pk=plan.pk, status=plan.status, runtime=plan.runtime)
+        .order_by()
+    )
+    decided = {**_decided_state(step), "updated_at": timezone.now()}
+    return RolloutPlan.objects.filter(pk__in=unchanged.values("pk")).update(**decided) == 1
 
 
-_DECIDED_FIELDS = ["status", "stage_index", "percent", "waiting_on", "status_reason", "runtime", "evaluated_at"]
-"""What a decision writes of a plan (the rest is its definition, fixed while it is active)."""
-
-
-def _apply(plan: RolloutPlan, spec: PlanSpec, step: Step, actor: Actor, reason: str) -> Decision:
-    """Persist a decision: plan state, flag split, decision log, audit entry, webhooks."""
-    before = plan_snapshot(plan)
+def _decided_state(step: Step) -> dict[str, Any]:
+    """What a decision writes of a plan (the rest is its definition, fixed while it is active)."""
     runtime = step.runtime
-    percent = _percent(step.percent)
-    split_changes = percent != plan.percent or step.action in ("start", "resume")
-    plan.status = runtime.status
-    plan.stage_index = runtime.stage_index
-    plan.percent = percent
-    plan.waiting_on = step.waiting_on
-    plan.status_reason = runtime.reason
-    plan.runtime = dump_runtime(runtime)
-    plan.evaluated_at = clock.moment(step.at)
-    plan.save(update_fields=[*_DECIDED_FIELDS, "updated_at"])
+    return {
+        "status": runtime.status,
+        "stage_index": runtime.stage_index,
+        "percent": _percent(step.percent),
+        "waiting_on": step.waiting_on,
+        "status_reason": runtime.reason,
+        "runtime": dump_runtime(runtime),
+        "evaluated_at": clock.moment(step.at),
+    }
+
+
+def _apply(
+    plan: RolloutPlan, spec: PlanSpec, step: Step, actor: Actor, reason: str, *, claimed: bool = False
+) -> Decision:
+    """Persist a decision: plan state (unless ``claimed`` wrote it already), flag split, decision
+    log, audit entry, webhooks."""
+    before = plan_snapshot(plan)
+    decided = _decided_state(step)
+    split_changes = decided["percent"] != plan.percent or step.action in ("start", "resume")
+    for field, value in decided.items():
+        setattr(plan, field, value)
+    if not claimed:
+        plan.save(update_fields=[*decided, "updated_at"])
     if split_changes:
-        _serve(plan, percent, actor, step.reason, turn_on=step.action in ("start", "resume"))
+        _serve(plan, decided["percent"], actor, step.reason, turn_on=step.action in ("start", "resume"))
     entry = _log(plan, step, actor)
     transaction.on_commit(lambda: ROLLOUT_DECISIONS.labels(step.action).inc())
     if step.changed or step.action in ("approve", "advance", "complete"):

@@ -27,9 +27,9 @@ BATCH_QUERIES = 6
 """The batch's plans (with flags, projects, environments and whether each flag is on), their
 stages and rules, and stored counts: closed stages' and the open stage's SDK counts (each with
 whether a late batch makes it counted again, in the same query), Prometheus rules' closed stages."""
-PLAN_QUERIES = 6
-"""A plan's hold: its SDK periods (one query), the transaction (2), the row lock, the plan's new
-state, and the decision log (the hold folded into its last entry)."""
+PLAN_QUERIES = 5
+"""A plan's hold: its SDK periods (one query), the transaction (2), the plan's new state written
+under its row lock (one statement), and the decision log (the hold folded into its last entry)."""
 
 
 @pytest.fixture
