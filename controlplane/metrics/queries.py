@@ -128,31 +128,27 @@ _COUNTS_SQL = """
                b.latency_counts
         FROM {buckets_in_windows}
     ),
-    groups AS MATERIALIZED (
+    groups AS (
         SELECT w.n, w.latencies, b.unit_group, b.successes, b.errors, b.latency_counts
         FROM {unit_buckets_in_windows}
     )
     SELECT n, 't', 0, SUM(evaluations)::bigint, SUM(successes)::bigint, SUM(errors)::bigint, SUM(latency_sum),
-           SUM(ungrouped_signals)::bigint
+           SUM(ungrouped_signals)::bigint, NULL::bigint[]
     FROM buckets GROUP BY n
     UNION ALL
-    SELECT n, 'h', h.i, SUM(h.c)::bigint, NULL, NULL, NULL, NULL
+    SELECT n, 'h', h.i, SUM(h.c)::bigint, NULL, NULL, NULL, NULL, NULL
     FROM buckets, unnest(latency_counts) WITH ORDINALITY AS h(c, i) WHERE latencies GROUP BY n, h.i
     HAVING SUM(h.c) <> 0
     UNION ALL
-    SELECT n, 'g', unit_group + 1, SUM(successes)::bigint, SUM(errors)::bigint, NULL, NULL, NULL
-    FROM groups GROUP BY n, unit_group
-    UNION ALL
-    SELECT n, 'gh', unit_group * {histogram_size} + h.i, SUM(h.c)::bigint, NULL, NULL, NULL, NULL
-    FROM groups, unnest(latency_counts) WITH ORDINALITY AS h(c, i) WHERE latencies GROUP BY n, unit_group, h.i
-    HAVING SUM(h.c) <> 0
+    SELECT n, 'g', unit_group, SUM(successes)::bigint, SUM(errors)::bigint, NULL, NULL, NULL,
+           CASE WHEN latencies THEN ARRAY[{group_histogram}]::bigint[] END
+    FROM groups GROUP BY n, latencies, unit_group
 """
-"""Per window: its buckets' sums ('t') and histogram ('h'), its unit groups' sums ('g', at the
-group's position) and histograms ('gh', at their position in the groups' histograms one after the
-other). Each window's buckets are read from the index
-over its own period (``OFFSET 0`` keeps the planner from joining all of the flag's buckets to the
-windows instead). Histogram counts that are zero are left out (most are: a unit group's
-latencies fall in a few of its bounds)."""
+"""Per window: its buckets' sums ('t') and histogram ('h', its counts that are not zero), and per
+unit group its sums and histogram ('g', a row per group reported; the histogram summed bound by
+bound in the same pass over the rows, and only for a window counted with its latencies). Each
+window's buckets are read from the index over its own period (``OFFSET 0`` keeps the planner from
+joining all of the flag's buckets to the windows instead)."""
 
 
 def arm_counts_many(
@@ -175,7 +171,9 @@ def arm_counts_many(
         values=values,
         buckets_in_windows=_IN_WINDOWS_SQL.format(table=MetricBucket._meta.db_table),
         unit_buckets_in_windows=_IN_WINDOWS_SQL.format(table=MetricUnitBucket._meta.db_table),
-        histogram_size=HISTOGRAM_SIZE,
+        group_histogram=", ".join(
+            f"SUM(latency_counts[{i}]) FILTER (WHERE latencies)" for i in range(1, HISTOGRAM_SIZE + 1)
+        ),
     )
     sums = [[0, 0, 0, 0.0, 0] for _ in windows]
     histograms = [[0] * HISTOGRAM_SIZE for _ in windows]
@@ -184,11 +182,11 @@ def arm_counts_many(
         cursor.execute(sql, params)
         for n, kind, index, *numbers in cursor.fetchall():
             if kind == "t":
-                sums[n] = numbers
+                sums[n] = numbers[:5]
             elif kind == "h":
                 histograms[n][index - 1] = numbers[0]
             else:
-                unit_rows.append((n, kind, index, numbers[0], numbers[1]))
+                unit_rows.append((n, index, numbers[0], numbers[1], numbers[-1]))
     units = _unit_counts(unit_rows, with_latencies)
     return [
         ArmTotals(
@@ -209,28 +207,25 @@ def arm_counts_many(
 
 
 def _unit_counts(rows: list[tuple], latencies: list[bool]) -> list[dict]:
-    """Each window's per-unit-group sums (empty tuples when none were reported; no histograms for
-    a window counted without its ``latencies``)."""
+    """Each window's per-unit-group sums from its rows ``(n, group, successes, errors, histogram)``
+    (empty tuples when none were reported; no histograms for a window counted without its
+    ``latencies``)."""
     windows = len(latencies)
     requests = [[0] * UNIT_GROUPS for _ in range(windows)]
     errors = [[0] * UNIT_GROUPS for _ in range(windows)]
-    flat = [[0] * (UNIT_GROUPS * HISTOGRAM_SIZE) for _ in range(windows)]
+    empty = (0,) * HISTOGRAM_SIZE
+    histograms = [[empty] * UNIT_GROUPS for _ in range(windows)]
     reported = [False] * windows
-    for n, kind, index, count, failed in rows:
-        if kind == "g":
-            requests[n][index - 1], errors[n][index - 1] = count + failed, failed
-            reported[n] = True
-        else:
-            flat[n][index - 1] = count
+    for n, group, successes, failed, histogram in rows:
+        requests[n][group], errors[n][group] = successes + failed, failed
+        if histogram is not None:
+            histograms[n][group] = tuple(histogram)
+        reported[n] = True
     return [
         {
             "unit_requests": tuple(requests[n]),
             "unit_errors": tuple(errors[n]),
-            "unit_histograms": tuple(
-                tuple(flat[n][g * HISTOGRAM_SIZE : (g + 1) * HISTOGRAM_SIZE]) for g in range(UNIT_GROUPS)
-            )
-            if latencies[n]
-            else (),
+            "unit_histograms": tuple(histograms[n]) if latencies[n] else (),
         }
         if reported[n]
         else {}
