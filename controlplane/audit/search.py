@@ -65,11 +65,12 @@ class Found:
 
 def query_of(text: str) -> SearchQuery | None:
     """The search box's text as one query (see ``SYNTAX``); None when it has no word."""
-    parts = [_term(phrase, word) for phrase, word in TERM.findall(text) if re.search(r"[^\W_]", phrase or word)]
+    terms = [_term(phrase, word) for phrase, word in TERM.findall(text) if re.search(r"[^\W_]", phrase or word)]
+    parts = [term for term in terms if term is not None]
     return reduce(and_, parts) if parts else None
 
 
-def _term(phrase: str, word: str) -> SearchQuery:
+def _term(phrase: str, word: str) -> SearchQuery | None:
     if phrase:
         return SearchQuery(phrase, search_type="phrase", config="simple")
     if word.endswith("*"):
@@ -77,14 +78,17 @@ def _term(phrase: str, word: str) -> SearchQuery:
     return SearchQuery(word, search_type="plain", config="simple")
 
 
-def _beginning(word: str) -> SearchQuery:
+def _beginning(word: str) -> SearchQuery | None:
     """``word*``: the parts of ``word`` as PostgreSQL's parser cuts them, in order, the last one a
     beginning: ``checkout-v*`` is checkout then a word beginning with v, ``flag-43*`` is flag then
     one beginning with -43 (to_tsquery of ``'flag-43':*`` would take every word beginning with
-    flag, flagship's too, which the index reads as every entry)."""
+    flag, flagship's too, which the index reads as every entry). None when the parser finds no
+    word in it (``½*``): the term is dropped, as a word of signs alone is."""
     with connections["default"].cursor() as cursor:
         cursor.execute("SELECT alias, token FROM ts_debug('simple', %s)", [word])
         parts = [token for alias, token in cursor.fetchall() if alias != "blank" and alias not in COMPOUNDS]
+    if not parts:
+        return None
     quoted = ["'" + part.replace("\\", "\\\\").replace("'", "''") + "'" for part in parts]
     return SearchQuery(" <-> ".join(quoted) + ":*", search_type="raw", config="simple")
 

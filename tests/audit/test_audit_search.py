@@ -100,6 +100,12 @@ def test_a_search_without_a_word_lists_every_entry(admin_client, checkout):
     assert len(found(admin_client, '* "" -')) == AuditEntry.objects.count()
 
 
+def test_a_beginning_with_no_word_in_it_is_left_out(admin_client, checkout, layout):
+    """PostgreSQL's parser finds no word in ``½``: ``½*`` would be the tsquery ``:*``, an error."""
+    assert len(found(admin_client, "½*")) == AuditEntry.objects.count()
+    assert [entry.object_repr for entry in found(admin_client, "½* checkout-layout")] == ["checkout-layout"]
+
+
 @pytest.mark.parametrize("window", [1, 20, 10_000])
 @pytest.mark.parametrize("text", ["deployer", "flag-7", "archaeology", "deployer flag-7", "flag-7*", "nowhere"])
 def test_every_page_is_the_matches_newest_first_however_it_was_read(crowd, monkeypatch, window, text):
