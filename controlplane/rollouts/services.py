@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import OuterRef, Prefetch, Subquery
+from django.db.models import Field, OuterRef, Prefetch, Subquery
 from django.utils import timezone
 
 from controlplane import broker
@@ -291,14 +291,26 @@ def _claim(plan: RolloutPlan, step: Step) -> bool:
     """Write ``step``'s state of ``plan`` if its row is as ``plan`` was read (same status and
     runtime) and no other transaction holds it: one statement, which locks the row until the
     tick's transaction ends. False (nothing written) when the plan is gone, changed since it was
-    read, or locked by another transaction."""
-    unchanged = (
-        RolloutPlan.objects.select_for_update(skip_locked=True)
-        .filter(pk=plan.pk, status=plan.status, runtime=plan.runtime)
-        .order_by()
-    )
+    read, or locked by another transaction. Written out, as ``_FOLD_HOLD`` is: the ORM's UPDATE
+    with a locking subquery took 1.7 ms of Python a tick."""
     decided = {**_decided_state(step), "updated_at": timezone.now()}
-    return RolloutPlan.objects.filter(pk__in=unchanged.values("pk")).update(**decided) == 1
+    table = RolloutPlan._meta.db_table
+    sql = f"""
+        UPDATE {table} SET {", ".join(f"{name} = %s" for name in decided)}
+        WHERE id = (SELECT id FROM {table} WHERE id = %s AND status = %s AND runtime = %s FOR UPDATE SKIP LOCKED)
+    """
+    was = {"id": plan.pk, "status": plan.status, "runtime": plan.runtime}
+    params = [_db_value(name, value) for name, value in [*decided.items(), *was.items()]]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return bool(cursor.rowcount == 1)
+
+
+def _db_value(name: str, value: Any) -> Any:
+    """``value`` of the plan's field ``name`` as the database takes it (a Decimal, a datetime, JSON)."""
+    field = RolloutPlan._meta.get_field(name)
+    assert isinstance(field, Field)  # a column of the plan's row, not a relation
+    return field.get_db_prep_save(value, connection)
 
 
 def _decided_state(step: Step) -> dict[str, Any]:
