@@ -37,6 +37,7 @@ class AuditEntrySerializer(StrictFields, serializers.ModelSerializer):
             "after",
             "changes",
             "reason",
+            "request_id",
         ]
 
 

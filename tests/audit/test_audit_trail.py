@@ -57,6 +57,12 @@ def test_audit_log_filters_by_action_and_environment(api, checkout_flag):
     assert [entry["action"] for entry in results] == ["flag.turn_on"]
 
 
+def test_the_api_gives_each_entry_s_request_id(api, project):
+    api.post("/api/v1/projects/shop/flags/", {"key": "dark-mode"}, format="json", HTTP_X_REQUEST_ID="req-7f3a9c")
+    results = api.get("/api/v1/audit/", {"action": "flag.create"}).json()["results"]
+    assert [entry["request_id"] for entry in results] == ["req-7f3a9c"]
+
+
 def test_a_bad_time_filter_is_a_400_naming_its_parameter(api, project):
     for param in ("since", "until"):
         response = api.get("/api/v1/audit/", {param: "yesterday-ish"})
