@@ -12,15 +12,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.conf import settings
-from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import DataError, IntegrityError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from controlplane.api.parsers import PayloadTooLarge
 from controlplane.errors import Conflict, FieldErrors, PreconditionFailed
 
 logger = logging.getLogger(__name__)
@@ -68,8 +66,6 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
-    if isinstance(exc, RequestDataTooBig):  # Django's DATA_UPLOAD_MAX_MEMORY_SIZE, before the parser reads
-        exc = PayloadTooLarge(f"The body is larger than {settings.API_MAX_BODY_BYTES} bytes (API_MAX_BODY_BYTES).")
     response = drf_exception_handler(exc, context)
     if response is None:
         logger.exception("Unhandled error in %s", context["request"].path, exc_info=exc)

@@ -1,9 +1,15 @@
-"""The API's JSON parser: bounded size (413) and nesting (400); broken JSON is a 400 too."""
+"""The API's JSON parser: bounded size (413) and nesting (400); broken JSON is a 400 too.
+
+A ``BaseParser``, not a ``JSONParser``: DRF hands JSONParser and FormParser subclasses
+``request.body``, which Django refuses over its global DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MiB, the
+admin's and OFREP's bound too). This parser reads the request stream itself, at most
+API_MAX_BODY_BYTES of it, so the API's limit is its own and the only one an API body meets.
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
-from rest_framework import exceptions, parsers, status
+from rest_framework import exceptions, parsers, renderers, status
 
 from controlplane import jsonlimits
 
@@ -14,7 +20,10 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
-class BoundedJSONParser(parsers.JSONParser):
+class BoundedJSONParser(parsers.BaseParser):
+    media_type = "application/json"
+    renderer_class = renderers.JSONRenderer
+
     def parse(self, stream, media_type=None, parser_context=None):
         limit = settings.API_MAX_BODY_BYTES
         raw = stream.read(limit + 1) if stream is not None else b""

@@ -204,9 +204,6 @@ THROTTLE_OFREP = Limit.parse(env("THROTTLE_OFREP", "3000/min"))
 RATELIMIT_KEY_PREFIX = f"{REDIS_PREFIX}:ratelimit:"
 # The largest JSON body the REST API reads (a larger one is a 413), e.g. a full SDK metrics batch.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 10 * 1024 * 1024)
-# DRF reads a JSON body through Django's request.body, which refuses one over this (2.5 MiB unless
-# set): the API's own limit must be Django's too, or a body between them is a 500 (api/errors.py: 413).
-DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.conf import settings
 
 from controlplane.metrics.histogram import HISTOGRAM_SIZE
 from controlplane.metrics.models import MetricBatch, MetricUnitBucket
@@ -161,3 +163,16 @@ def test_a_group_with_more_latencies_than_signals_is_refused(post, make_batch, e
 def test_an_entry_listing_no_groups_stores_none(post, production, entry, make_batch):
     assert post({**make_batch(grouped_entry(entry, {})), "format": 2}).status_code == 202
     assert not MetricUnitBucket.objects.exists()
+
+
+def test_a_batch_of_ten_thousand_series_with_unit_groups_is_accepted_at_8_mib(sdk, production, entry, make_batch):
+    groups = {group: (3, 1) for group in range(0, UNIT_GROUPS, UNIT_GROUPS // 16)}  # 16 groups a series
+    batch = make_batch(
+        *(grouped_entry(entry, groups, flag=f"flag-{i // 2}", variant=f"v{i % 2}") for i in range(10_000))
+    )
+    body = json.dumps({**batch, "format": 2}, separators=(",", ":")).encode()  # as the SDK sends it
+    assert 8 * 1024 * 1024 < len(body) < settings.API_MAX_BODY_BYTES  # over Django's 2.5 MiB
+    response = sdk.post("/api/v1/metrics", body, content_type="application/json")
+    assert response.status_code == 202, response.content[:500]
+    assert response.json()["accepted"] == 10_000
+    assert MetricUnitBucket.objects.filter(environment=production).count() == 160_000
