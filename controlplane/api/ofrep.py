@@ -110,10 +110,16 @@ def _bad_request(exc: BadRequest, key: str | None = None) -> HttpResponse:
     return _json(400, body)
 
 
+def _body_of(request: HttpRequest) -> bytes:
+    """At most one byte over the body limit, read from the stream: ``request.body`` would read a
+    body of any length up to Django's DATA_UPLOAD_MAX_MEMORY_SIZE."""
+    return request.read(evaluation.MAX_BODY_BYTES + 1)
+
+
 @ofrep_view(("POST",))
 def evaluate_flag(request: HttpRequest, access: Access, key: str) -> HttpResponse:
     try:
-        context = evaluation.parse_context(request.body)
+        context = evaluation.parse_context(_body_of(request))
     except BadRequest as exc:
         return _bad_request(exc, key)
     answer = evaluation.evaluate_flag(snapshot_of(access.environment), key, context, access.client_side_only)
@@ -123,7 +129,7 @@ def evaluate_flag(request: HttpRequest, access: Access, key: str) -> HttpRespons
 @ofrep_view(("POST",))
 def evaluate_flags(request: HttpRequest, access: Access) -> HttpResponse:
     try:
-        context = evaluation.parse_context(request.body)
+        context = evaluation.parse_context(_body_of(request))
     except BadRequest as exc:
         return _bad_request(exc)
     snapshot = snapshot_of(access.environment)

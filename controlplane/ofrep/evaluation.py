@@ -21,6 +21,9 @@ from flagplane import resolution
 from flagplane.engine import CompiledFlag, Snapshot
 
 PARSE_ERROR = "PARSE_ERROR"
+# A request body is an evaluation context, a few KB; client-side keys are public, so the views
+# read at most one byte more than this of a body, whatever its Content-Length says.
+MAX_BODY_BYTES = 64 * 1024
 MIN_POLLING_INTERVAL_MS = 1000
 
 
@@ -32,6 +35,8 @@ class Answer(NamedTuple):
 def parse_context(raw: bytes) -> dict[str, Any]:
     """The evaluation context of a request body ``{"context": {...}}`` in Flagplane form
     (``targetingKey`` becomes ``key``). An empty body is an empty context."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadRequest(resolution.INVALID_CONTEXT, f"the request body is larger than {MAX_BODY_BYTES} bytes")
     if not raw.strip():
         return {}
     try:

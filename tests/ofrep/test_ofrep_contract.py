@@ -172,3 +172,19 @@ def test_repeated_wrong_keys_from_one_address_are_429_even_for_a_right_one(world
     statuses = [post("evaluate/flags", f"fp_cli_guess{n}").status_code for n in range(3)]
     assert statuses == [401, 401, 429]
     assert post("evaluate/flags", world.client_key).status_code == 429
+
+
+def test_a_body_over_64_kib_is_a_400_invalid_context_and_not_read_further(world):
+    over_64_kib = {"context": {"targetingKey": "u1", "notes": "x" * (64 * 1024)}}
+    single = post("evaluate/flags/new-checkout", world.client_key, over_64_kib)
+    assert single.status_code == 400
+    assert single.json()["errorCode"] == "INVALID_CONTEXT"
+    assert "larger than 65536 bytes" in single.json()["errorDetails"]
+    # Over Django's own limit too (2.5 MiB): still OFREP's answer, since only 64 KiB of it is read.
+    bulk = post("evaluate/flags", world.server_key, b"{" + b" " * (3 * 1024 * 1024) + b"}")
+    assert (bulk.status_code, bulk.json()["errorCode"]) == (400, "INVALID_CONTEXT")
+
+
+def test_a_context_of_a_few_kb_is_evaluated(world):
+    context = {"targetingKey": "u1", "plan": "pro", "tags": ["t" * 100] * 40}
+    assert post("evaluate/flags/new-checkout", world.client_key, {"context": context}).json()["value"] is True
