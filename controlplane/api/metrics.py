@@ -19,7 +19,7 @@ from controlplane.metrics.inbox import ingest_or_park
 from controlplane.metrics.validation import MAX_BOUNDS, MAX_KEY, MAX_SDK_NAME, MAX_SDK_VERSION
 from controlplane.metrics.wire import BATCH_ID
 from controlplane.observability.metrics import METRIC_BATCHES
-from flagplane.compiler import gc_paused
+from flagplane.gcpause import gc_paused
 from flagplane.metrics import UNIT_GROUPS
 
 

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 
 from flagplane.backoff import Backoff
 from flagplane.cache import append_patch, write_cache
-from flagplane.compiler import gc_paused
 from flagplane.errors import InvalidDocument
+from flagplane.gcpause import gc_paused
 from flagplane.patching import PatchMismatch, apply_patch, patch_versions
 from flagplane.reading import compile_text
 from flagplane.snapshot import Snapshot
