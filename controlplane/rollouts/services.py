@@ -262,8 +262,8 @@ def evaluate_loaded(loaded: LoadedPlan) -> Decision | None:
     plan as read and what was measured). It is applied under the lock with the counts the tick
     stores, in one transaction, and only if nobody changed the plan since it was read; otherwise
     (or if another worker holds the plan right now) this tick does nothing and the next one decides.
-    A running plan whose flag was off when the batch was read (the kill switch) is paused; one
-    turned off since is paused by the next tick (``_serve`` never turns it back on).
+    A running plan whose flag was off when the batch was read (the kill switch) is paused; if the
+    flag was turned on or off since, this tick is skipped and the next one decides (pauses).
     """
     started = time.perf_counter()
     plan = loaded.plan
@@ -277,7 +277,7 @@ def evaluate_loaded(loaded: LoadedPlan) -> Decision | None:
     else:
         step = decide(spec, runtime, now, observations, stage_gates)
     with transaction.atomic():  # one commit for the tick's writes
-        if not _claim(plan, step):
+        if not _claim(loaded, step):
             ROLLOUT_TICKS.labels("skipped").inc()
             return None
         sdk_counts.store()
@@ -287,20 +287,28 @@ def evaluate_loaded(loaded: LoadedPlan) -> Decision | None:
     return entry
 
 
-def _claim(plan: RolloutPlan, step: Step) -> bool:
-    """Write ``step``'s state of ``plan`` if its row is as ``plan`` was read (same status and
-    runtime) and no other transaction holds it: one statement, which locks the row until the
-    tick's transaction ends. False (nothing written) when the plan is gone, changed since it was
-    read, or locked by another transaction. Written out, as ``_FOLD_HOLD`` is: the ORM's UPDATE
-    with a locking subquery took 1.7 ms of Python a tick."""
+def _claim(loaded: LoadedPlan, step: Step) -> bool:
+    """Write ``step``'s state of the plan if its row is as it was read (same status and runtime),
+    its flag is as on or off as it was read, and no other transaction holds it: one statement,
+    which locks the row until the tick's transaction ends. False (nothing written) when the plan
+    is gone, changed since it was read, its flag was turned on or off since (a kill switch used
+    while the tick measured: the next tick pauses), or locked by another transaction. Written out,
+    as ``_FOLD_HOLD`` is: the ORM's UPDATE with a locking subquery took 1.7 ms of Python a tick."""
+    plan = loaded.plan
     decided = {**_decided_state(step), "updated_at": timezone.now()}
     table = RolloutPlan._meta.db_table
     sql = f"""
         UPDATE {table} SET {", ".join(f"{name} = %s" for name in decided)}
-        WHERE id = (SELECT id FROM {table} WHERE id = %s AND status = %s AND runtime = %s FOR UPDATE SKIP LOCKED)
+        WHERE id = (
+            SELECT p.id FROM {table} p WHERE p.id = %s AND p.status = %s AND p.runtime = %s AND EXISTS (
+                SELECT 1 FROM {FlagState._meta.db_table} s
+                WHERE s.flag_id = p.flag_id AND s.environment_id = p.environment_id AND s."on" = %s
+            )
+            FOR UPDATE OF p SKIP LOCKED
+        )
     """
     was = {"id": plan.pk, "status": plan.status, "runtime": plan.runtime}
-    params = [_db_value(name, value) for name, value in [*decided.items(), *was.items()]]
+    params = [_db_value(name, value) for name, value in [*decided.items(), *was.items()]] + [loaded.flag_on]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return bool(cursor.rowcount == 1)

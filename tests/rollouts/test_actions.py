@@ -1,6 +1,7 @@
 """People's actions on a plan through the API: validation, start, pause, resume, promote, rollback."""
 
 import threading
+from decimal import Decimal
 
 import pytest
 
@@ -190,11 +191,19 @@ def test_a_tick_never_undoes_a_kill_switch_used_while_it_ran(api, checkout_flag,
     loaded = services.load_active([plan["id"]])[plan["id"]]  # the tick's batch read: the flag on
     flag_services.toggle_flag(state, SYSTEM, False, "incident")
 
-    assert services.evaluate_loaded(loaded).action == "advance"
+    assert services.evaluate_loaded(loaded) is None  # skipped: the flag is not as the batch read it
+    current = RolloutPlan.objects.get(pk=plan["id"])
+    assert (current.status, current.stage_index, current.percent) == ("running", 0, Decimal("1.000"))
     state.refresh_from_db()
     assert state.on is False
-    assert state.default_serve["split"][0] == {"variant": "on", "weight": 5000}
-    assert services.evaluate(plan["id"]).action == "pause"  # the next tick sees the kill switch
+    assert state.default_serve["split"][0] == {"variant": "on", "weight": 1000}  # 1%, as before the tick
+
+    paused = services.evaluate(plan["id"])  # the next tick sees the kill switch
+    assert paused.action == "pause"
+    current.refresh_from_db()
+    assert (current.status, current.percent) == ("paused", Decimal("1.000"))
+    state.refresh_from_db()
+    assert state.on is False
 
 
 def test_every_state_change_notifies_the_projects_webhooks(api, project, checkout_flag):
