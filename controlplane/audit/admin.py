@@ -16,7 +16,7 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
-from django.core.paginator import InvalidPage, Paginator
+from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -121,20 +121,23 @@ class EnvironmentFilter(admin.RelatedFieldListFilter):
 
 class SearchChangeList(ChangeList):
     """The list of a search: its page and count come from ``search.page``, which reads the log its
-    own way (newest first, whatever column the list is sorted by); the rest is Django's list."""
+    own way (newest first, whatever column the list is sorted by); the rest is Django's list. A
+    page past the matches shows the last one (the search stays); an estimated count reads "about
+    N" (``count_is_estimated``, in this model's search_form.html and pagination.html)."""
+
+    count_is_estimated = False
 
     def get_results(self, request):
         query = search.query_of(self.query)
         if query is None:
             return super().get_results(request)
+        if self.page_num < 1:
+            raise IncorrectLookupParameters
         offset = (self.page_num - 1) * self.list_per_page
         found = search.page(self.queryset, query, offset, self.list_per_page)
         paginator = self.model_admin.get_paginator(request, self.queryset, self.list_per_page)
-        paginator.count = found.count
-        try:
-            paginator.validate_number(self.page_num)
-        except InvalidPage:
-            raise IncorrectLookupParameters from None
+        paginator.count, self.count_is_estimated = found.count, found.estimated
+        self.page_num = found.offset // self.list_per_page + 1
         self.result_count, self.full_result_count = found.count, None
         self.show_full_result_count, self.show_admin_actions = False, True
         self.result_list, self.paginator = found.entries, paginator

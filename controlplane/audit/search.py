@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import reduce
 from itertools import chain
 from operator import and_
@@ -56,11 +56,14 @@ SYNTAX = (
 
 @dataclass(frozen=True)
 class Found:
-    """One page of a search and how many entries match (exact, or estimated from the walk when
-    the page came from the newest entries and more match beyond them)."""
+    """One page of a search, where it begins (``offset``: the last page's when the one asked for
+    is past the matches) and how many entries match: exact, or ``estimated`` from the walk when
+    the page came from the newest entries and more may match beyond them."""
 
     entries: list[AuditEntry]
     count: int
+    offset: int
+    estimated: bool
 
 
 def query_of(text: str) -> SearchQuery | None:
@@ -99,7 +102,17 @@ def matching(queryset: QuerySet[AuditEntry], query: SearchQuery) -> QuerySet[Aud
 
 
 def page(queryset: QuerySet[AuditEntry], query: SearchQuery, offset: int, limit: int) -> Found:
-    """Entries ``offset`` to ``offset + limit`` of ``queryset``'s matches, newest first."""
+    """Entries ``offset`` to ``offset + limit`` of ``queryset``'s matches, newest first; past the
+    last match, the last page. An estimated count is too high after a burst of the word among the
+    newest entries: a page past the matches finds none and their exact count, then the last one."""
+    found = _page(queryset, query, offset, limit)
+    if found.entries or not offset:
+        return found
+    last = _page(queryset, query, max(found.count - 1, 0) // limit * limit, limit)
+    return replace(last, count=found.count, estimated=False)
+
+
+def _page(queryset: QuerySet[AuditEntry], query: SearchQuery, offset: int, limit: int) -> Found:
     matched = matching(queryset, query).order_by("-at", "-id")
     needed = offset + limit
     newest = _newest(queryset, matched, WINDOW)
@@ -110,10 +123,11 @@ def page(queryset: QuerySet[AuditEntry], query: SearchQuery, offset: int, limit:
             newest = _newest(queryset, matched, longer)
     if newest.short_of(needed):
         ids, count = _through_the_index(matched, offset, limit)
+        estimated = False
     else:
-        ids, count = newest.ids[offset:needed], newest.count(size)
+        ids, count, estimated = newest.ids[offset:needed], newest.count(size), newest.walked is not None
     entries = {entry.pk: entry for entry in queryset.order_by().filter(pk__in=ids)}
-    return Found(entries=[entries[pk] for pk in ids], count=count)
+    return Found(entries=[entries[pk] for pk in ids], count=count, offset=offset, estimated=estimated)
 
 
 @dataclass(frozen=True)
