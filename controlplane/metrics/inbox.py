@@ -1,14 +1,20 @@
-"""Metrics batches parked in Redis while PostgreSQL is unavailable, drained into it later.
+"""Metrics batches parked in Redis, drained into PostgreSQL by a Celery worker: while PostgreSQL is
+unavailable, and for batches too big to count on the request.
 
 ``ingest_or_park`` reads a batch (``wire.read_batch``, which needs no database: the SDK key comes
-from Redis) and counts it (``services.count_batch``). When PostgreSQL cannot be reached, it appends
-the batch as the SDK sent it to ``<prefix>:metrics:inbox`` (at most METRICS_INBOX_MAX batches) and
-the SDK is told it is queued. ``drain`` (Celery beat, ``metrics.drain_inbox``) moves one batch at
-a time to a processing list, counts it with ``services.ingest_batch`` (the same reading, at the
-time it was received, and the same counting: a late one if its bucket has settled since) and then
-removes it. The batch id is recorded in the counting transaction, so a batch whose drain crashed
-after the commit is counted once: the next drain puts it back in the inbox and ``ingest_batch``
-reports it as a duplicate.
+from Redis; a bad batch is refused there, before anything is parked) and counts it
+(``services.count_batch``). It appends the batch as the SDK sent it to ``<prefix>:metrics:inbox``
+(at most METRICS_INBOX_MAX batches), and the SDK is told it is queued, when PostgreSQL cannot be
+reached, or when counting it would write more than METRICS_PARK_ROWS rows (a series' bucket row
+and its unit groups' rows: 10,000 series of 16 groups take seconds to upsert), in which case a
+drain is queued at once rather than at the next beat.
+
+``drain`` (Celery beat, ``metrics.drain_inbox``, and the queued drains) moves one batch at a time
+to a processing list, counts it with ``services.ingest_batch`` (the same reading, at the time it
+was received, and the same counting: a late one if its bucket has settled since) and then removes
+it. One drain runs at a time (a Redis lock): another one has nothing to do. The batch id is
+recorded in the counting transaction, so a batch whose drain crashed after the commit is counted
+once: the next drain puts it back in the inbox and ``ingest_batch`` reports it as a duplicate.
 """
 
 from __future__ import annotations
@@ -23,14 +29,17 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+from controlplane import broker
 from controlplane.documents import cache
 from controlplane.metrics.errors import BatchError, InboxFull
 from controlplane.metrics.services import IngestResult, count_batch, ingest_batch
-from controlplane.metrics.wire import read_batch
+from controlplane.metrics.wire import Batch, read_batch
 
 logger = logging.getLogger(__name__)
 
 DATABASE_DOWN = (OperationalError, InterfaceError)
+DRAIN_LOCK_S = 60
+"""A drain's hold on the lock, renewed after each batch: a drain whose worker died frees it then."""
 
 
 def inbox_key() -> str:
@@ -41,17 +50,38 @@ def processing_key() -> str:
     return f"{settings.REDIS_PREFIX}:metrics:inbox:processing"
 
 
+def drain_lock_key() -> str:
+    return f"{settings.REDIS_PREFIX}:metrics:inbox:draining"
+
+
 def ingest_or_park(environment_id: int, data: Any) -> IngestResult:
-    """Count a batch (decoded JSON) now, or park it in Redis when PostgreSQL is unavailable
-    (``queued=True``). Raises ``BatchError`` for a batch that cannot be counted (before parking
-    anything) and ``InboxFull`` when neither PostgreSQL nor Redis takes it."""
+    """Count a batch (decoded JSON) now, or park it in Redis (``queued=True``) when it is too big
+    to count on the request or PostgreSQL is unavailable. Raises ``BatchError`` for a batch that
+    cannot be counted (before parking anything) and ``InboxFull`` when neither PostgreSQL nor
+    Redis takes it."""
     received_at = timezone.now()
     batch = read_batch(data, received_at)
+    if rows_written(batch) > settings.METRICS_PARK_ROWS:
+        return _queued(environment_id, data, batch, received_at, drain_now=True)
     try:
         return count_batch(environment_id, batch, received_at)
     except DATABASE_DOWN as exc:
         logger.warning("PostgreSQL unavailable, parking a metrics batch in Redis: %s", exc)
+    # No drain queued: it would only find PostgreSQL down too; the beat tries again.
+    return _queued(environment_id, data, batch, received_at, drain_now=False)
+
+
+def rows_written(batch: Batch) -> int:
+    """Rows counting ``batch`` upserts at most: a bucket row per entry and a row per unit group."""
+    return sum(1 + (len(entry.units.group) if entry.units is not None else 0) for entry in batch.entries)
+
+
+def _queued(environment_id: int, data: Any, batch: Batch, received_at: datetime, drain_now: bool) -> IngestResult:
     park(environment_id, data, received_at)
+    if drain_now:
+        from controlplane.metrics.tasks import drain_inbox  # tasks imports this module
+
+        broker.send(drain_inbox)  # if the broker is down, the beat drains it
     return IngestResult(accepted=len(batch.entries), duplicate=False, queued=True)
 
 
@@ -75,8 +105,18 @@ def parked() -> int:
 
 def drain(limit: int = 1000) -> dict[str, int]:
     """Count up to ``limit`` parked batches into PostgreSQL, oldest first; stop (leaving the batch
-    parked) when PostgreSQL is still unavailable. Run by one beat task at a time."""
+    parked) when PostgreSQL is still unavailable. Nothing (``"busy": 1``) while another drain runs."""
     client = cache.client()
+    lock = client.lock(drain_lock_key(), timeout=DRAIN_LOCK_S, blocking=False)
+    if not lock.acquire():
+        return {"counted": 0, "duplicates": 0, "rejected": 0, "left": parked(), "busy": 1}
+    try:
+        return _drain(client, lock, limit)
+    finally:
+        lock.release()
+
+
+def _drain(client: redis.Redis, lock: Any, limit: int) -> dict[str, int]:
     while client.lmove(processing_key(), inbox_key(), "RIGHT", "LEFT") is not None:
         pass  # a drain that stopped half-way: its batch goes back first in line
     counted = duplicates = rejected = 0
@@ -98,4 +138,5 @@ def drain(limit: int = 1000) -> dict[str, int]:
             duplicates += result.duplicate
             counted += not result.duplicate
         client.lrem(processing_key(), 1, raw)
+        lock.reacquire()
     return {"counted": counted, "duplicates": duplicates, "rejected": rejected, "left": parked()}

@@ -304,6 +304,10 @@ METRICS_MAX_CLOCK_SKEW_SECONDS = env_int("METRICS_MAX_CLOCK_SKEW_SECONDS", 300)
 # Batches parked in Redis while PostgreSQL is unavailable (controlplane/metrics/inbox.py), and how
 # often they are drained into it.
 METRICS_INBOX_MAX = env_int("METRICS_INBOX_MAX", 100_000)
+# A batch whose counting would write more rows than this (a row per series and per unit group) is
+# parked too and counted by a worker right away. 5,000 rows: counting 5,000 plain series or ~300
+# series of 16 unit groups took 170-270 ms of a request at load 7 on 2 cores (bench/scale.py).
+METRICS_PARK_ROWS = env_int("METRICS_PARK_ROWS", 5_000)
 METRICS_INBOX_DRAIN_SECONDS = env_float("METRICS_INBOX_DRAIN_SECONDS", 5.0)
 CELERY_BEAT_SCHEDULE["metrics-drain-inbox"] = {
     "task": "metrics.drain_inbox",
