@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.conf import settings
 
+from controlplane.metrics import inbox
 from controlplane.metrics.histogram import HISTOGRAM_SIZE
 from controlplane.metrics.models import MetricBatch, MetricUnitBucket
 from controlplane.metrics.queries import arm_counts
@@ -174,5 +175,6 @@ def test_a_batch_of_ten_thousand_series_with_unit_groups_is_accepted_at_8_mib(sd
     assert 8 * 1024 * 1024 < len(body) < settings.API_MAX_BODY_BYTES  # over Django's 2.5 MiB
     response = sdk.post("/api/v1/metrics", body, content_type="application/json")
     assert response.status_code == 202, response.content[:500]
-    assert response.json()["accepted"] == 10_000
+    assert response.json() == {"accepted": 10_000, "duplicate": False, "queued": True}  # 170,000 rows: parked
+    assert inbox.drain()["counted"] == 1
     assert MetricUnitBucket.objects.filter(environment=production).count() == 160_000
