@@ -309,12 +309,17 @@ def _mark_evaluated(cursor: CursorWrapper, environment_id: int, flag_keys: list[
     )
 
 
+def oldest_kept(now: datetime) -> datetime:
+    """The start of the oldest bucket ``prune`` keeps at ``now``: METRICS_RETENTION_DAYS before it."""
+    return now - timedelta(days=settings.METRICS_RETENTION_DAYS)
+
+
 def prune(now: datetime | None = None) -> dict[str, int]:
     """Delete buckets (and their late marks) older than METRICS_RETENTION_DAYS and batch ids older
     than METRICS_BATCH_RETENTION_HOURS (the ingest endpoint refuses batches that old, so a retry can
     never outlive the id that recognises it). Flag activity is kept: it is one row per flag."""
     now = now or timezone.now()
-    oldest = now - timedelta(days=settings.METRICS_RETENTION_DAYS)
+    oldest = oldest_kept(now)
     buckets, _ = MetricBucket.objects.filter(bucket_start__lt=oldest).delete()
     MetricUnitBucket.objects.filter(bucket_start__lt=oldest).delete()
     LateBucket.objects.filter(bucket_start__lt=oldest).delete()

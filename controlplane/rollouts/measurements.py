@@ -21,7 +21,9 @@ minutes, the Redis inbox is drained after an outage) marks its bucket (``metrics
 the time it was counted), and a stored row of the flag whose period holds a marked bucket, counted
 less than ``IN_FLIGHT`` after that mark's time or before it (``SdkCounts.recount``, read with the
 rows), is counted again from the buckets and rewritten with the tick's time. So a tick reads two to
-three minutes of its open stage's buckets, and a late batch counts in its stage, open or closed.
+three minutes of its open stage's buckets, and a late batch counts in its stage, open or closed,
+unless the stored row's period begins before the oldest bucket the metrics keep
+(``METRICS_RETENTION_DAYS``): that row keeps its totals, without the late batch.
 Stored counts of finished plans and of earlier runs are deleted by ``prune`` (hourly).
 
 A new stage or run begins periods with a new start, which have no stored counts yet; stored counts
@@ -31,6 +33,7 @@ from ``since`` to ``until``), so they can never count a bucket twice or leave on
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
@@ -41,7 +44,7 @@ from django.db import connection
 
 from controlplane.metrics.histogram import HISTOGRAM_SIZE, STANDARD_BOUNDS_MS
 from controlplane.metrics.queries import ArmTotals, Window, arm_counts_many
-from controlplane.metrics.services import bucket_start
+from controlplane.metrics.services import bucket_start, oldest_kept
 from controlplane.rollouts.clock import moment
 from controlplane.rollouts.models import (
     IN_FLIGHT,
@@ -56,6 +59,8 @@ from controlplane.rollouts.models import (
 Key = tuple[tuple[str, ...], datetime, datetime | None]
 Start = tuple[tuple[str, ...], datetime]
 """The arm and start of a period: what its running counts are stored by."""
+
+logger = logging.getLogger(__name__)
 
 NOTHING = ArmTotals(
     requests=0, errors=0, evaluations=0, histogram=(0,) * HISTOGRAM_SIZE, bounds_ms=STANDARD_BOUNDS_MS, latency_sum=0.0
@@ -183,12 +188,30 @@ class TickMeasurements:
             key: totals_from_json(row.totals)
             for row in self.plan.stage_counts.all()
             if (key := ((row.variant,), row.since, row.until)) in settled and _counted(row, wanted[key])
-            and not row.recount
+            and not self._recounted(row)
         }  # fmt: skip
         running: dict[Start, RunningCounts] = {
-            ((row.variant,), row.since): row for row in self.plan.running_counts.all() if not row.recount
+            ((row.variant,), row.since): row for row in self.plan.running_counts.all() if not self._recounted(row)
         }
         return closed, running
+
+    def _recounted(self, row: SdkCounts) -> bool:
+        """Whether ``row`` is counted again (``recount``). Not when its period begins before the
+        oldest bucket the metrics keep (``metrics.prune``): counting it from its buckets would lose
+        the pruned ones, so it keeps its totals without the late batch (logged once a process)."""
+        if not row.recount:
+            return False
+        if row.since >= oldest_kept(self.now):
+            return True
+        kept = (type(row).__name__, self.plan.pk, row.variant, row.since)
+        if kept not in _KEPT_WHOLE:
+            _KEPT_WHOLE.add(kept)
+            logger.warning(
+                "%s of plan %s (%s since %s) has a bucket counted late but is not counted again: its period"
+                " begins before the oldest bucket kept (METRICS_RETENTION_DAYS); it keeps its totals",
+                *kept,
+            )
+        return False
 
     def store(self) -> None:
         """Store the settled periods ``prefetch`` counted (with when their counts were read) and the
@@ -215,6 +238,10 @@ class TickMeasurements:
             unique_fields=["plan", "variant", "since"],
             update_fields=["until", "totals", "counted_at"],
         )
+
+
+_KEPT_WHOLE: set[tuple[str, int, str, datetime]] = set()
+"""The rows ``_recounted`` kept whole in this process, so that each is logged once."""
 
 
 def _counted(row: SdkCounts, latencies: bool) -> bool:

@@ -247,3 +247,32 @@ def test_a_tick_without_late_batches_counts_only_the_buckets_since_its_stored_co
     services.evaluate(plan_in_stage_2)
     moved_to = {row.until for row in RunningCounts.objects.filter(plan_id=plan_in_stage_2)}
     assert {since for _, since, _ in windows_read} == ends | moved_to  # from the stored end again
+
+
+def test_a_late_batch_never_shrinks_counts_that_begin_before_the_oldest_bucket_kept(
+    plan_in_stage_2, engine_clock, production, settings, caplog
+):
+    """Stage 2 began at 300 s; the metrics keep 300 s of buckets, so at 700 s those before 400 s are
+    pruned, and a batch of 500 s arrives late."""
+
+    def stored() -> dict:
+        rows = RunningCounts.objects.filter(plan_id=plan_in_stage_2)
+        return {(row.variant, row.since): totals_from_json(row.totals).requests for row in rows}
+
+    services.evaluate(plan_in_stage_2)
+    before = stored()
+    settings.METRICS_RETENTION_DAYS = 300 / 86400
+    engine_clock.at(700)
+    send(production, engine_clock, 500)  # late
+    metrics_services.prune(now=clock.moment(engine_clock.now))
+
+    caplog.set_level("WARNING", logger="controlplane.rollouts.measurements")
+    services.evaluate(plan_in_stage_2)
+    engine_clock.at(760)
+    services.evaluate(plan_in_stage_2)
+    after = stored()
+    assert after.keys() == before.keys()
+    stage_2 = min(since for _, since in after)
+    assert after[("on", stage_2)] == 6 * 100  # its on-time batches (320 s to 570 s), the late one left out
+    kept = [r for r in caplog.records if "not counted again" in r.getMessage()]
+    assert len(kept) == len(before)  # each row once, not once a tick
