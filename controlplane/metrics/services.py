@@ -47,6 +47,15 @@ def bucket_start(moment: datetime, width_s: int | None = None) -> datetime:
     return datetime.fromtimestamp(math.floor(moment.timestamp() / width) * width, tz=UTC)
 
 
+def bucket_settled(start: datetime, at: datetime) -> bool:
+    """Whether the bucket beginning at ``start`` had settled at ``at``: it ended
+    ``ROLLOUTS_SAMPLE_RATIO_SETTLE_S`` ago, the time SDKs take to report it. The rollout engine
+    stores counts of settled buckets (``rollouts.measurements``); a batch counted into one is late
+    (``LateBucket``)."""
+    end = start + timedelta(seconds=settings.METRICS_BUCKET_SECONDS)
+    return end + timedelta(seconds=settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S) <= at
+
+
 def ingest_batch(
     environment_id: int, data: Any, now: datetime | None = None, written_at: datetime | None = None
 ) -> IngestResult:
@@ -88,7 +97,7 @@ def count_batch(environment_id: int, batch: Batch, now: datetime, written_at: da
             _add_to_bucket(cursor, environment_id, bucket_start(counted_at), entries, legacy=batch.format == 1)
             if unit_groups:
                 _add_to_unit_bucket(cursor, environment_id, bucket_start(counted_at), unit_groups)
-            if _settled(bucket_start(counted_at), written_at):
+            if bucket_settled(bucket_start(counted_at), written_at):
                 _mark_late(cursor, environment_id, sorted({entry.flag for entry in entries}), bucket_start(counted_at),
                            written_at)  # fmt: skip
             evaluated = sorted({entry.flag for entry in entries if entry.evaluations > 0})
@@ -96,14 +105,6 @@ def count_batch(environment_id: int, batch: Batch, now: datetime, written_at: da
                 _mark_evaluated(cursor, environment_id, evaluated, counted_at)
     METRIC_BATCHES.labels("ingested").inc()
     return IngestResult(accepted=len(batch.entries), duplicate=False)
-
-
-def _settled(start: datetime, at: datetime) -> bool:
-    """Whether the bucket beginning at ``start`` had settled at ``at``: it ended
-    ``ROLLOUTS_SAMPLE_RATIO_SETTLE_S`` ago, the time SDKs take to report it, after which the rollout
-    engine stores its counts (``rollouts.measurements``)."""
-    end = start + timedelta(seconds=settings.METRICS_BUCKET_SECONDS)
-    return end + timedelta(seconds=settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S) <= at
 
 
 def _mark_late(cursor: CursorWrapper, environment_id: int, flag_keys: list[str], start: datetime,

@@ -44,7 +44,7 @@ from django.db import connection
 
 from controlplane.metrics.histogram import HISTOGRAM_SIZE, STANDARD_BOUNDS_MS
 from controlplane.metrics.queries import ArmTotals, Window, arm_counts_many
-from controlplane.metrics.services import bucket_start, oldest_kept
+from controlplane.metrics.services import bucket_settled, bucket_start, oldest_kept
 from controlplane.rollouts.clock import moment
 from controlplane.rollouts.models import (
     IN_FLIGHT,
@@ -74,10 +74,11 @@ once a minute."""
 
 
 def settled(variants: Sequence[str], until: datetime | None, now: datetime) -> bool:
-    """A closed window of one arm whose reports have all arrived by ``now`` (its counts no longer
-    change, so they may be stored)."""
-    settle = timedelta(seconds=settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S)
-    return until is not None and len(variants) == 1 and until + settle <= now
+    """A closed window of one arm whose reports have all arrived by ``now``: its last bucket (it is
+    bucket-aligned) has settled, so its counts no longer change and may be stored."""
+    if until is None or len(variants) != 1:
+        return False
+    return bucket_settled(until - timedelta(seconds=settings.METRICS_BUCKET_SECONDS), now)
 
 
 class TickMeasurements:
