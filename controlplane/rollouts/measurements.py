@@ -41,6 +41,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Prefetch, prefetch_related_objects
 
 from controlplane.metrics.histogram import HISTOGRAM_SIZE, STANDARD_BOUNDS_MS
 from controlplane.metrics.queries import ArmTotals, Window, arm_counts_many
@@ -66,6 +67,13 @@ NOTHING = ArmTotals(
     requests=0, errors=0, evaluations=0, histogram=(0,) * HISTOGRAM_SIZE, bounds_ms=STANDARD_BOUNDS_MS, latency_sum=0.0
 )
 NO_TRAFFIC = replace(NOTHING, latencies=False)
+
+STORED_COUNTS: tuple[Prefetch[Any, Any, Any], ...] = (
+    Prefetch("stage_counts", queryset=StageCounts.objects.with_recount()),
+    Prefetch("running_counts", queryset=RunningCounts.objects.with_recount()),
+)
+"""A plan's stored SDK counts with their ``recount``, as a tick reads them: built once (the
+subquery takes 0.3 ms of Python to build), each plan's rows filtered from it."""
 
 ADVANCE = timedelta(minutes=1)
 """Running counts move on once this much more can be stored: a tick reads at most this much (plus
@@ -182,9 +190,10 @@ class TickMeasurements:
     def _stored(self, wanted: dict[Key, bool]) -> tuple[dict[Key, ArmTotals], dict[Start, RunningCounts]]:
         """The settled ``wanted`` periods' ``StageCounts`` (those counted as wanted: with their
         latencies or without), and the plan's ``RunningCounts`` by arm and start, as the batch read
-        them (``services.load_active``) or, if it did not, in a query each; rows to be counted
+        them (``services.load_active``, with ``STORED_COUNTS``) or, if it did not, in a query each; rows to be counted
         again (``recount``) left out."""
         settled = {key for key in wanted if self._settled(key)}
+        prefetch_related_objects([self.plan], *STORED_COUNTS)  # nothing to read if the batch did
         closed: dict[Key, ArmTotals] = {
             key: totals_from_json(row.totals)
             for row in self.plan.stage_counts.all()

@@ -4,9 +4,8 @@ The decision logic is pure (``decision.py``, ``rules.py``, ``transitions.py``); 
 converts these rows to its dataclasses and back, and ``services.py`` is the only writer.
 """
 
-from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Self, TypeVar
 
 from django.conf import settings
 from django.db import models
@@ -191,7 +190,7 @@ IN_FLIGHT = timedelta(seconds=60)
 or the Redis inbox's drain: ``metrics.LateBucket.written_at``) to its commit, clock differences
 between the web processes and the workers included. Stored SDK counts keep only buckets settled
 this long, by when an on-time batch has committed, and a row counted less than this long after a
-late batch's time may lack it (``SdkCountsManager``). The slowest batch measured, 10,000 series with
+late batch's time may lack it (``SdkCountsQuerySet.with_recount``). The slowest batch measured, 10,000 series with
 unit groups, took 16 s at load 5 (bench/scale.py's ingest section); one slower than this margin
 (lock waits, a stalled process) may be left out of stored counts. Larger is safer; it costs each
 tick this much more of its stage's buckets, and a late batch's rows a few more ticks recounted."""
@@ -200,13 +199,12 @@ tick this much more of its stage's buckets, and a late batch's rows a few more t
 _Counts = TypeVar("_Counts", bound=models.Model)
 
 
-class SdkCountsManager(models.Manager[_Counts]):
-    """Rows with ``recount``: whether a bucket of their period was counted late (a
-    ``metrics.LateBucket`` of their flag written ``IN_FLIGHT`` before their ``counted_at`` or after),
-    so they may lack it. One subquery in the query that reads them (a prefetch of a batch's plans
-    reads them all at once, ``services.load_active``), an index lookup per row."""
-
-    def get_queryset(self) -> models.QuerySet[_Counts]:
+class SdkCountsQuerySet(models.QuerySet[_Counts]):
+    def with_recount(self) -> Self:
+        """The rows with ``recount``: whether a bucket of their period was counted late (a
+        ``metrics.LateBucket`` of their flag written ``IN_FLIGHT`` before their ``counted_at`` or
+        after), so they may lack it. One subquery in the query that reads them (a prefetch of a
+        batch's plans reads them all at once, ``measurements.STORED_COUNTS``), an index lookup a row."""
         late = LateBucket.objects.filter(
             environment_id=OuterRef("plan__environment_id"),
             flag_key=OuterRef("plan__flag__key"),
@@ -214,12 +212,7 @@ class SdkCountsManager(models.Manager[_Counts]):
             bucket_start__lt=OuterRef("until"),
             written_at__gte=OuterRef("counted_at") - IN_FLIGHT,
         )
-        return super().get_queryset().annotate(recount=Exists(late))
-
-    def bulk_create(self, objs: Iterable[_Counts], *args: Any, **kwargs: Any) -> list[_Counts]:
-        """Writes without building ``recount``'s subquery, which they do not read (a tick's
-        writes built it twice, most of their Python time)."""
-        return super().get_queryset().bulk_create(objs, *args, **kwargs)
+        return self.annotate(recount=Exists(late))
 
 
 class SdkCounts(ArmCounts):
@@ -232,9 +225,9 @@ class SdkCounts(ArmCounts):
 
     counted_at = models.DateTimeField()
     recount: bool
-    """Annotated by ``SdkCountsManager``."""
+    """Annotated by ``SdkCountsQuerySet.with_recount``."""
 
-    objects = SdkCountsManager()
+    objects = SdkCountsQuerySet.as_manager()
 
     class Meta(ArmCounts.Meta):
         abstract = True

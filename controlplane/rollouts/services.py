@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Field, OuterRef, Prefetch, Subquery
+from django.db.models import Field, OuterRef, Subquery
 from django.utils import timezone
 
 from controlplane import broker
@@ -30,10 +30,10 @@ from controlplane.flags.serving import variant_share
 from controlplane.notifications.services import notify
 from controlplane.observability.metrics import ROLLOUT_DECISIONS, ROLLOUT_TICK_SECONDS, ROLLOUT_TICKS
 from controlplane.projects.models import Environment
-from controlplane.rollouts import actions, clock, tick_inputs, transitions
+from controlplane.rollouts import actions, clock, measurements, tick_inputs, transitions
 from controlplane.rollouts.decision import Step, decide
 from controlplane.rollouts.errors import PlanError, TransitionError, TransitionRefused
-from controlplane.rollouts.models import Decision, HealthRule, RolloutPlan, RunningCounts, Stage, StageCounts
+from controlplane.rollouts.models import Decision, HealthRule, RolloutPlan, Stage
 from controlplane.rollouts.plan_fields import PLAN_FIELDS, RULE_FIELDS, STAGE_FIELDS
 from controlplane.rollouts.plan_spec import PlanRuntime, PlanSpec
 from controlplane.rollouts.specs import dump_runtime, load_runtime, outcome_dict, plan_spec
@@ -243,10 +243,7 @@ def load_active(plan_ids: Sequence[int]) -> dict[int, LoadedPlan]:
         .prefetch_related(
             "stages",
             "rules__source_counts",
-            # A queryset given: each plan's rows are filtered from it, not from a new queryset of the
-            # manager, which would build the rows' recount subquery again for every plan.
-            Prefetch("stage_counts", queryset=StageCounts.objects.all()),
-            Prefetch("running_counts", queryset=RunningCounts.objects.all()),
+            *measurements.STORED_COUNTS,
         )
         .annotate(flag_on=Subquery(flag_on))
         .order_by()
