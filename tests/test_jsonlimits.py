@@ -46,12 +46,14 @@ def test_the_text_is_refused_exactly_when_the_value_nests_too_deep():
     rng = random.Random(16)
 
     def value(levels: int) -> object:
-        if levels == 0 or rng.random() < 0.2:
+        if levels == 0:
             return rng.choice([1, None, "".join(rng.choices(pieces, k=rng.randrange(4)))])
+        leaf = "".join(rng.choices(pieces, k=rng.randrange(4)))  # one container a level: a small value
         if rng.random() < 0.5:
-            return [value(levels - 1) for _ in range(rng.randrange(1, 3))]
-        return {"".join(rng.choices(pieces, k=2)) + str(i): value(levels - 1) for i in range(rng.randrange(1, 3))}
+            return [leaf, value(levels - 1)][:: rng.choice([1, -1])]
+        return {"".join(rng.choices(pieces, k=2)): value(levels - 1), leaf + "!": leaf}
 
+    refused = 0
     for _ in range(300):
         candidate = value(rng.randrange(60, 70))
         text = json.dumps(candidate, ensure_ascii=rng.random() < 0.5)
@@ -60,5 +62,7 @@ def test_the_text_is_refused_exactly_when_the_value_nests_too_deep():
             jsonlimits.loads(text)
         except jsonlimits.TooDeep:
             assert too_deep, text
+            refused += 1
         else:
             assert not too_deep, text
+    assert 0 < refused < 300
