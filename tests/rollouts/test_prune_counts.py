@@ -98,5 +98,6 @@ def test_the_counts_of_active_plans_runs_are_kept(resumed_plan):
     assert len(stored(plan_id)) == kept > 0
 
 
-def test_pruning_is_scheduled_by_beat(settings):
-    assert any(entry["task"] == "rollouts.prune_counts" for entry in settings.CELERY_BEAT_SCHEDULE.values())
+def test_pruning_is_scheduled_by_beat_every_hour(settings):
+    schedules = [e["schedule"] for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "rollouts.prune_counts"]
+    assert schedules == [3600.0]
