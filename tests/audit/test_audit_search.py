@@ -241,3 +241,19 @@ def test_a_burst_s_estimated_count_says_about_and_a_page_past_it_shows_the_last(
         assert (changelist.query, changelist.page_num, changelist.result_count) == ("storm", 2, 150)
         assert [entry.pk for entry in changelist.result_list] == expected[100:]
         assert "about" not in response.content.decode()
+
+
+def test_words_the_parser_reads_its_own_way_are_found_as_docs_audit_md_says(admin_client, shop):
+    """A number after a hyphen keeps its sign; a dotted name, an address or a URL is one word."""
+    for reason in ["Rolled back for INC-4521", "asked by alice@example.com", "see https://example.com/runbook"]:
+        AuditEntry.objects.create(actor="deployer", action="flag.update", object_type="flag", object_id="1",
+                                  object_repr="checkout.v2", reason=reason, project=shop)  # fmt: skip
+
+    def reasons(text: str) -> set[str]:
+        return {entry.reason for entry in found(admin_client, text)}
+
+    assert reasons("inc-4521") == reasons("-4521") == {"Rolled back for INC-4521"}
+    assert reasons("4521") == set()
+    assert reasons("alice*") == reasons("alice@example.com") == {"asked by alice@example.com"}
+    assert reasons("example.com/runbook") == {"see https://example.com/runbook"}
+    assert len(reasons("checkout.v2")) == 3
