@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.db import connection
 from django.db.models import Max, Sum
@@ -97,8 +98,17 @@ class Activity:
 _WINDOW_SQL = "environment_id = %s AND flag_key = %s AND variant = ANY(%s) AND bucket_start >= %s AND bucket_start < %s"
 
 
-Window = tuple[Sequence[str], datetime, datetime | None]
-"""An arm's variants and its period, ``since <= bucket start < until`` (``until`` None: no end)."""
+class Window(NamedTuple):
+    """An arm (``variants``) of one flag and its period, ``since <= bucket start < until`` (``until``
+    None: no end); ``latencies`` False: counted without them (``ArmTotals.latencies``), which saves
+    most of the work."""
+
+    environment_id: int
+    flag_key: str
+    variants: Sequence[str]
+    since: datetime
+    until: datetime | None
+    latencies: bool = True
 
 
 def arm_counts(
@@ -110,19 +120,24 @@ def arm_counts(
 ) -> ArmTotals:
     """Totals over every bucket of ``flag_key`` for ``variants`` with ``since <= start < until``
     (no upper limit when ``until`` is None). Precise to one bucket at each edge."""
-    return arm_counts_many(environment_id, flag_key, [(variants, since, until)])[0]
+    return arm_counts_many([Window(environment_id, flag_key, variants, since, until)])[0]
 
 
 _IN_WINDOWS_SQL = """windows w CROSS JOIN LATERAL (
             SELECT * FROM {table} b
-            WHERE b.environment_id = %s AND b.flag_key = %s AND b.variant = ANY(w.variants)
+            WHERE b.environment_id = w.environment_id AND b.flag_key = w.flag_key AND b.variant = ANY(w.variants)
               AND b.bucket_start >= w.since AND (w.until IS NULL OR b.bucket_start < w.until)
             OFFSET 0
         ) b"""
 """Each window's rows of one bucket table, beside the window (``w``); the rows as ``b``."""
 
 _COUNTS_SQL = """
-    WITH windows(n, variants, since, until, latencies) AS (VALUES {values}),
+    WITH windows AS (
+        SELECT w.n - 1 AS n, w.environment_id, w.flag_key, w.variants::text[] AS variants, w.since, w.until,
+               w.latencies
+        FROM unnest(%s::int[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::bool[])
+             WITH ORDINALITY AS w(environment_id, flag_key, variants, since, until, latencies, n)
+    ),
     buckets AS MATERIALIZED (
         SELECT w.n, w.latencies, b.evaluations, b.successes, b.errors, b.latency_sum, b.ungrouped_signals,
                b.latency_counts
@@ -148,33 +163,32 @@ _COUNTS_SQL = """
 unit group its sums and histogram ('g', a row per group reported; the histogram summed bound by
 bound in the same pass over the rows, and only for a window counted with its latencies). Each
 window's buckets are read from the index over its own period (``OFFSET 0`` keeps the planner from
-joining all of the flag's buckets to the windows instead)."""
+joining all of the flags' buckets to the windows instead). The windows come as an array a field
+(their variants as an array literal each, numbered in order), so that a batch of plans' hundreds of
+windows cost six parameters, not six each."""
 
 
-def arm_counts_many(
-    environment_id: int, flag_key: str, windows: Sequence[Window], latencies: Sequence[bool] | None = None
-) -> list[ArmTotals]:
-    """``arm_counts`` of each of ``windows`` of one flag, in one query however many windows: what
-    one rollout tick reads. ``latencies[i]`` False: window i is counted without its latencies
-    (``ArmTotals.latencies``), which saves most of the work."""
+def arm_counts_many(windows: Sequence[Window]) -> list[ArmTotals]:
+    """``arm_counts`` of each of ``windows``, of any flags, in one query however many windows: what
+    a batch of rollout ticks reads."""
     if not windows:
         return []
-    with_latencies = list(latencies) if latencies is not None else [True] * len(windows)
-    values = ", ".join(["(%s::int, %s::text[], %s::timestamptz, %s::timestamptz, %s::bool)"] * len(windows))
-    params: list = [
-        item
-        for n, ((variants, since, until), wanted) in enumerate(zip(windows, with_latencies, strict=True))
-        for item in (n, list(variants), since, until, wanted)
+    params = [
+        [window.environment_id for window in windows],
+        [window.flag_key for window in windows],
+        [_array_literal(window.variants) for window in windows],
+        [window.since for window in windows],
+        [window.until for window in windows],
+        [window.latencies for window in windows],
     ]
-    params += [environment_id, flag_key] * 2
     sql = _COUNTS_SQL.format(
-        values=values,
         buckets_in_windows=_IN_WINDOWS_SQL.format(table=MetricBucket._meta.db_table),
         unit_buckets_in_windows=_IN_WINDOWS_SQL.format(table=MetricUnitBucket._meta.db_table),
         group_histogram=", ".join(
             f"SUM(latency_counts[{i}]) FILTER (WHERE latencies)" for i in range(1, HISTOGRAM_SIZE + 1)
         ),
     )
+    with_latencies = [window.latencies for window in windows]
     sums = [[0, 0, 0, 0.0, 0] for _ in windows]
     histograms = [[0] * HISTOGRAM_SIZE for _ in windows]
     unit_rows = []
@@ -204,6 +218,12 @@ def arm_counts_many(
             sums, histograms, units, with_latencies, strict=True
         )
     ]
+
+
+def _array_literal(items: Sequence[str]) -> str:
+    """``items`` as a PostgreSQL array literal, each quoted (a variant may hold any character)."""
+    quoted = ('"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"' for item in items)
+    return "{" + ",".join(quoted) + "}"
 
 
 def _unit_counts(rows: list[tuple], latencies: list[bool]) -> list[dict]:

@@ -3,8 +3,8 @@
 A tick asks the SDK source for several periods of both arms: each stage of the run per rule, the
 rules' trailing window, each stage again for the sample-ratio check. ``TickMeasurements`` learns
 which by running the tick's SDK reads once against a recorder (so the periods stay defined in one
-place, the code that reads them), then measures them all in one query
-(``metrics.queries.arm_counts_many``).
+place, the code that reads them), then measures them, with those of the other plans of its batch,
+in one query (``prefetch``, ``metrics.queries.arm_counts_many``).
 
 A bucket is settled ``ROLLOUTS_SAMPLE_RATIO_SETTLE_S`` after its end (the time SDKs take to report
 it), and a tick counts each settled bucket of a stage's periods once:
@@ -34,7 +34,7 @@ from ``since`` to ``until``), so they can never count a bucket twice or leave on
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -107,6 +107,11 @@ class TickMeasurements:
         self.measured: dict[Key, ArmTotals] = {}
         self.wanted: dict[Key, bool] | None = None
         """While recording: each period asked for, and whether with its latencies."""
+        self._counting: dict[Key, tuple[ArmTotals, datetime, list[Key]]] = {}
+        """Once recorded: each period to count, what it has counted already, since when, and the
+        windows it still needs (``_remaining``)."""
+        self.pending: list[Window] = []
+        """Once recorded: the bucket windows to count (``prefetch``)."""
         self.to_store: tuple[dict[Key, datetime], list[RunningCounts]] = ({}, [])
         """What ``prefetch`` counted that later ticks may read instead (``store``)."""
 
@@ -133,12 +138,13 @@ class TickMeasurements:
         totals = self.measured.get(key)
         if totals is None or (latencies and not totals.latencies):
             # A period the prefetch did not see (none in a tick: its second pass asks for the same).
-            totals = self.measured[key] = arm_counts_many(environment_id, flag_key, [key], [latencies])[0]
+            totals = self.measured[key] = arm_counts_many([Window(environment_id, flag_key, *key, latencies)])[0]
         return totals
 
-    def prefetch(self, reads: Callable[[TickMeasurements], Any]) -> None:
-        """Measure every period ``reads`` (the tick's SDK reads, called with this source) asks for.
-        Nothing is written: ``store`` keeps what may be stored, in the tick's transaction."""
+    def record(self, reads: Callable[[TickMeasurements], Any]) -> None:
+        """Learn the periods ``reads`` (the tick's SDK reads, called with this source) asks for, and
+        the bucket windows they still need (``pending``): those neither stored whole nor in running
+        counts. ``prefetch`` then counts them, with other plans'. Nothing is written."""
         self.wanted = {}
         try:
             reads(self)
@@ -147,13 +153,21 @@ class TickMeasurements:
             self.wanted = None
         closed, running = self._stored(wanted)
         self.measured.update(closed)
-        missing = [key for key in wanted if key not in self.measured]
-        plans = {key: self._remaining(key, wanted[key], running.get(key[:2])) for key in missing}
-        windows = [window for _, _, remaining in plans.values() for window in remaining]
-        latencies = [wanted[key] for key, (_, _, remaining) in plans.items() for _ in remaining]
-        counted = iter(arm_counts_many(self.plan.environment_id, self.plan.flag.key, windows, latencies))
+        self._counting = {
+            key: self._remaining(key, wanted[key], running.get(key[:2])) for key in wanted if key not in self.measured
+        }
+        environment_id, flag_key = self.plan.environment_id, self.plan.flag.key
+        self.pending = [
+            Window(environment_id, flag_key, variants, since, until, wanted[key])
+            for key, (_, _, remaining) in self._counting.items()
+            for variants, since, until in remaining
+        ]
+
+    def _add(self, counted: Iterator[ArmTotals]) -> None:
+        """The counts of the ``pending`` windows, in order, added to what was stored; what may be
+        stored kept for ``store``."""
         moved = []
-        for key, (totals, counted_at, remaining) in plans.items():
+        for key, (totals, counted_at, remaining) in self._counting.items():
             for number, (variants, _, end) in enumerate(remaining):
                 totals = totals.plus(next(counted))
                 if number == 0 and len(remaining) == 2 and end is not None:  # the running counts move on to end
@@ -161,11 +175,12 @@ class TickMeasurements:
                                         totals=totals_to_json(totals), counted_at=counted_at)  # fmt: skip
                     moved.append(row)
             self.measured[key] = totals
-        self.to_store = ({key: plans[key][1] for key in missing if self._settled(key)}, moved)
+        self.to_store = ({key: counting[1] for key, counting in self._counting.items() if self._settled(key)}, moved)
+        self._counting, self.pending = {}, []
 
     def _remaining(
         self, key: Key, latencies: bool, running: RunningCounts | None
-    ) -> tuple[ArmTotals, datetime, list[Window]]:
+    ) -> tuple[ArmTotals, datetime, list[Key]]:
         """What ``key`` has counted already (its ``running`` counts, when they end within it and
         were counted as it is: with its ``latencies`` or without), since when (``counted_at``), and
         the windows of buckets it still needs: two when the running counts move on (to the end of
@@ -248,6 +263,15 @@ class TickMeasurements:
             unique_fields=["plan", "variant", "since"],
             update_fields=["until", "totals", "counted_at"],
         )
+
+
+def prefetch(sources: Collection[TickMeasurements]) -> None:
+    """Count what each of ``sources`` (``record``ed) still needs from the buckets, for all of them in
+    one query. Nothing is written: each source's ``store`` keeps what it may store, in its tick's
+    transaction."""
+    counted = iter(arm_counts_many([window for source in sources for window in source.pending]))
+    for source in sources:
+        source._add(counted)
 
 
 _KEPT_WHOLE: set[tuple[str, int, str, datetime]] = set()

@@ -10,6 +10,7 @@ webhook notifications. What a tick reads first (metrics, the external check) is 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -40,6 +41,8 @@ from controlplane.rollouts.specs import dump_runtime, load_runtime, outcome_dict
 from controlplane.rollouts.validation import validate_plan
 from controlplane.rollouts.wording import format_percent
 from flagplane.bucketing import BUCKET_SPACE
+
+logger = logging.getLogger(__name__)
 
 
 def _percent(value: float) -> Decimal:
@@ -223,19 +226,23 @@ def evaluate(plan_id: int) -> Decision | None:
 
 @dataclass(frozen=True)
 class LoadedPlan:
-    """A plan as ``load_active`` read it, and whether its flag was on at that moment (off: the
-    kill switch)."""
+    """A plan as ``load_active`` read it at ``now`` (the tick's time): whether its flag was on at that
+    moment (off: the kill switch), its runtime, and its SDK counts, measured with the batch's."""
 
     plan: RolloutPlan
     flag_on: bool
+    runtime: PlanRuntime
+    now: float
+    sdk_counts: measurements.TickMeasurements
 
 
 def load_active(plan_ids: Sequence[int]) -> dict[int, LoadedPlan]:
-    """The active plans of ``plan_ids``, by id, with all a tick reads of them before their metrics:
-    flag (and whether it is on), project, environment, stages, rules and stored counts
-    (``StageCounts`` of closed stages, ``RunningCounts`` of the open one, ``SourceCounts`` of a
-    Prometheus rule's closed stages), in six queries for the whole batch. Nothing is locked:
-    ``evaluate_loaded`` checks under the lock that the plan has not changed since."""
+    """The active plans of ``plan_ids``, by id, with all a tick reads of them before it decides but
+    the external check and other sources: flag (and whether it is on), project, environment,
+    stages, rules, stored counts (``StageCounts`` of closed stages, ``RunningCounts`` of the open
+    one, ``SourceCounts`` of a Prometheus rule's closed stages) and SDK counts, in seven queries for
+    the whole batch. Nothing is locked: ``evaluate_loaded`` checks under the lock that the plan has
+    not changed since. A plan whose runtime cannot be read is logged and left out."""
     flag_on = FlagState.objects.filter(flag=OuterRef("flag_id"), environment=OuterRef("environment_id")).values("on")
     plans = (
         RolloutPlan.objects.filter(pk__in=plan_ids, status__in=RolloutPlan.ACTIVE)
@@ -248,7 +255,18 @@ def load_active(plan_ids: Sequence[int]) -> dict[int, LoadedPlan]:
         .annotate(flag_on=Subquery(flag_on))
         .order_by()
     )
-    return {plan.pk: LoadedPlan(plan, bool(plan.flag_on)) for plan in plans}
+    now = clock.now()
+    loaded = {}
+    for plan in plans:
+        try:
+            runtime = load_runtime(plan)
+            loaded[plan.pk] = LoadedPlan(
+                plan, bool(plan.flag_on), runtime, now, tick_inputs.sdk_source(plan, runtime, now)
+            )
+        except Exception:
+            logger.exception("The evaluation of rollout plan %s failed", plan.pk)
+    measurements.prefetch([item.sdk_counts for item in loaded.values()])
+    return loaded
 
 
 def evaluate_loaded(loaded: LoadedPlan) -> Decision | None:
@@ -263,10 +281,8 @@ def evaluate_loaded(loaded: LoadedPlan) -> Decision | None:
     flag was turned on or off since, this tick is skipped and the next one decides (pauses).
     """
     started = time.perf_counter()
-    plan = loaded.plan
-    runtime = load_runtime(plan)
-    now = clock.now()
-    observations, stage_gates, sdk_counts = tick_inputs.read(plan, runtime, now)
+    plan, runtime, now, sdk_counts = loaded.plan, loaded.runtime, loaded.now, loaded.sdk_counts
+    observations, stage_gates = tick_inputs.read(plan, runtime, now, sdk_counts)
     spec = plan_spec(plan)  # an active plan's stages and rules never change
     if not loaded.flag_on and plan.status == RolloutPlan.Status.RUNNING:
         reason = f"the flag was turned off in {plan.environment.key} (kill switch)"

@@ -2,8 +2,8 @@
 
 The read side of a tick, apart from its writes (``services.py``): metric sources are measured and
 the external check is called here, before the plan is locked, so a slow endpoint never holds the
-lock a person's rollback waits for. ``read`` returns the pure core's ``RuleObservation`` list and
-``Gates`` for ``decision.decide``.
+lock a person's rollback waits for. ``sdk_source`` records what SDK periods a tick reads (a batch's
+are measured together); ``read`` returns one plan's ``RuleObservation`` list and ``Gates`` for ``decision.decide``.
 """
 
 from __future__ import annotations
@@ -33,19 +33,24 @@ logger = logging.getLogger(__name__)
 HTTP_SOURCE_WEIGHT = 1_000_000
 
 
-def read(plan: RolloutPlan, runtime: PlanRuntime, now: float) -> tuple[list[RuleObservation], Gates, TickMeasurements]:
-    """Every rule's observation and the current stage's gates, for one tick of ``plan``, and its SDK
-    counts (their ``store`` keeps what later ticks may read instead, in the tick's transaction).
+def sdk_source(plan: RolloutPlan, runtime: PlanRuntime, now: float) -> TickMeasurements:
+    """The SDK source of one tick of ``plan``, which has recorded the periods its SDK rules and
+    sample-ratio check read (``TickMeasurements.record``): ``measurements.prefetch`` measures a
+    batch of them in one query."""
+    source = TickMeasurements(plan, now, growing=_stage_periods(runtime))
+    sdk_rules = [rule for rule in plan.rules.all() if rule.source == HealthRule.Source.SDK]
+    source.record(lambda recorder: _counts(plan, sdk_rules, runtime, now, recorder))
+    return source
 
-    The SDK periods are measured together first (``TickMeasurements.prefetch``, which runs the
-    SDK rules' reads against a recorder), then every rule reads its counts.
-    """
-    rules = list(plan.rules.all())
-    sdk_rules = [rule for rule in rules if rule.source == HealthRule.Source.SDK]
-    sdk_source = TickMeasurements(plan, now, growing=_stage_periods(runtime))
-    sdk_source.prefetch(lambda source: _counts(plan, sdk_rules, runtime, now, source))
-    observations, traffic = _counts(plan, rules, runtime, now, sdk_source)
-    return observations, replace(gates(plan, runtime, now), traffic=traffic), sdk_source
+
+def read(
+    plan: RolloutPlan, runtime: PlanRuntime, now: float, sdk_source: TickMeasurements
+) -> tuple[list[RuleObservation], Gates]:
+    """Every rule's observation and the current stage's gates, for one tick of ``plan``, its SDK
+    counts read from ``sdk_source`` (``sdk_source``'s, prefetched; its ``store`` keeps what later
+    ticks may read instead, in the tick's transaction)."""
+    observations, traffic = _counts(plan, list(plan.rules.all()), runtime, now, sdk_source)
+    return observations, replace(gates(plan, runtime, now), traffic=traffic)
 
 
 def _counts(

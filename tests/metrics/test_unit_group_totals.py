@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from controlplane.metrics.histogram import HISTOGRAM_SIZE
-from controlplane.metrics.queries import arm_counts, arm_counts_many
+from controlplane.metrics.queries import Window, arm_counts, arm_counts_many
 from flagplane.metrics import UNIT_GROUPS
 
 pytestmark = pytest.mark.django_db
@@ -68,6 +68,7 @@ def test_three_sdks_retrying_some_batches_add_up_to_every_batch_counted_once(pos
     both = arm_counts(production.id, "new-checkout", ["on", "off"], since)
     assert sum(both.unit_errors) == sum(total[1] for groups in expected.values() for total in groups.values())
     # one query, a window counted with its latencies and the same one without (the sample-ratio check's)
-    with_latencies, traffic = arm_counts_many(production.id, "new-checkout", [(["on"], since, None)] * 2, [True, False])
+    windows = [Window(production.id, "new-checkout", ["on"], since, None, latencies) for latencies in (True, False)]
+    with_latencies, traffic = arm_counts_many(windows)
     assert (traffic.unit_requests, traffic.unit_errors) == (with_latencies.unit_requests, with_latencies.unit_errors)
     assert traffic.unit_histograms == () and len(with_latencies.unit_histograms) == UNIT_GROUPS

@@ -1,6 +1,7 @@
 """A tick's batch of plans costs a few queries for the whole batch and a few more per plan, however
-many stages each plan has passed: plans, stages, rules and stored closed-stage counts are read once
-for the batch (``services.load_active``), then each plan is measured, locked and decided on its own.
+many stages each plan has passed: plans, stages, rules, stored counts and the SDK periods still to
+count are read once for the batch (``services.load_active``), then each plan is locked and decided
+on its own.
 
 Plans are moved through their stages by a person (promote) on the engine's clock, a minute apart;
 ``ROLLOUTS_SAMPLE_RATIO_SETTLE_S`` is 0 so that closed stages are stored at the first evaluation.
@@ -14,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from controlplane.audit.services import SYSTEM
 from controlplane.flags.services import create_flag
+from controlplane.metrics.models import MetricBucket
 from controlplane.rollouts import clock, tasks
 from controlplane.rollouts.models import Decision, RolloutPlan
 from tests.rollouts.helpers import ERROR_RULE, act, create_plan
@@ -23,13 +25,14 @@ pytestmark = pytest.mark.django_db
 LATENCY_RULE = {"key": "p95", "metric": "latency_p", "comparison": "vs_control_absolute", "threshold": 50,
                 "percentile": 0.95, "min_samples": 100}  # fmt: skip
 STAGES = [{"percent": 1, "min_dwell_s": 600}, {"percent": 5, "min_dwell_s": 600}, {"percent": 50, "min_dwell_s": 600}]
-BATCH_QUERIES = 6
+BATCH_QUERIES = 7
 """The batch's plans (with flags, projects, environments and whether each flag is on), their
-stages and rules, and stored counts: closed stages' and the open stage's SDK counts (each with
-whether a late batch makes it counted again, in the same query), Prometheus rules' closed stages."""
-PLAN_QUERIES = 5
-"""A plan's hold: its SDK periods (one query), the transaction (2), the plan's new state written
-under its row lock (one statement), and the decision log (the hold folded into its last entry)."""
+stages and rules, stored counts: closed stages' and the open stage's SDK counts (each with
+whether a late batch makes it counted again, in the same query), Prometheus rules' closed stages,
+and every plan's SDK periods that are not stored (one query)."""
+PLAN_QUERIES = 4
+"""A plan's hold: the transaction (2), the plan's new state written under its row lock (one
+statement), and the decision log (the hold folded into its last entry)."""
 
 
 @pytest.fixture
@@ -78,6 +81,12 @@ def test_stages_rules_and_stored_counts_are_read_once_for_the_whole_batch(plans_
     queries = evaluated_batch(plans_at_stage(4, stage=3))
     for table in ("rollouts_stage", "rollouts_healthrule", "rollouts_stagecounts"):
         assert sum(f'FROM "{table}"' in sql for sql in queries) == 1, table
+    assert sum(f"FROM {MetricBucket._meta.db_table} " in sql for sql in queries) == 1  # every plan's SDK periods
+
+
+def test_a_batch_s_queries_are_exactly_its_shared_reads_and_each_plan_s_writes(plans_at_stage):
+    plan_ids = plans_at_stage(5, stage=3)
+    assert len(evaluated_batch(plan_ids)) == BATCH_QUERIES + len(plan_ids) * PLAN_QUERIES
 
 
 def test_a_batch_costs_the_same_whatever_stage_its_plans_are_at(plans_at_stage):

@@ -12,12 +12,11 @@ import pytest
 from django.db import transaction
 
 from controlplane.metrics import services as metrics_services
-from controlplane.metrics.queries import arm_counts_many
+from controlplane.metrics.queries import Window, arm_counts_many
 from controlplane.metrics.services import bucket_start
 from controlplane.rollouts import clock, measurements, services, tick_inputs
 from controlplane.rollouts.measurements import ADVANCE, totals_from_json
 from controlplane.rollouts.models import IN_FLIGHT, RolloutPlan, RunningCounts, StageCounts
-from controlplane.rollouts.specs import load_runtime
 from tests.rollouts.helpers import ERROR_RULE, act, create_plan, units_batch
 
 pytestmark = pytest.mark.django_db
@@ -60,9 +59,9 @@ def send(production, engine_clock: EngineClock, offset_s: float, treatment_error
 
 
 def observed(plan_id: int) -> tuple:
-    plan = RolloutPlan.objects.select_related("flag", "environment").get(pk=plan_id)
-    observations, gates, sdk_counts = tick_inputs.read(plan, load_runtime(plan), clock.now())
-    sdk_counts.store()  # as the tick does once it has the plan's lock
+    loaded = services.load_active([plan_id])[plan_id]
+    observations, gates = tick_inputs.read(loaded.plan, loaded.runtime, loaded.now, loaded.sdk_counts)
+    loaded.sdk_counts.store()  # as the tick does once it has the plan's lock
     return observations, gates
 
 
@@ -81,9 +80,9 @@ def windows_read(monkeypatch) -> list:
     """Every bucket window the ticks read (``arm_counts_many``'s), in order."""
     read: list = []
 
-    def counting(environment_id, flag_key, windows, latencies=None):
-        read.extend(windows)
-        return arm_counts_many(environment_id, flag_key, windows, latencies)
+    def counting(windows):
+        read.extend((window.variants, window.since, window.until) for window in windows)
+        return arm_counts_many(windows)
 
     monkeypatch.setattr(measurements, "arm_counts_many", counting)
     return read
@@ -92,8 +91,8 @@ def windows_read(monkeypatch) -> list:
 def assert_stored_counts_are_their_buckets(plan_id: int, environment_id: int) -> None:
     for row in [*RunningCounts.objects.filter(plan_id=plan_id), *StageCounts.objects.filter(plan_id=plan_id)]:
         stored = totals_from_json(row.totals)
-        period = ([row.variant], row.since, row.until)
-        assert stored == arm_counts_many(environment_id, "new-checkout", [period], [stored.latencies])[0], row
+        period = Window(environment_id, "new-checkout", [row.variant], row.since, row.until, stored.latencies)
+        assert stored == arm_counts_many([period])[0], row
 
 
 @pytest.fixture
