@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controlplane.api.authentication import SdkKeyAuthentication
+from controlplane.api.parsers import EMPTY_BODY, JSONBody, JSONBodyParser
 from controlplane.api.permissions import HasSdkKey
 from controlplane.api.schema import documented
 from controlplane.metrics.errors import BatchError, InboxFull
@@ -85,6 +86,7 @@ class MetricsIngestView(APIView):
 
     authentication_classes = [SdkKeyAuthentication]
     permission_classes = [HasSdkKey]
+    parser_classes = [JSONBodyParser]
 
     @extend_schema(
         request={"application/json": BATCH_SCHEMA},
@@ -104,10 +106,12 @@ class MetricsIngestView(APIView):
     def post(self, request):
         try:
             # A batch of 10,000 series is some 100,000 objects and no garbage cycles: the cyclic
-            # collector's passes over them would cost more than reading them (the SDK's reason too).
+            # collector's passes over them would cost more than parsing and reading them (the
+            # SDK's reason too).
             with gc_paused():
+                body = request.data if isinstance(request.data, JSONBody) else EMPTY_BODY
                 # The environment is the key's, never one named in the body.
-                result = ingest_or_park(request.auth.environment_id, request.data)
+                result = ingest_or_park(request.auth.environment_id, body.value, body.text)
         except BatchError:
             METRIC_BATCHES.labels("rejected").inc()
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -47,3 +48,8 @@ def make_batch(*entries, end: datetime | None = None, batch_id: str | None = Non
         "flags": list(entries) if entries else [entry()],
         "dropped": dropped,
     }
+
+
+def as_text(batch: dict) -> bytes:
+    """A batch's JSON as an SDK posts it (what ``inbox.park`` keeps)."""
+    return json.dumps(batch, separators=(",", ":")).encode()

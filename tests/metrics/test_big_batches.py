@@ -3,6 +3,7 @@ and counted by a real Celery worker at once; a bad one is still refused on the r
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -37,8 +38,8 @@ def big_batch() -> dict:
     return make_batch(*(entry(evaluations=10, successes=8, errors=2) for _ in range(3)))
 
 
-def counted(environment_id: int) -> tuple[int, int, int]:
-    totals = arm_counts(environment_id, "new-checkout", ["on"], datetime.now(UTC) - timedelta(hours=1))
+def counted(environment_id: int, flag: str = "new-checkout") -> tuple[int, int, int]:
+    totals = arm_counts(environment_id, flag, ["on"], datetime.now(UTC) - timedelta(hours=1))
     return totals.evaluations, totals.requests, totals.errors
 
 
@@ -87,3 +88,29 @@ def test_a_small_batch_is_still_counted_on_the_request(production, post):
 
     assert response.json() == {"accepted": 2, "duplicate": False, "queued": False}
     assert counted(production.id) == (10, 10, 2) and inbox.parked() == 0
+
+
+def test_a_big_batch_is_parked_as_the_body_the_sdk_sent(celery_worker, production, sdk):
+    body = json.dumps({**big_batch(), "sent_by": "a later SDK"}, indent=1).encode()  # unknown keys are ignored
+    drain = cache.client().lock(inbox.drain_lock_key(), timeout=60)
+    assert drain.acquire(blocking=False)
+
+    response = sdk.post("/api/v1/metrics", body, content_type="application/json")
+
+    assert response.status_code == 202 and response.json() == QUEUED
+    wait_until_worker_idle()  # its drain found the inbox busy
+    [parked] = cache.client().lrange(inbox.inbox_key(), 0, -1)
+    assert body in parked
+    drain.release()
+    assert inbox.drain()["counted"] == 1
+    assert counted(production.id) == (30, 30, 6)
+
+
+def test_a_big_batch_in_another_charset_is_parked_as_utf8_and_counted(celery_worker, production, sdk):
+    batch = make_batch(*(entry(flag="café", evaluations=10, successes=8, errors=2) for _ in range(3)))
+
+    response = sdk.post("/api/v1/metrics", json.dumps(batch, ensure_ascii=False).encode("latin-1"),
+                        content_type="application/json; charset=latin-1")  # fmt: skip
+
+    assert response.status_code == 202 and response.json() == QUEUED
+    wait_for(lambda: counted(production.id, "café") == (30, 30, 6) and inbox.parked() == 0, timeout=60)

@@ -14,7 +14,7 @@ from controlplane.metrics import inbox
 from controlplane.metrics.errors import InboxFull
 from controlplane.metrics.models import MetricBatch
 from controlplane.metrics.queries import arm_counts
-from tests.metrics.helpers import entry, make_batch
+from tests.metrics.helpers import as_text, entry, make_batch
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,7 @@ def counted(environment_id: int) -> tuple[int, int, int]:
 
 def test_parked_batches_are_counted_by_the_drain(production):
     for _ in range(3):
-        inbox.park(production.id, make_batch(entry(evaluations=10, successes=8, errors=2)), timezone.now())
+        inbox.park(production.id, as_text(make_batch(entry(evaluations=10, successes=8, errors=2))), timezone.now())
     assert inbox.parked() == 3 and counted(production.id) == (0, 0, 0)
 
     assert inbox.drain() == {"counted": 3, "duplicates": 0, "rejected": 0, "left": 0}
@@ -42,10 +42,10 @@ def test_parked_batches_are_counted_by_the_drain(production):
 
 def test_a_drain_that_crashed_after_counting_does_not_count_twice(production):
     batch = make_batch(entry(evaluations=10, successes=8, errors=2))
-    inbox.park(production.id, batch, timezone.now())
+    inbox.park(production.id, as_text(batch), timezone.now())
     inbox.drain()
     # As if the drain had died between its commit and removing the batch from the processing list.
-    inbox.park(production.id, batch, timezone.now())
+    inbox.park(production.id, as_text(batch), timezone.now())
     cache.client().lmove(inbox.inbox_key(), inbox.processing_key(), "LEFT", "RIGHT")
 
     result = inbox.drain()
@@ -55,7 +55,7 @@ def test_a_drain_that_crashed_after_counting_does_not_count_twice(production):
 
 def test_a_full_inbox_refuses_the_batch(production, settings):
     settings.METRICS_INBOX_MAX = 1
-    inbox.park(production.id, make_batch(), timezone.now())
+    inbox.park(production.id, as_text(make_batch()), timezone.now())
     with pytest.raises(InboxFull):
-        inbox.park(production.id, make_batch(), timezone.now())
+        inbox.park(production.id, as_text(make_batch()), timezone.now())
     assert inbox.parked() == 1

@@ -14,7 +14,7 @@ from django.utils import timezone
 from controlplane.documents import cache
 from controlplane.metrics import inbox, services
 from controlplane.metrics.models import LateBucket
-from tests.metrics.helpers import entry, make_batch
+from tests.metrics.helpers import as_text, entry, make_batch
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +69,7 @@ def test_a_mark_keeps_the_latest_write(production):
 def test_a_batch_parked_in_redis_is_marked_when_the_drain_counts_it(production):
     cache.client().delete(inbox.inbox_key(), inbox.processing_key())
     received_at = timezone.now() - timedelta(minutes=5)
-    inbox.park(production.id, make_batch(entry(), end=received_at), received_at)
+    inbox.park(production.id, as_text(make_batch(entry(), end=received_at)), received_at)
     before_drain = timezone.now()
     assert inbox.drain()["counted"] == 1
     [(_, start, written_at)] = marks()
