@@ -7,7 +7,8 @@ health rules (error rate and p95 latency against control) and 45 minutes of SDK 
 unit groups, one batch a minute per variant. Then:
 
 - one batch of plans (``rollouts.evaluate_plans``, ``tasks.BATCH`` plans) in this process: queries and
-  milliseconds per plan, the batch's shared reads included (BEGIN and COMMIT counted);
+  milliseconds per plan, the batch's shared reads included (BEGIN and COMMIT counted), what the
+  process held before frozen out of the garbage collector's sight as a worker's pool process does;
 - one tick (``rollouts.tick``) with a real worker (``celery worker``, prefork, concurrency 2, as a
   worker machine runs it): plans evaluated per second until every plan is done (or ``--seconds``);
 - a second tick while the first one's work is still queued or running: what it queues again.
@@ -22,6 +23,7 @@ Usage: ``.venv/bin/python bench/scale_engine.py [--sizes 500,2000,5000] [--secon
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import subprocess
@@ -209,6 +211,8 @@ def in_process(plan_ids: list[int]) -> tuple[float, float]:
 
     from controlplane.rollouts.tasks import evaluate_plans
 
+    gc.collect()
+    gc.freeze()  # what the process holds by now, out of the collector's sight, as a pool process's is
     with CaptureQueriesContext(connection) as captured:
         started = time.perf_counter()
         evaluate_plans(plan_ids, "bench")  # it holds no claim: releasing one is a no-op
