@@ -127,12 +127,14 @@ def fill_signals(environment_id: int, low: int, high: int, segment_starts: list[
         )
         cursor.execute(
             f"""
-            INSERT INTO metrics_metricunitbucket (environment_id, flag_key, variant, bucket_start, unit_group,
-                                                  successes, errors, latency_counts)
-            SELECT %s, flag_key, variant, bucket_start, g, per_group, 0,
-                   array(SELECT CASE WHEN i = {fast} THEN per_group ELSE 0 END
-                         FROM generate_series(0, {HISTOGRAM_SIZE - 1}) AS i)
-            FROM bench_signals, generate_series(0, {UNIT_GROUPS - 1}) AS g
+            INSERT INTO metrics_metricunitbucket (environment_id, flag_key, variant, bucket_start, batch,
+                                                  unit_groups, successes, errors, latency_bins, latency_counts)
+            SELECT %s, flag_key, variant, bucket_start, 1,
+                   array(SELECT generate_series(0, {UNIT_GROUPS - 1})),
+                   array_fill(per_group::bigint, ARRAY[{UNIT_GROUPS}]), array_fill(0::bigint, ARRAY[{UNIT_GROUPS}]),
+                   array(SELECT g * {HISTOGRAM_SIZE} + {fast} FROM generate_series(0, {UNIT_GROUPS - 1}) AS g),
+                   array_fill(per_group::bigint, ARRAY[{UNIT_GROUPS}])
+            FROM bench_signals
             """,
             [environment_id],
         )

@@ -7,11 +7,13 @@ row an ingest writes). The bucket tables' environment has no database constraint
 (migration 0004): the batch row, written in the same transaction, references the environment and
 is checked at commit, where a constraint per bucket row was a check per series (10,000 for a
 large batch, deferred to the commit); Django still cascades a deleted environment to its buckets.
-The bucket tables leave half of each page free (fillfactor 50, migration 0003): adding a batch to
-a bucket row then rewrites it in its page without touching an index.
+``MetricBucket`` leaves half of each page free (fillfactor 50, migration 0003): adding a batch to
+a bucket row then rewrites it in its page without touching an index (``MetricUnitBucket`` rows
+are appended, never updated: migration 0007).
 """
 
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 
 from controlplane.metrics.histogram import HISTOGRAM_SIZE, empty_histogram
@@ -63,40 +65,53 @@ class MetricBucket(models.Model):
 
 
 class MetricUnitBucket(models.Model):
-    """The split-served health signals of one unit group (``flagplane.metrics.UNIT_GROUPS`` groups;
-    wire format 2) of one (environment, flag, variant) in one time bucket; only groups reported.
+    """The split-served health signals per unit group (``flagplane.metrics.UNIT_GROUPS`` groups;
+    wire format 2) that one batch reported for one (environment, flag, variant) in one time
+    bucket: a row per series a batch reported, appended, never updated; readers add up a bucket's
+    rows. ``batch`` is the ``MetricBatch`` id (kept after that row is pruned; 0: counted before
+    migration 0007, one row per bucket).
 
-    A row per group reported, not one per bucket with every group's counts: a series reports a
-    fraction of the groups (an SDK sees some of a flag's users in a flush), and a row of 64 groups'
-    histograms (896 counts) was TOASTed, written and added up whole for every batch (1.2-1.6 ms per
-    series of 16 groups; migration 0006 moved those rows here). ``latency_counts`` is the group's
-    standard histogram, added elementwise like ``MetricBucket``'s. A separate table so the totals
-    every chart reads stay small.
+    The reported groups only (a series reports a fraction of them: an SDK sees some of a flag's
+    users in a flush), as parallel arrays: ``unit_groups`` with their ``successes`` and ``errors``.
+    Their latency histograms are kept sparse, as the histogram counts that are not zero
+    (``latency_counts``) at their position, ``latency_bins``: group * ``HISTOGRAM_SIZE`` + the
+    count's index in the group's standard histogram. A series of 16 groups is a row of about 600
+    bytes, where 16 rows of a group each (migration 0006) cost ~16 µs each to upsert and a row of
+    64 groups' dense histograms (896 counts, 0002-0005) was TOASTed and added up whole per batch
+    (1.2-1.6 ms per series). One index: the primary key, which starts as the readers' windows do;
+    retention finds old rows by a BRIN index (rows are appended about in time order). A separate
+    table so the totals every chart reads stay small.
     """
 
+    pk = models.CompositePrimaryKey("environment", "flag_key", "variant", "bucket_start", "batch")
     environment = models.ForeignKey(
         Environment, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
     )
     flag_key = models.CharField(max_length=200)
     variant = models.CharField(max_length=200)
     bucket_start = models.DateTimeField()
-    unit_group = models.SmallIntegerField(help_text=f"0 to {UNIT_GROUPS - 1}.")
-    successes = models.BigIntegerField(default=0)
-    errors = models.BigIntegerField(default=0)
-    latency_counts = ArrayField(models.BigIntegerField(), size=HISTOGRAM_SIZE, default=empty_histogram)
+    batch = models.BigIntegerField(help_text="The MetricBatch id that reported these signals (0: migrated).")
+    unit_groups = ArrayField(models.SmallIntegerField(), help_text=f"Groups reported, 0 to {UNIT_GROUPS - 1}.")
+    successes = ArrayField(models.BigIntegerField())
+    errors = ArrayField(models.BigIntegerField())
+    latency_bins = ArrayField(
+        models.SmallIntegerField(), help_text=f"Group * {HISTOGRAM_SIZE} + index in its standard histogram."
+    )
+    latency_counts = ArrayField(models.BigIntegerField(), help_text="The counts at latency_bins (none zero).")
 
     class Meta:
-        ordering = ["-bucket_start", "flag_key", "variant", "unit_group"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["environment", "flag_key", "variant", "bucket_start", "unit_group"],
-                name="unique_metric_unit_group_bucket",
-            ),
-        ]
-        indexes = [models.Index(fields=["bucket_start"], name="metric_unit_group_bucket_time")]
+        ordering = ["-bucket_start", "flag_key", "variant", "batch"]
+        indexes = [BrinIndex(fields=["bucket_start"], name="metric_unit_report_time")]
 
     def __str__(self) -> str:
-        return f"{self.flag_key}/{self.variant} unit group {self.unit_group} @ {self.bucket_start:%Y-%m-%d %H:%M:%S}"
+        return f"{self.flag_key}/{self.variant} of batch {self.batch} @ {self.bucket_start:%Y-%m-%d %H:%M:%S}"
+
+    def histograms(self) -> dict[int, list[int]]:
+        """Each reported group's standard latency histogram."""
+        counts = {group: empty_histogram() for group in self.unit_groups}
+        for position, count in zip(self.latency_bins, self.latency_counts, strict=True):
+            counts[position // HISTOGRAM_SIZE][position % HISTOGRAM_SIZE] += count
+        return counts
 
 
 class MetricBatch(models.Model):

@@ -143,28 +143,33 @@ _COUNTS_SQL = """
                b.latency_counts
         FROM {buckets_in_windows}
     ),
-    groups AS (
-        SELECT w.n, w.latencies, b.unit_group, b.successes, b.errors, b.latency_counts
+    groups AS MATERIALIZED (
+        SELECT w.n, w.latencies, b.unit_groups, b.successes, b.errors,
+               CASE WHEN w.latencies THEN b.latency_bins END AS latency_bins,
+               CASE WHEN w.latencies THEN b.latency_counts END AS latency_counts
         FROM {unit_buckets_in_windows}
     )
     SELECT n, 't', 0, SUM(evaluations)::bigint, SUM(successes)::bigint, SUM(errors)::bigint, SUM(latency_sum),
-           SUM(ungrouped_signals)::bigint, NULL::bigint[]
+           SUM(ungrouped_signals)::bigint
     FROM buckets GROUP BY n
     UNION ALL
-    SELECT n, 'h', h.i, SUM(h.c)::bigint, NULL, NULL, NULL, NULL, NULL
+    SELECT n, 'h', h.i, SUM(h.c)::bigint, NULL, NULL, NULL, NULL
     FROM buckets, unnest(latency_counts) WITH ORDINALITY AS h(c, i) WHERE latencies GROUP BY n, h.i
     HAVING SUM(h.c) <> 0
     UNION ALL
-    SELECT n, 'g', unit_group, SUM(successes)::bigint, SUM(errors)::bigint, NULL, NULL, NULL,
-           CASE WHEN latencies THEN ARRAY[{group_histogram}]::bigint[] END
-    FROM groups GROUP BY n, latencies, unit_group
+    SELECT n, 'g', g.unit_group, SUM(g.successes)::bigint, SUM(g.errors)::bigint, NULL, NULL, NULL
+    FROM groups, unnest(unit_groups, successes, errors) AS g(unit_group, successes, errors) GROUP BY n, g.unit_group
+    UNION ALL
+    SELECT n, 'l', l.bin, SUM(l.c)::bigint, NULL, NULL, NULL, NULL
+    FROM groups, unnest(latency_bins, latency_counts) AS l(bin, c) GROUP BY n, l.bin
 """
-"""Per window: its buckets' sums ('t') and histogram ('h', its counts that are not zero), and per
-unit group its sums and histogram ('g', a row per group reported; the histogram summed bound by
-bound in the same pass over the rows, and only for a window counted with its latencies). Each
-window's buckets are read from the index over its own period (``OFFSET 0`` keeps the planner from
-joining all of the flags' buckets to the windows instead). The windows come as an array a field
-(their variants as an array literal each, numbered in order), so that a batch of plans' hundreds of
+"""Per window: its buckets' sums ('t') and histogram ('h', its counts that are not zero), per unit
+group its sums ('g', a row per group reported) and its histogram's counts that are not zero ('l',
+a row per bin: group * ``HISTOGRAM_SIZE`` + index), added up over the unit-group rows of every
+batch (``MetricUnitBucket``); the latencies only for a window counted with them. Each window's
+buckets are read from the index over its own period (``OFFSET 0`` keeps the planner from joining
+all of the flags' buckets to the windows instead). The windows come as an array a field (their
+variants as an array literal each, numbered in order), so that a batch of plans' hundreds of
 windows cost six parameters, not six each."""
 
 
@@ -184,9 +189,6 @@ def arm_counts_many(windows: Sequence[Window]) -> list[ArmTotals]:
     sql = _COUNTS_SQL.format(
         buckets_in_windows=_IN_WINDOWS_SQL.format(table=MetricBucket._meta.db_table),
         unit_buckets_in_windows=_IN_WINDOWS_SQL.format(table=MetricUnitBucket._meta.db_table),
-        group_histogram=", ".join(
-            f"SUM(latency_counts[{i}]) FILTER (WHERE latencies)" for i in range(1, HISTOGRAM_SIZE + 1)
-        ),
     )
     with_latencies = [window.latencies for window in windows]
     sums = [[0, 0, 0, 0.0, 0] for _ in windows]
@@ -200,7 +202,7 @@ def arm_counts_many(windows: Sequence[Window]) -> list[ArmTotals]:
             elif kind == "h":
                 histograms[n][index - 1] = numbers[0]
             else:
-                unit_rows.append((n, index, numbers[0], numbers[1], numbers[-1]))
+                unit_rows.append((n, kind, index, numbers[0], numbers[1]))
     units = _unit_counts(unit_rows, with_latencies)
     return [
         ArmTotals(
@@ -227,25 +229,25 @@ def _array_literal(items: Sequence[str]) -> str:
 
 
 def _unit_counts(rows: list[tuple], latencies: list[bool]) -> list[dict]:
-    """Each window's per-unit-group sums from its rows ``(n, group, successes, errors, histogram)``
-    (empty tuples when none were reported; no histograms for a window counted without its
-    ``latencies``)."""
+    """Each window's per-unit-group sums from its rows ``(n, "g", group, successes, errors)`` and
+    ``(n, "l", bin, count, None)`` (empty tuples when no group was reported; no histograms for a
+    window counted without its ``latencies``)."""
     windows = len(latencies)
     requests = [[0] * UNIT_GROUPS for _ in range(windows)]
     errors = [[0] * UNIT_GROUPS for _ in range(windows)]
-    empty = (0,) * HISTOGRAM_SIZE
-    histograms = [[empty] * UNIT_GROUPS for _ in range(windows)]
+    histograms = [[[0] * HISTOGRAM_SIZE for _ in range(UNIT_GROUPS)] for _ in range(windows)]
     reported = [False] * windows
-    for n, group, successes, failed, histogram in rows:
-        requests[n][group], errors[n][group] = successes + failed, failed
-        if histogram is not None:
-            histograms[n][group] = tuple(histogram)
-        reported[n] = True
+    for n, kind, index, first, second in rows:
+        if kind == "g":
+            requests[n][index], errors[n][index] = first + second, second
+            reported[n] = True
+        else:
+            histograms[n][index // HISTOGRAM_SIZE][index % HISTOGRAM_SIZE] = first
     return [
         {
             "unit_requests": tuple(requests[n]),
             "unit_errors": tuple(errors[n]),
-            "unit_histograms": tuple(histograms[n]) if latencies[n] else (),
+            "unit_histograms": tuple(map(tuple, histograms[n])) if latencies[n] else (),
         }
         if reported[n]
         else {}

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from controlplane.metrics import tasks
-from controlplane.metrics.models import FlagActivity, MetricBatch, MetricBucket
+from controlplane.metrics.models import FlagActivity, MetricBatch, MetricBucket, MetricUnitBucket
 
 pytestmark = pytest.mark.django_db
 
@@ -31,6 +31,20 @@ def test_prune_removes_old_buckets_and_batch_ids(production, settings):
     assert list(MetricBucket.objects.values_list("bucket_start", flat=True)) == [now - timedelta(days=13)]
     assert list(MetricBatch.objects.values_list("batch_id", flat=True)) == [f"{1:032x}"]
     assert FlagActivity.objects.count() == 1  # kept: it tells which flags went stale
+
+
+def test_prune_removes_the_unit_group_rows_of_old_buckets_and_keeps_the_others(production, settings):
+    settings.METRICS_RETENTION_DAYS = 14
+    now = datetime.now(UTC)
+    for batch, age in enumerate((timedelta(days=15), timedelta(days=15), timedelta(days=13)), start=1):
+        MetricUnitBucket.objects.create(
+            environment=production, flag_key="f", variant="on", bucket_start=now - age, batch=batch,
+            unit_groups=[3], successes=[1], errors=[0], latency_bins=[42], latency_counts=[1],
+        )  # fmt: skip
+
+    tasks.prune.apply().get()
+
+    assert list(MetricUnitBucket.objects.values_list("bucket_start", "batch")) == [(now - timedelta(days=13), 3)]
 
 
 def test_prune_is_scheduled_by_beat(settings):

@@ -57,7 +57,7 @@ def test_unit_groups_of_two_batches_and_two_sdks_add_up_per_group(post, producti
     assert (counts.unit_requests[63], counts.unit_errors[63]) == (5, 0)
     assert sum(counts.unit_requests) == 21
     assert counts.unit_histograms[0][0] == 15 and sum(counts.unit_histograms[0]) == 15
-    assert sorted(MetricUnitBucket.objects.values_list("unit_group", flat=True)) == [0, 7, 63]  # a row per group
+    assert sorted(MetricUnitBucket.objects.values_list("unit_groups", flat=True)) == [[0, 7], [0, 63]]  # per batch
 
 
 def test_a_retried_batch_adds_its_unit_groups_once(post, production, entry, make_batch):
@@ -177,4 +177,28 @@ def test_a_batch_of_ten_thousand_series_with_unit_groups_is_accepted_at_8_mib(sd
     assert response.status_code == 202, response.content[:500]
     assert response.json() == {"accepted": 10_000, "duplicate": False, "queued": True}  # 170,000 rows: parked
     assert inbox.drain()["counted"] == 1
-    assert MetricUnitBucket.objects.filter(environment=production).count() == 160_000
+    assert MetricUnitBucket.objects.filter(environment=production).count() == 10_000  # a row per series
+
+
+def test_a_batch_stores_a_row_per_series_with_only_the_latency_counts_that_are_not_zero(
+    post, production, entry, make_batch
+):
+    no_latencies = grouped_entry(entry, {5: (2, 0)}, flag="quiet", variant="off")
+    no_latencies["units"]["latency_counts"] = [[0] * HISTOGRAM_SIZE]  # a series between two, with no latencies
+    spread = grouped_entry(entry, {1: (3, 1), 62: (2, 0)}, flag="spread")
+    spread["units"]["latency_counts"] = [[1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], [0] * (HISTOGRAM_SIZE - 1) + [2]]
+    last = grouped_entry(entry, {0: (1, 0)}, flag="zz")
+    assert post({**make_batch(no_latencies, spread, last), "format": 2}).status_code == 202
+
+    rows = {row.flag_key: row for row in MetricUnitBucket.objects.all()}
+    assert sorted(rows) == ["quiet", "spread", "zz"]
+    assert (rows["quiet"].latency_bins, rows["quiet"].latency_counts) == ([], [])
+    assert rows["spread"].latency_bins == [14, 16, 27, 62 * HISTOGRAM_SIZE + 13]
+    assert rows["spread"].latency_counts == [1, 2, 1, 2]
+    assert rows["zz"].histograms() == {0: [1] + [0] * (HISTOGRAM_SIZE - 1)}
+    counts = arm_counts(production.id, "spread", ["on"], since())
+    assert counts.unit_histograms[1] == (1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1)
+    assert counts.unit_histograms[62] == (0,) * (HISTOGRAM_SIZE - 1) + (2,)
+    assert (counts.unit_requests[1], counts.unit_errors[1], counts.unit_requests[62]) == (4, 1, 2)
+    quiet = arm_counts(production.id, "quiet", ["off"], since())
+    assert (quiet.unit_requests[5], quiet.unit_histograms[5]) == (2, (0,) * HISTOGRAM_SIZE)
