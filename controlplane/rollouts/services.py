@@ -14,13 +14,11 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Field, OuterRef, Subquery
-from django.utils import timezone
+from django.db import IntegrityError, close_old_connections, transaction
+from django.db.models import OuterRef, Subquery
 
 from controlplane import broker
 from controlplane.audit import actions as audit_actions
@@ -31,7 +29,7 @@ from controlplane.flags.serving import variant_share
 from controlplane.notifications.services import notify
 from controlplane.observability.metrics import ROLLOUT_DECISIONS, ROLLOUT_TICK_SECONDS, ROLLOUT_TICKS
 from controlplane.projects.models import Environment
-from controlplane.rollouts import actions, clock, measurements, tick_inputs, transitions
+from controlplane.rollouts import actions, clock, measurements, tick_inputs, tick_writes, transitions
 from controlplane.rollouts.decision import Step, decide
 from controlplane.rollouts.errors import PlanError, TransitionError, TransitionRefused
 from controlplane.rollouts.models import Decision, HealthRule, RolloutPlan, Stage
@@ -220,8 +218,8 @@ def _refuse_start_when_served_to_everyone(plan: RolloutPlan) -> float:
 
 def evaluate(plan_id: int) -> Decision | None:
     """One engine tick for one plan (what a person's action queues); None if it is not active."""
-    loaded = load_active([plan_id]).get(plan_id)
-    return evaluate_loaded(loaded) if loaded is not None else None
+    loaded = load_active([plan_id])
+    return evaluate_batch(list(loaded.values())).get(plan_id)
 
 
 @dataclass(frozen=True)
@@ -241,7 +239,7 @@ def load_active(plan_ids: Sequence[int]) -> dict[int, LoadedPlan]:
     the external check and other sources: flag (and whether it is on), project, environment,
     stages, rules, stored counts (``StageCounts`` of closed stages, ``RunningCounts`` of the open
     one, ``SourceCounts`` of a Prometheus rule's closed stages) and SDK counts, in seven queries for
-    the whole batch. Nothing is locked: ``evaluate_loaded`` checks under the lock that the plan has
+    the whole batch. Nothing is locked: ``evaluate_batch`` checks under the lock that the plan has
     not changed since. A plan whose runtime cannot be read is logged and left out."""
     flag_on = FlagState.objects.filter(flag=OuterRef("flag_id"), environment=OuterRef("environment_id")).values("on")
     plans = (
@@ -269,69 +267,103 @@ def load_active(plan_ids: Sequence[int]) -> dict[int, LoadedPlan]:
     return loaded
 
 
-def evaluate_loaded(loaded: LoadedPlan) -> Decision | None:
-    """One engine tick for one plan as ``load_active`` read it.
+def evaluate_batch(
+    batch: Sequence[LoadedPlan], done: Callable[[list[int]], None] = lambda plan_ids: None
+) -> dict[int, Decision | None]:
+    """One engine tick for each plan of ``batch`` as ``load_active`` read it; each plan's log
+    entry, None where this tick did nothing. ``done`` is told which plans are evaluated, as they are.
 
     The slow part (metric queries, HTTP sources, the external check) runs before the plan is
     locked, so a person's rollback never waits for a slow endpoint; so is the decision (pure: the
-    plan as read and what was measured). It is applied under the lock with the counts the tick
-    stores, in one transaction, and only if nobody changed the plan since it was read; otherwise
-    (or if another worker holds the plan right now) this tick does nothing and the next one decides.
-    A running plan whose flag was off when the batch was read (the kill switch) is paused; if the
-    flag was turned on or off since, this tick is skipped and the next one decides (pauses).
+    plan as read and what was measured). A transition (advance, rollback, pause, complete) is
+    written at once, under the plan's lock, with the counts the tick stores, in its own transaction;
+    the batch's holds are written together at the end, in one (``tick_writes.write_holds``). Either
+    is written only if nobody changed the plan since it was read; otherwise (or if another worker
+    holds the plan right now) this tick does nothing of the plan and the next one decides. A
+    running plan whose flag was off when the batch was read (the kill switch) is paused; if the
+    flag was turned on or off since, this tick is skipped and the next one decides (pauses). A
+    plan whose evaluation fails is logged without stopping the others.
     """
+    entries: dict[int, Decision | None] = {}
+    holds: list[_Held] = []
+    for loaded in batch:
+        try:
+            held = _decide(loaded)
+            if held.hold is not None:
+                holds.append(held)
+                continue
+            entries[loaded.plan.pk] = _transition(held)
+        except Exception:
+            logger.exception("The evaluation of rollout plan %s failed", loaded.plan.pk)
+            close_old_connections()  # a broken connection is not handed to the next plan
+        done([loaded.plan.pk])
+    try:
+        entries.update(_write_holds(holds))
+    except Exception:
+        logger.exception("The holds of rollout plans %s failed", [held.loaded.plan.pk for held in holds])
+        close_old_connections()
+    finally:
+        done([held.loaded.plan.pk for held in holds])
+    return entries
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A plan's decision of this tick, not written yet; ``hold``: what it writes if it is a hold
+    (it changes nothing but the plan's runtime, what it waits on and its log)."""
+
+    loaded: LoadedPlan
+    spec: PlanSpec
+    step: Step
+    started: float
+    hold: tick_writes.Hold | None
+
+
+def _decide(loaded: LoadedPlan) -> _Held:
     started = time.perf_counter()
-    plan, runtime, now, sdk_counts = loaded.plan, loaded.runtime, loaded.now, loaded.sdk_counts
-    observations, stage_gates = tick_inputs.read(plan, runtime, now, sdk_counts)
+    plan, runtime, now = loaded.plan, loaded.runtime, loaded.now
+    observations, stage_gates = tick_inputs.read(plan, runtime, now, loaded.sdk_counts)
     spec = plan_spec(plan)  # an active plan's stages and rules never change
     if not loaded.flag_on and plan.status == RolloutPlan.Status.RUNNING:
         reason = f"the flag was turned off in {plan.environment.key} (kill switch)"
         step = transitions.pause(spec, runtime, now, reason)
     else:
         step = decide(spec, runtime, now, observations, stage_gates)
+    hold = None
+    if step.action == "hold" and not step.changed and _percent(step.percent) == plan.percent:
+        read = tick_writes.Read(plan, loaded.flag_on)
+        at = clock.moment(step.at)
+        hold = tick_writes.Hold(read, dump_runtime(step.runtime), step.waiting_on, at, _entry(step, ROLLOUT_ENGINE))
+    return _Held(loaded, spec, step, started, hold)
+
+
+def _transition(held: _Held) -> Decision | None:
     with transaction.atomic():  # one commit for the tick's writes
-        if not _claim(loaded, step):
+        if not tick_writes.claim(tick_writes.Read(held.loaded.plan, held.loaded.flag_on), _decided_state(held.step)):
             ROLLOUT_TICKS.labels("skipped").inc()
             return None
-        sdk_counts.store()
-        entry = _apply(plan, spec, step, ROLLOUT_ENGINE, "", claimed=True)
+        held.loaded.sdk_counts.store()
+        entry = _apply(held.loaded.plan, held.spec, held.step, ROLLOUT_ENGINE, "", claimed=True)
     ROLLOUT_TICKS.labels("decided").inc()
-    ROLLOUT_TICK_SECONDS.observe(time.perf_counter() - started)
+    ROLLOUT_TICK_SECONDS.observe(time.perf_counter() - held.started)
     return entry
 
 
-def _claim(loaded: LoadedPlan, step: Step) -> bool:
-    """Write ``step``'s state of the plan if its row is as it was read (same status and runtime),
-    its flag is as on or off as it was read, and no other transaction holds it: one statement,
-    which locks the row until the tick's transaction ends. False (nothing written) when the plan
-    is gone, changed since it was read, its flag was turned on or off since (a kill switch used
-    while the tick measured: the next tick pauses), or locked by another transaction. Written out,
-    as ``_FOLD_HOLD`` is: the ORM's UPDATE with a locking subquery took 1.7 ms of Python a tick."""
-    plan = loaded.plan
-    decided = {**_decided_state(step), "updated_at": timezone.now()}
-    table = RolloutPlan._meta.db_table
-    sql = f"""
-        UPDATE {table} SET {", ".join(f"{name} = %s" for name in decided)}
-        WHERE id = (
-            SELECT p.id FROM {table} p WHERE p.id = %s AND p.status = %s AND p.runtime = %s AND EXISTS (
-                SELECT 1 FROM {FlagState._meta.db_table} s
-                WHERE s.flag_id = p.flag_id AND s.environment_id = p.environment_id AND s."on" = %s
-            )
-            FOR UPDATE OF p SKIP LOCKED
-        )
-    """
-    was = {"id": plan.pk, "status": plan.status, "runtime": plan.runtime}
-    params = [_db_value(name, value) for name, value in [*decided.items(), *was.items()]] + [loaded.flag_on]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return bool(cursor.rowcount == 1)
-
-
-def _db_value(name: str, value: Any) -> Any:
-    """``value`` of the plan's field ``name`` as the database takes it (a Decimal, a datetime, JSON)."""
-    field = RolloutPlan._meta.get_field(name)
-    assert isinstance(field, Field)  # a column of the plan's row, not a relation
-    return field.get_db_prep_save(value, connection)
+def _write_holds(holds: Sequence[_Held]) -> dict[int, Decision | None]:
+    with transaction.atomic():
+        written = tick_writes.write_holds([held.hold for held in holds if held.hold is not None])
+        for held in holds:
+            if held.loaded.plan.pk in written:
+                held.loaded.sdk_counts.store()
+        transaction.on_commit(lambda: ROLLOUT_DECISIONS.labels("hold").inc(len(written)))
+    ended = time.perf_counter()
+    for held in holds:
+        if held.loaded.plan.pk in written:
+            ROLLOUT_TICKS.labels("decided").inc()
+            ROLLOUT_TICK_SECONDS.observe(ended - held.started)
+        else:
+            ROLLOUT_TICKS.labels("skipped").inc()
+    return {held.loaded.plan.pk: written.get(held.loaded.plan.pk) for held in holds}
 
 
 def _decided_state(step: Step) -> dict[str, Any]:
@@ -418,9 +450,13 @@ def _serve(plan: RolloutPlan, percent: Decimal, actor: Actor, reason: str, *, tu
 
 
 def _log(plan: RolloutPlan, step: Step, actor: Actor) -> Decision:
-    """Write the decision; consecutive holds waiting on the same thing fold into one entry."""
     at = clock.moment(step.at)
-    fields: dict[str, Any] = {
+    return Decision.objects.create(plan=plan, at=at, last_seen_at=at, **_entry(step, actor))
+
+
+def _entry(step: Step, actor: Actor) -> dict[str, Any]:
+    """The fields of ``step``'s log entry but its times."""
+    return {
         "run_number": step.runtime.run_number,
         "stage_index": step.stage_index,
         "action": step.action,
@@ -431,25 +467,3 @@ def _log(plan: RolloutPlan, step: Step, actor: Actor) -> Decision:
         "outcomes": [outcome_dict(o) for o in step.outcomes],
         "actor": actor.label,
     }
-    if step.action == "hold":
-        folded = _fold_hold(plan, at, fields)
-        if folded is not None:
-            return folded
-    return Decision.objects.create(plan=plan, at=at, last_seen_at=at, **fields)
-
-
-_SAME_HOLD = ("run_number", "stage_index", "action", "waiting_on", "status")
-_FOLD_HOLD = f"""
-    UPDATE {Decision._meta.db_table} SET last_seen_at = %s, repeats = repeats + 1, reason = %s, outcomes = %s
-    WHERE id = (SELECT id FROM {Decision._meta.db_table} WHERE plan_id = %s ORDER BY at DESC, id DESC LIMIT 1)
-      AND {" AND ".join(f"{key} = %s" for key in _SAME_HOLD)}
-    RETURNING *
-"""
-
-
-def _fold_hold(plan: RolloutPlan, at: datetime, fields: dict[str, Any]) -> Decision | None:
-    """The plan's last entry seen once more, if it is the same hold; None otherwise. One statement
-    (the plan's lock keeps its log from changing meanwhile)."""
-    outcomes = Decision._meta.get_field("outcomes").get_db_prep_value(fields["outcomes"], connection)
-    params = [at, fields["reason"], outcomes, plan.pk, *(fields[key] for key in _SAME_HOLD)]
-    return next(iter(Decision.objects.raw(_FOLD_HOLD, params)), None)

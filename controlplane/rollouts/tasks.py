@@ -1,16 +1,12 @@
 """Celery tasks of the rollout engine: a beat-driven tick fans out the active plans' evaluations,
 a batch of plans per task."""
 
-import logging
 import uuid
 
 from celery import shared_task
-from django.db import close_old_connections
 
 from controlplane.rollouts import measurements, queued, services
 from controlplane.rollouts.models import RolloutPlan
-
-logger = logging.getLogger(__name__)
 
 BATCH = 50
 """Plans per evaluation task. A batch's plans are read together (``services.load_active``: six
@@ -39,23 +35,17 @@ def tick() -> int:
 
 @shared_task(name="rollouts.evaluate_plans")
 def evaluate_plans(plan_ids: list[int], token: str) -> None:
-    """A tick's batch of plans: read together, then evaluated one after the other, each in its own
-    transaction. Each is released as soon as it is evaluated, and one that fails is logged without
-    stopping the others."""
+    """A tick's batch of plans: read together, then evaluated (``services.evaluate_batch``); each
+    is released as soon as it is evaluated."""
     try:
         plans = services.load_active(plan_ids)
     except Exception:
         queued.release(plan_ids, token)
         raise
-    for plan_id in plan_ids:
-        try:
-            if plan_id in plans:  # not active any more (or gone): nothing to evaluate
-                services.evaluate_loaded(plans[plan_id])
-        except Exception:
-            logger.exception("The evaluation of rollout plan %s failed", plan_id)
-            close_old_connections()  # a broken connection is not handed to the next plan
-        finally:
-            queued.release([plan_id], token)
+    queued.release([plan_id for plan_id in plan_ids if plan_id not in plans], token)  # not active (or gone)
+    services.evaluate_batch(
+        [plans[plan_id] for plan_id in plan_ids if plan_id in plans], done=lambda done: queued.release(done, token)
+    )
 
 
 @shared_task(name="rollouts.evaluate_plan")
