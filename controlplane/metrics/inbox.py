@@ -60,7 +60,7 @@ def ingest_or_park(environment_id: int, data: Any, text: bytes) -> IngestResult:
     Raises ``BatchError`` for a batch that cannot be counted (before parking anything) and
     ``InboxFull`` when neither PostgreSQL nor Redis takes it."""
     received_at = timezone.now()
-    batch = read_batch(data, received_at)
+    batch = read_batch(data, received_at, text)
     if rows_written(batch) > settings.METRICS_PARK_ROWS:
         return _queued(environment_id, text, batch, received_at, drain_now=True)
     try:

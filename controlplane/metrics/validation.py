@@ -61,13 +61,14 @@ def standard_counts(bounds: Sequence[float], counts: Sequence[int]) -> list[int]
         raise BatchError({"bounds": [str(exc)]}) from exc
 
 
-def observations_fit(latency_counts: Sequence[int], successes: int, errors: int) -> bool:
-    """Every latency observed is the latency of an outcome (a success or an error)."""
-    return sum(latency_counts) <= successes + errors
+def observations_fit(observed: int, successes: int, errors: int) -> bool:
+    """Every latency observed (``observed``: the histogram's total) is the latency of an outcome
+    (a success or an error)."""
+    return observed <= successes + errors
 
 
 def check_observations(latency_counts: Sequence[int], successes: int, errors: int) -> None:
-    if not observations_fit(latency_counts, successes, errors):
+    if not observations_fit(sum(latency_counts), successes, errors):
         raise BatchError({"latency_ms": ["The histogram holds more observations than successes + errors."]})
 
 
@@ -111,18 +112,19 @@ def groups_within_entry(units: dict[str, Any], successes: int, errors: int) -> b
     return sum(units["successes"]) <= successes and sum(units["errors"]) <= errors
 
 
-def unit_groups_fit(units: dict[str, Any], successes: int, errors: int) -> bool:
+def unit_groups_fit(units: dict[str, Any], observed: Sequence[int], successes: int, errors: int) -> bool:
     """Whether ``check_unit_groups`` and ``unit_latencies`` would pass units whose histograms are
-    over the standard bounds (``wire``'s fast path): the same rules, each in a few C-level calls,
-    as one answer (the checks say which rule failed)."""
+    over the standard bounds (``plain``'s fast path), given their totals (``observed``, one per
+    group): the same rules, each in a few C-level calls (``observations_fit`` of every group as
+    one comparison of lists), as one answer (the checks say which rule failed)."""
     group = units["group"]
     return (
         units["groups"] == UNIT_GROUPS
         and groups_in_range(group)
         and groups_in_order(group)
-        and all(len(units[name]) == len(group) for name in UNIT_ARRAYS)
+        and len(units["successes"]) == len(units["errors"]) == len(units["latency_counts"]) == len(group)
         and groups_within_entry(units, successes, errors)
-        and all(map(observations_fit, units["latency_counts"], units["successes"], units["errors"]))
+        and all(map(operator.le, observed, map(operator.add, units["successes"], units["errors"])))
     )
 
 
@@ -139,7 +141,7 @@ def unit_latencies(
     for group, counts, group_successes, group_errors in zip(
         units["group"], units["latency_counts"], units["successes"], units["errors"], strict=True
     ):
-        if not observations_fit(counts, group_successes, group_errors):
+        if not observations_fit(sum(counts), group_successes, group_errors):
             raise BatchError({"units": [f"Group {group}: more latencies than signals."]})
         try:
             standard.append(standard_counts(latency["bounds"], counts))
