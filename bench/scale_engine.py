@@ -158,7 +158,7 @@ def store_closed_stages(plans: list) -> None:
                 variant=row.variant,
                 since=row.since,
                 until=row.until,
-                totals=row.totals,
+                counts=row.counts,
                 counted_at=row.counted_at,
             )
             for plan in plans[1:]

@@ -34,6 +34,7 @@ from ``since`` to ``until``), so they can never count a bucket twice or leave on
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
@@ -172,7 +173,7 @@ class TickMeasurements:
                 totals = totals.plus(next(counted))
                 if number == 0 and len(remaining) == 2 and end is not None:  # the running counts move on to end
                     row = RunningCounts(plan=self.plan, variant=variants[0], since=key[1], until=end,
-                                        totals=totals_to_json(totals), counted_at=counted_at)  # fmt: skip
+                                        counts=totals_to_bytes(totals), counted_at=counted_at)  # fmt: skip
                     moved.append(row)
             self.measured[key] = totals
         self.to_store = ({key: counting[1] for key, counting in self._counting.items() if self._settled(key)}, moved)
@@ -187,8 +188,10 @@ class TickMeasurements:
         the first)."""
         variants, since, until = key
         totals, counted_at = (NOTHING if latencies else NO_TRAFFIC), self.now
-        if running is not None and (until is None or running.until <= until) and _counted(running, latencies):
-            since, totals, counted_at = running.until, totals_from_json(running.totals), running.counted_at
+        if running is not None and (until is None or running.until <= until):
+            stored = totals_from_bytes(running.counts)
+            if stored.latencies == latencies:  # counted as it is: with its latencies or without
+                since, totals, counted_at = running.until, stored, running.counted_at
         if len(variants) == 1 and key[1:] in self.growing and not self._settled(key):
             settle = timedelta(seconds=settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S)
             stored_end = bucket_start(self.now - settle - IN_FLIGHT)
@@ -210,10 +213,10 @@ class TickMeasurements:
         settled = {key for key in wanted if self._settled(key)}
         prefetch_related_objects([self.plan], *STORED_COUNTS)  # nothing to read if the batch did
         closed: dict[Key, ArmTotals] = {
-            key: totals_from_json(row.totals)
+            key: totals
             for row in self.plan.stage_counts.all()
-            if (key := ((row.variant,), row.since, row.until)) in settled and _counted(row, wanted[key])
-            and not self._recounted(row)
+            if (key := ((row.variant,), row.since, row.until)) in settled and not self._recounted(row)
+            and (totals := totals_from_bytes(row.counts)).latencies == wanted[key]
         }  # fmt: skip
         running: dict[Start, RunningCounts] = {
             ((row.variant,), row.since): row for row in self.plan.running_counts.all() if not self._recounted(row)
@@ -248,20 +251,20 @@ class TickMeasurements:
         for key, counted_at in settled.items():
             variants, since, until = key
             if until is not None:  # always, for a settled window: this tells the type checker
-                totals = totals_to_json(self.measured[key])
+                counts = totals_to_bytes(self.measured[key])
                 rows.append(StageCounts(plan=self.plan, variant=variants[0], since=since, until=until,
-                                        totals=totals, counted_at=counted_at))  # fmt: skip
+                                        counts=counts, counted_at=counted_at))  # fmt: skip
         StageCounts.objects.bulk_create(
             rows,
             update_conflicts=True,
             unique_fields=["plan", "variant", "since", "until"],
-            update_fields=["totals", "counted_at"],
+            update_fields=["counts", "counted_at"],
         )
         RunningCounts.objects.bulk_create(
             moved,
             update_conflicts=True,
             unique_fields=["plan", "variant", "since"],
-            update_fields=["until", "totals", "counted_at"],
+            update_fields=["until", "counts", "counted_at"],
         )
 
 
@@ -278,13 +281,8 @@ _KEPT_WHOLE: set[tuple[str, int, str, datetime]] = set()
 """The rows ``_recounted`` kept whole in this process, so that each is logged once."""
 
 
-def _counted(row: SdkCounts, latencies: bool) -> bool:
-    """Whether ``row`` was counted as a period wanted with (or without) its ``latencies`` is."""
-    return bool(row.totals.get("latencies", True)) == latencies  # rows stored before the field had them
-
-
 def totals_to_json(totals: ArmTotals) -> dict[str, Any]:
-    """``totals`` as stored (``StageCounts``, ``RunningCounts``, ``SourceCounts``): its fields as
+    """``totals`` as ``SourceCounts`` stores them (a source's, with its own bounds): its fields as
     they are, the tuples written as JSON lists. Not ``dataclasses.asdict``, which copies each of the
     unit groups' ~900 histogram counts one by one (2 ms a row)."""
     return {field.name: getattr(totals, field.name) for field in fields(totals)}
@@ -301,6 +299,48 @@ def totals_from_json(data: dict[str, Any]) -> ArmTotals:
             "unit_errors": tuple(data["unit_errors"]),
             "unit_histograms": tuple(tuple(group) for group in data["unit_histograms"]),
         }
+    )
+
+
+_HEADER = struct.Struct("<d8q")
+"""Packed totals begin with ``latency_sum``, then ``requests``, ``errors``, ``evaluations``,
+``ungrouped``, ``latencies`` (1 or 0), and the lengths of ``histogram``, ``unit_requests`` (and
+``unit_errors``) and ``unit_histograms``; the counts follow as 8-byte integers, in that order."""
+
+
+def totals_to_bytes(totals: ArmTotals) -> bytes:
+    """SDK ``totals`` as ``StageCounts`` and ``RunningCounts`` store them: packed (``_HEADER``), the
+    standard bounds implied."""
+    if totals.bounds_ms != STANDARD_BOUNDS_MS:
+        raise ValueError("SDK counts have the standard latency bounds.")
+    counts = [*totals.histogram, *totals.unit_requests, *totals.unit_errors]
+    counts.extend(count for group in totals.unit_histograms for count in group)
+    header = _HEADER.pack(
+        totals.latency_sum, totals.requests, totals.errors, totals.evaluations, totals.ungrouped,
+        totals.latencies, len(totals.histogram), len(totals.unit_requests), len(totals.unit_histograms),
+    )  # fmt: skip
+    return header + struct.pack(f"<{len(counts)}q", *counts)
+
+
+def totals_from_bytes(data: bytes | memoryview) -> ArmTotals:
+    """``ArmTotals`` back from ``totals_to_bytes``'s."""
+    latency_sum, requests, errors, evaluations, ungrouped, latencies, size, groups, histograms = _HEADER.unpack_from(
+        data
+    )
+    counts = struct.unpack_from(f"<{size + 2 * groups + histograms * size}q", data, _HEADER.size)
+    first = size + 2 * groups
+    return ArmTotals(
+        requests=requests,
+        errors=errors,
+        evaluations=evaluations,
+        histogram=counts[:size],
+        bounds_ms=STANDARD_BOUNDS_MS,
+        latency_sum=latency_sum,
+        ungrouped=ungrouped,
+        unit_requests=counts[size : size + groups],
+        unit_errors=counts[size + groups : first],
+        unit_histograms=tuple(counts[at : at + size] for at in range(first, len(counts), size)),
+        latencies=bool(latencies),
     )
 
 

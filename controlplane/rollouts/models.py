@@ -174,12 +174,11 @@ class Decision(models.Model):
 
 class ArmCounts(models.Model):
     """Counts of one arm (variant) over a period, ``since <= bucket start < until``, stored so that
-    later ticks read one row instead of counting again; ``totals`` is ``metrics.queries.ArmTotals``."""
+    later ticks read one row instead of counting again (a ``metrics.queries.ArmTotals``)."""
 
     variant = models.CharField(max_length=128)
     since = models.DateTimeField()
     until = models.DateTimeField()
-    totals = models.JSONField()
 
     class Meta:
         abstract = True
@@ -224,6 +223,10 @@ class SdkCounts(ArmCounts):
     """
 
     counted_at = models.DateTimeField()
+    counts = models.BinaryField()
+    """The ``ArmTotals``, packed (``measurements.totals_to_bytes``): its ~1,000 numbers as 8-byte
+    integers, which a tick reads in a third of the time JSON took: 0.2 ms a row of 64 unit groups
+    with latencies against 0.6 (migration 0007)."""
     recount: bool
     """Annotated by ``SdkCountsQuerySet.with_recount``."""
 
@@ -276,9 +279,11 @@ class RunningCounts(SdkCounts):
 class SourceCounts(ArmCounts):
     """What a health rule's external source (Prometheus) counted for one arm over a period of a
     closed stage: like ``StageCounts`` for SDK counts, stored once the period's data has arrived
-    (``rollouts.stored_sources``) so that later ticks do not query the source for it again."""
+    (``rollouts.stored_sources``) so that later ticks do not query the source for it again.
+    ``totals`` is ``measurements.totals_to_json``'s: a source's few counts, with its own bounds."""
 
     rule = models.ForeignKey(HealthRule, on_delete=models.CASCADE, related_name="source_counts")
+    totals = models.JSONField()
 
     class Meta(ArmCounts.Meta):
         verbose_name_plural = "source counts"

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from controlplane.metrics.models import LateBucket
 from controlplane.metrics.services import bucket_start, ingest_batch
 from controlplane.rollouts import clock, services
-from controlplane.rollouts.measurements import totals_from_json
+from controlplane.rollouts.measurements import totals_from_bytes
 from controlplane.rollouts.models import RunningCounts, StageCounts
 from tests.rollouts.helpers import ERROR_RULE, act, batch_of, create_plan, report_on_time
 
@@ -96,7 +96,7 @@ def test_a_late_batch_that_commits_after_its_closed_stage_was_stored_counts_at_t
         first = services.evaluate(plan_id)
         assert first.outcomes[0]["treatment_n"] == 2 * 300  # the late batch is not visible yet
         [stored] = stage_1.all()
-        assert totals_from_json(stored.totals).requests == 300
+        assert totals_from_bytes(stored.counts).requests == 300
         assert not LateBucket.objects.exists()
         late.commit()
 
@@ -105,7 +105,10 @@ def test_a_late_batch_that_commits_after_its_closed_stage_was_stored_counts_at_t
     second = services.evaluate(plan_id)
     assert (second.outcomes[0]["treatment_n"], second.outcomes[0]["treatment_events"]) == (3 * 300, 3 + 3 + 30)
     [recounted] = stage_1.all()
-    assert (totals_from_json(recounted.totals).requests, recounted.counted_at) == (600, clock.moment(engine.real - 200))
+    assert (totals_from_bytes(recounted.counts).requests, recounted.counted_at) == (
+        600,
+        clock.moment(engine.real - 200),
+    )
     assert services.evaluate(plan_id).outcomes[0]["treatment_n"] == 3 * 300  # counted once
 
 
@@ -125,12 +128,12 @@ def test_a_late_batch_that_commits_after_the_open_stage_s_running_counts_moved_c
         assert first.outcomes[0]["treatment_n"] == 2 * 300
         [moved] = stage_2.all()
         assert moved.until > clock.moment(engine.real - 440)  # past the late batch's bucket, without it
-        assert (totals_from_json(moved.totals).requests, moved.counted_at) == (300, clock.moment(engine.real - 240))
+        assert (totals_from_bytes(moved.counts).requests, moved.counted_at) == (300, clock.moment(engine.real - 240))
         late.commit()
 
     engine.ago(200)
     second = services.evaluate(plan_id)
     assert (second.outcomes[0]["treatment_n"], second.outcomes[0]["treatment_events"]) == (3 * 300, 3 + 3 + 30)
     [recounted] = stage_2.all()
-    assert totals_from_json(recounted.totals).requests == 600
+    assert totals_from_bytes(recounted.counts).requests == 600
     assert services.evaluate(plan_id).outcomes[0]["treatment_n"] == 3 * 300  # counted once

@@ -59,7 +59,7 @@ def plan_at_stage_2(api, production, checkout_flag, engine: Engine) -> int:
 def stored(plan_id: int) -> set[tuple]:
     """The plan's stored counts: which table, arm, period, totals and when counted."""
     return {
-        (type(row).__name__, row.variant, row.since, row.until, repr(row.totals), row.counted_at)
+        (type(row).__name__, row.variant, row.since, row.until, bytes(row.counts), row.counted_at)
         for model in (StageCounts, RunningCounts)
         for row in model.objects.filter(plan_id=plan_id)
     }

@@ -15,7 +15,7 @@ from controlplane.metrics import services as metrics_services
 from controlplane.metrics.queries import Window, arm_counts_many
 from controlplane.metrics.services import bucket_start
 from controlplane.rollouts import clock, measurements, services, tick_inputs
-from controlplane.rollouts.measurements import ADVANCE, totals_from_json
+from controlplane.rollouts.measurements import ADVANCE, totals_from_bytes
 from controlplane.rollouts.models import IN_FLIGHT, RolloutPlan, RunningCounts, StageCounts
 from tests.rollouts.helpers import ERROR_RULE, act, create_plan, units_batch
 
@@ -90,7 +90,7 @@ def windows_read(monkeypatch) -> list:
 
 def assert_stored_counts_are_their_buckets(plan_id: int, environment_id: int) -> None:
     for row in [*RunningCounts.objects.filter(plan_id=plan_id), *StageCounts.objects.filter(plan_id=plan_id)]:
-        stored = totals_from_json(row.totals)
+        stored = totals_from_bytes(row.counts)
         period = Window(environment_id, "new-checkout", [row.variant], row.since, row.until, stored.latencies)
         assert stored == arm_counts_many([period])[0], row
 
@@ -116,7 +116,7 @@ def test_a_tick_keeps_the_open_stage_s_settled_buckets_and_the_next_adds_late_on
     running = RunningCounts.objects.filter(plan_id=plan_in_stage_2)
     assert sorted(row.variant for row in running) == ["off", "off", "on", "on"]  # the rules' and the traffic's
     rules, traffic = (running.filter(since=since) for since in sorted({row.since for row in running}))
-    assert [row.totals["latencies"] for row in [*rules, *traffic]] == [True, True, False, False]
+    assert [totals_from_bytes(row.counts).latencies for row in [*rules, *traffic]] == [True, True, False, False]
     first_end = running.order_by("since").first().until
     assert first_end.timestamp() <= engine_clock.now - 60 - IN_FLIGHT.total_seconds()  # every batch committed
 
@@ -256,7 +256,7 @@ def test_a_late_batch_never_shrinks_counts_that_begin_before_the_oldest_bucket_k
 
     def stored() -> dict:
         rows = RunningCounts.objects.filter(plan_id=plan_in_stage_2)
-        return {(row.variant, row.since): totals_from_json(row.totals).requests for row in rows}
+        return {(row.variant, row.since): totals_from_bytes(row.counts).requests for row in rows}
 
     services.evaluate(plan_in_stage_2)
     before = stored()

@@ -15,7 +15,7 @@ from controlplane.metrics import services as metrics_services
 from controlplane.metrics.queries import arm_counts
 from controlplane.metrics.services import bucket_start
 from controlplane.rollouts import clock, services
-from controlplane.rollouts.measurements import totals_from_json
+from controlplane.rollouts.measurements import totals_from_bytes
 from controlplane.rollouts.models import RolloutPlan, StageCounts
 from tests.rollouts.helpers import ERROR_RULE, act, batch_of, create_plan, report, report_on_time
 
@@ -60,7 +60,7 @@ def test_a_closed_stage_is_stored_with_the_counts_it_had(plan_at_stage_3, settin
     # periods and the sample-ratio check's are the same)
     for row in stored:
         live = arm_counts(production.id, "new-checkout", [row.variant], row.since, row.until)
-        assert totals_from_json(row.totals) == live
+        assert totals_from_bytes(row.counts) == live
 
 
 def test_decisions_read_from_stored_stages_are_those_counted_live(plan_at_stage_3, settings):
@@ -105,7 +105,7 @@ def test_a_batch_five_minutes_late_for_a_closed_stage_counts_in_it(api, producti
     at["now"] = now - 200
     entry = services.evaluate(plan_id)
     assert (entry.outcomes[0]["treatment_n"], entry.outcomes[0]["treatment_events"]) == (3 * 300, 3 + 3 + 30)
-    counted = {(row.since, totals_from_json(row.totals).requests, row.counted_at) for row in stage_1}
+    counted = {(row.since, totals_from_bytes(row.counts).requests, row.counted_at) for row in stage_1}
     recounted_at = clock.moment(now - 200)
     assert counted == {(bucket_start(clock.moment(now - 600)), 600, recounted_at),  # the rule's
                        (bucket_start(clock.moment(now - 540)), 300, recounted_at)}  # fmt: skip  # the check's
