@@ -15,6 +15,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import build_q_object_from_lookup_parameters
 from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
 from django.core.paginator import Paginator
 from django.db import connections
@@ -25,7 +26,7 @@ from controlplane.access import policy
 from controlplane.access.admin_mixins import RoleAdminMixin
 from controlplane.audit import search
 from controlplane.audit.estimates import estimated_rows
-from controlplane.audit.models import SEARCHED_FIELDS, AuditEntry
+from controlplane.audit.models import SEARCHED_FIELDS, AuditEntry, among
 from controlplane.projects.models import Environment, Project
 from controlplane.readonly_admin import ReadOnlyAdmin
 
@@ -99,7 +100,27 @@ class ObjectTypeFilter(IndexedValueFilter):
     parameter_name = "object_type"
 
 
-class ProjectFilter(admin.RelatedFieldListFilter):
+def searched(request) -> bool:
+    return bool(request.GET.get(SEARCH_VAR, "").strip())
+
+
+class IdFilter(admin.RelatedFieldListFilter):
+    """A project or an environment by id; in a search, compared as the search index reads it
+    (``among``), "none" (``__isnull``) as Django filters it."""
+
+    def queryset(self, request, queryset):
+        if not searched(request):
+            return super().queryset(request, queryset)
+        ids = self.used_parameters.get(self.lookup_kwarg)
+        others = {name: value for name, value in self.used_parameters.items() if name != self.lookup_kwarg}
+        queryset = queryset.filter(build_q_object_from_lookup_parameters(others)) if others else queryset
+        try:
+            return queryset.filter(among(self.field_path, ids)) if ids else queryset
+        except ValueError as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+
+class ProjectFilter(IdFilter):
     """The projects the person may read, from the project table."""
 
     def field_choices(self, field, request, model_admin):
@@ -109,7 +130,7 @@ class ProjectFilter(admin.RelatedFieldListFilter):
         return [(project.pk, str(project)) for project in projects]
 
 
-class EnvironmentFilter(admin.RelatedFieldListFilter):
+class EnvironmentFilter(IdFilter):
     """The environments of the projects the person may read, from the environment table."""
 
     def field_choices(self, field, request, model_admin):
@@ -184,6 +205,14 @@ class AuditEntryAdmin(RoleAdminMixin, ReadOnlyAdmin):
 
     def get_actions(self, request):
         return {}
+
+    def get_queryset(self, request):
+        """The entries of the projects the person may read; in a search, their ids also compared as
+        the search index reads them (``among``): it reads a list of ids, not the roles' subquery."""
+        queryset = super().get_queryset(request)
+        if not searched(request) or policy.sees_everything(request.user):
+            return queryset
+        return queryset.filter(among("project", policy.visible_projects(request.user).values_list("pk", flat=True)))
 
     def get_changelist(self, request, **kwargs):
         return SearchChangeList

@@ -4,16 +4,32 @@ Rows are never updated or deleted by the application; a database trigger (see th
 refuses UPDATE and DELETE so that not even a bug or a shell session can rewrite history.
 """
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVector
 from django.db import models
-from django.db.models.functions import Upper
+from django.db.models import BigIntegerField, F, Value
+from django.db.models.functions import Cast, Upper
+from django.db.models.lookups import In
 
 SEARCHED_FIELDS = ("actor", "object_repr", "object_id", "reason", "request_id")
 SEARCH_VECTOR = SearchVector(*SEARCHED_FIELDS, config="simple")
 """An entry's words for the search (audit/search.py), lower-cased and not stemmed (keys and names
-are not English): the expression of the ``audit_words`` index, which a query repeats exactly."""
+are not English): an expression of the ``audit_search`` index, which a query repeats exactly."""
+ACTOR_TRIGRAMS = OpClass(Upper("actor"), name="gin_trgm_ops")
+"""The API's actor filter (a substring, ``actor__icontains``), as ``audit_search`` reads it."""
+
+
+def among(field: str, ids: Iterable[int | str]) -> In:
+    """The entries whose ``field`` (``"project"`` or ``"environment"``) is one of ``ids``, each
+    written as a bigint, the column's type: btree_gin compares a column with its own type only, so
+    ``audit_search`` reads ``project_id IN (2::bigint)`` but not ``project_id = 2`` (an integer).
+    For a search only: a list without one reads its btree indexes, which stop after its page, and
+    given the choice PostgreSQL took the GIN index for two filters that never meet (0.2 s at 10M
+    entries where their btree index finds nothing at once)."""
+    return In(F(f"{field}_id"), [Cast(Value(int(pk)), BigIntegerField()) for pk in ids])
 
 
 class AuditEntry(models.Model):
@@ -68,8 +84,10 @@ class AuditEntry(models.Model):
         # filter, and a project or environment with an action or object type, leads an index
         # that ends in the list's order, so a page reads its 50 rows and stops however many
         # millions of entries there are, even when two common values never meet (walking one of
-        # their indexes would read a million entries to find none). The API's actor filter is a
-        # substring (trigrams); the admin's search is by words (audit/search.py).
+        # their indexes would read a million entries to find none). One GIN index holds the
+        # search's words (audit/search.py), the actor's trigrams (the API's actor filter, a
+        # substring) and each equality filter's value (btree_gin): a word and the filters are
+        # matched inside it, so a common word in a list it never meets costs no entry read.
         indexes = [
             models.Index(fields=["at", "id"], name="audit_at"),
             models.Index(fields=["action", "at", "id"], name="audit_action_at"),
@@ -80,8 +98,15 @@ class AuditEntry(models.Model):
             models.Index(fields=["project", "object_type", "at", "id"], name="audit_project_type_at"),
             models.Index(fields=["environment", "action", "at", "id"], name="audit_env_action_at"),
             models.Index(fields=["environment", "object_type", "at", "id"], name="audit_env_type_at"),
-            GinIndex(OpClass(Upper("actor"), name="gin_trgm_ops"), name="audit_actor_trgm"),
-            GinIndex(SEARCH_VECTOR, name="audit_words"),
+            GinIndex(
+                F("project"),
+                F("environment"),
+                F("action"),
+                F("object_type"),
+                ACTOR_TRIGRAMS,
+                SEARCH_VECTOR,
+                name="audit_search",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,15 +1,21 @@
 """Searching the audit log by words: who (the actor), what (the object: a flag's key, an id),
 why (the reason) and which request (its id), at millions of entries.
 
-Every entry's words are in a GIN index (``audit_words``, on ``models.SEARCH_VECTOR``). How a
-page is found does not depend on the planner's guess of how common a word is (a guess too low
-for a word absent from the newest entries had it walk the log for 35 s). A search first walks
-the newest ``WINDOW`` entries of the list in its order and keeps those that match. When they
-fill the page, that is the page (a common word); a later page walks as many more as the matches
-found say it needs, while that costs less than reading them all through the index
-(``WALK_COST``). Otherwise the index gives every match, sorted by time (a rare word). Each way is
-held to its plan by the planner's settings (``WALK_ONLY``, ``INDEX_ONLY``). A page costs the walk
-plus, for a rare word, its matches in the index (bench/scale_audit.py, docs/audit.md).
+Every entry's words are in a GIN index (``audit_search``, on ``models.SEARCH_VECTOR``), with the
+values of the list's filters (project, environment, action, object type, the actor's trigrams):
+the index matches a word and the filters together, so the matches of a common word in a list it
+never meets are none, found without reading the log (a filter compared as the index reads it:
+``models.among``).
+
+How a page is found does not depend on the planner's guess of how common a word is (a guess too
+low for a word absent from the newest entries had it walk the log for 35 s). A search first
+walks the newest ``WINDOW`` entries of the list in its order and keeps those that match. When
+they fill the page, that is the page (a common word); a later page walks as many more as the
+matches found say it needs, while that costs less than reading them all through the index
+(``WALK_COST``). Otherwise the index gives every match, sorted by time (a rare word). Each way
+is held to its plan by the planner's settings (``WALK_ONLY``, ``INDEX_ONLY``). A page costs the walk
+plus, for a rare word (or a list the word is rare in), its matches in the list, read through the
+index (bench/scale_audit.py, docs/audit.md). The API pages its matches by cursor (``entries``).
 """
 
 from __future__ import annotations
@@ -112,15 +118,30 @@ def page(queryset: QuerySet[AuditEntry], query: SearchQuery, offset: int, limit:
     return replace(last, count=found.count, estimated=False)
 
 
-def _page(queryset: QuerySet[AuditEntry], query: SearchQuery, offset: int, limit: int) -> Found:
-    matched = matching(queryset, query).order_by("-at", "-id")
+def entries(
+    queryset: QuerySet[AuditEntry], query: SearchQuery, offset: int, limit: int, oldest_first: bool = False
+) -> list[AuditEntry]:
+    """Matches ``offset`` to ``offset + limit`` of ``queryset``, newest first (or oldest first: the
+    API's previous page, read backwards from its cursor), none past the last; read as ``page``
+    reads them."""
+    return _page(queryset, query, offset, limit, ORDERS[oldest_first]).entries
+
+
+ORDERS = {False: ("-at", "-id"), True: ("at", "id")}
+"""The list's order, newest first, and oldest first."""
+
+
+def _page(
+    queryset: QuerySet[AuditEntry], query: SearchQuery, offset: int, limit: int, order: tuple[str, str] = ORDERS[False]
+) -> Found:
+    matched = matching(queryset, query).order_by(*order)
     needed = offset + limit
-    newest = _newest(queryset, matched, WINDOW)
+    newest = _newest(queryset, matched, WINDOW, order)
     size = estimated_rows(queryset) if newest.walked else 0  # the list's, not the word's
     if newest.short_of(needed) and newest.ids:  # a later page of a word the window found
         longer = math.ceil(WINDOW * needed / len(newest.ids) * 1.25)
         if longer * WALK_COST <= newest.count(size):
-            newest = _newest(queryset, matched, longer)
+            newest = _newest(queryset, matched, longer, order)
     if newest.short_of(needed):
         ids, count = _through_the_index(matched, offset, limit)
         estimated = False
@@ -148,9 +169,12 @@ class Newest:
         return max(len(self.ids), round(len(self.ids) / self.walked * size))
 
 
-def _newest(queryset: QuerySet[AuditEntry], matched: QuerySet[AuditEntry], walk: int) -> Newest:
-    edge = list(queryset.order_by("-at", "-id").values_list("at", flat=True)[walk - 1 : walk])
-    recent = matched.filter(at__gte=edge[0]) if edge else matched
+def _newest(queryset: QuerySet[AuditEntry], matched: QuerySet[AuditEntry], walk: int, order: tuple[str, str]) -> Newest:
+    """The matches among the first ``walk`` entries of the list in ``order`` (the newest, or the
+    oldest when read backwards)."""
+    edge = list(queryset.order_by(*order).values_list("at", flat=True)[walk - 1 : walk])
+    beyond = "at__gte" if order == ORDERS[False] else "at__lte"
+    recent = matched.filter(**{beyond: edge[0]}) if edge else matched
     with _planned(matched.db, WALK_ONLY):
         return Newest(ids=list(recent.values_list("pk", flat=True)), walked=walk if edge else None)
 

@@ -19,7 +19,7 @@ API_FILTERS = [
     ({"object_type": "flagstate"}, "audit_object_type_at"),
     ({"project": "shop"}, "audit_project_at"),
     ({"project": "shop", "environment": "production"}, "audit_environment_at"),
-    ({"actor": "system"}, "audit_actor_trgm"),
+    ({"actor": "system"}, "audit_search"),
     ({"since": "2020-01-01T00:00:00Z"}, "audit_at"),
     ({"until": "2999-01-01T00:00:00Z"}, "audit_at"),
 ]
@@ -36,6 +36,8 @@ def entries(checkout_flag, production):
     state = checkout_flag.states.get(environment=production)
     for on in (True, False) * 3:
         state = update_flag_state(state, SYSTEM, {"on": on}, reason="scale")
+    with connection.cursor() as cursor:  # as vacuum leaves it: the planner counts a scan of the
+        cursor.execute("SELECT gin_clean_pending_list('audit_search')")  # rows not yet in its tree
 
 
 @pytest.fixture
@@ -76,7 +78,7 @@ def test_every_api_filter_reads_its_index(api, entries, params, index):
         response = api.get("/api/v1/audit/", params)
     assert response.status_code == 200
     assert response.json()["results"]
-    plan = plan_of(list_query(queries), sort=index == "audit_actor_trgm")  # a substring match is sorted
+    plan = plan_of(list_query(queries), sort=index == "audit_search")  # a substring match is sorted
     assert f"Seq Scan on {TABLE}" not in plan, plan
     assert index in plan, plan
 
