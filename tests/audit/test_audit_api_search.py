@@ -93,3 +93,10 @@ def test_a_caller_finds_only_the_entries_of_projects_they_may_read(crowd, projec
     )
     assert ids(client.get(URL, {"q": "flag-7"})) == []
     assert ids(client.get(URL, {"q": "archaeology"})) == expected(reason="archaeology")
+
+
+def test_the_schema_documents_the_search_parameter():
+    schema = APIClient().get("/api/schema/", {"format": "json"}).json()
+    parameters = {p["name"]: p for p in schema["paths"]["/api/v1/audit/"]["get"]["parameters"]}
+    assert {"q", "cursor", "limit", "project", "actor"} <= set(parameters)
+    assert "newest first" in parameters["q"]["description"]
