@@ -12,15 +12,21 @@ drain is queued at once rather than at the next beat.
 ``drain`` (Celery beat, ``metrics.drain_inbox``, and the queued drains) moves one batch at a time
 to a processing list, counts it with ``services.ingest_batch`` (the same reading, at the time it
 was received, and the same counting: a late one if its bucket has settled since) and then removes
-it. One drain runs at a time (a Redis lock): another one has nothing to do. The batch id is
-recorded in the counting transaction, so a batch whose drain crashed after the commit is counted
-once: the next drain puts it back in the inbox and ``ingest_batch`` reports it as a duplicate.
+it. One drain runs at a time (a Redis lock): another one has nothing to do. The lock expires
+DRAIN_LOCK_S after its last renewal (a thread renews it while the drain runs, however long one
+batch takes), so a drain whose worker died frees it then; a drain that lost it (its process was
+paused past that) stops after its batch. The batch id is recorded in the counting transaction,
+so a batch whose drain crashed after the commit, or that two drains counted, is counted once:
+the next drain puts it back in the inbox and ``ingest_batch`` reports it as a duplicate.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +34,8 @@ import redis
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
+from redis.exceptions import LockError, LockNotOwnedError
+from redis.lock import Lock
 
 from controlplane import broker
 from controlplane.documents import cache
@@ -38,8 +46,8 @@ from controlplane.metrics.wire import Batch, read_batch
 logger = logging.getLogger(__name__)
 
 DATABASE_DOWN = (OperationalError, InterfaceError)
-DRAIN_LOCK_S = 60
-"""A drain's hold on the lock, renewed after each batch: a drain whose worker died frees it then."""
+DRAIN_LOCK_S = 60.0
+"""How long a drain's lock outlives its last renewal (renewed every third of it while it runs)."""
 
 
 def inbox_key() -> str:
@@ -109,20 +117,49 @@ def drain(limit: int = 1000) -> dict[str, int]:
     """Count up to ``limit`` parked batches into PostgreSQL, oldest first; stop (leaving the batch
     parked) when PostgreSQL is still unavailable. Nothing (``"busy": 1``) while another drain runs."""
     client = cache.client()
-    lock = client.lock(drain_lock_key(), timeout=DRAIN_LOCK_S, blocking=False)
+    # Not thread-local: the renewing thread uses its token too.
+    lock = client.lock(drain_lock_key(), timeout=DRAIN_LOCK_S, blocking=False, thread_local=False)
     if not lock.acquire():
         return {"counted": 0, "duplicates": 0, "rejected": 0, "left": parked(), "busy": 1}
     try:
-        return _drain(client, lock, limit)
+        with _renewed(lock):
+            return _drain(client, lock, limit)
     finally:
-        lock.release()
+        try:
+            lock.release()
+        except LockNotOwnedError:
+            logger.warning("The metrics inbox drain had lost its lock (not renewed for %g s)", DRAIN_LOCK_S)
 
 
-def _drain(client: redis.Redis, lock: Any, limit: int) -> dict[str, int]:
+@contextmanager
+def _renewed(lock: Lock) -> Iterator[None]:
+    """``lock`` renewed every third of its timeout, by a thread, until the block ends or it is lost."""
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(DRAIN_LOCK_S / 3):
+            try:
+                lock.reacquire()
+            except LockError:
+                logger.warning("The metrics inbox drain lost its lock; it stops after the batch it counts")
+                return
+
+    renewer = threading.Thread(target=renew, name="metrics-inbox-drain-lock", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        done.set()
+        renewer.join()
+
+
+def _drain(client: redis.Redis, lock: Lock, limit: int) -> dict[str, int]:
     while client.lmove(processing_key(), inbox_key(), "RIGHT", "LEFT") is not None:
         pass  # a drain that stopped half-way: its batch goes back first in line
     counted = duplicates = rejected = 0
     for _ in range(limit):
+        if not lock.owned():
+            break  # another drain may hold it now: the rest is its to count
         raw = client.lmove(inbox_key(), processing_key(), "LEFT", "RIGHT")
         if raw is None:
             break
@@ -140,5 +177,4 @@ def _drain(client: redis.Redis, lock: Any, limit: int) -> dict[str, int]:
             duplicates += result.duplicate
             counted += not result.duplicate
         client.lrem(processing_key(), 1, raw)
-        lock.reacquire()
     return {"counted": counted, "duplicates": duplicates, "rejected": rejected, "left": parked()}

@@ -4,9 +4,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from controlplane.documents import cache
@@ -14,6 +19,7 @@ from controlplane.metrics import inbox
 from controlplane.metrics.errors import InboxFull
 from controlplane.metrics.models import MetricBatch
 from controlplane.metrics.queries import arm_counts
+from tests.helpers import wait_for
 from tests.metrics.helpers import as_text, entry, make_batch
 
 pytestmark = pytest.mark.django_db
@@ -59,3 +65,71 @@ def test_a_full_inbox_refuses_the_batch(production, settings):
     with pytest.raises(InboxFull):
         inbox.park(production.id, as_text(make_batch()), timezone.now())
     assert inbox.parked() == 1
+
+
+def drain_in_a_thread() -> tuple[threading.Thread, list]:
+    results: list = []
+    thread = threading.Thread(target=lambda: results.append(inbox.drain()))
+    thread.start()
+    return thread, results
+
+
+@contextmanager
+def batch_id_held(environment_id: int, batch: dict) -> Iterator[None]:
+    """The batch's id inserted by a transaction left open for the block: counting the batch waits
+    for it (the unique constraint), then goes on once it is rolled back."""
+    end = datetime.fromisoformat(batch["period"]["end"])
+    with transaction.atomic():
+        MetricBatch.objects.create(environment_id=environment_id, batch_id=batch["batch_id"], received_at=end,
+                                   period_start=end, period_end=end, sdk_name="x", sdk_version="1",
+                                   entries=1)  # fmt: skip
+        yield
+        transaction.set_rollback(True)
+
+
+def waiting_on_the_batch_id() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # read once per transaction otherwise
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_longer_than_its_lock_timeout_keeps_the_lock_and_ends_cleanly(production, monkeypatch):
+    monkeypatch.setattr(inbox, "DRAIN_LOCK_S", 0.6)
+    batch = make_batch(entry(evaluations=10, successes=8, errors=2))
+    inbox.park(production.id, as_text(batch), timezone.now())
+    client = cache.client()
+
+    with batch_id_held(production.id, batch):
+        thread, results = drain_in_a_thread()
+        wait_for(waiting_on_the_batch_id, timeout=30)
+        taken = time.monotonic()
+        # Three timeouts later the lock is still the drain's: another drain finds it busy.
+        wait_for(lambda: time.monotonic() - taken > 3 * inbox.DRAIN_LOCK_S and client.exists(inbox.drain_lock_key()))
+        assert inbox.drain()["busy"] == 1
+    thread.join(timeout=30)
+
+    assert results == [{"counted": 1, "duplicates": 0, "rejected": 0, "left": 0}]
+    assert counted(production.id) == (10, 10, 2)
+    assert not client.exists(inbox.drain_lock_key())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_that_lost_its_lock_stops_after_its_batch_without_raising(production, caplog):
+    first, second = make_batch(entry(evaluations=10, successes=8, errors=2)), make_batch(entry(evaluations=1))
+    for batch in (first, second):
+        inbox.park(production.id, as_text(batch), timezone.now())
+
+    with batch_id_held(production.id, first):
+        thread, results = drain_in_a_thread()
+        wait_for(waiting_on_the_batch_id, timeout=30)
+        cache.client().delete(inbox.drain_lock_key())  # as if it had expired while the worker was paused
+    thread.join(timeout=30)
+
+    assert results == [{"counted": 1, "duplicates": 0, "rejected": 0, "left": 1}]
+    assert "had lost its lock" in caplog.text
+    assert inbox.drain() == {"counted": 1, "duplicates": 0, "rejected": 0, "left": 0}
+    assert counted(production.id) == (11, 20, 4)
