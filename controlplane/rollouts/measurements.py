@@ -42,7 +42,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Prefetch, prefetch_related_objects
 
 from controlplane.metrics.histogram import HISTOGRAM_SIZE, STANDARD_BOUNDS_MS
 from controlplane.metrics.queries import ArmTotals, Window, arm_counts_many
@@ -69,12 +68,20 @@ NOTHING = ArmTotals(
 )
 NO_TRAFFIC = replace(NOTHING, latencies=False)
 
-STORED_COUNTS: tuple[Prefetch[Any, Any, Any], ...] = (
-    Prefetch("stage_counts", queryset=StageCounts.objects.with_recount()),
-    Prefetch("running_counts", queryset=RunningCounts.objects.with_recount()),
-)
-"""A plan's stored SDK counts with their ``recount``, as a tick reads them: built once (the
-subquery takes 0.3 ms of Python to build), each plan's rows filtered from it."""
+Stored = tuple[list[StageCounts], list[RunningCounts]]
+"""A plan's stored SDK counts, with their ``recount``: its closed periods' and its running ones."""
+
+
+def stored_counts(plan_ids: Collection[int]) -> dict[int, Stored]:
+    """The stored SDK counts of the plans ``plan_ids`` (a batch), by plan: one query a table. Not a
+    prefetch of the plans' relations, which cloned a queryset a plan and table (0.3 ms a plan)."""
+    stored: dict[int, Stored] = {plan_id: ([], []) for plan_id in plan_ids}
+    for row in StageCounts.objects.with_recount().filter(plan_id__in=plan_ids).order_by():
+        stored[row.plan_id][0].append(row)
+    for running in RunningCounts.objects.with_recount().filter(plan_id__in=plan_ids).order_by():
+        stored[running.plan_id][1].append(running)
+    return stored
+
 
 ADVANCE = timedelta(minutes=1)
 """Running counts move on once this much more can be stored: a tick reads at most this much (plus
@@ -100,9 +107,11 @@ class TickMeasurements:
     """
 
     def __init__(
-        self, plan: RolloutPlan, now: float, growing: Collection[tuple[datetime, datetime | None]] = ()
+        self, plan: RolloutPlan, now: float, stored: Stored, growing: Collection[tuple[datetime, datetime | None]] = ()
     ) -> None:
         self.plan = plan
+        self.stored = stored
+        """The plan's stored counts (``stored_counts``)."""
         self.now = moment(now)
         self.growing = frozenset(growing)
         self.measured: dict[Key, ArmTotals] = {}
@@ -207,19 +216,18 @@ class TickMeasurements:
 
     def _stored(self, wanted: dict[Key, bool]) -> tuple[dict[Key, ArmTotals], dict[Start, RunningCounts]]:
         """The settled ``wanted`` periods' ``StageCounts`` (those counted as wanted: with their
-        latencies or without), and the plan's ``RunningCounts`` by arm and start, as the batch read
-        them (``services.load_active``, with ``STORED_COUNTS``) or, if it did not, in a query each; rows to be counted
+        latencies or without), and the plan's ``RunningCounts`` by arm and start; rows to be counted
         again (``recount``) left out."""
         settled = {key for key in wanted if self._settled(key)}
-        prefetch_related_objects([self.plan], *STORED_COUNTS)  # nothing to read if the batch did
+        stage_counts, running_counts = self.stored
         closed: dict[Key, ArmTotals] = {
             key: totals
-            for row in self.plan.stage_counts.all()
+            for row in stage_counts
             if (key := ((row.variant,), row.since, row.until)) in settled and not self._recounted(row)
             and (totals := totals_from_bytes(row.counts)).latencies == wanted[key]
         }  # fmt: skip
         running: dict[Start, RunningCounts] = {
-            ((row.variant,), row.since): row for row in self.plan.running_counts.all() if not self._recounted(row)
+            ((row.variant,), row.since): row for row in running_counts if not self._recounted(row)
         }
         return closed, running
 

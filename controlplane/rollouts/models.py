@@ -202,8 +202,8 @@ class SdkCountsQuerySet(models.QuerySet[_Counts]):
     def with_recount(self) -> Self:
         """The rows with ``recount``: whether a bucket of their period was counted late (a
         ``metrics.LateBucket`` of their flag written ``IN_FLIGHT`` before their ``counted_at`` or
-        after), so they may lack it. One subquery in the query that reads them (a prefetch of a
-        batch's plans reads them all at once, ``measurements.STORED_COUNTS``), an index lookup a row."""
+        after), so they may lack it. One subquery in the query that reads them (a batch's plans' rows
+        at once, ``measurements.stored_counts``), an index lookup a row."""
         late = LateBucket.objects.filter(
             environment_id=OuterRef("plan__environment_id"),
             flag_key=OuterRef("plan__flag__key"),

@@ -245,22 +245,18 @@ def load_active(plan_ids: Sequence[int]) -> dict[int, LoadedPlan]:
     plans = (
         RolloutPlan.objects.filter(pk__in=plan_ids, status__in=RolloutPlan.ACTIVE)
         .select_related("flag__project", "environment")
-        .prefetch_related(
-            "stages",
-            "rules__source_counts",
-            *measurements.STORED_COUNTS,
-        )
+        .prefetch_related("stages", "rules__source_counts")
         .annotate(flag_on=Subquery(flag_on))
         .order_by()
     )
+    stored = measurements.stored_counts([plan.pk for plan in plans])
     now = clock.now()
     loaded = {}
     for plan in plans:
         try:
             runtime = load_runtime(plan)
-            loaded[plan.pk] = LoadedPlan(
-                plan, bool(plan.flag_on), runtime, now, tick_inputs.sdk_source(plan, runtime, now)
-            )
+            sdk_counts = tick_inputs.sdk_source(plan, runtime, now, stored[plan.pk])
+            loaded[plan.pk] = LoadedPlan(plan, bool(plan.flag_on), runtime, now, sdk_counts)
         except Exception:
             logger.exception("The evaluation of rollout plan %s failed", plan.pk)
     measurements.prefetch([item.sdk_counts for item in loaded.values()])

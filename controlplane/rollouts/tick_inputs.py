@@ -21,7 +21,7 @@ from controlplane.metrics.services import bucket_start
 from controlplane.metrics.sources import HttpJsonSource, Measurement, MetricSource, PrometheusSource
 from controlplane.rollouts.clock import moment
 from controlplane.rollouts.decision import Gates
-from controlplane.rollouts.measurements import TickMeasurements
+from controlplane.rollouts.measurements import Stored, TickMeasurements
 from controlplane.rollouts.models import HealthRule, RolloutPlan
 from controlplane.rollouts.observations import ArmCounts, RuleObservation, SegmentCounts
 from controlplane.rollouts.plan_spec import PlanRuntime
@@ -33,11 +33,11 @@ logger = logging.getLogger(__name__)
 HTTP_SOURCE_WEIGHT = 1_000_000
 
 
-def sdk_source(plan: RolloutPlan, runtime: PlanRuntime, now: float) -> TickMeasurements:
-    """The SDK source of one tick of ``plan``, which has recorded the periods its SDK rules and
-    sample-ratio check read (``TickMeasurements.record``): ``measurements.prefetch`` measures a
-    batch of them in one query."""
-    source = TickMeasurements(plan, now, growing=_stage_periods(runtime))
+def sdk_source(plan: RolloutPlan, runtime: PlanRuntime, now: float, stored: Stored) -> TickMeasurements:
+    """The SDK source of one tick of ``plan`` with its ``stored`` counts, which has recorded the
+    periods its SDK rules and sample-ratio check read (``TickMeasurements.record``):
+    ``measurements.prefetch`` measures a batch of them in one query."""
+    source = TickMeasurements(plan, now, stored, growing=_stage_periods(runtime))
     sdk_rules = [rule for rule in plan.rules.all() if rule.source == HealthRule.Source.SDK]
     source.record(lambda recorder: _counts(plan, sdk_rules, runtime, now, recorder))
     return source
