@@ -317,6 +317,65 @@ def _mark_evaluated(cursor: CursorWrapper, environment_id: int, flag_keys: list[
     )
 
 
+_FOLD_SQL = """
+    WITH folded AS (
+        SELECT environment_id, flag_key, variant, bucket_start FROM {table}
+        WHERE bucket_start >= %(since)s AND bucket_start < %(until)s
+        GROUP BY environment_id, flag_key, variant, bucket_start HAVING COUNT(*) > 1
+    ),
+    gone AS (
+        DELETE FROM {table} r USING folded f
+        WHERE (r.environment_id, r.flag_key, r.variant, r.bucket_start)
+            = (f.environment_id, f.flag_key, f.variant, f.bucket_start)
+        RETURNING r.*
+    ),
+    signals AS (
+        SELECT environment_id, flag_key, variant, bucket_start, g.unit_group,
+               SUM(g.successes)::bigint AS successes, SUM(g.errors)::bigint AS errors
+        FROM gone, unnest(unit_groups, successes, errors) AS g(unit_group, successes, errors)
+        GROUP BY environment_id, flag_key, variant, bucket_start, g.unit_group
+    ),
+    latencies AS (
+        SELECT environment_id, flag_key, variant, bucket_start, l.bin, SUM(l.c)::bigint AS c
+        FROM gone, unnest(latency_bins, latency_counts) AS l(bin, c)
+        GROUP BY environment_id, flag_key, variant, bucket_start, l.bin
+    )
+    INSERT INTO {table}
+        (environment_id, flag_key, variant, bucket_start, batch, unit_groups, successes, errors, latency_bins,
+         latency_counts)
+    SELECT k.environment_id, k.flag_key, k.variant, k.bucket_start, k.batch, g.groups, g.successes, g.errors,
+           COALESCE(l.bins, '{{}}'), COALESCE(l.counts, '{{}}')
+    FROM (SELECT environment_id, flag_key, variant, bucket_start, MIN(batch) AS batch FROM gone
+          GROUP BY environment_id, flag_key, variant, bucket_start) k
+    JOIN (SELECT environment_id, flag_key, variant, bucket_start, array_agg(unit_group ORDER BY unit_group) AS groups,
+                 array_agg(successes ORDER BY unit_group) AS successes, array_agg(errors ORDER BY unit_group) AS errors
+          FROM signals GROUP BY environment_id, flag_key, variant, bucket_start) g
+        USING (environment_id, flag_key, variant, bucket_start)
+    LEFT JOIN (SELECT environment_id, flag_key, variant, bucket_start, array_agg(bin ORDER BY bin) AS bins,
+                      array_agg(c ORDER BY bin) AS counts
+               FROM latencies WHERE c <> 0 GROUP BY environment_id, flag_key, variant, bucket_start) l
+        USING (environment_id, flag_key, variant, bucket_start)
+"""
+
+
+def compact(now: datetime | None = None) -> int:
+    """Fold the ``MetricUnitBucket`` rows of each series' bucket that several batches wrote (an SDK
+    instance each) into one row, their sums, for the buckets that ended METRICS_COMPACT_AFTER_S
+    ago and began METRICS_COMPACT_SPAN_S ago at most: a read adds up a bucket's rows, and a service
+    of 64 instances writes 64 a bucket. One statement (the rows are deleted and their sum inserted
+    at once, under the smallest of their batch numbers), so a reader sees the rows or their sum,
+    the same totals, and a batch counted meanwhile keeps its own row, folded by a later run; the
+    counts do not change, so nothing is marked late. A late batch into an older bucket keeps its
+    row. Returns the buckets folded."""
+    now = now or timezone.now()
+    until = now - timedelta(seconds=settings.METRICS_COMPACT_AFTER_S + settings.METRICS_BUCKET_SECONDS)
+    since = now - timedelta(seconds=settings.METRICS_COMPACT_SPAN_S)
+    with connection.cursor() as cursor:
+        cursor.execute(_FOLD_SQL.format(table=MetricUnitBucket._meta.db_table), {"since": since, "until": until})
+        folded: int = cursor.rowcount
+        return folded
+
+
 def oldest_kept(now: datetime) -> datetime:
     """The start of the oldest bucket ``prune`` keeps at ``now``: METRICS_RETENTION_DAYS before it."""
     return now - timedelta(days=settings.METRICS_RETENTION_DAYS)

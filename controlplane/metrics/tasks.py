@@ -9,6 +9,13 @@ def prune() -> dict[str, int]:
     return services.prune()
 
 
+@shared_task(name="metrics.compact")
+def compact() -> int:
+    """Every 30 s (CELERY_BEAT_SCHEDULE["metrics-compact"]): fold the unit-group rows of recent
+    buckets that several batches wrote."""
+    return services.compact()
+
+
 @shared_task(name="metrics.drain_inbox")
 def drain_inbox() -> dict[str, int]:
     """Every few seconds (CELERY_BEAT_SCHEDULE["metrics-drain-inbox"]): count the batches parked

@@ -308,6 +308,16 @@ METRICS_INBOX_MAX = env_int("METRICS_INBOX_MAX", 100_000)
 # parked too and counted by a worker right away. 5,000 rows: counting 5,000 plain series or ~300
 # series of 16 unit groups took 170-270 ms of a request at load 7 on 2 cores (bench/scale.py).
 METRICS_PARK_ROWS = env_int("METRICS_PARK_ROWS", 5_000)
+# The unit-group rows of a series' bucket that several batches (SDK instances) wrote are folded
+# into one (metrics.services.compact) once the bucket ended METRICS_COMPACT_AFTER_S ago, until it
+# began METRICS_COMPACT_SPAN_S ago.
+METRICS_COMPACT_AFTER_S = env_int("METRICS_COMPACT_AFTER_S", 20)
+METRICS_COMPACT_SPAN_S = env_int("METRICS_COMPACT_SPAN_S", 120)
+CELERY_BEAT_SCHEDULE["metrics-compact"] = {
+    "task": "metrics.compact",
+    "schedule": 30.0,
+    "options": {"expires": 30.0},
+}
 METRICS_INBOX_DRAIN_SECONDS = env_float("METRICS_INBOX_DRAIN_SECONDS", 5.0)
 CELERY_BEAT_SCHEDULE["metrics-drain-inbox"] = {
     "task": "metrics.drain_inbox",
