@@ -3,21 +3,24 @@ unavailable, and for batches too big to count on the request.
 
 ``ingest_or_park`` reads a batch (``wire.read_batch``, which needs no database: the SDK key comes
 from Redis; a bad batch is refused there, before anything is parked) and counts it
-(``services.count_batch``). It appends the batch's text as the SDK sent it to ``<prefix>:metrics:inbox``
-(at most METRICS_INBOX_MAX batches), and the SDK is told it is queued, when PostgreSQL cannot be
-reached, or when counting it would write more than METRICS_PARK_ROWS rows (a series' bucket row
-and its unit groups' rows: 10,000 series of 16 groups take seconds to upsert), in which case a
-drain is queued at once rather than at the next beat.
+(``services.count_batch``). It appends the batch's text as the SDK sent it to
+``<prefix>:metrics:inbox`` (at most METRICS_INBOX_MAX batches), and the SDK is told it is queued,
+when PostgreSQL cannot be reached, or when counting it would write more than METRICS_PARK_ROWS
+rows (a series' bucket row and its unit groups' rows: 10,000 series of 16 groups take seconds to
+upsert), in which case a drain is queued at once rather than at the next beat.
 
 ``drain`` (Celery beat, ``metrics.drain_inbox``, and the queued drains) moves one batch at a time
-to a processing list, counts it with ``services.ingest_batch`` (the same reading, at the time it
+to a processing list, counts it with ``services.count_batch`` (the same reading, at the time it
 was received, and the same counting: a late one if its bucket has settled since) and then removes
-it. One drain runs at a time (a Redis lock): another one has nothing to do. The lock expires
-DRAIN_LOCK_S after its last renewal (a thread renews it while the drain runs, however long one
-batch takes), so a drain whose worker died frees it then; a drain that lost it (its process was
-paused past that) stops after its batch. The batch id is recorded in the counting transaction,
-so a batch whose drain crashed after the commit, or that two drains counted, is counted once:
-the next drain puts it back in the inbox and ``ingest_batch`` reports it as a duplicate.
+it. A batch parked by this version is marked ``checked``: its request read it, so its entries'
+counts and rules are not checked again (``read_batch(checked=True)``); one parked before is read
+as a request reads it. One drain runs at a time (a Redis lock): another one has nothing to do.
+The lock expires DRAIN_LOCK_S after its last renewal (a thread renews it while the drain runs,
+however long one batch takes), so a drain whose worker died frees it then; a drain that lost it
+(its process was paused past that) stops after its batch. The batch id is recorded in the
+counting transaction, so a batch whose drain crashed after the commit, or that two drains
+counted, is counted once: the next drain puts it back in the inbox and ``count_batch`` reports
+it as a duplicate.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from redis.lock import Lock
 from controlplane import broker
 from controlplane.documents import cache
 from controlplane.metrics.errors import BatchError, InboxFull
-from controlplane.metrics.services import IngestResult, count_batch, ingest_batch
+from controlplane.metrics.services import IngestResult, count_batch
 from controlplane.metrics.wire import Batch, read_batch
 
 logger = logging.getLogger(__name__)
@@ -94,9 +97,10 @@ def _queued(environment_id: int, text: bytes, batch: Batch, received_at: datetim
 
 
 def park(environment_id: int, text: bytes, received_at: datetime) -> None:
-    """Keep a batch for ``drain``: ``text``, its JSON as the SDK sent it (in UTF-8), inside the
-    entry's JSON as it is (encoding the decoded batch again took 170-320 ms for 8.4 MiB)."""
-    head = json.dumps({"environment_id": environment_id, "received_at": received_at.isoformat()})
+    """Keep a batch ``read_batch`` accepted at ``received_at`` for ``drain``: ``text``, its JSON as
+    the SDK sent it (in UTF-8), inside the entry's JSON as it is (encoding the decoded batch again
+    took 170-320 ms for 8.4 MiB), marked ``checked`` (what entries parked before lack)."""
+    head = json.dumps({"environment_id": environment_id, "received_at": received_at.isoformat(), "checked": True})
     entry = b"".join([head[:-1].encode(), b', "batch": ', text, b"}"])
     try:
         client = cache.client()
@@ -164,9 +168,10 @@ def _drain(client: redis.Redis, lock: Lock, limit: int) -> dict[str, int]:
         if raw is None:
             break
         entry = json.loads(raw)
+        received_at = datetime.fromisoformat(entry["received_at"])
         try:
-            received_at = datetime.fromisoformat(entry["received_at"])
-            result = ingest_batch(entry["environment_id"], entry["batch"], received_at, written_at=timezone.now())
+            batch = read_batch(entry["batch"], received_at, raw, checked=entry.get("checked") is True)
+            result = count_batch(entry["environment_id"], batch, received_at, written_at=timezone.now())
         except DATABASE_DOWN:
             client.lmove(processing_key(), inbox_key(), "RIGHT", "LEFT")
             break

@@ -85,6 +85,29 @@ def entry(data: dict, unsigned: bool) -> Entry | None:
     return Entry(flag, variant, evaluations, successes, failures, counts, float(total), groups)
 
 
+def checked_entry(data: dict) -> Entry | None:
+    """An entry ``wire.read_batch`` accepted before (``entry`` or the field readers did), read
+    again without checking its counts or rules: only what the field readers would change is
+    looked at (keys to trim, bounds to map onto the standard ones, groups given as text); None
+    for such an entry, which the field readers then read again."""
+    flag, variant, latency, units = data.get("flag"), data.get("variant"), data.get("latency_ms"), data.get("units")
+    if not (is_plain_text(flag, MAX_KEY) and is_plain_text(variant, MAX_KEY)):
+        return None
+    if latency is None:
+        return None if units is not None else Entry(flag, variant, data["evaluations"], data["successes"],
+                                                    data["errors"], None, 0.0, None)  # fmt: skip
+    if type(latency) is not dict or latency.get("bounds") != _STANDARD_BOUNDS:
+        return None
+    groups = None
+    if units is not None:
+        group = units.get("group") if type(units) is dict else None
+        if type(group) is not list or not set(map(type, group)) <= _INTS:
+            return None
+        groups = UnitGroups(group, units["successes"], units["errors"], units["latency_counts"])
+    return Entry(flag, variant, data["evaluations"], data["successes"], data["errors"], latency["counts"],
+                 float(latency["sum"]), groups)  # fmt: skip
+
+
 def _units(data: Any, successes: int, errors: int, unsigned: bool) -> UnitGroups | None:
     """An entry's unit groups as the SDK sends them (histograms over the standard bounds, which
     are its entry's), checked; None for anything else."""

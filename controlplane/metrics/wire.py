@@ -53,10 +53,12 @@ class Invalid(Exception):
         self.detail = detail
 
 
-def read_batch(data: Any, now: datetime, text: bytes | None = None) -> Batch:
+def read_batch(data: Any, now: datetime, text: bytes | None = None, checked: bool = False) -> Batch:
     """The batch ``data`` (decoded JSON) holds, checked against the format and the rules at
     ``now``; ``BatchError`` with every problem, keyed like the body, otherwise. ``text``: the JSON
-    ``data`` was decoded from, if at hand (its entries are then recognised faster, see ``plain``)."""
+    ``data`` was decoded from, if at hand (its entries are then recognised faster, see ``plain``).
+    ``checked``: this function accepted ``data`` at ``now`` before (the inbox parked it), so its
+    entries' counts are not checked again (``plain.checked_entry``)."""
     if data is None:
         raise BatchError({"non_field_errors": ["No data provided"]})
     try:
@@ -70,7 +72,7 @@ def read_batch(data: Any, now: datetime, text: bytes | None = None) -> Batch:
     document_version = _field(body, "document_version", errors, _version, default=None, nullable=True)
     period = _field(body, "period", errors, lambda value: _period(value, now))
     unsigned = text is not None and plain.unsigned(text)
-    entries = _field(body, "flags", errors, lambda value: _entries(value, unsigned))
+    entries = _field(body, "flags", errors, lambda value: _entries(value, unsigned, checked))
     dropped = _field(body, "dropped", errors, _count, default=0)
     if not errors:
         _rule(errors, validation.check_format, version, any(entry.units is not None for entry in entries))
@@ -101,17 +103,18 @@ def _period(value: Any, now: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _entries(value: Any, unsigned: bool) -> list[Entry]:
+def _entries(value: Any, unsigned: bool, checked: bool) -> list[Entry]:
     limit = settings.METRICS_MAX_ENTRIES
     if type(value) is list and len(value) > limit:
         raise Invalid([f"Too many entries: at most {limit} per batch, got {len(value)}."])
-    return _items(value, functools.partial(_entry, unsigned=unsigned))
+    return _items(value, functools.partial(_entry, unsigned=unsigned, checked=checked))
 
 
-def _entry(value: Any, unsigned: bool) -> Entry:
-    as_sent = plain.entry(value, unsigned) if type(value) is dict else None
-    if as_sent is not None:
-        return as_sent
+def _entry(value: Any, unsigned: bool, checked: bool) -> Entry:
+    if type(value) is dict:
+        as_sent = plain.checked_entry(value) if checked else plain.entry(value, unsigned)
+        if as_sent is not None:
+            return as_sent
     data, errors = _object(value), {}
     flag = _field(data, "flag", errors, _key)
     variant = _field(data, "variant", errors, _key)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -44,6 +45,19 @@ def test_parked_batches_are_counted_by_the_drain(production):
 
     assert inbox.drain() == {"counted": 3, "duplicates": 0, "rejected": 0, "left": 0}
     assert counted(production.id) == (30, 30, 6)
+
+
+def test_batches_parked_by_the_version_before_are_checked_when_drained(production):
+    """Parked as they were before the batch's text was kept (the decoded batch encoded again) and
+    marked as read by the request: the drain reads them as a request does."""
+    good = make_batch(entry(evaluations=10, successes=8, errors=2))
+    bad = make_batch(entry(evaluations=10, successes=1, errors=0, counts=[5] + [0] * 13))
+    for batch in (good, bad):
+        parked = {"environment_id": production.id, "received_at": timezone.now().isoformat(), "batch": batch}
+        cache.client().rpush(inbox.inbox_key(), json.dumps(parked))
+
+    assert inbox.drain() == {"counted": 1, "duplicates": 0, "rejected": 1, "left": 0}
+    assert counted(production.id) == (10, 10, 2)
 
 
 def test_a_drain_that_crashed_after_counting_does_not_count_twice(production):
