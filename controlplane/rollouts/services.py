@@ -29,10 +29,10 @@ from controlplane.flags.serving import variant_share
 from controlplane.notifications.services import notify
 from controlplane.observability.metrics import ROLLOUT_DECISIONS, ROLLOUT_TICK_SECONDS, ROLLOUT_TICKS
 from controlplane.projects.models import Environment
-from controlplane.rollouts import actions, clock, measurements, tick_inputs, tick_writes, transitions
+from controlplane.rollouts import actions, clock, measurements, stored_sources, tick_inputs, tick_writes, transitions
 from controlplane.rollouts.decision import Step, decide
 from controlplane.rollouts.errors import PlanError, TransitionError, TransitionRefused
-from controlplane.rollouts.models import Decision, HealthRule, RolloutPlan, Stage
+from controlplane.rollouts.models import Decision, HealthRule, RolloutPlan, SourceCounts, Stage
 from controlplane.rollouts.plan_fields import PLAN_FIELDS, RULE_FIELDS, STAGE_FIELDS
 from controlplane.rollouts.plan_spec import PlanRuntime, PlanSpec
 from controlplane.rollouts.specs import dump_runtime, load_runtime, outcome_dict, plan_spec
@@ -311,6 +311,7 @@ class _Held:
     loaded: LoadedPlan
     spec: PlanSpec
     step: Step
+    closed: list[SourceCounts]
     started: float
     hold: tick_writes.Hold | None
 
@@ -318,7 +319,7 @@ class _Held:
 def _decide(loaded: LoadedPlan) -> _Held:
     started = time.perf_counter()
     plan, runtime, now = loaded.plan, loaded.runtime, loaded.now
-    observations, stage_gates = tick_inputs.read(plan, runtime, now, loaded.sdk_counts)
+    observations, stage_gates, closed = tick_inputs.read(plan, runtime, now, loaded.sdk_counts)
     spec = plan_spec(plan)  # an active plan's stages and rules never change
     if not loaded.flag_on and plan.status == RolloutPlan.Status.RUNNING:
         reason = f"the flag was turned off in {plan.environment.key} (kill switch)"
@@ -330,7 +331,7 @@ def _decide(loaded: LoadedPlan) -> _Held:
         read = tick_writes.Read(plan, loaded.flag_on)
         at = clock.moment(step.at)
         hold = tick_writes.Hold(read, dump_runtime(step.runtime), step.waiting_on, at, _entry(step, ROLLOUT_ENGINE))
-    return _Held(loaded, spec, step, started, hold)
+    return _Held(loaded, spec, step, closed, started, hold)
 
 
 def _transition(held: _Held) -> Decision | None:
@@ -339,6 +340,7 @@ def _transition(held: _Held) -> Decision | None:
             ROLLOUT_TICKS.labels("skipped").inc()
             return None
         held.loaded.sdk_counts.store()
+        stored_sources.store(held.closed)
         entry = _apply(held.loaded.plan, held.spec, held.step, ROLLOUT_ENGINE, "", claimed=True)
     ROLLOUT_TICKS.labels("decided").inc()
     ROLLOUT_TICK_SECONDS.observe(time.perf_counter() - held.started)
@@ -351,6 +353,7 @@ def _write_holds(holds: Sequence[_Held]) -> dict[int, Decision | None]:
         for held in holds:
             if held.loaded.plan.pk in written:
                 held.loaded.sdk_counts.store()
+        stored_sources.store([row for held in holds if held.loaded.plan.pk in written for row in held.closed])
         transaction.on_commit(lambda: ROLLOUT_DECISIONS.labels("hold").inc(len(written)))
     ended = time.perf_counter()
     for held in holds:

@@ -21,12 +21,15 @@ from controlplane.rollouts.models import HealthRule, SourceCounts
 
 class ClosedPeriodsStored:
     """A ``MetricSource``: ``rule``'s ``source`` measured live, except closed periods whose data
-    has arrived by ``now``, measured once and stored (read with the batch in ``services.load_active``)."""
+    has arrived by ``now``, measured once and stored (read with the batch in ``services.load_active``).
+    What it measures of them for the first time is added to ``closed``, for ``store`` to write in
+    the tick's transaction (with its decision, as SDK counts are; not if the tick stands down)."""
 
-    def __init__(self, rule: HealthRule, source: MetricSource, now: float) -> None:
+    def __init__(self, rule: HealthRule, source: MetricSource, now: float, closed: list[SourceCounts]) -> None:
         self.rule = rule
         self.source = source
         self.now = moment(now)
+        self.closed = closed
 
     def measure(
         self,
@@ -38,14 +41,20 @@ class ClosedPeriodsStored:
     ) -> Measurement:
         if not settled(variants, until, self.now):
             return self.source.measure(environment_id, flag_key, variants, since, until)
-        for row in self.rule.source_counts.all():
-            if (row.variant, row.since, row.until) == (variants[0], since, until):
+        for row in [*self.rule.source_counts.all(), *self.closed]:
+            if (row.rule_id, row.variant, row.since, row.until) == (self.rule.pk, variants[0], since, until):
                 return totals_from_json(row.totals)
         measured = self.source.measure(environment_id, flag_key, variants, since, until)
         if isinstance(measured, ArmTotals):
-            row = SourceCounts(
-                rule=self.rule, variant=variants[0], since=since, until=until, totals=totals_to_json(measured)
+            self.closed.append(
+                SourceCounts(
+                    rule=self.rule, variant=variants[0], since=since, until=until, totals=totals_to_json(measured)
+                )
             )
-            # ignore_conflicts: another worker's tick of the same plan may have stored it first.
-            SourceCounts.objects.bulk_create([row], ignore_conflicts=True)
         return measured
+
+
+def store(closed: Sequence[SourceCounts]) -> None:
+    """Write the closed periods ticks measured (``ClosedPeriodsStored.closed``); one another
+    worker's tick of the same plan stored first is left as it is."""
+    SourceCounts.objects.bulk_create(closed, ignore_conflicts=True)

@@ -22,7 +22,7 @@ from controlplane.metrics.sources import HttpJsonSource, Measurement, MetricSour
 from controlplane.rollouts.clock import moment
 from controlplane.rollouts.decision import Gates
 from controlplane.rollouts.measurements import Stored, TickMeasurements
-from controlplane.rollouts.models import HealthRule, RolloutPlan
+from controlplane.rollouts.models import HealthRule, RolloutPlan, SourceCounts
 from controlplane.rollouts.observations import ArmCounts, RuleObservation, SegmentCounts
 from controlplane.rollouts.plan_spec import PlanRuntime
 from controlplane.rollouts.stored_sources import ClosedPeriodsStored
@@ -39,29 +39,39 @@ def sdk_source(plan: RolloutPlan, runtime: PlanRuntime, now: float, stored: Stor
     ``measurements.prefetch`` measures a batch of them in one query."""
     source = TickMeasurements(plan, now, stored, growing=_stage_periods(runtime))
     sdk_rules = [rule for rule in plan.rules.all() if rule.source == HealthRule.Source.SDK]
-    source.record(lambda recorder: _counts(plan, sdk_rules, runtime, now, recorder))
+    source.record(lambda recorder: _counts(plan, sdk_rules, runtime, now, recorder, []))
     return source
 
 
 def read(
     plan: RolloutPlan, runtime: PlanRuntime, now: float, sdk_source: TickMeasurements
-) -> tuple[list[RuleObservation], Gates]:
+) -> tuple[list[RuleObservation], Gates, list[SourceCounts]]:
     """Every rule's observation and the current stage's gates, for one tick of ``plan``, its SDK
     counts read from ``sdk_source`` (``sdk_source``'s, prefetched; its ``store`` keeps what later
-    ticks may read instead, in the tick's transaction)."""
-    observations, traffic = _counts(plan, list(plan.rules.all()), runtime, now, sdk_source)
-    return observations, replace(gates(plan, runtime, now), traffic=traffic)
+    ticks may read instead, in the tick's transaction), and the closed periods of its Prometheus
+    rules measured for the first time (``stored_sources.store`` keeps them, in the same transaction)."""
+    closed: list[SourceCounts] = []
+    observations, traffic = _counts(plan, list(plan.rules.all()), runtime, now, sdk_source, closed)
+    return observations, replace(gates(plan, runtime, now), traffic=traffic), closed
 
 
 def _counts(
-    plan: RolloutPlan, rules: list[HealthRule], runtime: PlanRuntime, now: float, sdk_source: TickMeasurements
+    plan: RolloutPlan,
+    rules: list[HealthRule],
+    runtime: PlanRuntime,
+    now: float,
+    sdk_source: TickMeasurements,
+    closed: list[SourceCounts],
 ) -> tuple[list[RuleObservation], tuple[SegmentCounts, ...]]:
     """The rules' observations and the sample-ratio check's traffic."""
-    observations = [observe(plan, rule, runtime, now, sdk_source) for rule in rules]
+    observations = [observe(plan, rule, runtime, now, sdk_source, closed) for rule in rules]
     return observations, sample_ratio_traffic(plan, runtime, now, sdk_source)
 
 
-def source_for(plan: RolloutPlan, rule: HealthRule, sdk_source: MetricSource, now: float) -> MetricSource:
+def source_for(
+    plan: RolloutPlan, rule: HealthRule, sdk_source: MetricSource, now: float, closed: list[SourceCounts]
+) -> MetricSource:
+    """``rule``'s source; a Prometheus rule's adds the closed periods it measures to ``closed``."""
     if rule.source == HealthRule.Source.HTTP:
         return HttpJsonSource(rule.source_url, rule.source_json_path)
     if rule.source == HealthRule.Source.PROMETHEUS:
@@ -71,12 +81,17 @@ def source_for(plan: RolloutPlan, rule: HealthRule, sdk_source: MetricSource, no
             rule.source_total_query,
             environment=plan.environment.key,
         )
-        return ClosedPeriodsStored(rule, prometheus, now)
+        return ClosedPeriodsStored(rule, prometheus, now, closed)
     return sdk_source
 
 
 def observe(
-    plan: RolloutPlan, rule: HealthRule, runtime: PlanRuntime, now: float, sdk_source: MetricSource
+    plan: RolloutPlan,
+    rule: HealthRule,
+    runtime: PlanRuntime,
+    now: float,
+    sdk_source: MetricSource,
+    closed: list[SourceCounts],
 ) -> RuleObservation:
     """Counts for one rule: per stage served in the current run, and (absolute thresholds) the
     treatment's over the rule's window.
@@ -85,7 +100,7 @@ def observe(
     the later period, so no report is lost between two stages.
     """
     try:
-        source = source_for(plan, rule, sdk_source, now)
+        source = source_for(plan, rule, sdk_source, now, closed)
     except SourceError as exc:  # e.g. a JSON path it cannot parse: this rule has no data, the others still count
         logger.warning("Health rule %s of %s cannot be read: %s", rule.key, plan, exc)
         return RuleObservation(rule_id=rule.key)

@@ -122,3 +122,17 @@ def test_a_stage_whose_data_may_still_arrive_is_queried_again(plan_at_stage_3, p
     services.evaluate(plan_at_stage_3)
     assert not SourceCounts.objects.exists()
     assert len(prometheus.queries) == first_queries
+
+
+def test_closed_stages_are_stored_with_the_ticks_decision_and_not_by_a_tick_that_stands_down(
+    api, plan_at_stage_3, settings
+):
+    settings.ROLLOUTS_SAMPLE_RATIO_SETTLE_S = 0
+    stored = SourceCounts.objects.filter(rule__plan_id=plan_at_stage_3)
+    loaded = services.load_active([plan_at_stage_3])
+    act(api, plan_at_stage_3, "pause")  # after the tick read the plan: its hold is not written
+
+    assert services.evaluate_batch(list(loaded.values())) == {plan_at_stage_3: None}
+    assert not stored.exists()
+    assert services.evaluate(plan_at_stage_3).action == "hold"  # the next tick, paused
+    assert stored.count() == 2 * 2

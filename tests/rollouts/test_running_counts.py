@@ -60,7 +60,7 @@ def send(production, engine_clock: EngineClock, offset_s: float, treatment_error
 
 def observed(plan_id: int) -> tuple:
     loaded = services.load_active([plan_id])[plan_id]
-    observations, gates = tick_inputs.read(loaded.plan, loaded.runtime, loaded.now, loaded.sdk_counts)
+    observations, gates, _ = tick_inputs.read(loaded.plan, loaded.runtime, loaded.now, loaded.sdk_counts)
     loaded.sdk_counts.store()  # as the tick does once it has the plan's lock
     return observations, gates
 
