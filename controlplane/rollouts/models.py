@@ -151,7 +151,7 @@ class HealthRule(models.Model):
 class Decision(models.Model):
     """One entry of a plan's decision log: what the engine or a person decided, and why."""
 
-    plan = models.ForeignKey(RolloutPlan, on_delete=models.CASCADE, related_name="decisions")
+    plan = models.ForeignKey(RolloutPlan, on_delete=models.CASCADE, related_name="decisions", db_index=False)
     at = models.DateTimeField(db_index=True)
     last_seen_at = models.DateTimeField(help_text="Identical consecutive holds are folded into one entry.")
     repeats = models.PositiveIntegerField(default=1)
@@ -167,6 +167,8 @@ class Decision(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["plan", "at", "id"], name="decision_plan_latest")]
+        """A plan's log, newest first, and its last entry (a hold folds into it) in one index lookup."""
 
     def __str__(self) -> str:
         return f"{self.at:%H:%M:%S} {self.action}: {self.reason}"

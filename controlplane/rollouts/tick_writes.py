@@ -86,13 +86,13 @@ _HOLD_VALUES = "(%s::bigint, %s::jsonb, %s::varchar, %s::timestamptz, %s::varcha
 _SAME_HOLD = ("run_number", "stage_index", "action", "waiting_on", "status")
 _FOLD = f"""
     WITH v(plan_id, at, reason, outcomes, {", ".join(_SAME_HOLD)}) AS (VALUES {{values}}),
-    last AS (
-        SELECT v.*, d.id FROM v CROSS JOIN LATERAL (
+    last AS MATERIALIZED (
+        SELECT v.*, (
             SELECT id FROM {_DECISIONS} WHERE plan_id = v.plan_id ORDER BY at DESC, id DESC LIMIT 1
-        ) d
+        ) AS last_id FROM v
     )
     UPDATE {_DECISIONS} d SET last_seen_at = v.at, repeats = d.repeats + 1, reason = v.reason, outcomes = v.outcomes
-    FROM last v WHERE d.id = v.id AND {" AND ".join(f"d.{key} = v.{key}" for key in _SAME_HOLD)}
+    FROM last v WHERE d.id = v.last_id AND {" AND ".join(f"d.{key} = v.{key}" for key in _SAME_HOLD)}
     RETURNING d.*
 """
 _FOLD_VALUES = (
