@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any, cast
 
 from controlplane.rollouts.models import HealthRule, RolloutPlan
@@ -67,12 +67,19 @@ def load_runtime(plan: RolloutPlan) -> PlanRuntime:
     return PlanRuntime(**data)
 
 
+_RUNTIME_FIELDS = tuple(field.name for field in fields(PlanRuntime))
+_MEMORY_FIELDS = tuple(field.name for field in fields(RuleMemory))
+_OUTCOME_FIELDS = tuple(field.name for field in fields(RuleOutcome))
+
+
 def dump_runtime(runtime: PlanRuntime) -> dict[str, Any]:
-    data = asdict(runtime)
+    """``runtime`` as JSON (``dataclasses.asdict``'s, without its deep copies: every value is a
+    number, a string or None but the two tuples)."""
+    data = {name: getattr(runtime, name) for name in _RUNTIME_FIELDS}
     data["segment_starts"] = list(runtime.segment_starts)
-    data["rules"] = [asdict(memory) for memory in runtime.rules]
+    data["rules"] = [{name: getattr(memory, name) for name in _MEMORY_FIELDS} for memory in runtime.rules]
     return data
 
 
 def outcome_dict(outcome: RuleOutcome) -> dict[str, Any]:
-    return asdict(outcome)
+    return {name: getattr(outcome, name) for name in _OUTCOME_FIELDS}
