@@ -98,17 +98,16 @@ def fresh_rate_limits(settings):
     client.close()
 
 
-_session_worker_started = False
-
-
-@pytest.fixture(scope="session")
-def session_celery_worker(django_db_setup, django_db_blocker):
-    """A real Celery worker consuming the test queue on the real Redis broker.
+@pytest.fixture
+def celery_worker(django_db_setup, django_db_blocker):
+    """A real Celery worker of this test's own, consuming the test queue on the real Redis broker.
 
     It runs in a thread of the test process so it uses the test database; tests that need it
-    must commit their data (``transactional_db`` or ``live_server``).
+    must commit their data (``transactional_db`` or ``live_server``). The queue is emptied when it
+    starts, so it runs nothing an earlier test left queued (an action's evaluation, a build). When
+    the test ends, failed or not, it runs what the test queued (flushing the tables under a running
+    task deadlocks) and stops: no later test has a worker it did not ask for.
     """
-    global _session_worker_started
     from celery.contrib.testing.worker import start_worker
 
     from controlplane.celery import app
@@ -118,8 +117,11 @@ def session_celery_worker(django_db_setup, django_db_blocker):
         django_db_blocker.unblock(),
         start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING") as worker,
     ):
-        _session_worker_started = True
-        yield worker
+        try:
+            yield worker
+        finally:
+            wait_until_worker_idle()
+    app.control.purge()
 
 
 @pytest.fixture(scope="session")
@@ -136,23 +138,5 @@ def edge_server(django_db_setup, django_db_blocker, tmp_path_factory):
 
 @pytest.fixture
 def edge(edge_server, transactional_db):
-    """Mark the test ``django_db(transaction=True)`` too: then the database is flushed only after
-    ``drained_celery_worker`` has waited for the builds the test queued."""
+    """The session's web server, for a test whose data is committed (``transactional_db``)."""
     return edge_server
-
-
-@pytest.fixture
-def celery_worker(session_celery_worker):
-    return session_celery_worker
-
-
-@pytest.fixture(autouse=True)
-def drained_celery_worker():
-    """Once the worker runs, every later test waits for it to be idle before the database is flushed.
-
-    Any transactional test may queue tasks (a document build, a rollout evaluation after a person's
-    action) even if it does not use the worker; flushing the tables under a running task deadlocks.
-    """
-    yield
-    if _session_worker_started:
-        wait_until_worker_idle()

@@ -23,11 +23,8 @@ STAGES = [{"percent": 1, "min_dwell_s": 600}, {"percent": 5, "min_dwell_s": 600}
 
 
 @pytest.fixture
-def dwelling(api, project, monkeypatch):
-    """``dwelling(count)``: started plans of their own flags, each evaluated once (a hold: the dwell).
-    The evaluations people's actions queue are not sent: a worker running them would change the
-    plans under the test's own ticks."""
-    monkeypatch.setattr(services, "_queue_evaluation", lambda plan_id: None)
+def dwelling(api, project):
+    """``dwelling(count)``: started plans of their own flags, each evaluated once (a hold: the dwell)."""
 
     def make(count: int) -> list[int]:
         ids = []

@@ -43,10 +43,6 @@ class Engine:
 
 @pytest.fixture
 def engine(monkeypatch) -> Engine:
-    """The engine's clock, and its ticks the test's own: the evaluation a person's action queues when
-    it commits (these tests' transactions do) is not sent, where a worker alive in the session
-    (another test's) would tick the plan at the real time, beside the test's ticks."""
-    monkeypatch.setattr(services, "_queue_evaluation", lambda plan_id: None)
     return Engine(monkeypatch)
 
 
