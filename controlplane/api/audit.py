@@ -23,7 +23,7 @@ from controlplane.api.common import StrictFields
 from controlplane.api.permissions import HasRole, token_of
 from controlplane.api.schema import documented
 from controlplane.audit import search
-from controlplane.audit.models import AuditEntry, among
+from controlplane.audit.models import AuditEntry, actor_has, among
 from controlplane.projects.models import Environment, Project
 
 
@@ -138,7 +138,7 @@ class AuditEntryViewSet(viewsets.ReadOnlyModelViewSet):
             if params.get(field):
                 queryset = queryset.filter(**{field: params[field]})
         if params.get("actor"):
-            queryset = queryset.filter(actor__icontains=params["actor"])
+            queryset = queryset.filter(actor_has(params["actor"]))
         for param, lookup in (("since", "at__gte"), ("until", "at__lte")):
             if params.get(param):
                 try:

@@ -4,22 +4,44 @@ Rows are never updated or deleted by the application; a database trigger (see th
 refuses UPDATE and DELETE so that not even a bug or a shell session can rewrite history.
 """
 
+import re
 from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVector
 from django.db import models
-from django.db.models import BigIntegerField, F, Value
-from django.db.models.functions import Cast, Upper
-from django.db.models.lookups import In
+from django.db.models import BigIntegerField, F, Q, Value
+from django.db.models.functions import Cast, StrIndex, Upper
+from django.db.models.lookups import GreaterThan, In
 
 SEARCHED_FIELDS = ("actor", "object_repr", "object_id", "reason", "request_id")
 SEARCH_VECTOR = SearchVector(*SEARCHED_FIELDS, config="simple")
 """An entry's words for the search (audit/search.py), lower-cased and not stemmed (keys and names
 are not English): an expression of the ``audit_search`` index, which a query repeats exactly."""
 ACTOR_TRIGRAMS = OpClass(Upper("actor"), name="gin_trgm_ops")
-"""The API's actor filter (a substring, ``actor__icontains``), as ``audit_search`` reads it."""
+"""The API's actor filter (a substring, ``actor_has``), as ``audit_search`` reads it."""
+
+
+def has_trigram(text: str) -> bool:
+    """Whether pg_trgm finds a trigram in ``LIKE '%text%'``: a word of letters and digits padded
+    with two blanks where something other than the wildcard precedes it and one where something
+    follows it (``ci-`` is ``ci `` and has one; ``ci`` has none)."""
+    return any(
+        len(word.group()) + 2 * (word.start() > 0) + (word.end() < len(text)) >= 3
+        for word in re.finditer(r"[^\W_]+", text)
+    )
+
+
+def actor_has(text: str) -> Q | GreaterThan:
+    """The entries whose actor holds ``text``, case aside. A substring with a trigram is matched
+    as ``audit_search`` reads it (LIKE, on the actor's trigrams); one without (``ci``) would make
+    it read that column's whole part, every entry (17 s with a word at 10M entries), so it is
+    compared in a way the index cannot use: it then serves the word and the other filters, and
+    the actor is checked on the entries they give."""
+    if has_trigram(text):
+        return Q(actor__icontains=text)
+    return GreaterThan(StrIndex(Upper("actor"), Upper(Value(text))), 0)
 
 
 def among(field: str, ids: Iterable[int | str]) -> In:

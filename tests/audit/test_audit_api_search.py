@@ -100,3 +100,12 @@ def test_the_schema_documents_the_search_parameter():
     parameters = {p["name"]: p for p in schema["paths"]["/api/v1/audit/"]["get"]["parameters"]}
     assert {"q", "cursor", "limit", "project", "actor"} <= set(parameters)
     assert "newest first" in parameters["q"]["description"]
+
+
+def test_an_actor_s_substring_however_short_finds_its_entries(api, crowd):
+    bot = AuditEntry.objects.create(actor="token:ci-bot", action="flag.update", object_type="flag",
+                                    object_id="9", object_repr="flag-7", project=crowd)  # fmt: skip
+    for actor in ("ci", "CI-", "i-b", "ci-bot"):
+        assert ids(api.get(URL, {"actor": actor})) == [bot.pk], actor
+        assert ids(api.get(URL, {"actor": actor, "q": "flag-7"})) == [bot.pk], actor
+        assert ids(api.get(URL, {"actor": actor, "q": "deployer"})) == [], actor

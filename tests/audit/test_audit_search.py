@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from controlplane.accounts.services import issue_api_token
 from controlplane.audit import search
-from controlplane.audit.models import AuditEntry
+from controlplane.audit.models import AuditEntry, has_trigram
 from controlplane.audit.services import SYSTEM, Actor
 from controlplane.flags.services import create_flag, update_flag_state
 from controlplane.projects.services import create_project
@@ -333,3 +333,30 @@ def test_the_api_s_filters_are_matched_inside_the_search_index_too(api, elsewher
     assert response.status_code == 200 and response.json()["results"] == []
     condition = through_the_search_index(api, "/api/v1/audit/", {"q": "deployer", **params})
     assert column in condition and "@@" in condition, condition
+
+
+@pytest.mark.parametrize("actor", ["en", "x", "é"])
+def test_an_actor_too_short_for_a_trigram_is_checked_on_the_entries_the_search_index_gives(
+    api, elsewhere, monkeypatch, actor
+):
+    """pg_trgm has no trigram for ``LIKE '%en%'``: as an index condition it would read the whole
+    of the actor's part of the index (every entry); the word is the index's condition alone."""
+    monkeypatch.setattr(search, "WINDOW", 1)
+    condition = through_the_search_index(api, "/api/v1/audit/", {"q": "deployer", "actor": actor})
+    assert "@@" in condition and "~~" not in condition and "strpos" not in condition, condition
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("ci", False), ("x", False), ("é", False), ("%%", False), ("a_b", True), ("ci-", True), ("-ci", True),
+     ("eng", True), ("a-b", True), ("token:", True)],
+)  # fmt: skip
+def test_a_substring_has_a_trigram_as_pg_trgm_reads_a_like_pattern(text, expected):
+    assert has_trigram(text) is expected
+
+
+def test_a_search_in_a_list_shorter_than_the_walk_reads_its_matches_through_the_index(crowd):
+    with CaptureQueriesContext(connection) as queries:
+        found = search.page(AuditEntry.objects.filter(actor__icontains="deploy"), search.query_of("flag-7"), 0, 25)
+    assert [entry.object_repr for entry in found.entries] == ["flag-7"] * 25 and not found.estimated
+    assert [q for q in queries if "OVER ()" in q["sql"]]
