@@ -10,6 +10,7 @@ from controlplane.audit.admin import EstimatedCountPaginator
 from controlplane.audit.models import AuditEntry
 from controlplane.audit.services import SYSTEM
 from controlplane.flags.services import update_flag_state
+from controlplane.projects.services import create_project
 
 TABLE = AuditEntry._meta.db_table
 
@@ -26,7 +27,12 @@ API_FILTERS = [
 TWO_FILTERS = [
     ({"project": "shop", "action": "flag_state.update"}, "audit_project_action_at"),
     ({"project": "shop", "object_type": "flagstate"}, "audit_project_type_at"),
-    ({"project": "shop", "environment": "production", "action": "flag_state.update"}, "audit_env_action_at"),
+    # the project's and the environment's index of the action read as few rows here: a few rows
+    # do not tell them apart (at 10M, bench/scale.py prints the plan)
+    (
+        {"project": "shop", "environment": "production", "action": "flag_state.update"},
+        ("audit_env_action_at", "audit_project_action_at"),
+    ),
     ({"project": "shop", "environment": "production", "object_type": "flagstate"}, "audit_env_type_at"),
 ]
 
@@ -40,18 +46,27 @@ def entries(checkout_flag, production):
         cursor.execute("SELECT gin_clean_pending_list('audit_search')")  # rows not yet in its tree
 
 
-@pytest.fixture
-def crowd(entries, project, production):
-    """Many entries of another action in the same environment, and statistics that say so: the
-    planner then prefers the index of both filters to walking the environment's (with a few rows
-    every plan costs the same)."""
+def add_entries(places, count: int = 300) -> None:
+    """``count`` entries at each (project, environment, action, object type), then the statistics."""
     AuditEntry.objects.bulk_create(
-        AuditEntry(actor="alice", action="flag.update", object_type="flag", object_id=str(i), object_repr="f",
-                   project=project, environment=production)
-        for i in range(300)
+        AuditEntry(actor="alice", action=action, object_type=object_type, object_id=str(i), object_repr="f",
+                   project=in_project, environment=environment)
+        for in_project, environment, action, object_type in places
+        for i in range(count)
     )  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {TABLE}")
+
+
+@pytest.fixture
+def crowd(entries, project, production):
+    """Many entries of another action in the same environment and many of the same action in
+    another project, and statistics that say so: the planner then prefers the index of both
+    filters to walking either one's own (with a few rows every plan costs about the same, and
+    which one it picked changed with the table's history in a full run)."""
+    other = create_project(SYSTEM, key="other-shop", name="Other shop", environments=["production"])
+    add_entries([(project, production, "flag.update", "flag"),
+                 (other, other.environments.get(), "flag_state.update", "flagstate")])  # fmt: skip
 
 
 def list_query(queries) -> str:
@@ -90,7 +105,7 @@ def test_a_project_or_environment_with_an_action_or_type_reads_the_index_of_both
     assert response.status_code == 200
     assert response.json()["results"]
     plan = plan_of(list_query(queries), sort=False)
-    assert index in plan, plan
+    assert any(name in plan for name in ((index,) if isinstance(index, str) else index)), plan
 
 
 def test_api_pages_follow_a_cursor_without_counting(api, entries):
