@@ -5,7 +5,7 @@
   header; the worker binds it, with the task's name and id, for the task's log lines.
 - A worker with WORKER_METRICS_BIND serves ``/metrics`` from its main process; pool processes
   record into PROMETHEUS_MULTIPROC_DIR and their files are marked dead when they exit.
-- A pool process freezes what it inherited (``gc.freeze``), as a web process does (``asgi.py``).
+- The worker freezes what its pool processes inherit (``gc.freeze``) before forking them, as the web does (``asgi.py``).
 """
 
 from __future__ import annotations
@@ -65,12 +65,16 @@ def forget_pool_process(pid: int | None = None, **kwargs: Any) -> None:
         multiprocess.mark_process_dead(pid or os.getpid())
 
 
-@signals.worker_process_init.connect
+@signals.worker_before_create_process.connect
 def freeze_what_is_inherited(**kwargs: Any) -> None:
     """What a pool process starts with (Django, the apps, the tasks: some 110,000 objects) lives as
     long as it does: frozen out of the garbage collector's sight, so that a full collection walks
     only what its tasks built since. A batch of rollout ticks keeps its 50 plans' rows and counts
     alive to its end, and so set off a full collection every batch or two, each walking every object
-    (bench/scale_engine.py's batch in process: the collector took 3.8 ms a plan, 0.8 ms frozen)."""
+    (bench/scale_engine.py's batch in process: the collector took 3.8 ms a plan, 0.8 ms frozen).
+
+    Frozen in the worker's main process just before it forks each pool process (a collection in
+    the child would write to every inherited object's header and copy its pages): the children
+    share those pages as the web processes share theirs (``asgi.py``)."""
     gc.collect()
     gc.freeze()
