@@ -14,7 +14,7 @@ from prometheus_client import Counter, Gauge, Histogram
 SDK_POLL_OUTCOMES = ("ok", "not_modified", "unauthorized", "rate_limited", "overloaded", "unavailable")
 DOCUMENT_BUILD_OUTCOMES = ("published", "unchanged", "failed")
 METRIC_BATCH_OUTCOMES = ("ingested", "duplicate", "rejected")
-ROLLOUT_TICK_OUTCOMES = ("decided", "skipped")
+ROLLOUT_TICK_OUTCOMES = ("decided", "skipped", "failed")
 WEBHOOK_DELIVERY_OUTCOMES = ("succeeded", "retrying", "failed")
 RECONCILER_REPAIR_KINDS = ("published_behind", "redis_copy")
 
@@ -61,7 +61,7 @@ METRIC_BATCHES = Counter(
 # --- Rollout engine (workers) -----------------------------------------------------------------
 ROLLOUT_TICKS = Counter(
     "flagplane_rollout_ticks",
-    "Engine evaluations of one active plan; skipped: the plan changed or was locked meanwhile.",
+    "Engine evaluations of one active plan; skipped: the plan changed or was locked meanwhile; failed: logged.",
     ["outcome"],
 )
 ROLLOUT_TICK_SECONDS = Histogram(

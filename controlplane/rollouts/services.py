@@ -258,7 +258,7 @@ def load_active(plan_ids: Sequence[int]) -> dict[int, LoadedPlan]:
             sdk_counts = tick_inputs.sdk_source(plan, runtime, now, stored[plan.pk])
             loaded[plan.pk] = LoadedPlan(plan, bool(plan.flag_on), runtime, now, sdk_counts)
         except Exception:
-            logger.exception("The evaluation of rollout plan %s failed", plan.pk)
+            _failed("The evaluation of rollout plan %s failed", plan.pk)
     measurements.prefetch([item.sdk_counts for item in loaded.values()])
     return loaded
 
@@ -278,7 +278,8 @@ def evaluate_batch(
     holds the plan right now) this tick does nothing of the plan and the next one decides. A
     running plan whose flag was off when the batch was read (the kill switch) is paused; if the
     flag was turned on or off since, this tick is skipped and the next one decides (pauses). A
-    plan whose evaluation fails is logged without stopping the others.
+    plan whose evaluation fails is logged without stopping the others; so is a plan whose hold
+    fails to be written (the others' holds are written each alone then).
     """
     entries: dict[int, Decision | None] = {}
     holds: list[_Held] = []
@@ -290,16 +291,36 @@ def evaluate_batch(
                 continue
             entries[loaded.plan.pk] = _transition(held)
         except Exception:
-            logger.exception("The evaluation of rollout plan %s failed", loaded.plan.pk)
-            close_old_connections()  # a broken connection is not handed to the next plan
+            _failed("The evaluation of rollout plan %s failed", loaded.plan.pk)
         done([loaded.plan.pk])
     try:
-        entries.update(_write_holds(holds))
-    except Exception:
-        logger.exception("The holds of rollout plans %s failed", [held.loaded.plan.pk for held in holds])
-        close_old_connections()
+        entries.update(_write_holds_apart(holds))
     finally:
         done([held.loaded.plan.pk for held in holds])
+    return entries
+
+
+def _failed(message: str, *args: Any) -> None:
+    logger.exception(message, *args)
+    ROLLOUT_TICKS.labels("failed").inc()
+    close_old_connections()  # a broken connection is not handed to the next plan
+
+
+def _write_holds_apart(holds: Sequence[_Held]) -> dict[int, Decision | None]:
+    """The holds written together; if that fails, each alone (its own transaction), so that a plan
+    whose write fails loses only its own hold."""
+    try:
+        return _write_holds(holds)
+    except Exception:
+        if len(holds) == 1:
+            _failed("The hold of rollout plan %s failed", holds[0].loaded.plan.pk)
+            return {}
+        logger.warning("The holds of rollout plans %s failed together; writing each alone",
+                       [held.loaded.plan.pk for held in holds], exc_info=True)  # fmt: skip
+        close_old_connections()
+    entries: dict[int, Decision | None] = {}
+    for held in holds:
+        entries.update(_write_holds_apart([held]))
     return entries
 
 

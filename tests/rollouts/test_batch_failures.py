@@ -1,0 +1,71 @@
+"""A plan whose part of its batch fails loses only its own tick: the batch's other plans are still
+evaluated and written, and every plan's claim is released (the next tick tries it again)."""
+
+import pytest
+from django.db.models import Sum
+
+from controlplane.audit.services import SYSTEM
+from controlplane.flags.services import create_flag
+from controlplane.rollouts import measurements, queued, services, tasks
+from controlplane.rollouts.models import Decision, RolloutPlan
+from tests.observability.helpers import scrape, value
+from tests.rollouts.helpers import act, create_plan
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+STAGES = [{"percent": 1, "min_dwell_s": 600}, {"percent": 5, "min_dwell_s": 600}]
+
+
+@pytest.fixture
+def dwelling(api, project):
+    """Three started plans of their own flags, each evaluated once (a hold: the dwell)."""
+    ids = []
+    for number in range(3):
+        create_flag(project, SYSTEM, key=f"failing-{number}")
+        plan = create_plan(api, STAGES, rules=[], flag=f"failing-{number}")
+        act(api, plan["id"], "start")
+        assert services.evaluate(plan["id"]).action == "hold"
+        ids.append(plan["id"])
+    return ids
+
+
+def holds_seen(plan_id: int) -> int:
+    return Decision.objects.filter(plan_id=plan_id, action="hold").aggregate(seen=Sum("repeats"))["seen"] or 0
+
+
+def failing_for(monkeypatch, broken: int, method: str) -> None:
+    """``TickMeasurements.<method>`` raises for the plan ``broken`` (the database stays real)."""
+    real = getattr(measurements.TickMeasurements, method)
+
+    def fails(self, *args):
+        if self.plan.pk == broken:
+            raise RuntimeError(f"{method} of plan {broken} failed")
+        return real(self, *args)
+
+    monkeypatch.setattr(measurements.TickMeasurements, method, fails)
+
+
+def test_a_plan_whose_hold_cannot_be_written_loses_only_its_own_hold(client, dwelling, monkeypatch, caplog):
+    broken = dwelling[1]
+    failing_for(monkeypatch, broken, "store")
+    seen = {plan_id: holds_seen(plan_id) for plan_id in dwelling}
+    evaluated = dict(RolloutPlan.objects.filter(pk__in=dwelling).values_list("id", "evaluated_at"))
+    before = scrape(client)
+    assert queued.claim(dwelling, "tick") == dwelling
+
+    tasks.evaluate_plans(dwelling, "tick")
+
+    for plan_id in (dwelling[0], dwelling[2]):
+        plan = RolloutPlan.objects.get(pk=plan_id)
+        assert plan.evaluated_at > evaluated[plan_id]
+        assert plan.waiting_on
+        assert holds_seen(plan_id) == seen[plan_id] + 1  # folded into its last hold
+    assert RolloutPlan.objects.get(pk=broken).evaluated_at == evaluated[broken]
+    assert holds_seen(broken) == seen[broken]
+    assert f"The hold of rollout plan {broken} failed" in caplog.text
+    assert (
+        value(scrape(client), "flagplane_rollout_ticks_total", outcome="failed")
+        - value(before, "flagplane_rollout_ticks_total", outcome="failed")
+        == 1
+    )
+    assert queued.claim(dwelling, "next") == dwelling  # every claim released
