@@ -244,6 +244,9 @@ def searches(size: int, project_id: int, pairs: list[tuple[int, int]]) -> dict[s
         "api search never actor": (API_URL, {"q": "user-17", "actor": "rollout"}),
         "api search until": (API_URL, {"q": "user-17", "until": middle}),
         "api search limit 500": (API_URL, {"q": "user-17", "limit": 500}),
+        "api search short actor": (API_URL, {"q": "flag-4321", "actor": "us"}),
+        "api search rare actor": (API_URL, {"q": "routine", "actor": "ci-bot"}),
+        "api search actor end": (API_URL, {"q": "ci-bot", "actor": "ci-"}),
     }  # fmt: skip
 
 

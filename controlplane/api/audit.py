@@ -113,7 +113,7 @@ class AuditEntryViewSet(viewsets.ReadOnlyModelViewSet):
         queryset = AuditEntry.objects.all()
         user, token = self.request.user, token_of(self.request)
         params = self.request.query_params
-        searched = bool(params.get("q", "").strip())
+        searched = search.is_search(params.get("q", ""))
 
         def having(field: str, ids: QuerySet) -> Q | In:
             """In a search, compared as the search index reads them (``among``); otherwise as a

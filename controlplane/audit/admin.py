@@ -101,7 +101,7 @@ class ObjectTypeFilter(IndexedValueFilter):
 
 
 def searched(request) -> bool:
-    return bool(request.GET.get(SEARCH_VAR, "").strip())
+    return search.is_search(request.GET.get(SEARCH_VAR, ""))
 
 
 class IdFilter(admin.RelatedFieldListFilter):
@@ -219,7 +219,7 @@ class AuditEntryAdmin(RoleAdminMixin, ReadOnlyAdmin):
 
     def get_sortable_by(self, request):
         """A search is newest first (audit.search reads the log in that order): no column to sort by."""
-        return () if request.GET.get(SEARCH_VAR) else super().get_sortable_by(request)
+        return () if searched(request) else super().get_sortable_by(request)
 
     def get_search_results(self, request, queryset, search_term):
         """The list as it is: SearchChangeList searches it by words (Django's search, icontains on

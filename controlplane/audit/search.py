@@ -79,6 +79,11 @@ def query_of(text: str) -> SearchQuery | None:
     return reduce(and_, parts) if parts else None
 
 
+def is_search(text: str) -> bool:
+    """Whether the search box's text searches (it has a word): ``q=--`` is the list."""
+    return query_of(text) is not None
+
+
 def _term(phrase: str, word: str) -> SearchQuery | None:
     if phrase:
         return SearchQuery(phrase, search_type="phrase", config="simple")

@@ -4,6 +4,8 @@ entry twice, no count."""
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from controlplane.access.services import grant_role
@@ -82,6 +84,17 @@ def test_next_and_previous_pages_walk_the_matches_without_repeats(api, crowd, mo
 
 def test_a_search_without_a_word_is_the_list(api, crowd):
     assert ids(api.get(URL, {"q": '* "" -', "limit": 500})) == ids(api.get(URL, {"limit": 500}))
+
+
+def test_a_search_without_a_word_filters_as_the_list_does(api, project, production):
+    """Its filters' ids are plain integers, as the list's btree indexes read them, not the
+    search's bigints."""
+    AuditEntry.objects.create(actor="deployer", action="flag.update", object_type="flag", object_id="1",
+                              object_repr="flag-1", project=project, environment=production)  # fmt: skip
+    with CaptureQueriesContext(connection) as queries:
+        assert ids(api.get(URL, {"q": "--", "project": "shop", "environment": "production"}))
+    on_the_log = [q["sql"] for q in queries if 'FROM "audit_auditentry"' in q["sql"]]
+    assert on_the_log and not [sql for sql in on_the_log if "::bigint" in sql], on_the_log
 
 
 def test_a_caller_finds_only_the_entries_of_projects_they_may_read(crowd, project):
