@@ -304,10 +304,11 @@ METRICS_MAX_CLOCK_SKEW_SECONDS = env_int("METRICS_MAX_CLOCK_SKEW_SECONDS", 300)
 # Batches parked in Redis while PostgreSQL is unavailable (controlplane/metrics/inbox.py), and how
 # often they are drained into it.
 METRICS_INBOX_MAX = env_int("METRICS_INBOX_MAX", 100_000)
-# A batch whose counting would write more rows than this (a row per series and per unit group) is
-# parked too and counted by a worker right away. 5,000 rows: counting 5,000 plain series or ~300
-# series of 16 unit groups took 170-270 ms of a request at load 7 on 2 cores (bench/scale.py).
-METRICS_PARK_ROWS = env_int("METRICS_PARK_ROWS", 5_000)
+# A batch whose counting would write more rows than this (a bucket row per series, and one unit row
+# per series with unit groups) is parked too and counted by a worker right away. 2,000 rows: a
+# request counting 1,000 series of 16 unit groups took 177-204 ms, plain series 49-67 µs each (so
+# 2,000 of them ~100-135 ms), at load 4.6 on 2 cores (bench/scale.py --only ingest).
+METRICS_PARK_ROWS = env_int("METRICS_PARK_ROWS", 2_000)
 # The unit-group rows of a series' bucket that several batches (SDK instances) wrote are folded
 # into one (metrics.services.compact) once the bucket ended METRICS_COMPACT_AFTER_S ago, until it
 # began METRICS_COMPACT_SPAN_S ago.

@@ -175,9 +175,26 @@ def test_a_batch_of_ten_thousand_series_with_unit_groups_is_accepted_at_8_mib(sd
     assert 8 * 1024 * 1024 < len(body) < settings.API_MAX_BODY_BYTES  # over Django's 2.5 MiB
     response = sdk.post("/api/v1/metrics", body, content_type="application/json")
     assert response.status_code == 202, response.content[:500]
-    assert response.json() == {"accepted": 10_000, "duplicate": False, "queued": True}  # 170,000 rows: parked
+    assert response.json() == {"accepted": 10_000, "duplicate": False, "queued": True}  # 20,000 rows: parked
     assert inbox.drain()["counted"] == 1
     assert MetricUnitBucket.objects.filter(environment=production).count() == 10_000  # a row per series
+
+
+def test_a_series_with_unit_groups_counts_as_two_rows_against_the_park_threshold(
+    post, production, entry, make_batch, settings
+):
+    """Its bucket row and its one unit row, however many groups: 300 series of 16 groups are 600 rows."""
+    settings.METRICS_PARK_ROWS = 600
+    groups = {group: (3, 1) for group in range(0, UNIT_GROUPS, UNIT_GROUPS // 16)}
+
+    def batch(series: int) -> dict:
+        return {**make_batch(*(grouped_entry(entry, groups, flag=f"flag-{i}") for i in range(series))), "format": 2}
+
+    assert post(batch(300)).json() == {"accepted": 300, "duplicate": False, "queued": False}
+    assert MetricUnitBucket.objects.filter(environment=production).count() == 300
+    assert post(batch(301)).json() == {"accepted": 301, "duplicate": False, "queued": True}
+    assert inbox.drain()["counted"] == 1
+    assert MetricUnitBucket.objects.filter(environment=production).count() == 300 + 301
 
 
 def test_a_batch_stores_a_row_per_series_with_only_the_latency_counts_that_are_not_zero(
