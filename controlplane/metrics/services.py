@@ -388,9 +388,9 @@ def prune(now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     oldest = oldest_kept(now)
     buckets, _ = MetricBucket.objects.filter(bucket_start__lt=oldest).delete()
-    MetricUnitBucket.objects.filter(bucket_start__lt=oldest).delete()
+    unit_buckets, _ = MetricUnitBucket.objects.filter(bucket_start__lt=oldest).delete()
     LateBucket.objects.filter(bucket_start__lt=oldest).delete()
     batches, _ = MetricBatch.objects.filter(
         received_at__lt=now - timedelta(hours=settings.METRICS_BATCH_RETENTION_HOURS)
     ).delete()
-    return {"buckets": buckets, "batches": batches}
+    return {"buckets": buckets, "unit_buckets": unit_buckets, "batches": batches}

@@ -26,7 +26,7 @@ def test_prune_removes_old_buckets_and_batch_ids(production, settings):
     FlagActivity.objects.create(environment=production, flag_key="f", first_evaluated_at=now - timedelta(days=90),
                                 last_evaluated_at=now - timedelta(days=60))  # fmt: skip
 
-    assert tasks.prune.apply().get() == {"buckets": 1, "batches": 1}
+    assert tasks.prune.apply().get() == {"buckets": 1, "unit_buckets": 0, "batches": 1}
 
     assert list(MetricBucket.objects.values_list("bucket_start", flat=True)) == [now - timedelta(days=13)]
     assert list(MetricBatch.objects.values_list("batch_id", flat=True)) == [f"{1:032x}"]
@@ -42,7 +42,7 @@ def test_prune_removes_the_unit_group_rows_of_old_buckets_and_keeps_the_others(p
             unit_groups=[3], successes=[1], errors=[0], latency_bins=[42], latency_counts=[1],
         )  # fmt: skip
 
-    tasks.prune.apply().get()
+    assert tasks.prune.apply().get() == {"buckets": 0, "unit_buckets": 2, "batches": 0}
 
     assert list(MetricUnitBucket.objects.values_list("bucket_start", "batch")) == [(now - timedelta(days=13), 3)]
 
