@@ -276,13 +276,29 @@ class TickMeasurements:
         )
 
 
-def prefetch(sources: Collection[TickMeasurements]) -> None:
+def prefetch(sources: Sequence[TickMeasurements], failed: Callable[[TickMeasurements], None]) -> None:
     """Count what each of ``sources`` (``record``ed) still needs from the buckets, for all of them in
     one query. Nothing is written: each source's ``store`` keeps what it may store, in its tick's
-    transaction."""
+    transaction. If that query fails, each source is counted alone; a source whose counts cannot
+    be read or added is given to ``failed`` (the others are counted all the same)."""
+    try:
+        counted: list[list[ArmTotals] | None] = list(_counted(sources))
+    except Exception:
+        if len(sources) == 1:
+            failed(sources[0])
+            return
+        logger.warning("The SDK counts of %s plans failed together; counting each alone", len(sources), exc_info=True)
+        counted = [None] * len(sources)
+    for source, totals in zip(sources, counted, strict=True):
+        try:
+            source._add(iter(totals if totals is not None else _counted([source])[0]))
+        except Exception:
+            failed(source)
+
+
+def _counted(sources: Sequence[TickMeasurements]) -> list[list[ArmTotals]]:
     counted = iter(arm_counts_many([window for source in sources for window in source.pending]))
-    for source in sources:
-        source._add(counted)
+    return [[next(counted) for _ in source.pending] for source in sources]
 
 
 _KEPT_WHOLE: set[tuple[str, int, str, datetime]] = set()

@@ -240,7 +240,8 @@ def load_active(plan_ids: Sequence[int]) -> dict[int, LoadedPlan]:
     stages, rules, stored counts (``StageCounts`` of closed stages, ``RunningCounts`` of the open
     one, ``SourceCounts`` of a Prometheus rule's closed stages) and SDK counts, in seven queries for
     the whole batch. Nothing is locked: ``evaluate_batch`` checks under the lock that the plan has
-    not changed since. A plan whose runtime cannot be read is logged and left out."""
+    not changed since. A plan whose runtime or SDK counts cannot be read is logged and left out (the
+    caller releases it with the plans that are not active)."""
     flag_on = FlagState.objects.filter(flag=OuterRef("flag_id"), environment=OuterRef("environment_id")).values("on")
     plans = (
         RolloutPlan.objects.filter(pk__in=plan_ids, status__in=RolloutPlan.ACTIVE)
@@ -259,7 +260,12 @@ def load_active(plan_ids: Sequence[int]) -> dict[int, LoadedPlan]:
             loaded[plan.pk] = LoadedPlan(plan, bool(plan.flag_on), runtime, now, sdk_counts)
         except Exception:
             _failed("The evaluation of rollout plan %s failed", plan.pk)
-    measurements.prefetch([item.sdk_counts for item in loaded.values()])
+
+    def failed(source: measurements.TickMeasurements) -> None:
+        _failed("The SDK counts of rollout plan %s failed", source.plan.pk)
+        del loaded[source.plan.pk]
+
+    measurements.prefetch([item.sdk_counts for item in loaded.values()], failed)
     return loaded
 
 

@@ -5,6 +5,8 @@ import pytest
 from django.db.models import Sum
 
 from controlplane.audit.services import SYSTEM
+from controlplane.flags import services as flag_services
+from controlplane.flags.models import FlagState
 from controlplane.flags.services import create_flag
 from controlplane.rollouts import measurements, queued, services, tasks
 from controlplane.rollouts.models import Decision, RolloutPlan
@@ -18,11 +20,11 @@ STAGES = [{"percent": 1, "min_dwell_s": 600}, {"percent": 5, "min_dwell_s": 600}
 
 @pytest.fixture
 def dwelling(api, project):
-    """Three started plans of their own flags, each evaluated once (a hold: the dwell)."""
+    """Three started plans of their own flags with an error-rate rule, each evaluated once (a hold)."""
     ids = []
     for number in range(3):
         create_flag(project, SYSTEM, key=f"failing-{number}")
-        plan = create_plan(api, STAGES, rules=[], flag=f"failing-{number}")
+        plan = create_plan(api, STAGES, flag=f"failing-{number}")
         act(api, plan["id"], "start")
         assert services.evaluate(plan["id"]).action == "hold"
         ids.append(plan["id"])
@@ -68,4 +70,46 @@ def test_a_plan_whose_hold_cannot_be_written_loses_only_its_own_hold(client, dwe
         - value(before, "flagplane_rollout_ticks_total", outcome="failed")
         == 1
     )
+    assert queued.claim(dwelling, "next") == dwelling  # every claim released
+
+
+def counting_fails_for(monkeypatch, broken: int) -> None:
+    """The query counting SDK buckets fails whenever it counts the plan ``broken``'s flag."""
+    flag_key = RolloutPlan.objects.get(pk=broken).flag.key
+    real = measurements.arm_counts_many
+
+    def fails(windows):
+        if any(window.flag_key == flag_key for window in windows):
+            raise RuntimeError(f"counting {flag_key} failed")
+        return real(windows)
+
+    monkeypatch.setattr(measurements, "arm_counts_many", fails)
+
+
+@pytest.mark.parametrize("failing", ["the batch's counting query", "adding the plan's counts"])
+def test_a_plan_whose_sdk_counts_fail_is_left_out_of_its_batch_and_released(
+    client, dwelling, monkeypatch, caplog, failing
+):
+    broken, held, killed = dwelling
+    if failing == "adding the plan's counts":
+        failing_for(monkeypatch, broken, "_add")
+    else:
+        counting_fails_for(monkeypatch, broken)
+    killed_flag = RolloutPlan.objects.get(pk=killed)
+    state = FlagState.objects.get(flag_id=killed_flag.flag_id, environment_id=killed_flag.environment_id)
+    flag_services.toggle_flag(state, SYSTEM, False, "incident")
+    seen = {plan_id: holds_seen(plan_id) for plan_id in dwelling}
+    evaluated = dict(RolloutPlan.objects.filter(pk__in=dwelling).values_list("id", "evaluated_at"))
+    before = scrape(client)
+    assert queued.claim(dwelling, "tick") == dwelling
+
+    tasks.evaluate_plans(dwelling, "tick")
+
+    assert holds_seen(held) == seen[held] + 1
+    assert RolloutPlan.objects.get(pk=killed).status == "paused"  # the batch's transitions run too
+    assert RolloutPlan.objects.get(pk=broken).evaluated_at == evaluated[broken]
+    assert holds_seen(broken) == seen[broken]
+    assert f"The SDK counts of rollout plan {broken} failed" in caplog.text
+    failed = value(scrape(client), "flagplane_rollout_ticks_total", outcome="failed")
+    assert failed - value(before, "flagplane_rollout_ticks_total", outcome="failed") == 1
     assert queued.claim(dwelling, "next") == dwelling  # every claim released
