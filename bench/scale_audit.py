@@ -197,6 +197,9 @@ def views(size: int) -> dict[str, tuple[str, dict]]:
         "api rare project": (API_URL, {"project": RARE["project"]}),
         "api rare actor": (API_URL, {"actor": "ci-bot"}),
         "api never meet": (API_URL, never),
+        # the project's entries of the action are never of this type (the fill's parities): the
+        # project's index of the type finds none at once, its index of the action reads 250,000
+        "api never meet three": (API_URL, {"project": "audit-3", "action": ACTIONS[0], "object_type": "flag"}),
     }
 
 

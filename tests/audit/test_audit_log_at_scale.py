@@ -158,3 +158,20 @@ def test_the_admin_counts_up_to_a_bound_then_estimates(admin_client, entries, mo
     counts = [q["sql"] for q in queries if "COUNT(" in q["sql"] and f'"{TABLE}"' in q["sql"]]
     assert counts and all("LIMIT 4" in sql for sql in counts), counts
     assert response.context["cl"].result_count >= 4
+
+
+def test_three_filters_that_never_meet_walk_the_index_of_the_pair_with_fewest_entries(api, project, production):
+    """The project's entries of the action are many, those of the type few, and none are both;
+    the type is common in another project, so taken alone (as independent filters) the project's
+    entries of the type look as many as those of the action (migration 0009's statistics)."""
+    other = create_project(SYSTEM, key="other-shop", name="Other shop", environments=["production"])
+    add_entries([(project, production, "flag.update", "flag")], 900)
+    add_entries([(project, production, "segment.update", "segment")], 100)
+    add_entries([(other, other.environments.get(), "segment.update", "segment")], 900)
+    params = {"project": "shop", "action": "flag.update", "object_type": "segment"}
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get("/api/v1/audit/", params)
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+    plan = plan_of(list_query(queries), sort=False)
+    assert "audit_project_type_at" in plan, plan
