@@ -9,8 +9,9 @@ from controlplane.rollouts import measurements, queued, services
 from controlplane.rollouts.models import RolloutPlan
 
 BATCH = 50
-"""Plans per evaluation task. A batch's plans are read together (``services.load_active``: six
-queries however many plans), and a tick of 5,000 plans queues 100 tasks instead of 5,000. Chosen
+"""Plans per evaluation task. A batch's plans are read together (``services.load_active``: seven
+queries however many plans) and its holds written together (``services.evaluate_batch``: four), and
+a tick of 5,000 plans queues 100 tasks instead of 5,000. Chosen
 by measurement (bench/scale_engine.py at 2,000 plans, a loaded 2-core machine): 50 and 100 plans a
 task evaluated 1.1-1.7 times as many plans a second as 20; a batch of 50 (20-80 ms a plan there)
 ends within a few seconds, so a plan's claim and a rollback's delay stay within a tick."""
