@@ -249,11 +249,9 @@ class TickMeasurements:
             )
         return False
 
-    def store(self) -> None:
-        """Store the settled periods ``prefetch`` counted (with when their counts were read) and the
-        running counts it moved on. Whichever tick of the plan writes a row last, it holds the
-        buckets' counts as read at its ``counted_at`` or after (another worker's tick of the same
-        plan may write them too)."""
+    def rows(self) -> tuple[list[StageCounts], list[RunningCounts]]:
+        """What ``store_many`` stores of this source: the settled periods ``prefetch`` counted (with
+        when their counts were read) and the running counts it moved on."""
         settled, moved = self.to_store
         rows = []
         for key, counted_at in settled.items():
@@ -262,18 +260,32 @@ class TickMeasurements:
                 counts = totals_to_bytes(self.measured[key])
                 rows.append(StageCounts(plan=self.plan, variant=variants[0], since=since, until=until,
                                         counts=counts, counted_at=counted_at))  # fmt: skip
-        StageCounts.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["plan", "variant", "since", "until"],
-            update_fields=["counts", "counted_at"],
-        )
-        RunningCounts.objects.bulk_create(
-            moved,
-            update_conflicts=True,
-            unique_fields=["plan", "variant", "since"],
-            update_fields=["until", "counts", "counted_at"],
-        )
+        return rows, moved
+
+
+def store_many(sources: Sequence[TickMeasurements]) -> None:
+    """Store what ``sources`` counted (``TickMeasurements.rows``), in one upsert a table for all of
+    them (none where there is nothing to store). Whichever tick of a plan writes a row last, it
+    holds the buckets' counts as read at its ``counted_at`` or after (another worker's tick of the
+    same plan may write them too)."""
+    stage_rows: list[StageCounts] = []
+    running_rows: list[RunningCounts] = []
+    for source in sources:
+        stage, running = source.rows()
+        stage_rows += stage
+        running_rows += running
+    StageCounts.objects.bulk_create(
+        stage_rows,
+        update_conflicts=True,
+        unique_fields=["plan", "variant", "since", "until"],
+        update_fields=["counts", "counted_at"],
+    )
+    RunningCounts.objects.bulk_create(
+        running_rows,
+        update_conflicts=True,
+        unique_fields=["plan", "variant", "since"],
+        update_fields=["until", "counts", "counted_at"],
+    )
 
 
 def prefetch(sources: Sequence[TickMeasurements], failed: Callable[[TickMeasurements], None]) -> None:

@@ -366,7 +366,7 @@ def _transition(held: _Held) -> Decision | None:
         if not tick_writes.claim(tick_writes.Read(held.loaded.plan, held.loaded.flag_on), _decided_state(held.step)):
             ROLLOUT_TICKS.labels("skipped").inc()
             return None
-        held.loaded.sdk_counts.store()
+        measurements.store_many([held.loaded.sdk_counts])
         stored_sources.store(held.closed)
         entry = _apply(held.loaded.plan, held.spec, held.step, ROLLOUT_ENGINE, "", claimed=True)
     ROLLOUT_TICKS.labels("decided").inc()
@@ -377,9 +377,7 @@ def _transition(held: _Held) -> Decision | None:
 def _write_holds(holds: Sequence[_Held]) -> dict[int, Decision | None]:
     with transaction.atomic():
         written = tick_writes.write_holds([held.hold for held in holds if held.hold is not None])
-        for held in holds:
-            if held.loaded.plan.pk in written:
-                held.loaded.sdk_counts.store()
+        measurements.store_many([held.loaded.sdk_counts for held in holds if held.loaded.plan.pk in written])
         stored_sources.store([row for held in holds if held.loaded.plan.pk in written for row in held.closed])
         transaction.on_commit(lambda: ROLLOUT_DECISIONS.labels("hold").inc(len(written)))
     ended = time.perf_counter()

@@ -49,7 +49,7 @@ def failing_for(monkeypatch, broken: int, method: str) -> None:
 
 def test_a_plan_whose_hold_cannot_be_written_loses_only_its_own_hold(client, dwelling, monkeypatch, caplog):
     broken = dwelling[1]
-    failing_for(monkeypatch, broken, "store")
+    failing_for(monkeypatch, broken, "rows")
     seen = {plan_id: holds_seen(plan_id) for plan_id in dwelling}
     evaluated = dict(RolloutPlan.objects.filter(pk__in=dwelling).values_list("id", "evaluated_at"))
     before = scrape(client)

@@ -9,8 +9,11 @@ arrive at that end or, if the engine's clock is past it, at the engine's time).
 import time
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
+from controlplane.audit.services import SYSTEM
+from controlplane.flags.services import create_flag
 from controlplane.metrics import services as metrics_services
 from controlplane.metrics.queries import Window, arm_counts_many
 from controlplane.metrics.services import bucket_start
@@ -49,19 +52,21 @@ def engine_clock(monkeypatch) -> EngineClock:
     return EngineClock(monkeypatch)
 
 
-def send(production, engine_clock: EngineClock, offset_s: float, treatment_errors: int = 1) -> None:
+def send(
+    production, engine_clock: EngineClock, offset_s: float, treatment_errors: int = 1, flag: str = "new-checkout"
+) -> None:
     """A batch from two unit groups per arm whose period ends at ``offset_s`` on the engine's clock,
     counted then or, if the engine's clock is past that, now (late, if its bucket has settled)."""
     traffic = {"on": {3: (40, treatment_errors), 7: (60, 0)}, "off": {3: (400, 4), 9: (500, 5)}}
     end = engine_clock.origin + offset_s
     arrival = clock.moment(max(end, engine_clock.now))
-    metrics_services.ingest_batch(production.id, units_batch(traffic, clock.moment(end)), now=arrival)
+    metrics_services.ingest_batch(production.id, units_batch(traffic, clock.moment(end), flag), now=arrival)
 
 
 def observed(plan_id: int) -> tuple:
     loaded = services.load_active([plan_id])[plan_id]
     observations, gates, _ = tick_inputs.read(loaded.plan, loaded.runtime, loaded.now, loaded.sdk_counts)
-    loaded.sdk_counts.store()  # as the tick does once it has the plan's lock
+    measurements.store_many([loaded.sdk_counts])  # as the tick does once it has the plan's lock
     return observations, gates
 
 
@@ -275,3 +280,29 @@ def test_a_late_batch_never_shrinks_counts_that_begin_before_the_oldest_bucket_k
     assert after[("on", stage_2)] == 6 * 100  # its on-time batches (320 s to 570 s), the late one left out
     kept = [r for r in caplog.records if "not counted again" in r.getMessage()]
     assert len(kept) == len(before)  # each row once, not once a tick
+
+
+def test_a_batch_stores_its_plans_counts_in_one_upsert_a_table(api, project, production, checkout_flag, engine_clock):
+    second = create_flag(project, SYSTEM, key="second-checkout")
+    plan_ids = [create_plan(api, STAGES, rules=[ERROR_RULE, LATENCY_RULE], flag=key)["id"]
+                for key in (checkout_flag.key, second.key)]  # fmt: skip
+    for plan_id in plan_ids:
+        act(api, plan_id, "start")
+    for offset in range(20, 601, 50):
+        if offset > 300 >= offset - 50:
+            engine_clock.at(300)
+            for plan_id in plan_ids:
+                act(api, plan_id, "promote")
+        for key in (checkout_flag.key, second.key):
+            send(production, engine_clock, offset, flag=key)
+    engine_clock.at(630)
+    loaded = services.load_active(plan_ids)
+    with CaptureQueriesContext(connection) as captured:
+        services.evaluate_batch([loaded[plan_id] for plan_id in plan_ids])
+
+    for model in (StageCounts, RunningCounts):
+        assert {row.plan_id for row in model.objects.all()} == set(plan_ids)  # stage 1 stored, stage 2 kept
+        inserts = [
+            q["sql"] for q in captured.captured_queries if q["sql"].startswith(f'INSERT INTO "{model._meta.db_table}"')
+        ]
+        assert len(inserts) == 1, model
