@@ -16,7 +16,9 @@ unit groups, one batch a minute per variant. Then:
 ``engine_plans_per_worker`` is the plans per second at the largest size times the 15-s tick: the
 active plans one worker machine keeps up with.
 
-Usage: ``.venv/bin/python bench/scale_engine.py [--sizes 500,2000,5000] [--seconds 90]``
+Usage: ``.venv/bin/python bench/scale_engine.py [--sizes 500,2000,5000] [--seconds 90]
+[--instances 64 [--folded]]`` (``--instances``: each series reported by that many SDK instances, a
+unit row each a bucket, the same totals; ``--folded``: those rows folded by ``metrics.compact``)
 (or ``bench/scale.py --only engine``).
 """
 
@@ -48,8 +50,8 @@ RULES = [
 ]
 
 
-def fill(project, environment, start: int, end: int) -> None:
-    """Plans ``start..end-1`` with their flags, stages, rules and SDK health signals."""
+def fill(project, environment, start: int, end: int, instances: int = 1, folded: bool = False) -> None:
+    """Plans ``start..end-1`` with their flags, stages, rules and SDK health signals (``fill_signals``)."""
     from controlplane.flags.models import Flag, FlagState
     from controlplane.flags.services import BOOLEAN_VARIANTS
     from controlplane.rollouts.models import HealthRule, RolloutPlan, Stage
@@ -86,15 +88,20 @@ def fill(project, environment, start: int, end: int) -> None:
             for i, (percent, dwell) in enumerate(STAGES)
         )
         HealthRule.objects.bulk_create(HealthRule(plan=plan, **rule) for plan in plans for rule in RULES)
-        fill_signals(environment.id, low, high, segment_starts)
+        fill_signals(environment.id, low, high, segment_starts, instances, folded)
         store_closed_stages(plans)
 
 
-def fill_signals(environment_id: int, low: int, high: int, segment_starts: list[float]) -> None:
-    """One bucket a minute per variant since the run started, each stage's traffic split as it served."""
+def fill_signals(environment_id: int, low: int, high: int, segment_starts: list[float], instances: int = 1,
+                 folded: bool = False) -> None:  # fmt: skip
+    """One bucket a minute per variant since the run started, each stage's traffic split as it served,
+    reported by ``instances`` SDK instances (a unit row each a series' bucket, the same counts), and
+    with ``folded`` those rows folded by ``metrics.services.compact`` as its beat task would have."""
     from django.db import connection
+    from django.test.utils import override_settings
 
     from controlplane.metrics.histogram import HISTOGRAM_SIZE
+    from controlplane.metrics.services import compact
     from flagplane.metrics import UNIT_GROUPS
 
     first = datetime.fromtimestamp(segment_starts[0], tz=UTC)
@@ -107,7 +114,7 @@ def fill_signals(environment_id: int, low: int, high: int, segment_starts: list[
             SELECT 'engine-' || lpad(f::text, 5, '0') AS flag_key, v.variant,
                    %s::timestamptz + m * interval '1 minute' AS bucket_start,
                    CASE WHEN v.variant = 'on' THEN ({shares})[1 + m / 15]
-                        ELSE 100 - ({shares})[1 + m / 15] END AS per_group
+                        ELSE 100 - ({shares})[1 + m / 15] END AS per_instance
             FROM generate_series(%s, %s) AS f, generate_series(0, {MINUTES - 1}) AS m,
                  (VALUES ('on'), ('off')) AS v(variant)
             """,
@@ -121,24 +128,28 @@ def fill_signals(environment_id: int, low: int, high: int, segment_starts: list[
                    array(SELECT CASE WHEN i = {fast} THEN per_group * {UNIT_GROUPS} ELSE 0 END
                          FROM generate_series(0, {HISTOGRAM_SIZE - 1}) AS i),
                    80.0 * per_group * {UNIT_GROUPS}, 0
-            FROM bench_signals
+            FROM (SELECT *, per_instance * %s AS per_group FROM bench_signals) s
             """,
-            [environment_id],
+            [environment_id, instances],
         )
         cursor.execute(
             f"""
             INSERT INTO metrics_metricunitbucket (environment_id, flag_key, variant, bucket_start, batch,
                                                   unit_groups, successes, errors, latency_bins, latency_counts)
-            SELECT %s, flag_key, variant, bucket_start, 1,
+            SELECT %s, flag_key, variant, bucket_start, batch,
                    array(SELECT generate_series(0, {UNIT_GROUPS - 1})),
-                   array_fill(per_group::bigint, ARRAY[{UNIT_GROUPS}]), array_fill(0::bigint, ARRAY[{UNIT_GROUPS}]),
+                   array_fill(per_instance::bigint, ARRAY[{UNIT_GROUPS}]),
+                   array_fill(0::bigint, ARRAY[{UNIT_GROUPS}]),
                    array(SELECT g * {HISTOGRAM_SIZE} + {fast} FROM generate_series(0, {UNIT_GROUPS - 1}) AS g),
-                   array_fill(per_group::bigint, ARRAY[{UNIT_GROUPS}])
-            FROM bench_signals
+                   array_fill(per_instance::bigint, ARRAY[{UNIT_GROUPS}])
+            FROM bench_signals, generate_series(1, %s) AS batch
             """,
-            [environment_id],
+            [environment_id, instances],
         )
         cursor.execute("DROP TABLE bench_signals")
+    if folded:
+        with override_settings(METRICS_COMPACT_SPAN_S=(MINUTES + 60) * 60):  # the whole run, not 2 minutes
+            compact()
 
 
 def store_closed_stages(plans: list) -> None:
@@ -247,7 +258,28 @@ def one_pass(size: int, seconds: float) -> dict[str, float]:
             "second_tick": second_tick, "queue_left": left}  # fmt: skip
 
 
-def measure(engine_sizes: list[int], seconds: float = 90.0) -> dict[str, Any]:
+def full_read_ms(environment_id: int, plan_ids: list[int]) -> float:
+    """Median of 5 ``arm_counts_many`` of the plans' arms since their runs began: what a tick reads
+    of unit rows when nothing of them is stored yet (after a restart of the run), the read the
+    number of SDK instances (unit rows a bucket) weighs on; a held plan reads only its open stage's
+    unsettled tail."""
+    from datetime import timedelta
+
+    from controlplane.metrics.queries import Window, arm_counts_many
+    from controlplane.rollouts.models import RolloutPlan
+
+    since = datetime.now(UTC) - timedelta(minutes=MINUTES + 5)
+    keys = list(RolloutPlan.objects.filter(id__in=plan_ids).values_list("flag__key", flat=True))
+    windows = [Window(environment_id, key, [arm], since, None) for key in keys for arm in ("on", "off")]
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        arm_counts_many(windows)
+        times.append((time.perf_counter() - started) * 1000)
+    return sorted(times)[2]
+
+
+def measure(engine_sizes: list[int], seconds: float = 90.0, instances: int = 1, folded: bool = False) -> dict[str, Any]:
     from controlplane.audit.services import Actor
     from controlplane.projects.services import create_project
     from controlplane.rollouts.models import RolloutPlan
@@ -261,13 +293,16 @@ def measure(engine_sizes: list[int], seconds: float = 90.0) -> dict[str, Any]:
     try:
         for size in engine_sizes:
             started = time.perf_counter()
-            fill(project, environment, filled, size)
+            fill(project, environment, filled, size, instances, folded)
             filled = size
             print(f"engine: {size:,} active plans ({time.perf_counter() - started:.0f} s to fill)", flush=True)
             results["engine_fill_s"] = results.get("engine_fill_s", 0.0) + time.perf_counter() - started
             sample = list(RolloutPlan.objects.order_by("?").values_list("id", flat=True)[:BATCH])
             queries, ms = in_process(sample)
             print(f"  a batch of {len(sample)} in this process: {queries:.1f} queries and {ms:.1f} ms per plan")
+            read_ms = full_read_ms(environment.id, sample)
+            print(f"  the batch's whole runs read (both arms, latencies, {MINUTES} min): {read_ms:.1f} ms")
+            results["engine_full_read_ms"] = round(read_ms, 1)
             run = one_pass(size, seconds)
             queued_again = run["second_tick"]
             if queued_again is None:
@@ -298,10 +333,17 @@ def main() -> None:
     parser.add_argument("--sizes", type=sizes, default=sizes("500,2000,5000"))
     parser.add_argument("--seconds", type=float, default=90.0, help="longest wait for one tick's plans")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="SDK instances reporting each series: unit rows a series' bucket, as appended",
+    )
+    parser.add_argument("--folded", action="store_true", help="those rows folded by metrics.compact")
     args = parser.parse_args()
     setup_database()
     try:
-        results = measure(args.sizes, args.seconds)
+        results = measure(args.sizes, args.seconds, args.instances, args.folded)
     finally:
         cleanup_redis()
         from django.db import connections
