@@ -18,7 +18,8 @@ active plans one worker machine keeps up with.
 
 Usage: ``.venv/bin/python bench/scale_engine.py [--sizes 500,2000,5000] [--seconds 90]
 [--instances 64 [--folded]]`` (``--instances``: each series reported by that many SDK instances, a
-unit row each a bucket, the same totals; ``--folded``: those rows folded by ``metrics.compact``)
+unit row each a bucket, the same totals; ``--folded``: those rows folded by ``metrics.compact``; at 500
+plans, load 1.0-1.3, 64 unfolded read the batch's whole runs in 14.5 s against 0.22 s for one)
 (or ``bench/scale.py --only engine``).
 """
 
