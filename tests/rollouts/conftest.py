@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from tests.rollouts.helpers import EngineClock
+
 
 @pytest.fixture
 def fine_metrics(settings):
@@ -17,3 +19,9 @@ def sdk(sdk_key) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {sdk_key}")
     return client
+
+
+@pytest.fixture
+def engine(monkeypatch) -> EngineClock:
+    """The engine's clock, moved by ``engine.ago(seconds)``."""
+    return EngineClock(monkeypatch)

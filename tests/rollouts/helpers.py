@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from controlplane.documents import assembly
 from controlplane.metrics import services
+from controlplane.rollouts import clock
 from controlplane.rollouts.models import RolloutPlan
 from controlplane.rollouts.observations import ArmCounts
 from flagplane.metrics import LATENCY_BOUNDS_MS, UNIT_GROUPS
@@ -176,3 +177,15 @@ def served_split(flag) -> list[dict]:
     if assembly.assemble(environment_id) is None:
         return [{}]  # not published yet: the worker has not built the first document
     return published_document(environment_id)["flags"][flag.key]["default"].get("split", [{}])
+
+
+class EngineClock:
+    """The engine's clock, set by ``ago`` to that many seconds before the real time the test began at."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.real = time.time()
+        self.monkeypatch = monkeypatch
+
+    def ago(self, seconds: float) -> float:
+        self.monkeypatch.setattr(clock, "now", lambda: self.real - seconds)
+        return self.real - seconds

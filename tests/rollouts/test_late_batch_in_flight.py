@@ -8,7 +8,6 @@ database connection, inside a transaction the test holds open until the tick has
 """
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -19,7 +18,7 @@ from controlplane.metrics.services import bucket_start, ingest_batch
 from controlplane.rollouts import clock, services
 from controlplane.rollouts.measurements import totals_from_bytes
 from controlplane.rollouts.models import RunningCounts, StageCounts
-from tests.rollouts.helpers import ERROR_RULE, act, batch_of, create_plan, report_on_time
+from tests.rollouts.helpers import ERROR_RULE, EngineClock, act, batch_of, create_plan, report_on_time
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,24 +28,7 @@ WAIT_S = 60
 """How long a side waits for the other before the test fails (a lock wait would hang it)."""
 
 
-class Engine:
-    """The engine's clock, set by ``ago`` to that many seconds before the real time the test began at."""
-
-    def __init__(self, monkeypatch) -> None:
-        self.real = time.time()
-        self.monkeypatch = monkeypatch
-
-    def ago(self, seconds: float) -> float:
-        self.monkeypatch.setattr(clock, "now", lambda: self.real - seconds)
-        return self.real - seconds
-
-
-@pytest.fixture
-def engine(monkeypatch) -> Engine:
-    return Engine(monkeypatch)
-
-
-def plan_with_stage_1_from_10_to_8_minutes_ago(api, production, engine: Engine) -> int:
+def plan_with_stage_1_from_10_to_8_minutes_ago(api, production, engine: EngineClock) -> int:
     stages = [{"percent": 1, "min_dwell_s": 60}, {"percent": 5, "min_dwell_s": 3600}]
     plan_id = create_plan(api, stages, rules=[ERROR_RULE])["id"]
     engine.ago(600)

@@ -2,14 +2,12 @@
 still active, and its run goes on), a completed or rolled-back plan's go, and so do those of a
 run before the current one when a paused plan is promoted (a new run)."""
 
-import time
-
 import pytest
 
 from controlplane.metrics.services import bucket_start
 from controlplane.rollouts import clock, services, tasks
 from controlplane.rollouts.models import RunningCounts, StageCounts
-from tests.rollouts.helpers import ERROR_RULE, act, create_plan, plan_status, report_on_time
+from tests.rollouts.helpers import ERROR_RULE, EngineClock, act, create_plan, plan_status, report_on_time
 
 pytestmark = pytest.mark.django_db
 
@@ -21,25 +19,8 @@ STAGES = [
 HEALTHY = {"on": (300, 3), "off": (3000, 30)}
 
 
-class Engine:
-    """The engine's clock, set by ``ago`` to that many seconds before the real time the test began at."""
-
-    def __init__(self, monkeypatch) -> None:
-        self.real = time.time()
-        self.monkeypatch = monkeypatch
-
-    def ago(self, seconds: float) -> float:
-        self.monkeypatch.setattr(clock, "now", lambda: self.real - seconds)
-        return self.real - seconds
-
-
 @pytest.fixture
-def engine(monkeypatch) -> Engine:
-    return Engine(monkeypatch)
-
-
-@pytest.fixture
-def plan_at_stage_2(api, production, checkout_flag, engine: Engine) -> int:
+def plan_at_stage_2(api, production, checkout_flag, engine: EngineClock) -> int:
     """Started 15 minutes ago, promoted 10 minutes ago, reported on in both stages and evaluated
     5 minutes ago: stage 1 is stored as closed, stage 2 has running counts."""
     plan_id = create_plan(api, STAGES, rules=[ERROR_RULE])["id"]
@@ -65,7 +46,7 @@ def stored(plan_id: int) -> set[tuple]:
     }
 
 
-def test_a_paused_plan_keeps_its_stored_counts(api, plan_at_stage_2, engine: Engine):
+def test_a_paused_plan_keeps_its_stored_counts(api, plan_at_stage_2, engine: EngineClock):
     engine.ago(200)
     act(api, plan_at_stage_2, "pause", reason="waiting for the release notes")
     assert plan_status(plan_at_stage_2).status == "paused"
@@ -80,7 +61,9 @@ def test_a_paused_plan_keeps_its_stored_counts(api, plan_at_stage_2, engine: Eng
 
 
 @pytest.mark.parametrize(("actions", "status"), [(["promote", "promote"], "completed"), (["rollback"], "rolled_back")])
-def test_a_completed_or_rolled_back_plan_s_counts_are_deleted(api, plan_at_stage_2, engine: Engine, actions, status):
+def test_a_completed_or_rolled_back_plan_s_counts_are_deleted(
+    api, plan_at_stage_2, engine: EngineClock, actions, status
+):
     engine.ago(200)
     for action in actions:
         act(api, plan_at_stage_2, action, reason="done with it")
