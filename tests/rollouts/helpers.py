@@ -12,6 +12,7 @@ from controlplane.metrics import services
 from controlplane.rollouts import clock
 from controlplane.rollouts.models import RolloutPlan
 from controlplane.rollouts.observations import ArmCounts
+from controlplane.rollouts.services import evaluate
 from flagplane.metrics import LATENCY_BOUNDS_MS, UNIT_GROUPS
 from tests.documents.helpers import published_document
 
@@ -189,3 +190,27 @@ class EngineClock:
     def ago(self, seconds: float) -> float:
         self.monkeypatch.setattr(clock, "now", lambda: self.real - seconds)
         return self.real - seconds
+
+
+LONG_STAGES = [
+    {"percent": 1, "min_dwell_s": 3600},
+    {"percent": 5, "min_dwell_s": 3600},
+    {"percent": 50, "min_dwell_s": 3600},
+]
+HEALTHY = {"on": (300, 3), "off": (3000, 30)}
+
+
+def plan_evaluated_at_stage_2(api, environment_id: int, engine: EngineClock) -> int:
+    """A plan of hour-long stages, started 15 minutes ago, promoted 10 minutes ago, reported on
+    healthily in both stages and evaluated 5 minutes ago: stage 1 is stored as closed, stage 2 has
+    running counts."""
+    plan_id = create_plan(api, LONG_STAGES, rules=[ERROR_RULE])["id"]
+    engine.ago(900)
+    act(api, plan_id, "start")
+    report_on_time(environment_id, HEALTHY, at=engine.real - 880)
+    engine.ago(600)
+    act(api, plan_id, "promote")
+    report_on_time(environment_id, HEALTHY, at=engine.real - 580)
+    engine.ago(300)
+    evaluate(plan_id)
+    return plan_id

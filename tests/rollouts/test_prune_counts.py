@@ -1,52 +1,21 @@
 """rollouts.prune_counts deletes the stored counts no tick reads again: those of finished plans and
 of runs before a plan's current one (a resume begins a new run)."""
 
-import time
-
 import pytest
 
 from controlplane.metrics.services import bucket_start
 from controlplane.rollouts import clock, services, tasks
 from controlplane.rollouts.models import HealthRule, RunningCounts, SourceCounts, StageCounts
-from tests.rollouts.helpers import ERROR_RULE, act, create_plan, report_on_time
+from tests.rollouts.helpers import HEALTHY, EngineClock, act, plan_evaluated_at_stage_2, report_on_time
 
 pytestmark = pytest.mark.django_db
 
-STAGES = [
-    {"percent": 1, "min_dwell_s": 3600},
-    {"percent": 5, "min_dwell_s": 3600},
-    {"percent": 50, "min_dwell_s": 3600},
-]
-HEALTHY = {"on": (300, 3), "off": (3000, 30)}
-
-
-class Clock:
-    """The engine's clock, set by the test to seconds before the real time it began at."""
-
-    def __init__(self, monkeypatch) -> None:
-        self.real = time.time()
-        self.now = self.real
-        monkeypatch.setattr(clock, "now", lambda: self.now)
-
-    def ago(self, seconds: float) -> float:
-        self.now = self.real - seconds
-        return self.now
-
 
 @pytest.fixture
-def resumed_plan(api, production, checkout_flag, monkeypatch) -> tuple[int, float]:
+def resumed_plan(api, production, checkout_flag, engine: EngineClock) -> tuple[int, float]:
     """A plan whose first run stored a closed stage and its open one, rolled back and resumed
     (a second run, with running counts of its own); and when the second run began."""
-    engine = Clock(monkeypatch)
-    plan_id = create_plan(api, STAGES, rules=[ERROR_RULE])["id"]
-    engine.ago(900)
-    act(api, plan_id, "start")
-    report_on_time(production.id, HEALTHY, at=engine.real - 880)
-    engine.ago(600)
-    act(api, plan_id, "promote")
-    report_on_time(production.id, HEALTHY, at=engine.real - 580)
-    engine.ago(300)
-    services.evaluate(plan_id)
+    plan_id = plan_evaluated_at_stage_2(api, production.id, engine)
     engine.ago(290)
     act(api, plan_id, "rollback", reason="test")
     second_run = engine.ago(200)

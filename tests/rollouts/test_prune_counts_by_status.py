@@ -7,31 +7,23 @@ import pytest
 from controlplane.metrics.services import bucket_start
 from controlplane.rollouts import clock, services, tasks
 from controlplane.rollouts.models import RunningCounts, StageCounts
-from tests.rollouts.helpers import ERROR_RULE, EngineClock, act, create_plan, plan_status, report_on_time
+from tests.rollouts.helpers import (
+    HEALTHY,
+    EngineClock,
+    act,
+    plan_evaluated_at_stage_2,
+    plan_status,
+    report_on_time,
+)
 
 pytestmark = pytest.mark.django_db
-
-STAGES = [
-    {"percent": 1, "min_dwell_s": 3600},
-    {"percent": 5, "min_dwell_s": 3600},
-    {"percent": 50, "min_dwell_s": 3600},
-]
-HEALTHY = {"on": (300, 3), "off": (3000, 30)}
 
 
 @pytest.fixture
 def plan_at_stage_2(api, production, checkout_flag, engine: EngineClock) -> int:
     """Started 15 minutes ago, promoted 10 minutes ago, reported on in both stages and evaluated
     5 minutes ago: stage 1 is stored as closed, stage 2 has running counts."""
-    plan_id = create_plan(api, STAGES, rules=[ERROR_RULE])["id"]
-    engine.ago(900)
-    act(api, plan_id, "start")
-    report_on_time(production.id, HEALTHY, at=engine.real - 880)
-    engine.ago(600)
-    act(api, plan_id, "promote")
-    report_on_time(production.id, HEALTHY, at=engine.real - 580)
-    engine.ago(300)
-    services.evaluate(plan_id)
+    plan_id = plan_evaluated_at_stage_2(api, production.id, engine)
     assert StageCounts.objects.filter(plan_id=plan_id).exists()
     assert RunningCounts.objects.filter(plan_id=plan_id).exists()
     return plan_id
