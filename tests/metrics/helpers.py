@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from rest_framework.test import APIClient
 
-from controlplane.metrics.histogram import STANDARD_BOUNDS_MS
+from controlplane.metrics.histogram import HISTOGRAM_SIZE, STANDARD_BOUNDS_MS
+from flagplane.metrics import UNIT_GROUPS
 
 
 def rfc3339(moment: datetime) -> str:
@@ -53,3 +55,25 @@ def make_batch(*entries, end: datetime | None = None, batch_id: str | None = Non
 def as_text(batch: dict) -> bytes:
     """A batch's JSON as an SDK posts it (what ``inbox.park`` keeps)."""
     return json.dumps(batch, separators=(",", ":")).encode()
+
+
+def grouped_series(
+    rng: random.Random, entry, variant: str, max_groups: int, max_successes: int, max_errors: int
+) -> dict:
+    """A series reporting a random handful of unit groups (1 to ``max_groups``), each with random
+    signals and latencies, its totals the groups' sums; ``entry`` is the ``entry`` fixture."""
+    groups = sorted(rng.sample(range(UNIT_GROUPS), rng.randint(1, max_groups)))
+    successes = [rng.randint(0, max_successes) for _ in groups]
+    errors = [rng.randint(0, max_errors) for _ in groups]
+    histograms = []
+    for s, e in zip(successes, errors, strict=True):
+        counts = [0] * HISTOGRAM_SIZE
+        for _ in range(rng.randint(0, s + e)):
+            counts[rng.randrange(HISTOGRAM_SIZE)] += 1
+        histograms.append(counts)
+    return {
+        **entry(variant=variant, successes=sum(successes), errors=sum(errors),
+                counts=[sum(column) for column in zip(*histograms, strict=True)]),
+        "units": {"groups": UNIT_GROUPS, "group": groups, "successes": successes, "errors": errors,
+                  "latency_counts": histograms},
+    }  # fmt: skip

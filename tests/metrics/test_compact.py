@@ -13,31 +13,16 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from controlplane.metrics import tasks
-from controlplane.metrics.histogram import HISTOGRAM_SIZE
 from controlplane.metrics.models import MetricUnitBucket
 from controlplane.metrics.queries import Window, arm_counts_many
 from controlplane.metrics.services import bucket_start, compact, count_batch
 from controlplane.metrics.wire import read_batch
 from flagplane.metrics import UNIT_GROUPS
+from tests.metrics.helpers import grouped_series
 
 
 def grouped(rng: random.Random, entry, variant: str) -> dict:
-    """A series of a random handful of groups with random signals and latencies."""
-    groups = sorted(rng.sample(range(UNIT_GROUPS), rng.randint(1, 16)))
-    successes = [rng.randint(0, 30) for _ in groups]
-    errors = [rng.randint(0, 3) for _ in groups]
-    histograms = []
-    for s, e in zip(successes, errors, strict=True):
-        counts = [0] * HISTOGRAM_SIZE
-        for _ in range(rng.randint(0, s + e)):
-            counts[rng.randrange(HISTOGRAM_SIZE)] += 1
-        histograms.append(counts)
-    return {
-        **entry(variant=variant, successes=sum(successes), errors=sum(errors),
-                counts=[sum(column) for column in zip(*histograms, strict=True)]),
-        "units": {"groups": UNIT_GROUPS, "group": groups, "successes": successes, "errors": errors,
-                  "latency_counts": histograms},
-    }  # fmt: skip
+    return grouped_series(rng, entry, variant, max_groups=16, max_successes=30, max_errors=3)
 
 
 def count(environment_id, make_batch, series, end) -> None:

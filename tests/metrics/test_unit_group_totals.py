@@ -10,27 +10,9 @@ import pytest
 from controlplane.metrics.histogram import HISTOGRAM_SIZE
 from controlplane.metrics.queries import Window, arm_counts, arm_counts_many
 from flagplane.metrics import UNIT_GROUPS
+from tests.metrics.helpers import grouped_series
 
 pytestmark = pytest.mark.django_db
-
-
-def grouped_series(rng: random.Random, entry, variant: str) -> dict:
-    """A series reporting a random handful of unit groups, each with random signals and latencies."""
-    groups = sorted(rng.sample(range(UNIT_GROUPS), rng.randint(1, 20)))
-    successes = [rng.randint(0, 50) for _ in groups]
-    errors = [rng.randint(0, 5) for _ in groups]
-    histograms = []
-    for s, e in zip(successes, errors, strict=True):
-        counts = [0] * HISTOGRAM_SIZE
-        for _ in range(rng.randint(0, s + e)):
-            counts[rng.randrange(HISTOGRAM_SIZE)] += 1
-        histograms.append(counts)
-    totals = [sum(column) for column in zip(*histograms, strict=True)]
-    return {
-        **entry(variant=variant, successes=sum(successes), errors=sum(errors), counts=totals),
-        "units": {"groups": UNIT_GROUPS, "group": groups, "successes": successes, "errors": errors,
-                  "latency_counts": histograms},
-    }  # fmt: skip
 
 
 def add(expected: dict, series: dict) -> None:
@@ -51,7 +33,10 @@ def test_three_sdks_retrying_some_batches_add_up_to_every_batch_counted_once(pos
     expected: dict = {}
     for sdk in range(3):
         for minute in range(4):  # each SDK's batches fall in buckets others write too
-            series = [grouped_series(rng, entry, variant) for variant in ("on", "off", "on")]  # "on" twice: merged
+            series = [
+                grouped_series(rng, entry, variant, max_groups=20, max_successes=50, max_errors=5)
+                for variant in ("on", "off", "on")
+            ]  # "on" twice: merged
             batch = {**make_batch(*series, end=now - timedelta(minutes=minute, seconds=sdk)), "format": 2}
             for _ in range(1 + (minute + sdk) % 2):  # every other batch sent again, as a retry
                 assert post(batch).status_code == 202
